@@ -1,0 +1,37 @@
+#pragma once
+// Distinct identifier types: an order_id is not a customer_id even though both are
+// strings on the wire. Values are immutable after construction and thread-compatible.
+
+#include <compare>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace shopstream {
+
+template <class Tag>
+class strong_id {
+public:
+    strong_id() = default;
+    explicit strong_id(std::string value) : value_(std::move(value)) {}
+
+    [[nodiscard]] const std::string& value() const noexcept { return value_; }
+    [[nodiscard]] bool empty() const noexcept { return value_.empty(); }
+
+    friend bool operator==(const strong_id&, const strong_id&) = default;
+    friend auto operator<=>(const strong_id&, const strong_id&) = default;
+
+private:
+    std::string value_;
+};
+
+}  // namespace shopstream
+
+template <class Tag>
+struct std::hash<shopstream::strong_id<Tag>> {
+    std::size_t operator()(const shopstream::strong_id<Tag>& id) const noexcept {
+        return std::hash<std::string>{}(id.value());
+    }
+};
