@@ -29,7 +29,7 @@ function(shopstream_flatbuffers target)
     set(out ${generated_root}/${rel_dir}/${stem}_generated.h)
     add_custom_command(
       OUTPUT ${out}
-      COMMAND ${FLATC} --cpp --scoped-enums --gen-object-api=false
+      COMMAND ${FLATC} --cpp --scoped-enums --warnings-as-errors
               -I ${PROJECT_SOURCE_DIR} -o ${generated_root}/${rel_dir} ${abs}
       DEPENDS ${abs} ${FLATC}
       COMMENT "flatc ${rel}"
@@ -40,5 +40,5 @@ function(shopstream_flatbuffers target)
   add_library(${target} INTERFACE)
   add_dependencies(${target} ${target}_fbs)
   target_include_directories(${target} SYSTEM INTERFACE ${generated_root})
-  target_link_libraries(${target} INTERFACE flatbuffers::flatbuffers)
+  target_link_libraries(${target} INTERFACE PkgConfig::flatbuffers)
 endfunction()

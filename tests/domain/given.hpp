@@ -78,7 +78,9 @@ public:
         ASSERT_FALSE(out.has_value()) << "expected a rejection, got " << out->size() << " event(s)";
         EXPECT_EQ(static_cast<int>(out.error().code), static_cast<int>(code))
             << "reason: " << out.error().reason;
-        if (field) EXPECT_EQ(out.error().field, *field) << "reason: " << out.error().reason;
+        if (field) {
+            EXPECT_EQ(out.error().field, *field) << "reason: " << out.error().reason;
+        }
         EXPECT_FALSE(out.error().reason.empty()) << "a rejection must say why";
     }
 
