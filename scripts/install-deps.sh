@@ -8,7 +8,7 @@ packages=(
   g++ cmake ninja-build pkg-config git
   # libraries named by the architecture
   librdkafka-dev libpqxx-dev liblmdb-dev libflatbuffers-dev flatbuffers-compiler
-  libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 kcat

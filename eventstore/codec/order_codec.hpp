@@ -1,0 +1,35 @@
+#pragma once
+// Encoding of the Order events (domain/order/order.hpp) for the log: each event becomes
+// (type id, schema version, payload), the payload a size-prefixed FlatBuffers `envelope`
+// (domain/order/order_events.fbs, file identifier "SSOR"). The size prefix makes every
+// truncation detectable; decode() verifies the bytes before reading any of them and
+// refuses values the domain does not allow. Pure functions, safe from any thread.
+
+#include <cstdint>
+#include <span>
+
+#include "domain/order/order.hpp"
+#include "eventstore/codec/event_codec.hpp"
+
+namespace shopstream::eventstore::order_codec {
+
+// The type id and schema version are the event's own (order_placed::type_id, ...).
+// Any value encodes; only values the deciders can produce decode again (see below).
+[[nodiscard]] encoded_event encode(const domain::order::event& e);
+
+// Errors, checked in this order:
+//   unknown_type         `type` is not an order event's type id;
+//   unsupported_version  `schema_version` is not the event's (1; others need an upcaster);
+//   verification_failed  wrong size prefix, file identifier, or the FlatBuffers verifier
+//                        refused the bytes (truncated, corrupt, not an order envelope);
+//   type_mismatch        the envelope holds another event (or none) than `type` names;
+//   invalid_value        a field is missing or holds what the domain never produces
+//                        (inactive currency, unknown cancel reason or role, malformed id
+//                        or sku, quantity below 1, negative price, total or amount).
+// Command limits (100 lines, quantity 10 000, price 10^9) are not re-checked: they are
+// policy, and a log written under older limits must stay readable if they change.
+// The payload may sit at any address: a misaligned one is copied before it is read.
+[[nodiscard]] decoded<domain::order::event> decode(std::uint16_t type, std::uint16_t schema_version,
+                                                   std::span<const std::uint8_t> payload);
+
+}  // namespace shopstream::eventstore::order_codec

@@ -1,0 +1,73 @@
+#pragma once
+// An in-process Kafka cluster: librdkafka's mock cluster (rdkafka_mock.h), which speaks
+// the real Kafka protocol over TCP on 127.0.0.1, so any client - this process's own
+// producers and tails, other processes, kcat, Java clients - can use bootstrap_servers().
+// `shopstream serve` runs on it when no --brokers are given (ARCHITECTURE.md decision
+// 11), and the tests use it for everything Kafka.
+//
+// It is EPHEMERAL: the log lives in memory and is gone when the object is destroyed, and
+// each partition keeps at most 5 MiB (or 100 000 batches); older records are dropped
+// silently. Readers therefore must check the log start offset against their checkpoint.
+// The mock has no CreateTopics, read_committed, transaction fencing, TxnOffsetCommit or
+// timestamp lookups; create topics with create_topic().
+//
+// The cluster is owned by a dedicated producer handle that never produces: the mock's
+// server-side sockets inherit that handle's socket options, so it sets
+// socket.nagle.disable=true (without it, pipelined requests stall ~40 ms), and it logs
+// only errors.
+//
+// Thread-safety: bootstrap_servers() is immutable after start(). create_topic() and
+// every rd_kafka_mock_* call on mock() may be made from any thread (librdkafka hands
+// them to the cluster's own thread). Moving or destroying the object must not race with
+// any other use of it. Destroying it stops the brokers: clients still connected see
+// their connections fail.
+
+#include <string>
+#include <string_view>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "base/result.hpp"
+
+namespace shopstream::eventstore {
+
+class embedded_cluster {
+public:
+    // Starts `brokers` brokers (ids 1..brokers) listening on ephemeral loopback ports.
+    [[nodiscard]] static result<embedded_cluster, std::string> start(int brokers = 3);
+
+    embedded_cluster(embedded_cluster&& other) noexcept;
+    embedded_cluster& operator=(embedded_cluster&& other) noexcept;
+    embedded_cluster(const embedded_cluster&) = delete;
+    embedded_cluster& operator=(const embedded_cluster&) = delete;
+    ~embedded_cluster();
+
+    // "127.0.0.1:port,127.0.0.1:port,..." for bootstrap.servers.
+    [[nodiscard]] const std::string& bootstrap_servers() const noexcept { return bootstrap_; }
+    [[nodiscard]] int broker_count() const noexcept { return brokers_; }
+
+    // Creates a topic; fails if it exists or the arguments are out of range
+    // (1 <= replication_factor <= broker_count(); the mock would silently clamp it).
+    [[nodiscard]] result<void, std::string> create_topic(std::string_view name, int partitions,
+                                                         int replication_factor);
+
+    // For fault injection: rd_kafka_mock_broker_set_down/up, _set_rtt,
+    // rd_kafka_mock_partition_set_leader, rd_kafka_mock_push_request_errors, ...
+    // Owned by this object; null after it was moved from. Each such call is a request to
+    // the cluster's thread, and librdkafka 2.0.2 can lose the wake-up of one made right
+    // after the previous one was answered: it then takes up to 1 s. When no client
+    // traffic keeps the cluster busy, pause ~1 ms between consecutive calls.
+    [[nodiscard]] rd_kafka_mock_cluster_t* mock() const noexcept { return mock_; }
+
+private:
+    embedded_cluster(rd_kafka_t* owner, rd_kafka_mock_cluster_t* mock, int brokers);
+    void destroy() noexcept;
+
+    rd_kafka_t* owner_ = nullptr;
+    rd_kafka_mock_cluster_t* mock_ = nullptr;
+    int brokers_ = 0;
+    std::string bootstrap_;
+};
+
+}  // namespace shopstream::eventstore

@@ -1,0 +1,146 @@
+#pragma once
+// The aggregate state store (ARCHITECTURE.md decision 2): an LMDB environment per
+// process holding, per context,
+//   aggregates   aggregate id -> version, recent command ids (with the version and
+//                position they applied at), partition, state snapshot
+//   commits      (aggregate id, first version) -> where that commit sits in the log,
+//                so single-aggregate reads and replays fetch exactly those offsets
+//   checkpoints  partition -> next offset to apply
+// plus the identity of the log it was built from. The tail changes all of it for a
+// batch of records in ONE write transaction, so a crash leaves the store at a batch
+// boundary and the tail resumes from the checkpoints it wrote with that batch.
+//
+// Thread-safety: reads may run concurrently from any threads (each opens its own read
+// transaction; the environment uses MDB_NOTLS). There is one writer at a time: a
+// write_batch must be used by one thread, and begin_write() blocks while another batch
+// is open.
+
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.hpp"
+#include "eventstore/apply_rule.hpp"
+#include "eventstore/context.hpp"
+#include "eventstore/position.hpp"
+
+namespace shopstream::eventstore {
+
+struct stored_aggregate {
+    aggregate_head head;
+    std::int32_t partition = 0;
+    std::vector<std::uint8_t> snapshot;  // the context's state, as its snapshot codec writes it
+
+    friend bool operator==(const stored_aggregate&, const stored_aggregate&) = default;
+};
+
+// One applied commit of an aggregate: versions first_version .. first_version+count-1.
+struct commit_location {
+    std::uint64_t first_version = 0;
+    std::uint32_t event_count = 0;
+    position at;
+
+    friend bool operator==(const commit_location&, const commit_location&) = default;
+};
+
+struct store_error {
+    std::string message;
+};
+
+class write_batch;
+
+class state_store {
+public:
+    enum class durability : std::uint8_t {
+        // fsync data at every batch commit (MDB_NOMETASYNC): a machine crash may undo the
+        // last batch, never corrupts. Kafka re-applies what was undone.
+        synced = 0,
+        // no fsync at commit; the OS writes back (MDB_NOSYNC). A process crash loses
+        // nothing; a machine crash may corrupt the store, which is then rebuilt from
+        // offset 0. For benchmarks and tests.
+        relaxed = 1,
+    };
+
+    struct options {
+        std::uint64_t map_size = std::uint64_t{16} << 30;  // address space, not disk
+        enum durability durability = durability::synced;
+    };
+
+    // Opens (creating if needed) the store in directory `dir`.
+    [[nodiscard]] static result<std::unique_ptr<state_store>, store_error> open(
+        const std::filesystem::path& dir, options opts);
+    [[nodiscard]] static result<std::unique_ptr<state_store>, store_error> open(
+        const std::filesystem::path& dir) {
+        return open(dir, options{});
+    }
+
+    state_store(const state_store&) = delete;
+    state_store& operator=(const state_store&) = delete;
+    ~state_store();
+
+    // The identity of the log this store was built from; nullopt for a new store.
+    [[nodiscard]] result<std::optional<std::string>, store_error> log_identity() const;
+
+    [[nodiscard]] result<std::optional<stored_aggregate>, store_error> load(
+        context ctx, std::string_view aggregate_id) const;
+
+    // The aggregate's applied commits, in version order, up to and including the commit
+    // that produced `up_to_version`.
+    [[nodiscard]] result<std::vector<commit_location>, store_error> commit_locations(
+        context ctx, std::string_view aggregate_id,
+        std::uint64_t up_to_version = std::numeric_limits<std::uint64_t>::max()) const;
+
+    // Next offset to apply, per partition that has a checkpoint.
+    [[nodiscard]] result<std::map<std::int32_t, std::int64_t>, store_error> checkpoints(
+        context ctx) const;
+
+    // Starts the (single) write transaction of a batch.
+    [[nodiscard]] result<write_batch, store_error> begin_write();
+
+    [[nodiscard]] const std::filesystem::path& directory() const noexcept;
+
+    struct impl;
+
+private:
+    explicit state_store(std::unique_ptr<impl> p);
+    std::unique_ptr<impl> impl_;
+};
+
+// One LMDB write transaction. Reads through it see its own writes. Aborted by the
+// destructor unless commit() succeeded.
+class write_batch {
+public:
+    write_batch(write_batch&&) noexcept;
+    write_batch& operator=(write_batch&&) noexcept;
+    write_batch(const write_batch&) = delete;
+    write_batch& operator=(const write_batch&) = delete;
+    ~write_batch();
+
+    [[nodiscard]] result<std::optional<stored_aggregate>, store_error> load(
+        context ctx, std::string_view aggregate_id);
+    [[nodiscard]] result<void, store_error> put(context ctx, std::string_view aggregate_id,
+                                                const stored_aggregate& aggregate);
+    [[nodiscard]] result<void, store_error> add_commit_location(context ctx,
+                                                                std::string_view aggregate_id,
+                                                                const commit_location& location);
+    [[nodiscard]] result<void, store_error> set_checkpoint(context ctx, std::int32_t partition,
+                                                           std::int64_t next_offset);
+    [[nodiscard]] result<void, store_error> set_log_identity(std::string_view identity);
+
+    [[nodiscard]] result<void, store_error> commit();
+
+    struct impl;
+
+private:
+    friend class state_store;
+    explicit write_batch(std::unique_ptr<impl> p);
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace shopstream::eventstore
