@@ -2,6 +2,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include "eventstore/codec/fb_support.hpp"
 #include "eventstore/commit_generated.h"
 
 namespace shopstream::eventstore {
@@ -23,7 +24,10 @@ std::vector<std::uint8_t> encode_commit(const commit& c) {
     return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
 }
 
-result<commit, codec_error> decode_commit(std::span<const std::uint8_t> bytes) {
+result<commit, codec_error> decode_commit(std::span<const std::uint8_t> input) {
+    // Kafka hands out values at any address; FlatBuffers reads scalars in place.
+    const fb_support::aligned_bytes aligned(input);
+    const std::span<const std::uint8_t> bytes = aligned.bytes();
     auto fail_with = [](codec_errc code, std::string detail) {
         return fail(codec_error{code, std::move(detail)});
     };

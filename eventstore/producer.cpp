@@ -1,0 +1,228 @@
+#include "eventstore/producer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <cstring>
+
+namespace shopstream::eventstore {
+namespace {
+
+struct pending {
+    append_callback done;
+    std::atomic<std::int64_t>* in_flight;
+};
+
+struct headers_deleter {
+    void operator()(rd_kafka_headers_t* h) const noexcept { rd_kafka_headers_destroy(h); }
+};
+using headers_ptr = std::unique_ptr<rd_kafka_headers_t, headers_deleter>;
+
+headers_ptr make_headers(const commit_metadata& m) {
+    headers_ptr h(rd_kafka_headers_new(8));
+    auto add = [&](std::string_view name, std::string_view value) {
+        if (!value.empty()) {
+            rd_kafka_header_add(h.get(), name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                                static_cast<ssize_t>(value.size()));
+        }
+    };
+    const std::string schema = std::to_string(commit_schema_version);
+    add(header::type, m.command_type);
+    add(header::schema_version, schema);
+    add(header::event_types, m.event_types);
+    add(header::command_id, m.command_id);
+    add(header::correlation_id, m.correlation_id);
+    add(header::causation_id, m.causation_id);
+    add(header::actor, m.actor);
+    add(header::traceparent, m.traceparent);
+    return h;
+}
+
+result<std::int32_t, std::string> topic_partitions(rd_kafka_t* rk, std::string_view topic,
+                                                   std::chrono::milliseconds timeout) {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, std::string(topic).c_str(), nullptr);
+    const rd_kafka_metadata_t* md = nullptr;
+    const auto err = rd_kafka_metadata(rk, 0, rkt, &md, static_cast<int>(timeout.count()));
+    rd_kafka_topic_destroy(rkt);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return fail("cannot read metadata of topic " + std::string(topic) + ": " + rd_kafka_err2str(err));
+    }
+    std::int32_t count = 0;
+    std::string problem;
+    if (md->topic_cnt != 1) {
+        problem = "no metadata for topic " + std::string(topic);
+    } else if (md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        problem = "topic " + std::string(topic) + ": " + rd_kafka_err2str(md->topics[0].err);
+    } else {
+        count = md->topics[0].partition_cnt;
+    }
+    rd_kafka_metadata_destroy(md);
+    if (count <= 0) return fail(problem.empty() ? "topic " + std::string(topic) + " has no partitions" : problem);
+    return count;
+}
+
+}  // namespace
+
+std::int32_t murmur2_partition(std::string_view key, std::int32_t partition_count) noexcept {
+    // Kafka's Utils.murmur2 (seed 0x9747b28c), then toPositive(h) % partitions.
+    const auto* data = reinterpret_cast<const unsigned char*>(key.data());
+    const auto length = static_cast<std::uint32_t>(key.size());
+    constexpr std::uint32_t seed = 0x9747b28cU;
+    constexpr std::uint32_t m = 0x5bd1e995U;
+    constexpr int r = 24;
+    std::uint32_t h = seed ^ length;
+    const std::uint32_t blocks = length / 4;
+    for (std::uint32_t i = 0; i < blocks; ++i) {
+        const std::uint32_t i4 = i * 4;
+        std::uint32_t k = static_cast<std::uint32_t>(data[i4]) | (static_cast<std::uint32_t>(data[i4 + 1]) << 8) |
+                          (static_cast<std::uint32_t>(data[i4 + 2]) << 16) |
+                          (static_cast<std::uint32_t>(data[i4 + 3]) << 24);
+        k *= m;
+        k ^= k >> r;
+        k *= m;
+        h *= m;
+        h ^= k;
+    }
+    const std::uint32_t tail = blocks * 4;
+    switch (length % 4) {
+        case 3: h ^= static_cast<std::uint32_t>(data[tail + 2]) << 16; [[fallthrough]];
+        case 2: h ^= static_cast<std::uint32_t>(data[tail + 1]) << 8; [[fallthrough]];
+        case 1:
+            h ^= static_cast<std::uint32_t>(data[tail]);
+            h *= m;
+            break;
+        default: break;
+    }
+    h ^= h >> 13;
+    h *= m;
+    h ^= h >> 15;
+    return static_cast<std::int32_t>((h & 0x7fffffffU) % static_cast<std::uint32_t>(partition_count));
+}
+
+result<std::unique_ptr<producer>, std::string> producer::start(producer_options options) {
+    std::map<std::string, std::string> settings = {
+        {"bootstrap.servers", options.bootstrap_servers},
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", std::to_string(options.linger.count())},
+        {"message.timeout.ms", std::to_string(options.delivery_timeout.count())},
+        {"queue.buffering.max.messages", std::to_string(options.queue_messages)},
+        {"socket.nagle.disable", "true"},
+        {"partitioner", "murmur2_random"},
+        {"log_level", "3"},
+    };
+    for (const auto& [k, v] : options.extra) settings[k] = v;
+    auto conf = kafka::make_conf(settings);
+    if (!conf) return fail(std::move(conf.error()));
+    rd_kafka_conf_set_dr_msg_cb(conf->get(), &producer::on_delivery);
+    auto client = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+    if (!client) return fail(std::move(client.error()));
+
+    std::map<context, std::int32_t> partitions;
+    for (context c : options.contexts) {
+        auto count = topic_partitions(client->get(), topic_of(c), options.metadata_timeout);
+        if (!count) return fail(std::move(count.error()));
+        partitions[c] = *count;
+    }
+    return std::unique_ptr<producer>(new producer(std::move(options), std::move(*client), std::move(partitions)));
+}
+
+producer::producer(producer_options options, kafka::handle client, std::map<context, std::int32_t> partitions)
+    : options_(std::move(options)), client_(std::move(client)), partitions_(std::move(partitions)) {
+    poller_ = std::thread([this] { poll_loop(); });
+}
+
+producer::~producer() {
+    if (rd_kafka_flush(client_.get(), static_cast<int>(options_.delivery_timeout.count())) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+        spdlog::warn("producer stopping with {} record(s) unacknowledged; their writers are told "
+                     "delivery failed", in_flight_.load());
+        rd_kafka_purge(client_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    }
+    stopping_ = true;
+    poller_.join();
+    while (in_flight_.load() > 0) rd_kafka_poll(client_.get(), 10);  // serve purge reports
+}
+
+void producer::poll_loop() {
+    while (!stopping_.load(std::memory_order_relaxed)) rd_kafka_poll(client_.get(), 50);
+}
+
+void producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
+    auto* p = static_cast<pending*>(message->_private);
+    std::unique_ptr<pending> owned(p);
+    p->in_flight->fetch_sub(1);
+    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        p->done(fail(append_error{append_errc::delivery_failed, rd_kafka_err2str(message->err)}));
+        return;
+    }
+    p->done(position{message->partition, message->offset});
+}
+
+void producer::append(context ctx, std::string_view key, std::span<const std::uint8_t> value,
+                      const commit_metadata& metadata, append_callback done) {
+    const auto found = partitions_.find(ctx);
+    if (found == partitions_.end()) {
+        done(fail(append_error{append_errc::invalid, "this producer does not serve context " +
+                                                         std::string(name_of(ctx))}));
+        return;
+    }
+    const std::int32_t partition = murmur2_partition(key, found->second);
+    const std::string topic(topic_of(ctx));
+    auto* p = new pending{std::move(done), &in_flight_};
+    in_flight_.fetch_add(1);
+    const auto deadline = std::chrono::steady_clock::now() + options_.enqueue_timeout;
+    for (;;) {
+        headers_ptr headers = make_headers(metadata);
+        std::array<rd_kafka_vu_t, 7> vus{};
+        vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+        vus[0].u.cstr = topic.c_str();
+        vus[1].vtype = RD_KAFKA_VTYPE_PARTITION;
+        vus[1].u.i32 = partition;
+        vus[2].vtype = RD_KAFKA_VTYPE_KEY;
+        vus[2].u.mem = {const_cast<char*>(key.data()), key.size()};
+        vus[3].vtype = RD_KAFKA_VTYPE_VALUE;
+        vus[3].u.mem = {const_cast<std::uint8_t*>(value.data()), value.size()};
+        vus[4].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+        vus[4].u.i = RD_KAFKA_MSG_F_COPY;
+        vus[5].vtype = RD_KAFKA_VTYPE_HEADERS;
+        vus[5].u.headers = headers.get();
+        vus[6].vtype = RD_KAFKA_VTYPE_OPAQUE;
+        vus[6].u.ptr = p;
+        rd_kafka_error_t* error = rd_kafka_produceva(client_.get(), vus.data(), vus.size());
+        const auto err = error == nullptr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_error_code(error);
+        if (error != nullptr) rd_kafka_error_destroy(error);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            (void)headers.release();  // owned by the message now
+            return;
+        }
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || std::chrono::steady_clock::now() >= deadline) {
+            in_flight_.fetch_sub(1);
+            std::unique_ptr<pending> owned(p);
+            const auto code = err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? append_errc::backpressure : append_errc::invalid;
+            owned->done(fail(append_error{code, std::string("cannot enqueue commit: ") + rd_kafka_err2str(err)}));
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+}
+
+std::int32_t producer::partition_for(context ctx, std::string_view key) const {
+    return murmur2_partition(key, partition_count(ctx));
+}
+
+std::int32_t producer::partition_count(context ctx) const {
+    const auto found = partitions_.find(ctx);
+    return found == partitions_.end() ? 0 : found->second;
+}
+
+result<void, std::string> producer::flush(std::chrono::milliseconds timeout) {
+    const auto err = rd_kafka_flush(client_.get(), static_cast<int>(timeout.count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return fail(std::string("flush: ") + rd_kafka_err2str(err) + " with " +
+                    std::to_string(in_flight_.load()) + " record(s) pending");
+    }
+    return {};
+}
+
+}  // namespace shopstream::eventstore

@@ -1,0 +1,130 @@
+#pragma once
+// The tail: reads every partition of the contexts this process serves, judges every
+// commit with the apply rule, in log order, and applies the winners to the LMDB state
+// store - one write transaction per batch of records, checkpoints included, so a crash
+// resumes exactly at a batch boundary (ARCHITECTURE.md decision 2).
+//
+// Writers learn their verdict here (rule 3: acknowledge only what you have seen win): a
+// writer registers await_verdict() for (context, command id, expected version) BEFORE
+// producing, and is called back once the record is applied to the store, with
+//   applied    its resulting version and position,
+//   duplicate  the original application (a retry of a command that already won),
+//   loser      the aggregate's version now (decide again, or report the conflict),
+// or with timed_out at its deadline. Readers that need read-your-writes wait with
+// await_position().
+//
+// On start the tail refuses, with a message naming the fix, a store built from another
+// log (log identity) and a partition whose log start offset has moved past the store's
+// checkpoint (records lost to retention). A record that is not a valid commit is skipped
+// by every reader alike; an applied commit whose events this build cannot decode stops
+// the tail (failure() says why) instead of letting this store diverge from others.
+//
+// Thread-safety: all public member functions may be called from any thread. Callbacks
+// run on the tail's thread (or inline, when a wait is already satisfied or expired);
+// they must be short and must not block on the tail.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/result.hpp"
+#include "eventstore/apply_rule.hpp"
+#include "eventstore/context.hpp"
+#include "eventstore/kafka_config.hpp"
+#include "eventstore/position.hpp"
+#include "eventstore/state_store.hpp"
+
+namespace shopstream::eventstore {
+
+struct tail_options {
+    std::string bootstrap_servers;
+    std::vector<context> contexts{all_contexts.begin(), all_contexts.end()};
+    std::size_t max_batch = 10'000;
+    std::chrono::milliseconds fetch_wait{5};  // the mock holds idle fetches this long
+    std::chrono::milliseconds start_timeout{15'000};
+    // Passed to librdkafka as they are; they win over the settings above.
+    std::map<std::string, std::string> extra;
+};
+
+struct verdict_report {
+    eventstore::verdict verdict = verdict::loser;
+    std::uint64_t version = 0;  // applied: resulting; duplicate: the original's; loser: now
+    position at;                // applied/loser: this record; duplicate: the original
+};
+
+enum class wait_errc : std::uint8_t { timed_out = 0, stopped = 1 };
+
+struct wait_error {
+    wait_errc code = wait_errc::timed_out;
+    std::string message;
+};
+
+using verdict_callback = std::function<void(result<verdict_report, wait_error>)>;
+using position_callback = std::function<void(result<void, wait_error>)>;
+using clock = std::chrono::steady_clock;
+
+struct tail_stats {
+    std::int64_t records = 0;
+    std::int64_t applied = 0;
+    std::int64_t losers = 0;
+    std::int64_t duplicates = 0;
+    std::int64_t skipped = 0;  // not valid commits
+    std::int64_t batches = 0;
+};
+
+class tail {
+public:
+    // Checks the log identity and truncation, then starts applying from the store's
+    // checkpoints. `store` must outlive the tail.
+    [[nodiscard]] static result<std::unique_ptr<tail>, std::string> start(tail_options options,
+                                                                           state_store& store);
+
+    tail(const tail&) = delete;
+    tail& operator=(const tail&) = delete;
+    ~tail();  // stops; pending waits end with wait_errc::stopped
+
+    using ticket = std::uint64_t;
+
+    ticket await_verdict(context ctx, std::string_view command_id, std::uint64_t expected_version,
+                         clock::time_point deadline, verdict_callback done);
+
+    // Called back once every record up to and including `p` is applied to the store.
+    void await_position(context ctx, position p, clock::time_point deadline, position_callback done);
+
+    // Removes a wait without calling it; false when it already fired.
+    bool cancel(ticket t);
+
+    // Next offset to apply in the partition (everything before it is in the store).
+    [[nodiscard]] std::int64_t applied_through(context ctx, std::int32_t partition) const;
+
+    // The partition's end as the consumer last saw it (no network round trip); -1 when
+    // not known yet.
+    [[nodiscard]] std::int64_t known_log_end(context ctx, std::int32_t partition) const;
+
+    // True once every partition has been read to the end at least once since start.
+    [[nodiscard]] bool caught_up() const;
+
+    [[nodiscard]] std::int32_t partition_count(context ctx) const;
+    [[nodiscard]] const std::string& log_identity() const noexcept { return identity_; }
+    [[nodiscard]] std::optional<std::string> failure() const;
+    [[nodiscard]] tail_stats stats() const;
+
+    struct impl;
+
+private:
+    tail() = default;
+    std::unique_ptr<impl> impl_;
+    std::string identity_;
+};
+
+}  // namespace shopstream::eventstore

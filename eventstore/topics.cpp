@@ -1,0 +1,213 @@
+#include "eventstore/topics.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <algorithm>
+#include <array>
+#include <random>
+#include <vector>
+
+#include "eventstore/context.hpp"
+#include "eventstore/kafka_config.hpp"
+
+namespace shopstream::eventstore {
+namespace {
+
+constexpr std::string_view identity_prefix = "shopstream-log-identity:";
+
+std::string random_identity() {
+    std::random_device rd;
+    std::array<std::uint32_t, 4> words{};
+    for (auto& w : words) w = rd();
+    std::string out;
+    constexpr char hex[] = "0123456789abcdef";
+    for (std::uint32_t w : words) {
+        for (int shift = 28; shift >= 0; shift -= 4) out.push_back(hex[(w >> shift) & 0xFU]);
+    }
+    return out;
+}
+
+struct queue_deleter {
+    void operator()(rd_kafka_queue_t* q) const noexcept { rd_kafka_queue_destroy(q); }
+};
+
+result<int, std::string> existing_partitions(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+    const rd_kafka_metadata_t* md = nullptr;
+    const auto err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return fail(std::string("metadata: ") + rd_kafka_err2str(err));
+    int count = -1;
+    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) count = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    return count;
+}
+
+// Reads the first record of the identity topic: its value, or "" when the topic is empty.
+result<std::string, std::string> read_first_identity(const std::string& bootstrap, int timeout_ms) {
+    auto conf = kafka::make_conf({{"bootstrap.servers", bootstrap},
+                                  {"group.id", "shopstream-identity-reader"},
+                                  {"enable.auto.commit", "false"},
+                                  {"enable.partition.eof", "true"},
+                                  {"auto.offset.reset", "earliest"},
+                                  {"socket.nagle.disable", "true"},
+                                  {"fetch.wait.max.ms", "5"},
+                                  {"log_level", "3"}});
+    if (!conf) return fail(std::move(conf.error()));
+    auto rk = kafka::make_client(RD_KAFKA_CONSUMER, std::move(*conf));
+    if (!rk) return fail(std::move(rk.error()));
+    std::int64_t low = 0;
+    std::int64_t high = 0;
+    const std::string topic(identity_topic);
+    auto err = rd_kafka_query_watermark_offsets(rk->get(), topic.c_str(), 0, &low, &high, timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return fail("cannot read the log identity topic " + topic + ": " + rd_kafka_err2str(err));
+    }
+    if (high == 0) return std::string();
+    if (low > 0) {
+        return fail("the log identity record is gone from " + topic + " (log start offset " +
+                    std::to_string(low) + "): its retention must be unlimited; this log can no "
+                    "longer prove its identity");
+    }
+    rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, topic.c_str(), 0)->offset = 0;
+    err = rd_kafka_assign(rk->get(), parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return fail(std::string("assign: ") + rd_kafka_err2str(err));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    std::string value;
+    std::string problem;
+    while (std::chrono::steady_clock::now() < deadline) {
+        rd_kafka_message_t* m = rd_kafka_consumer_poll(rk->get(), 100);
+        if (m == nullptr) continue;
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->offset == 0) {
+            value.assign(static_cast<const char*>(m->payload), m->len);
+            rd_kafka_message_destroy(m);
+            break;
+        }
+        if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            problem = rd_kafka_message_errstr(m);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(rk->get());
+    if (value.empty()) {
+        return fail("cannot read the log identity record" + (problem.empty() ? std::string() : ": " + problem));
+    }
+    if (value.rfind(identity_prefix, 0) != 0 || value.size() == identity_prefix.size()) {
+        return fail("the first record of " + topic + " is not a shopstream log identity");
+    }
+    return value.substr(identity_prefix.size());
+}
+
+}  // namespace
+
+result<void, std::string> ensure_topics(const std::string& bootstrap_servers, int partitions,
+                                        std::chrono::milliseconds timeout) {
+    auto conf = kafka::make_conf({{"bootstrap.servers", bootstrap_servers}, {"log_level", "3"}});
+    if (!conf) return fail(std::move(conf.error()));
+    auto rk = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+    if (!rk) return fail(std::move(rk.error()));
+    const int timeout_ms = static_cast<int>(timeout.count());
+
+    struct wanted {
+        std::string name;
+        int partitions;
+    };
+    std::vector<wanted> topics;
+    for (context c : all_contexts) topics.push_back({std::string(topic_of(c)), partitions});
+    topics.push_back({std::string(identity_topic), 1});
+
+    std::vector<rd_kafka_NewTopic_t*> create;
+    std::array<char, 512> error{};
+    for (const auto& t : topics) {
+        auto existing = existing_partitions(rk->get(), t.name, timeout_ms);
+        if (!existing) return fail(std::move(existing.error()));
+        if (*existing > 0) {
+            if (*existing != t.partitions) {
+                for (auto* n : create) rd_kafka_NewTopic_destroy(n);
+                return fail("topic " + t.name + " exists with " + std::to_string(*existing) +
+                            " partitions, but " + std::to_string(t.partitions) +
+                            " are configured: keys would map to other partitions; use --partitions " +
+                            std::to_string(*existing));
+            }
+            continue;
+        }
+        rd_kafka_NewTopic_t* n = rd_kafka_NewTopic_new(t.name.c_str(), t.partitions, -1, error.data(), error.size());
+        if (n == nullptr) return fail("topic " + t.name + ": " + error.data());
+        rd_kafka_NewTopic_set_config(n, "retention.ms", "-1");
+        rd_kafka_NewTopic_set_config(n, "retention.bytes", "-1");
+        create.push_back(n);
+    }
+    if (create.empty()) return {};
+
+    std::unique_ptr<rd_kafka_queue_t, queue_deleter> queue(rd_kafka_queue_new(rk->get()));
+    rd_kafka_CreateTopics(rk->get(), create.data(), create.size(), nullptr, queue.get());
+    for (auto* n : create) rd_kafka_NewTopic_destroy(n);
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(queue.get(), timeout_ms + 1000);
+    if (ev == nullptr) return fail(std::string("CreateTopics timed out"));
+    std::string problem;
+    if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        problem = std::string("CreateTopics: ") + rd_kafka_event_error_string(ev);
+    } else if (const auto* res = rd_kafka_event_CreateTopics_result(ev)) {
+        size_t n = 0;
+        const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
+        for (size_t i = 0; i < n; ++i) {
+            const auto err = rd_kafka_topic_result_error(results[i]);
+            if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                problem = std::string("cannot create topic ") + rd_kafka_topic_result_name(results[i]) + ": " +
+                          rd_kafka_topic_result_error_string(results[i]);
+            }
+        }
+    }
+    rd_kafka_event_destroy(ev);
+    if (!problem.empty()) return fail(std::move(problem));
+    return {};
+}
+
+result<void, std::string> create_topics(embedded_cluster& cluster, int partitions) {
+    const int replication = std::min(3, cluster.broker_count());
+    for (context c : all_contexts) {
+        if (auto r = cluster.create_topic(topic_of(c), partitions, replication); !r) return r;
+    }
+    return cluster.create_topic(identity_topic, 1, replication);
+}
+
+result<std::string, std::string> ensure_log_identity(const std::string& bootstrap_servers,
+                                                     std::chrono::milliseconds timeout) {
+    const int timeout_ms = static_cast<int>(timeout.count());
+    auto first = read_first_identity(bootstrap_servers, timeout_ms);
+    if (!first) return first;
+    if (!first->empty()) return first;
+
+    auto conf = kafka::make_conf({{"bootstrap.servers", bootstrap_servers},
+                                  {"enable.idempotence", "true"},
+                                  {"acks", "all"},
+                                  {"socket.nagle.disable", "true"},
+                                  {"log_level", "3"}});
+    if (!conf) return fail(std::move(conf.error()));
+    auto rk = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+    if (!rk) return fail(std::move(rk.error()));
+    const std::string value = std::string(identity_prefix) + random_identity();
+    const std::string topic(identity_topic);
+    std::array<rd_kafka_vu_t, 4> vus{};
+    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vus[0].u.cstr = topic.c_str();
+    vus[1].vtype = RD_KAFKA_VTYPE_PARTITION;
+    vus[1].u.i32 = 0;
+    vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
+    vus[2].u.mem = {const_cast<char*>(value.data()), value.size()};
+    vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vus[3].u.i = RD_KAFKA_MSG_F_COPY;
+    rd_kafka_error_t* error = rd_kafka_produceva(rk->get(), vus.data(), vus.size());
+    auto err = error == nullptr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_error_code(error);
+    if (error != nullptr) rd_kafka_error_destroy(error);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = rd_kafka_flush(rk->get(), timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return fail(std::string("cannot write the log identity: ") + rd_kafka_err2str(err));
+    }
+    // Whoever wrote first wins: read the first record again.
+    return read_first_identity(bootstrap_servers, timeout_ms);
+}
+
+}  // namespace shopstream::eventstore

@@ -1,0 +1,222 @@
+// The event store end to end inside one process: commands → commits on the
+// Kafka-protocol cluster → the tail's verdicts → the LMDB state store.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "commands/command_handler.hpp"
+#include "eventstore/embedded_cluster.hpp"
+#include "eventstore/topics.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace shopstream {
+namespace {
+
+using namespace std::chrono_literals;
+using commands::command_errc;
+using commands::outcome_kind;
+namespace order = domain::order;
+namespace review = domain::review;
+
+domain::actor customer(std::string id) { return {std::move(id), domain::role::customer}; }
+
+order::place_order place(std::string id, std::string who = "c-1") {
+    return order::place_order{domain::order_id(std::move(id)), domain::customer_id(who),
+                              {{"sku-1", 2, 500}, {"sku-2", 1, 1250}}, "EUR", customer(who), 1'700'000'000'000};
+}
+
+eventstore::tail_options tail_options(const std::string& bootstrap) {
+    eventstore::tail_options o;
+    o.bootstrap_servers = bootstrap;
+    return o;
+}
+
+eventstore::producer_options producer_options(const std::string& bootstrap) {
+    eventstore::producer_options o;
+    o.bootstrap_servers = bootstrap;
+    return o;
+}
+
+commands::command_metadata meta(std::string command_id) { return {std::move(command_id), "corr-1", "", ""}; }
+
+class eventstore_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto c = eventstore::embedded_cluster::start(3);
+        ASSERT_TRUE(c.has_value()) << c.error();
+        cluster_.emplace(std::move(*c));
+        ASSERT_TRUE(eventstore::create_topics(*cluster_, 4).has_value());
+        open_process();
+    }
+
+    void open_process() {
+        auto s = eventstore::state_store::open(dir_.path() / "state",
+                                               {std::uint64_t{1} << 30, eventstore::state_store::durability::relaxed});
+        ASSERT_TRUE(s.has_value()) << s.error().message;
+        store_ = std::move(*s);
+        auto t = eventstore::tail::start(tail_options(cluster_->bootstrap_servers()), *store_);
+        ASSERT_TRUE(t.has_value()) << t.error();
+        tail_ = std::move(*t);
+        auto p = eventstore::producer::start(producer_options(cluster_->bootstrap_servers()));
+        ASSERT_TRUE(p.has_value()) << p.error();
+        producer_ = std::move(*p);
+    }
+
+    void close_process() {
+        producer_.reset();
+        tail_.reset();
+        store_.reset();
+    }
+
+    void TearDown() override { close_process(); }
+
+    commands::store_runtime runtime() { return {*store_, *producer_, *tail_}; }
+
+    testing::temp_dir dir_;
+    std::optional<eventstore::embedded_cluster> cluster_;
+    std::unique_ptr<eventstore::state_store> store_;
+    std::unique_ptr<eventstore::tail> tail_;
+    std::unique_ptr<eventstore::producer> producer_;
+};
+
+TEST_F(eventstore_test, a_command_is_answered_once_its_commit_applied) {
+    commands::order_handler orders(runtime());
+    auto placed = orders.handle_sync(place("o-1"), meta("cmd-1"));
+    ASSERT_TRUE(placed.has_value()) << placed.error().message;
+    EXPECT_EQ(placed->kind, outcome_kind::applied);
+    EXPECT_EQ(placed->version, 1U);
+    ASSERT_TRUE(placed->at.has_value());
+    EXPECT_EQ(placed->at->partition, producer_->partition_for(eventstore::context::orders, "o-1"));
+
+    auto current = orders.current("o-1");
+    ASSERT_TRUE(current.has_value() && current->has_value());
+    EXPECT_EQ((*current)->version, 1U);
+    EXPECT_EQ((*current)->state.status, order::order_status::pending);
+    EXPECT_EQ((*current)->state.total, 2250);
+
+    auto cancelled = orders.handle_sync(order::cancel_order{domain::order_id("o-1"), customer("c-1"), 1}, meta("cmd-2"));
+    ASSERT_TRUE(cancelled.has_value()) << cancelled.error().message;
+    EXPECT_EQ(cancelled->version, 2U);
+    EXPECT_GT(cancelled->at->offset, placed->at->offset);
+}
+
+TEST_F(eventstore_test, a_retried_command_id_gets_the_first_answer_and_appends_nothing) {
+    commands::order_handler orders(runtime());
+    auto first = orders.handle_sync(place("o-2"), meta("cmd-dup"));
+    ASSERT_TRUE(first.has_value());
+    auto again = orders.handle_sync(place("o-2"), meta("cmd-dup"));
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(again->kind, outcome_kind::duplicate);
+    EXPECT_EQ(again->version, first->version);
+    EXPECT_EQ(again->at, first->at);
+    EXPECT_EQ(again->attempts, 0);  // answered from the store, nothing produced
+    EXPECT_EQ(tail_->stats().records, 1);
+}
+
+TEST_F(eventstore_test, an_idempotent_repeat_with_a_new_command_id_appends_nothing) {
+    commands::order_handler orders(runtime());
+    ASSERT_TRUE(orders.handle_sync(place("o-3"), meta("a")).has_value());
+    auto repeat = orders.handle_sync(place("o-3"), meta("b"));
+    ASSERT_TRUE(repeat.has_value());
+    EXPECT_EQ(repeat->kind, outcome_kind::unchanged);
+    EXPECT_EQ(repeat->version, 1U);
+    EXPECT_EQ(tail_->stats().records, 1);
+}
+
+TEST_F(eventstore_test, rejections_and_stale_expected_versions_append_nothing) {
+    commands::order_handler orders(runtime());
+    ASSERT_TRUE(orders.handle_sync(place("o-4"), meta("a")).has_value());
+    auto forbidden = orders.handle_sync(order::cancel_order{domain::order_id("o-4"), customer("someone-else"), 1}, meta("b"));
+    ASSERT_FALSE(forbidden.has_value());
+    EXPECT_EQ(forbidden.error().code, command_errc::rejected);
+    EXPECT_EQ(forbidden.error().rejection.code, domain::rejection_code::forbidden);
+
+    commands::command_options stale;
+    stale.expected_version = 0;
+    auto precondition = orders.handle_sync(order::cancel_order{domain::order_id("o-4"), customer("c-1"), 1}, meta("c"), stale);
+    ASSERT_FALSE(precondition.has_value());
+    EXPECT_EQ(precondition.error().code, command_errc::precondition_failed);
+
+    commands::command_options future;
+    future.expected_version = 7;
+    future.timeout = 1s;
+    auto ahead = orders.handle_sync(order::cancel_order{domain::order_id("o-4"), customer("c-1"), 1}, meta("d"), future);
+    ASSERT_FALSE(ahead.has_value());
+    EXPECT_EQ(ahead.error().code, command_errc::precondition_failed);
+    EXPECT_EQ(tail_->stats().records, 1);
+
+    commands::command_options right;
+    right.expected_version = 1;
+    auto ok = orders.handle_sync(order::cancel_order{domain::order_id("o-4"), customer("c-1"), 1}, meta("e"), right);
+    ASSERT_TRUE(ok.has_value()) << ok.error().message;
+    EXPECT_EQ(ok->version, 2U);
+}
+
+TEST_F(eventstore_test, concurrent_helpful_votes_on_one_review_all_apply_exactly_once) {
+    commands::review_handler reviews(runtime());
+    auto submitted = reviews.handle_sync(
+        review::submit_review{"sku-9", domain::customer_id("author"), 5, "Great", "Works", customer("author"), 1},
+        meta("submit"));
+    ASSERT_TRUE(submitted.has_value()) << submitted.error().message;
+    const domain::review_id id = review::review_id_for("sku-9", domain::customer_id("author"));
+
+    constexpr int voters = 24;
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < voters; ++i) {
+        threads.emplace_back([&, i] {
+            auto r = reviews.handle_sync(review::vote_helpful{id, customer("voter-" + std::to_string(i)), 2},
+                                         meta("vote-" + std::to_string(i)));
+            if (r.has_value() && r->kind == outcome_kind::applied) {
+                ++ok;
+            } else {
+                ADD_FAILURE() << (r.has_value() ? "not applied" : r.error().message);
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(ok.load(), voters);
+    auto current = reviews.current(id.value());
+    ASSERT_TRUE(current.has_value() && current->has_value());
+    EXPECT_EQ((*current)->state.helpful_count(), static_cast<std::size_t>(voters));
+    EXPECT_EQ((*current)->version, static_cast<std::uint64_t>(voters + 1));
+    EXPECT_EQ(tail_->stats().applied, voters + 1);
+}
+
+TEST_F(eventstore_test, a_restarted_process_resumes_from_its_checkpoints) {
+    commands::order_handler orders(runtime());
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_TRUE(orders.handle_sync(place("r-" + std::to_string(i)), meta("p-" + std::to_string(i))).has_value());
+    }
+    close_process();
+    open_process();
+    commands::order_handler again(runtime());
+    auto cancelled = again.handle_sync(order::cancel_order{domain::order_id("r-3"), customer("c-1"), 1}, meta("x"));
+    ASSERT_TRUE(cancelled.has_value()) << cancelled.error().message;
+    EXPECT_EQ(cancelled->version, 2U);
+    EXPECT_EQ(tail_->stats().records, 1);  // only the new commit: the rest came from the store
+}
+
+TEST_F(eventstore_test, a_store_of_another_log_is_refused) {
+    close_process();
+    auto other = eventstore::embedded_cluster::start(1);
+    ASSERT_TRUE(other.has_value());
+    ASSERT_TRUE(eventstore::create_topics(*other, 4).has_value());
+    auto s = eventstore::state_store::open(dir_.path() / "state");
+    ASSERT_TRUE(s.has_value());
+    // The first process recorded the first cluster's identity; force one batch so it is stored.
+    {
+        auto t = eventstore::tail::start(tail_options(cluster_->bootstrap_servers()), **s);
+        ASSERT_TRUE(t.has_value()) << t.error();
+        for (int i = 0; i < 200 && !(*t)->caught_up(); ++i) std::this_thread::sleep_for(10ms);
+        ASSERT_TRUE((*t)->caught_up());
+    }
+    auto refused = eventstore::tail::start(tail_options(other->bootstrap_servers()), **s);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_NE(refused.error().find("was built from log"), std::string::npos) << refused.error();
+    EXPECT_NE(refused.error().find("delete"), std::string::npos) << refused.error();
+}
+
+}  // namespace
+}  // namespace shopstream
