@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "eventstore/embedded_cluster.hpp"
+#include "eventstore/topics.hpp"
 
 namespace shopstream::adapters {
 namespace {
@@ -40,11 +41,9 @@ int run_embedded_cluster(int brokers, int partitions) {
         spdlog::error("cannot start the embedded Kafka-protocol cluster: {}", cluster.error());
         return exit_environment;
     }
-    for (const auto& topic : event_topics) {
-        if (auto created = cluster->create_topic(topic, partitions, std::min(brokers, 3)); !created) {
-            spdlog::error("cannot create topic {}: {}", topic, created.error());
-            return exit_environment;
-        }
+    if (auto created = eventstore::create_topics(*cluster, partitions); !created) {
+        spdlog::error("cannot create the event topics: {}", created.error());
+        return exit_environment;
     }
     // First stdout line is machine-readable: the bootstrap list.
     std::printf("%s\n", cluster->bootstrap_servers().c_str());
