@@ -12,7 +12,7 @@ endfunction()
 function(shopstream_warnings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Werror
                          -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
-                         -Wnull-dereference -Wimplicit-fallthrough)
+                         -Wimplicit-fallthrough)
 endfunction()
 
 # shopstream_flatbuffers(<target> <schema.fbs>...) compiles FlatBuffers schemas with

@@ -34,6 +34,10 @@ result<commit, codec_error> decode_commit(std::span<const std::uint8_t> input) {
     if (bytes.size() < sizeof(flatbuffers::uoffset_t) + flatbuffers::kFileIdentifierLength) {
         return fail_with(codec_errc::verification_failed, "commit shorter than its header");
     }
+    // flatbuffers::Verifier asserts (aborts a debug build) on a buffer this large.
+    if (bytes.size() >= FLATBUFFERS_MAX_BUFFER_SIZE) {
+        return fail_with(codec_errc::verification_failed, "commit larger than a FlatBuffer can be");
+    }
     // The size prefix must account for every byte: a truncated or padded record is refused.
     if (flatbuffers::GetPrefixedSize(bytes.data()) != bytes.size() - sizeof(flatbuffers::uoffset_t)) {
         return fail_with(codec_errc::verification_failed, "commit size prefix does not match its length");

@@ -22,8 +22,11 @@
 // any other use of it. Destroying it stops the brokers: clients still connected see
 // their connections fail.
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -54,20 +57,28 @@ public:
 
     // For fault injection: rd_kafka_mock_broker_set_down/up, _set_rtt,
     // rd_kafka_mock_partition_set_leader, rd_kafka_mock_push_request_errors, ...
-    // Owned by this object; null after it was moved from. Each such call is a request to
-    // the cluster's thread, and librdkafka 2.0.2 can lose the wake-up of one made right
-    // after the previous one was answered: it then takes up to 1 s. When no client
-    // traffic keeps the cluster busy, pause ~1 ms between consecutive calls.
+    // Owned by this object; null after it was moved from. Each rd_kafka_mock_* call is a
+    // request to the cluster's thread, which in librdkafka 2.0.2 can miss the wake-up
+    // and answer only after up to 1 s when no client traffic keeps it busy; request()
+    // avoids that.
     [[nodiscard]] rd_kafka_mock_cluster_t* mock() const noexcept { return mock_; }
+
+    // Makes one rd_kafka_mock_* call on mock() and wakes the cluster's thread should it
+    // not answer within a few milliseconds. RD_KAFKA_RESP_ERR__STATE if moved from.
+    //   cluster.request([](auto* m) { return rd_kafka_mock_broker_set_down(m, 1); });
+    rd_kafka_resp_err_t request(const std::function<rd_kafka_resp_err_t(rd_kafka_mock_cluster_t*)>& call);
 
 private:
     embedded_cluster(rd_kafka_t* owner, rd_kafka_mock_cluster_t* mock, int brokers);
     void destroy() noexcept;
+    template <class Call>
+    static auto served_promptly(const std::vector<std::uint16_t>& ports, Call call);
 
     rd_kafka_t* owner_ = nullptr;
     rd_kafka_mock_cluster_t* mock_ = nullptr;
     int brokers_ = 0;
     std::string bootstrap_;
+    std::vector<std::uint16_t> ports_;  // of the brokers, to wake the cluster's thread
 };
 
 }  // namespace shopstream::eventstore

@@ -3,9 +3,11 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -14,6 +16,8 @@
 #include <vector>
 
 #include "domain/order/order_events_generated.h"
+#include "eventstore/codec/fb_support.hpp"
+#include "eventstore/codec/order_state_generated.h"
 
 namespace shopstream::eventstore::order_codec {
 namespace {
@@ -22,6 +26,14 @@ namespace fb = shopstream::fb::order;
 namespace order = domain::order;
 using flatbuffers::FlatBufferBuilder;
 using flatbuffers::Offset;
+using fb_support::actor_of;
+using fb_support::aligned_bytes;
+using fb_support::currency_of;
+using fb_support::failure;
+using fb_support::id_of;
+using fb_support::invalid;
+using fb_support::money_of;
+using fb_support::put;
 
 // The wire identity of each event. Type ids and schema versions come from the domain
 // structs; the union tag is the event's position in the schema's union.
@@ -58,14 +70,6 @@ const kind* find_kind(std::uint16_t type_id) {
 template <class Table>
 fb::event tag_of(Offset<Table>) {
     return fb::eventTraits<Table>::enum_value;
-}
-
-Offset<flatbuffers::String> put(FlatBufferBuilder& b, std::string_view text) {
-    return b.CreateString(text.data(), text.size());
-}
-
-Offset<flatbuffers::String> put(FlatBufferBuilder& b, const domain::currency& c) {
-    return put(b, c.empty() ? std::string_view{} : c.code());
 }
 
 Offset<fb::actor> put(FlatBufferBuilder& b, const domain::actor& a) {
@@ -120,68 +124,6 @@ Offset<fb::order_payment_captured> put(FlatBufferBuilder& b,
 
 // ---- decode ----------------------------------------------------------------------
 
-std::unexpected<codec_error> failure(codec_errc code, std::string detail) {
-    return std::unexpected(codec_error{code, std::move(detail)});
-}
-
-std::unexpected<codec_error> invalid(std::string detail) {
-    return failure(codec_errc::invalid_value, std::move(detail));
-}
-
-// FlatBuffers reads scalars in place, so the bytes must sit at the alignment the
-// builder gave them; a payload sliced out of a Kafka message need not.
-class aligned_bytes {
-   public:
-    explicit aligned_bytes(std::span<const std::uint8_t> payload) : bytes_(payload) {
-        if (reinterpret_cast<std::uintptr_t>(payload.data()) % alignof(std::uint64_t) == 0) return;
-        copy_.resize((payload.size() + sizeof(std::uint64_t) - 1) / sizeof(std::uint64_t));
-        std::memcpy(copy_.data(), payload.data(), payload.size());
-        bytes_ = {reinterpret_cast<const std::uint8_t*>(copy_.data()), payload.size()};
-    }
-    [[nodiscard]] std::span<const std::uint8_t> bytes() const noexcept { return bytes_; }
-
-   private:
-    std::vector<std::uint64_t> copy_;
-    std::span<const std::uint8_t> bytes_;
-};
-
-std::optional<std::string> text(const flatbuffers::String* s) {
-    if (s == nullptr) return std::nullopt;
-    return std::string(s->c_str(), s->size());
-}
-
-// An id field: present and of the syntax every id has (domain::is_valid_id).
-template <class Id>
-result<Id, std::string> id_of(const flatbuffers::String* s) {
-    auto value = text(s);
-    if (!value) return fail(std::string("is missing"));
-    if (!domain::is_valid_id(*value)) return fail(std::string("is not a valid id"));
-    return Id{std::move(*value)};
-}
-
-result<domain::currency, std::string> currency_of(const flatbuffers::String* s) {
-    if (s == nullptr) return fail(std::string("is missing"));
-    auto currency = domain::currency::parse(std::string_view(s->c_str(), s->size()));
-    if (!currency) return fail("is " + currency.error());
-    return *currency;
-}
-
-result<domain::actor, std::string> actor_of(const fb::actor* a) {
-    if (a == nullptr || a->id() == nullptr) return fail(std::string("is missing"));
-    if (a->role() > static_cast<std::uint8_t>(domain::role::system)) {
-        return fail("has unknown role " + std::to_string(a->role()));
-    }
-    return domain::actor{a->id()->str(), static_cast<domain::role>(a->role())};
-}
-
-result<domain::money, std::string> money_of(const fb::money* m) {
-    if (m == nullptr) return fail(std::string("is missing"));
-    if (m->amount() < 0) return fail(std::string("is negative"));
-    auto currency = currency_of(m->currency());
-    if (!currency) return fail("currency " + currency.error());
-    return domain::money{m->amount(), *currency};
-}
-
 std::optional<order::cancel_reason> reason_of(fb::cancel_reason r) {
     switch (r) {
         case fb::cancel_reason::customer_request:
@@ -194,7 +136,9 @@ std::optional<order::cancel_reason> reason_of(fb::cancel_reason r) {
     return std::nullopt;
 }
 
-result<order::order_line, std::string> line_of(const fb::line* l) {
+// Any generated `table line { sku: string; quantity: int; unit_price: long; }`.
+template <class Line>
+result<order::order_line, std::string> line_of(const Line* l) {
     if (l == nullptr || l->sku() == nullptr) return fail(std::string("sku is missing"));
     std::string sku = l->sku()->str();
     if (!domain::is_valid_sku(sku)) return fail(std::string("sku is not a valid sku"));
@@ -273,6 +217,86 @@ decoded<order::event> read_body(const fb::envelope& env) {
     return read(*body);
 }
 
+// ---- state snapshots -------------------------------------------------------------
+
+namespace fbs = shopstream::fb::order_state;
+using fb_support::currency_or_empty;
+using fb_support::id_or_empty;
+using fb_support::same_value;
+
+// The storage enums mirror the domain's value for value, so they convert by cast.
+static_assert(same_value(fbs::order_status::none, order::order_status::none) &&
+              same_value(fbs::order_status::pending, order::order_status::pending) &&
+              same_value(fbs::order_status::confirmed, order::order_status::confirmed) &&
+              same_value(fbs::order_status::cancelled, order::order_status::cancelled) &&
+              same_value(fbs::order_status::shipped, order::order_status::shipped) &&
+              same_value(fbs::order_status::MAX, order::order_status::shipped));
+static_assert(same_value(fbs::cancel_reason::customer_request,
+                         order::cancel_reason::customer_request) &&
+              same_value(fbs::cancel_reason::payment_declined,
+                         order::cancel_reason::payment_declined) &&
+              same_value(fbs::cancel_reason::payment_timeout,
+                         order::cancel_reason::payment_timeout) &&
+              same_value(fbs::cancel_reason::MAX, order::cancel_reason::payment_timeout));
+
+// Enough for the whole buffer, so the builder allocates once.
+std::size_t snapshot_size_hint(const order::state& s) {
+    std::size_t size = 192 + s.id.value().size() + s.customer.value().size() +
+                       (s.payment ? s.payment->value().size() : 0);
+    for (const auto& l : s.lines) size += 48 + l.sku.size();
+    return size;
+}
+
+decoded<order::state> read_state(const fbs::snapshot& t) {
+    order::state s;
+    const auto status = t.status();
+    if (!status) return invalid("order snapshot.status is missing");
+    if (*status > fbs::order_status::MAX) {
+        return invalid("order snapshot.status has unknown value " +
+                       std::to_string(static_cast<unsigned>(*status)));
+    }
+    s.status = static_cast<order::order_status>(*status);
+    auto id = id_or_empty<domain::order_id>(t.id());
+    if (!id) return invalid("order snapshot.id " + id.error());
+    s.id = std::move(*id);
+    auto customer = id_or_empty<domain::customer_id>(t.customer());
+    if (!customer) return invalid("order snapshot.customer " + customer.error());
+    s.customer = std::move(*customer);
+    if (t.lines() == nullptr) return invalid("order snapshot.lines is missing");
+    s.lines.reserve(t.lines()->size());
+    for (const fbs::line* l : *t.lines()) {
+        auto line = line_of(l);
+        if (!line) {
+            return invalid("order snapshot.lines[" + std::to_string(s.lines.size()) + "]." +
+                           line.error());
+        }
+        s.lines.push_back(std::move(*line));
+    }
+    auto currency = currency_or_empty(t.currency());
+    if (!currency) return invalid("order snapshot.currency " + currency.error());
+    s.currency = *currency;
+    if (t.total() < 0) return invalid("order snapshot.total is negative");
+    s.total = t.total();
+    s.placed_at = t.placed_at();
+    if (t.payment() != nullptr) {  // absent: not confirmed
+        auto payment = id_of<domain::payment_id>(t.payment());
+        if (!payment) return invalid("order snapshot.payment " + payment.error());
+        s.payment = std::move(*payment);
+    }
+    s.payment_captured = t.payment_captured();
+    if (const auto reason = t.cancel_reason()) {  // null: never cancelled
+        if (*reason > fbs::cancel_reason::MAX) {
+            return invalid("order snapshot.cancel_reason has unknown value " +
+                           std::to_string(static_cast<unsigned>(*reason)));
+        }
+        s.cancel_reason = static_cast<order::cancel_reason>(*reason);
+    }
+    if (s == order::initial_state()) {
+        return invalid("order snapshot holds the initial state, which is stored as empty bytes");
+    }
+    return s;
+}
+
 }  // namespace
 
 encoded_event encode(const order::event& e) {
@@ -333,6 +357,39 @@ decoded<order::event> decode(std::uint16_t type, std::uint16_t schema_version,
             break;
     }
     return failure(codec_errc::unknown_type, "no order event has type id " + std::to_string(type));
+}
+
+std::vector<std::uint8_t> encode_state(const order::state& s) {
+    if (s == order::initial_state()) return {};
+    FlatBufferBuilder b(snapshot_size_hint(s));
+    const auto id = put(b, s.id.value());
+    const auto customer = put(b, s.customer.value());
+    std::vector<Offset<fbs::line>> lines;
+    lines.reserve(s.lines.size());
+    for (const auto& l : s.lines) {
+        const auto sku = put(b, l.sku);
+        lines.push_back(fbs::Createline(b, sku, l.quantity, l.unit_price));
+    }
+    const auto line_vector = b.CreateVector(lines);
+    const auto currency = put(b, s.currency);
+    const auto payment = s.payment ? put(b, s.payment->value()) : Offset<flatbuffers::String>{};
+    flatbuffers::Optional<fbs::cancel_reason> reason = flatbuffers::nullopt;
+    if (s.cancel_reason) reason = static_cast<fbs::cancel_reason>(*s.cancel_reason);
+    const auto root = fbs::Createsnapshot(b, static_cast<fbs::order_status>(s.status), id,
+                                          customer, line_vector, currency, s.total, s.placed_at,
+                                          payment, s.payment_captured, reason);
+    fbs::FinishSizePrefixedsnapshotBuffer(b, root);
+    const std::uint8_t* data = b.GetBufferPointer();
+    return std::vector<std::uint8_t>(data, data + b.GetSize());
+}
+
+decoded<order::state> decode_state(std::span<const std::uint8_t> bytes) {
+    if (bytes.empty()) return order::initial_state();
+    const aligned_bytes aligned(bytes);
+    const auto root = fb_support::verified_root<fbs::snapshot>(
+        aligned.bytes(), &fbs::VerifySizePrefixedsnapshotBuffer, "order snapshot (\"SSOS\")");
+    if (!root) return std::unexpected(root.error());
+    return read_state(**root);
 }
 
 }  // namespace shopstream::eventstore::order_codec

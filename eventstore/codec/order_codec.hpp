@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "domain/order/order.hpp"
 #include "eventstore/codec/event_codec.hpp"
@@ -31,5 +32,31 @@ namespace shopstream::eventstore::order_codec {
 // The payload may sit at any address: a misaligned one is copied before it is read.
 [[nodiscard]] decoded<domain::order::event> decode(std::uint16_t type, std::uint16_t schema_version,
                                                    std::span<const std::uint8_t> payload);
+
+// ---- state snapshots (the state store's value, ARCHITECTURE.md decision 2) ----------
+//
+// The order state as bytes: a size-prefixed FlatBuffers `snapshot`
+// (eventstore/codec/order_state.fbs, file identifier "SSOS"). initial_state() — the
+// order does not exist — encodes to EMPTY bytes, and empty bytes decode to
+// initial_state(); every other state encodes to a non-empty buffer.
+// decode_state(encode_state(s)) == s for every state evolve() can reach from
+// initial_state() over events decode() accepts, including histories no decider would
+// produce: evolve is total, so the tail must be able to store whatever the log makes of
+// a state. Hence each field is checked on its own — it holds its initial value or one an
+// event could have put there — and against others only where evolve derives it from
+// them; command limits are not re-checked (as for events).
+
+[[nodiscard]] std::vector<std::uint8_t> encode_state(const domain::order::state& s);
+
+// Errors:
+//   verification_failed  wrong size prefix, file identifier (another context's snapshot
+//                        included), or the FlatBuffers verifier refused the bytes;
+//   invalid_value        a field holds what no order event could have put there: an
+//                        unknown status or cancel reason, a malformed id or sku, an
+//                        inactive currency, quantity below 1, a negative price or total,
+//                        a missing field; or the bytes hold initial_state(), which is
+//                        only ever stored as empty bytes.
+// The bytes may sit at any address: misaligned ones are copied before they are read.
+[[nodiscard]] decoded<domain::order::state> decode_state(std::span<const std::uint8_t> bytes);
 
 }  // namespace shopstream::eventstore::order_codec

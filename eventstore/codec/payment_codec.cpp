@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -16,6 +19,8 @@
 
 #include "base/utf8.hpp"
 #include "domain/payment/payment_events_generated.h"
+#include "eventstore/codec/fb_support.hpp"
+#include "eventstore/codec/payment_state_generated.h"
 
 namespace shopstream::eventstore::payment_codec {
 namespace {
@@ -24,6 +29,13 @@ namespace fb = shopstream::fb::payment;
 namespace payment = domain::payment;
 using flatbuffers::FlatBufferBuilder;
 using flatbuffers::Offset;
+using fb_support::aligned_bytes;
+using fb_support::failure;
+using fb_support::id_of;
+using fb_support::invalid;
+using fb_support::money_of;
+using fb_support::put;
+using fb_support::text;
 
 // The wire identity of each event. Type ids and schema versions come from the domain
 // structs; the union tag is the event's position in the schema's union.
@@ -63,12 +75,8 @@ fb::event tag_of(Offset<Table>) {
     return fb::eventTraits<Table>::enum_value;
 }
 
-Offset<flatbuffers::String> put(FlatBufferBuilder& b, std::string_view text) {
-    return b.CreateString(text.data(), text.size());
-}
-
 Offset<fb::money> put(FlatBufferBuilder& b, const domain::money& m) {
-    const auto currency = put(b, m.currency.empty() ? std::string_view{} : m.currency.code());
+    const auto currency = put(b, m.currency);
     return fb::Createmoney(b, m.amount, currency);
 }
 
@@ -114,45 +122,6 @@ Offset<fb::payment_refunded> put(FlatBufferBuilder& b, const payment::payment_re
 
 // ---- decode ----------------------------------------------------------------------
 
-std::unexpected<codec_error> failure(codec_errc code, std::string detail) {
-    return std::unexpected(codec_error{code, std::move(detail)});
-}
-
-std::unexpected<codec_error> invalid(std::string detail) {
-    return failure(codec_errc::invalid_value, std::move(detail));
-}
-
-// FlatBuffers reads scalars in place, so the bytes must sit at the alignment the
-// builder gave them; a payload sliced out of a Kafka message need not.
-class aligned_bytes {
-   public:
-    explicit aligned_bytes(std::span<const std::uint8_t> payload) : bytes_(payload) {
-        if (reinterpret_cast<std::uintptr_t>(payload.data()) % alignof(std::uint64_t) == 0) return;
-        copy_.resize((payload.size() + sizeof(std::uint64_t) - 1) / sizeof(std::uint64_t));
-        std::memcpy(copy_.data(), payload.data(), payload.size());
-        bytes_ = {reinterpret_cast<const std::uint8_t*>(copy_.data()), payload.size()};
-    }
-    [[nodiscard]] std::span<const std::uint8_t> bytes() const noexcept { return bytes_; }
-
-   private:
-    std::vector<std::uint64_t> copy_;
-    std::span<const std::uint8_t> bytes_;
-};
-
-std::optional<std::string> text(const flatbuffers::String* s) {
-    if (s == nullptr) return std::nullopt;
-    return std::string(s->c_str(), s->size());
-}
-
-// An id field: present and of the syntax every id has (domain::is_valid_id).
-template <class Id>
-result<Id, std::string> id_of(const flatbuffers::String* s) {
-    auto value = text(s);
-    if (!value) return fail(std::string("is missing"));
-    if (!domain::is_valid_id(*value)) return fail(std::string("is not a valid id"));
-    return Id{std::move(*value)};
-}
-
 // Gateway tokens and codes: non-empty printable ASCII.
 result<std::string, std::string> token_of(const flatbuffers::String* s) {
     auto value = text(s);
@@ -171,16 +140,6 @@ result<std::string, std::string> reason_of(const flatbuffers::String* s) {
         return fail(std::string("is empty or not valid UTF-8"));
     }
     return std::move(*value);
-}
-
-result<domain::money, std::string> money_of(const fb::money* m) {
-    if (m == nullptr) return fail(std::string("is missing"));
-    if (m->amount() < 0) return fail(std::string("is negative"));
-    if (m->currency() == nullptr) return fail(std::string("currency is missing"));
-    auto currency =
-        domain::currency::parse(std::string_view(m->currency()->c_str(), m->currency()->size()));
-    if (!currency) return fail("currency is " + currency.error());
-    return domain::money{m->amount(), *currency};
 }
 
 decoded<payment::event> read(const fb::payment_requested& t) {
@@ -252,6 +211,99 @@ decoded<payment::event> read_body(const fb::envelope& env) {
     return read(*body);
 }
 
+// ---- state snapshots -------------------------------------------------------------
+
+namespace fbs = shopstream::fb::payment_state;
+using fb_support::id_or_empty;
+using fb_support::money_or_initial;
+using fb_support::same_value;
+
+// The storage enum mirrors the domain's value for value, so it converts by cast.
+static_assert(same_value(fbs::payment_status::none, payment::payment_status::none) &&
+              same_value(fbs::payment_status::requested, payment::payment_status::requested) &&
+              same_value(fbs::payment_status::authorized, payment::payment_status::authorized) &&
+              same_value(fbs::payment_status::declined, payment::payment_status::declined) &&
+              same_value(fbs::payment_status::captured, payment::payment_status::captured) &&
+              same_value(fbs::payment_status::voided, payment::payment_status::voided) &&
+              same_value(fbs::payment_status::MAX, payment::payment_status::voided));
+
+// Enough for the whole buffer, so the builder allocates once.
+std::size_t snapshot_size_hint(const payment::state& s) {
+    std::size_t size = 256 + s.id.value().size() + s.order.value().size() +
+                       s.method_token.size() + s.authorization_code.size() +
+                       s.decline_reason.size() + s.void_reason.size();
+    for (const auto& r : s.refunds) size += 40 + r.refund_id.size();
+    return size;
+}
+
+Offset<fbs::money> put_state_money(FlatBufferBuilder& b, const domain::money& m) {
+    const auto currency = put(b, m.currency);
+    return fbs::Createmoney(b, m.amount, currency);
+}
+
+// A text of the state that an event sets: "" until then, else what `check` accepts.
+template <class Check>
+result<std::string, std::string> empty_or(const flatbuffers::String* s, Check check) {
+    if (s != nullptr && s->size() == 0) return std::string();
+    return check(s);
+}
+
+decoded<payment::state> read_state(const fbs::snapshot& t) {
+    payment::state s;
+    const auto status = t.status();
+    if (!status) return invalid("payment snapshot.status is missing");
+    if (*status > fbs::payment_status::MAX) {
+        return invalid("payment snapshot.status has unknown value " +
+                       std::to_string(static_cast<unsigned>(*status)));
+    }
+    s.status = static_cast<payment::payment_status>(*status);
+    auto id = id_or_empty<domain::payment_id>(t.id());
+    if (!id) return invalid("payment snapshot.id " + id.error());
+    s.id = std::move(*id);
+    auto order = id_or_empty<domain::order_id>(t.order());
+    if (!order) return invalid("payment snapshot.order " + order.error());
+    s.order = std::move(*order);
+    auto amount = money_or_initial(t.amount());
+    if (!amount) return invalid("payment snapshot.amount " + amount.error());
+    s.amount = *amount;
+    auto token = empty_or(t.method_token(), token_of);
+    if (!token) return invalid("payment snapshot.method_token " + token.error());
+    s.method_token = std::move(*token);
+    auto code = empty_or(t.authorization_code(), token_of);
+    if (!code) return invalid("payment snapshot.authorization_code " + code.error());
+    s.authorization_code = std::move(*code);
+    auto declined = empty_or(t.decline_reason(), reason_of);
+    if (!declined) return invalid("payment snapshot.decline_reason " + declined.error());
+    s.decline_reason = std::move(*declined);
+    auto voided = empty_or(t.void_reason(), reason_of);
+    if (!voided) return invalid("payment snapshot.void_reason " + voided.error());
+    s.void_reason = std::move(*voided);
+    if (t.captured() < 0) return invalid("payment snapshot.captured is negative");
+    s.captured = t.captured();
+    if (t.refunds() == nullptr) return invalid("payment snapshot.refunds is missing");
+    s.refunds.reserve(t.refunds()->size());
+    std::int64_t refunded = 0;  // as evolve sums it, saturating
+    for (const fbs::refund* r : *t.refunds()) {
+        const std::string at = "payment snapshot.refunds[" + std::to_string(s.refunds.size()) + "]";
+        if (r == nullptr) return invalid(at + " is missing");
+        auto refund_id = id_of<std::string>(r->refund_id());
+        if (!refund_id) return invalid(at + ".refund_id " + refund_id.error());
+        if (r->amount() < 0) return invalid(at + ".amount is negative");
+        s.refunds.push_back(payment::refund{std::move(*refund_id), r->amount()});
+        refunded = domain::checked_add(refunded, r->amount())
+                       .value_or(std::numeric_limits<std::int64_t>::max());
+    }
+    if (t.refunded() != refunded) {
+        return invalid("payment snapshot.refunded " + std::to_string(t.refunded()) +
+                       " is not the sum of its refunds, " + std::to_string(refunded));
+    }
+    s.refunded = refunded;
+    if (s == payment::initial_state()) {
+        return invalid("payment snapshot holds the initial state, which is stored as empty bytes");
+    }
+    return s;
+}
+
 }  // namespace
 
 encoded_event encode(const payment::event& e) {
@@ -315,6 +367,40 @@ decoded<payment::event> decode(std::uint16_t type, std::uint16_t schema_version,
     }
     return failure(codec_errc::unknown_type,
                    "no payment event has type id " + std::to_string(type));
+}
+
+std::vector<std::uint8_t> encode_state(const payment::state& s) {
+    if (s == payment::initial_state()) return {};
+    FlatBufferBuilder b(snapshot_size_hint(s));
+    const auto id = put(b, s.id.value());
+    const auto order = put(b, s.order.value());
+    const auto amount = put_state_money(b, s.amount);
+    const auto token = put(b, s.method_token);
+    const auto code = put(b, s.authorization_code);
+    const auto declined = put(b, s.decline_reason);
+    const auto voided = put(b, s.void_reason);
+    std::vector<Offset<fbs::refund>> refunds;
+    refunds.reserve(s.refunds.size());
+    for (const auto& r : s.refunds) {
+        const auto refund_id = put(b, r.refund_id);
+        refunds.push_back(fbs::Createrefund(b, refund_id, r.amount));
+    }
+    const auto refund_vector = b.CreateVector(refunds);
+    const auto root = fbs::Createsnapshot(b, static_cast<fbs::payment_status>(s.status), id, order,
+                                          amount, token, code, declined, voided, s.captured,
+                                          s.refunded, refund_vector);
+    fbs::FinishSizePrefixedsnapshotBuffer(b, root);
+    const std::uint8_t* data = b.GetBufferPointer();
+    return std::vector<std::uint8_t>(data, data + b.GetSize());
+}
+
+decoded<payment::state> decode_state(std::span<const std::uint8_t> bytes) {
+    if (bytes.empty()) return payment::initial_state();
+    const aligned_bytes aligned(bytes);
+    const auto root = fb_support::verified_root<fbs::snapshot>(
+        aligned.bytes(), &fbs::VerifySizePrefixedsnapshotBuffer, "payment snapshot (\"SSPS\")");
+    if (!root) return std::unexpected(root.error());
+    return read_state(**root);
 }
 
 }  // namespace shopstream::eventstore::payment_codec

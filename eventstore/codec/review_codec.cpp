@@ -2,8 +2,11 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -12,6 +15,8 @@
 
 #include "base/utf8.hpp"
 #include "domain/review/review_events_generated.h"
+#include "eventstore/codec/fb_support.hpp"
+#include "eventstore/codec/review_state_generated.h"
 
 // Decoding checks what makes a value impossible for the domain (a missing field, a
 // rating outside 1-5, an unknown role, invalid UTF-8, a malformed id) but not the text
@@ -203,6 +208,93 @@ decoded<dom::event> read_event(const fb::envelope& env) {
     return e;
 }
 
+// ---- state snapshots -----------------------------------------------------------------
+
+namespace fbs = shopstream::fb::review_state;
+using fb_support::invalid;
+using fb_support::same_value;
+
+// The storage enum mirrors the domain's value for value, so it converts by cast.
+static_assert(same_value(fbs::review_status::none, dom::review_status::none) &&
+              same_value(fbs::review_status::visible, dom::review_status::visible) &&
+              same_value(fbs::review_status::hidden, dom::review_status::hidden) &&
+              same_value(fbs::review_status::retracted, dom::review_status::retracted) &&
+              same_value(fbs::review_status::MAX, dom::review_status::retracted));
+
+// Enough for the whole buffer, so the builder allocates once.
+std::size_t snapshot_size_hint(const dom::state& s) {
+    std::size_t size = 192 + s.id.value().size() + s.sku.size() + s.author.value().size() +
+                       s.title.size() + s.body.size();
+    for (const auto& v : s.helpful_voters) size += 12 + v.value().size();
+    return size;
+}
+
+result<std::string_view, std::string> utf8_of(const flatbuffers::String* s) {
+    if (s == nullptr) return fail(std::string("is missing"));
+    const std::string_view value(s->c_str(), s->size());
+    if (!utf8::is_valid(value)) return fail(std::string("is not valid UTF-8"));
+    return value;
+}
+
+decoded<dom::state> read_state(const fbs::snapshot& t) {
+    dom::state s;
+    const auto status = t.status();
+    if (!status) return invalid("review snapshot.status is missing");
+    if (*status > fbs::review_status::MAX) {
+        return invalid("review snapshot.status has unknown value " +
+                       std::to_string(static_cast<unsigned>(*status)));
+    }
+    s.status = static_cast<dom::review_status>(*status);
+    // id, sku and author all come from one review_submitted: all empty (never
+    // submitted), or a valid sku and author and the id derived from them.
+    if (t.id() == nullptr) return invalid("review snapshot.id is missing");
+    if (t.sku() == nullptr) return invalid("review snapshot.sku is missing");
+    if (t.author() == nullptr) return invalid("review snapshot.author is missing");
+    s.id = domain::review_id{t.id()->str()};
+    s.sku = t.sku()->str();
+    s.author = domain::customer_id{t.author()->str()};
+    if (!s.id.empty() || !s.sku.empty() || !s.author.empty()) {
+        if (!domain::is_valid_sku(s.sku)) return invalid("review snapshot.sku is not a valid sku");
+        if (!domain::is_valid_id(s.author.value()))
+            return invalid("review snapshot.author is not a valid customer id");
+        if (s.id != dom::review_id_for(s.sku, s.author))
+            return invalid("review snapshot.id is not the id of its sku and author");
+    }
+    if (t.rating() > dom::max_rating) {  // 0 until submitted
+        return invalid("review snapshot.rating " + std::to_string(t.rating()) +
+                       " is outside 1-5");
+    }
+    s.rating = t.rating();
+    auto title = utf8_of(t.title());
+    if (!title) return invalid("review snapshot.title " + title.error());
+    s.title = *title;
+    auto body = utf8_of(t.body());
+    if (!body) return invalid("review snapshot.body " + body.error());
+    s.body = *body;
+    s.submitted_at = t.submitted_at();
+    if (const auto edited = t.edited_at()) s.edited_at = *edited;  // null: never edited
+    const auto* voters = t.helpful_voters();
+    if (voters == nullptr) return invalid("review snapshot.helpful_voters is missing");
+    s.helpful_voters.reserve(voters->size());
+    std::string_view previous;
+    for (const flatbuffers::String* v : *voters) {
+        const std::string at =
+            "review snapshot.helpful_voters[" + std::to_string(s.helpful_voters.size()) + "]";
+        if (v == nullptr) return invalid(at + " is missing");
+        const std::string_view voter(v->c_str(), v->size());
+        if (!domain::is_valid_id(voter)) return invalid(at + " is not a valid customer id");
+        // has_voted() binary-searches: order and uniqueness are part of the state.
+        if (!s.helpful_voters.empty() && voter <= previous)
+            return invalid(at + " is not after the voter before it");
+        s.helpful_voters.emplace_back(std::string(voter));
+        previous = voter;
+    }
+    if (s == dom::initial_state()) {
+        return invalid("review snapshot holds the initial state, which is stored as empty bytes");
+    }
+    return s;
+}
+
 }  // namespace
 
 encoded_event encode(const dom::event& e) {
@@ -325,6 +417,38 @@ decoded<dom::event> decode(std::uint16_t type, std::uint16_t schema_version,
     }
     return fail(
         fail_with(codec_errc::type_mismatch, "unreachable: union member outside the schema"));
+}
+
+std::vector<std::uint8_t> encode_state(const dom::state& s) {
+    if (s == dom::initial_state()) return {};
+    flatbuffers::FlatBufferBuilder b(snapshot_size_hint(s));
+    using fb_support::put;
+    const auto id = put(b, s.id.value());
+    const auto sku = put(b, s.sku);
+    const auto author = put(b, s.author.value());
+    const auto title = put(b, s.title);
+    const auto body = put(b, s.body);
+    std::vector<flatbuffers::Offset<flatbuffers::String>> voters;
+    voters.reserve(s.helpful_voters.size());
+    for (const auto& v : s.helpful_voters) voters.push_back(put(b, v.value()));
+    const auto voter_vector = b.CreateVector(voters);
+    flatbuffers::Optional<std::int64_t> edited_at = flatbuffers::nullopt;
+    if (s.edited_at) edited_at = *s.edited_at;
+    const auto root =
+        fbs::Createsnapshot(b, static_cast<fbs::review_status>(s.status), id, sku, author,
+                            s.rating, title, body, s.submitted_at, edited_at, voter_vector);
+    fbs::FinishSizePrefixedsnapshotBuffer(b, root);
+    const std::uint8_t* data = b.GetBufferPointer();
+    return std::vector<std::uint8_t>(data, data + b.GetSize());
+}
+
+decoded<dom::state> decode_state(std::span<const std::uint8_t> bytes) {
+    if (bytes.empty()) return dom::initial_state();
+    const fb_support::aligned_bytes aligned(bytes);
+    const auto root = fb_support::verified_root<fbs::snapshot>(
+        aligned.bytes(), &fbs::VerifySizePrefixedsnapshotBuffer, "review snapshot (\"SSRS\")");
+    if (!root) return std::unexpected(root.error());
+    return read_state(**root);
 }
 
 }  // namespace shopstream::eventstore::review_codec

@@ -104,6 +104,21 @@ void expect_complete_and_ordered(const std::vector<record>& records, int keys, i
 
 class kafka_fixture_test : public kafka_fixture {};
 
+TEST(embedded_cluster, moves_ownership_and_refuses_work_once_moved_from) {
+    auto started = eventstore::embedded_cluster::start(1);
+    ASSERT_TRUE(started.has_value()) << started.error();
+    eventstore::embedded_cluster moved(std::move(*started));
+    EXPECT_EQ(started->mock(), nullptr);
+    EXPECT_TRUE(started->bootstrap_servers().empty());
+    EXPECT_FALSE(started->create_topic("t", 1, 1).has_value());
+    EXPECT_EQ(started->request([](rd_kafka_mock_cluster_t*) { return RD_KAFKA_RESP_ERR_NO_ERROR; }),
+              RD_KAFKA_RESP_ERR__STATE);
+    ASSERT_NE(moved.mock(), nullptr);
+    ASSERT_TRUE(moved.create_topic("t", 1, 1).has_value());
+    EXPECT_EQ(partition_count(moved.bootstrap_servers(), "t").value_or(-1), 1);
+    EXPECT_FALSE(eventstore::embedded_cluster::start(0).has_value());
+}
+
 TEST_F(kafka_fixture_test, creates_the_default_topics_across_three_brokers) {
     EXPECT_EQ(cluster().broker_count(), 3);
     EXPECT_EQ(std::count(bootstrap().begin(), bootstrap().end(), ',') + 1, 3) << bootstrap();
@@ -243,7 +258,8 @@ TEST_F(kafka_fixture_test, a_broker_down_and_up_mid_stream_loses_nothing) {
     };
     produce_round_robin(*producer, keys, per_key, [&](int i) {
         if (i == down_at) {
-            ASSERT_EQ(rd_kafka_mock_broker_set_down(mock(), victim), RD_KAFKA_RESP_ERR_NO_ERROR);
+            ASSERT_EQ(cluster().request([](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_down(m, victim); }),
+                      RD_KAFKA_RESP_ERR_NO_ERROR);
         } else if (i == up_at) {
             // An outage of a second at least, serving delivery reports meanwhile.
             const auto until = std::chrono::steady_clock::now() + 1s;
@@ -252,7 +268,7 @@ TEST_F(kafka_fixture_test, a_broker_down_and_up_mid_stream_loses_nothing) {
             // while the other brokers kept acknowledging theirs.
             EXPECT_EQ(delivered_during_outage(true), 0);
             EXPECT_GT(delivered_during_outage(false), 0);
-            ASSERT_EQ(rd_kafka_mock_broker_set_up(mock(), victim), RD_KAFKA_RESP_ERR_NO_ERROR);
+            ASSERT_EQ(rd_kafka_mock_broker_set_up(mock(), victim), RD_KAFKA_RESP_ERR_NO_ERROR);  // raw handle works too
         }
     });
     auto flushed = producer->flush(60s);

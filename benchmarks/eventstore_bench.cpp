@@ -1,0 +1,325 @@
+// Event-store throughput harness (issue #3): commands/s and commits/s through
+// decide → produce → verdict, latency to verdict, single-aggregate reads and state-store
+// rebuilds - each quoted against a ceiling measured in the same run on the same cluster
+// (raw librdkafka idempotent produce of records of the same size).
+//
+//   build/release/benchmarks/eventstore_bench [--commands N] [--partitions P] [--inflight C]
+//
+// Everything runs on this machine: the embedded Kafka-protocol cluster (librdkafka's mock,
+// 3 brokers) lives in this process, like `shopstream serve` without --brokers. The
+// two-writer phase re-executes this binary as writer processes.
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "commands/command_handler.hpp"
+#include "eventstore/aggregate_reader.hpp"
+#include "eventstore/embedded_cluster.hpp"
+#include "eventstore/kafka_config.hpp"
+#include "eventstore/topics.hpp"
+
+namespace {
+
+using namespace shopstream;
+using clock_type = std::chrono::steady_clock;
+namespace review = domain::review;
+
+struct options {
+    int commands = 200'000;
+    int partitions = 32;
+    int inflight = 4'096;
+    std::string writer_brokers;  // set: run as a writer process
+    std::string writer_prefix;
+    std::string data_root = "/tmp";
+};
+
+double seconds_since(clock_type::time_point t0) {
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+double percentile(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+review::submit_review submit(const std::string& prefix, int i) {
+    return review::submit_review{"sku-" + std::to_string(i % 997), domain::customer_id(prefix + "c" + std::to_string(i)),
+                                 1 + i % 5, "Solid product", "Does what it says on the box.",
+                                 {prefix + "c" + std::to_string(i), domain::role::customer}, 1'700'000'000'000};
+}
+
+// One process's event store: state store, tail, producer.
+struct store_process {
+    std::filesystem::path dir;
+    std::unique_ptr<eventstore::state_store> store;
+    std::unique_ptr<eventstore::tail> tail;
+    std::unique_ptr<eventstore::producer> producer;
+
+    store_process(const std::string& brokers, std::filesystem::path d) : dir(std::move(d)) {
+        std::filesystem::remove_all(dir);
+        auto s = eventstore::state_store::open(dir, {std::uint64_t{8} << 30, eventstore::state_store::durability::relaxed});
+        if (!s) throw std::runtime_error(s.error().message);
+        store = std::move(*s);
+        eventstore::tail_options to;
+        to.bootstrap_servers = brokers;
+        auto t = eventstore::tail::start(to, *store);
+        if (!t) throw std::runtime_error(t.error());
+        tail = std::move(*t);
+        eventstore::producer_options po;
+        po.bootstrap_servers = brokers;
+        po.linger = std::chrono::milliseconds(2);
+        po.queue_messages = 1'000'000;
+        auto p = eventstore::producer::start(po);
+        if (!p) throw std::runtime_error(p.error());
+        producer = std::move(*p);
+    }
+    ~store_process() {
+        producer.reset();
+        tail.reset();
+        store.reset();
+        std::filesystem::remove_all(dir);
+    }
+    commands::store_runtime runtime() { return {*store, *producer, *tail}; }
+};
+
+struct run_result {
+    double seconds = 0;
+    int ok = 0;
+    int failed = 0;
+    std::vector<double> latency_ms;
+};
+
+// Sends `count` submit_review commands with at most `inflight` outstanding; with a
+// `rate` (commands/s) > 0 paces them instead.
+run_result drive(commands::review_handler& handler, const std::string& prefix, int first, int count, int inflight,
+                 double rate = 0) {
+    run_result r;
+    r.latency_ms.resize(static_cast<std::size_t>(count));
+    std::mutex mu;
+    std::condition_variable cv;
+    int outstanding = 0;
+    int done = 0;
+    const auto t0 = clock_type::now();
+    for (int i = 0; i < count; ++i) {
+        if (rate > 0) {
+            const auto due = t0 + std::chrono::duration<double>(i / rate);
+            std::this_thread::sleep_until(std::chrono::time_point_cast<clock_type::duration>(due));
+        }
+        {
+            std::unique_lock lock(mu);
+            cv.wait(lock, [&] { return outstanding < inflight; });
+            ++outstanding;
+        }
+        const auto sent = clock_type::now();
+        handler.handle(submit(prefix, first + i), {prefix + "cmd-" + std::to_string(first + i), "", "", ""}, {},
+                       [&, i, sent](commands::command_result res) {
+                           const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - sent).count();
+                           std::lock_guard lock(mu);
+                           r.latency_ms[static_cast<std::size_t>(i)] = ms;
+                           if (res) {
+                               ++r.ok;
+                           } else {
+                               if (r.failed++ < 3) spdlog::error("command failed: {}", res.error().message);
+                           }
+                           --outstanding;
+                           ++done;
+                           cv.notify_all();
+                       });
+    }
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done == count; });
+    r.seconds = seconds_since(t0);
+    return r;
+}
+
+// The ceiling: raw idempotent produce of `count` records of `size` bytes, distinct keys.
+double raw_produce(const std::string& brokers, int count, std::size_t size, int partitions) {
+    auto conf = eventstore::kafka::make_conf({{"bootstrap.servers", brokers},
+                                              {"enable.idempotence", "true"},
+                                              {"acks", "all"},
+                                              {"linger.ms", "2"},
+                                              {"socket.nagle.disable", "true"},
+                                              {"queue.buffering.max.messages", "1000000"},
+                                              {"log_level", "3"}});
+    auto rk = eventstore::kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+    rd_kafka_t* p = rk->get();
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_metadata(p, 1, nullptr, &md, 5000);  // warm up: all topics' metadata
+    if (md != nullptr) rd_kafka_metadata_destroy(md);
+    std::string value(size, 'x');
+    const auto t0 = clock_type::now();
+    for (int i = 0; i < count; ++i) {
+        const std::string key = "raw-" + std::to_string(i);
+        std::array<rd_kafka_vu_t, 5> vus{};
+        vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+        vus[0].u.cstr = "bench.raw";
+        vus[1].vtype = RD_KAFKA_VTYPE_KEY;
+        vus[1].u.mem = {const_cast<char*>(key.data()), key.size()};
+        vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
+        vus[2].u.mem = {value.data(), value.size()};
+        vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+        vus[3].u.i = RD_KAFKA_MSG_F_COPY;
+        vus[4].vtype = RD_KAFKA_VTYPE_PARTITION;
+        vus[4].u.i32 = eventstore::murmur2_partition(key, partitions);
+        for (;;) {
+            rd_kafka_error_t* e = rd_kafka_produceva(p, vus.data(), vus.size());
+            if (e == nullptr) break;
+            const bool full = rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__QUEUE_FULL;
+            rd_kafka_error_destroy(e);
+            if (!full) throw std::runtime_error("raw produce failed");
+            rd_kafka_poll(p, 1);
+        }
+        rd_kafka_poll(p, 0);
+    }
+    rd_kafka_flush(p, 60'000);
+    return count / seconds_since(t0);
+}
+
+int run_writer(const options& o) {
+    store_process proc(o.writer_brokers, std::filesystem::path(o.data_root) / ("shopstream-bench-" + o.writer_prefix));
+    commands::review_handler handler(proc.runtime());
+    auto r = drive(handler, o.writer_prefix, 0, o.commands, o.inflight);
+    std::printf("%d %d %.6f\n", r.ok, r.failed, r.seconds);
+    return r.failed == 0 ? 0 : 1;
+}
+
+void wait_caught_up(eventstore::tail& t, const std::string& brokers, int partitions) {
+    auto conf = eventstore::kafka::make_conf({{"bootstrap.servers", brokers}, {"log_level", "3"}});
+    auto rk = eventstore::kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+    for (int p = 0; p < partitions; ++p) {
+        std::int64_t lo = 0;
+        std::int64_t hi = 0;
+        rd_kafka_query_watermark_offsets(rk->get(), "reviews.events", p, &lo, &hi, 5000);
+        while (t.applied_through(eventstore::context::reviews, p) < hi) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    options o;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string a = argv[i];
+        const std::string v = argv[i + 1];
+        if (a == "--commands") o.commands = std::stoi(v);
+        else if (a == "--partitions") o.partitions = std::stoi(v);
+        else if (a == "--inflight") o.inflight = std::stoi(v);
+        else if (a == "--writer-brokers") o.writer_brokers = v;
+        else if (a == "--writer-prefix") o.writer_prefix = v;
+        else {
+            std::fprintf(stderr, "usage: %s [--commands N] [--partitions P] [--inflight C]\n", argv[0]);
+            return 2;
+        }
+    }
+    spdlog::set_level(spdlog::level::warn);
+    if (!o.writer_brokers.empty()) return run_writer(o);
+
+    auto cluster = eventstore::embedded_cluster::start(3);
+    if (!cluster) throw std::runtime_error(cluster.error());
+    if (auto r = eventstore::create_topics(*cluster, o.partitions); !r) throw std::runtime_error(r.error());
+    if (auto r = cluster->create_topic("bench.raw", o.partitions, 3); !r) throw std::runtime_error(r.error());
+    const std::string brokers = cluster->bootstrap_servers();
+
+    eventstore::commit sample{"sku-1~c1", 0, "cmd-1", {eventstore::review_aggregate::encode_event(
+                                                           review::review_submitted{review::review_id_for("sku-1", domain::customer_id("c1")),
+                                                                                    "sku-1", domain::customer_id("c1"), 5,
+                                                                                    "Solid product", "Does what it says on the box.", 1})}};
+    const std::size_t record_size = eventstore::encode_commit(sample).size();
+
+    std::printf("eventstore_bench: %d commands, %d partitions, %d in flight, commit record %zu bytes, %u cores\n",
+                o.commands, o.partitions, o.inflight, record_size, std::thread::hardware_concurrency());
+
+    const double ceiling = raw_produce(brokers, o.commands, record_size, o.partitions);
+    std::printf("ceiling   raw idempotent produce            %10.0f records/s\n", ceiling);
+
+    double one_writer = 0;
+    {
+        store_process proc(brokers, std::filesystem::path(o.data_root) / "shopstream-bench-main");
+        commands::review_handler handler(proc.runtime());
+        auto r = drive(handler, "a", 0, o.commands, o.inflight);
+        one_writer = r.ok / r.seconds;
+        std::printf("1 writer  pipelined commands → verdict    %10.0f commits/s  (%.2f of ceiling)  failed %d\n",
+                    one_writer, one_writer / ceiling, r.failed);
+        std::printf("          latency at full load            p50 %.1f ms  p99 %.1f ms\n", percentile(r.latency_ms, 0.5),
+                    percentile(r.latency_ms, 0.99));
+
+        const int paced = std::min(o.commands, static_cast<int>(one_writer));  // ~2 s at half load
+        auto half = drive(handler, "h", 0, paced, o.inflight, one_writer / 2);
+        std::printf("          latency at half load (%.0f/s)   p50 %.1f ms  p99 %.1f ms  failed %d\n", one_writer / 2,
+                    percentile(half.latency_ms, 0.5), percentile(half.latency_ms, 0.99), half.failed);
+
+        // A 1 000-event aggregate: one review and 999 helpful votes.
+        const auto id = review::review_id_for("sku-big", domain::customer_id("author"));
+        (void)handler.handle_sync(review::submit_review{"sku-big", domain::customer_id("author"), 5, "Big", "",
+                                                  {"author", domain::role::customer}, 1},
+                            {"big-submit", "", "", ""});
+        std::atomic<int> votes{0};
+        for (int i = 0; i < 999; ++i) {
+            handler.handle(review::vote_helpful{id, {"voter-" + std::to_string(i), domain::role::customer}, 2},
+                           {"big-vote-" + std::to_string(i), "", "", ""}, {}, [&](commands::command_result) { ++votes; });
+        }
+        while (votes.load() < 999) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        auto reader = eventstore::aggregate_reader::open(brokers);
+        std::vector<double> reads;
+        std::size_t events = 0;
+        for (int i = 0; i < 20; ++i) {
+            const auto t0 = clock_type::now();
+            auto got = (*reader)->read(*proc.store, eventstore::context::reviews, id.value());
+            reads.push_back(seconds_since(t0) * 1000);
+            events = got ? got->size() : 0;
+        }
+        std::printf("read      one aggregate of %zu events       p50 %.2f ms  max %.2f ms\n", events,
+                    percentile(reads, 0.5), percentile(reads, 1.0));
+    }
+
+    {
+        // Rebuild from offset 0 into an empty store.
+        const auto t0 = clock_type::now();
+        store_process fresh(brokers, std::filesystem::path(o.data_root) / "shopstream-bench-rebuild");
+        wait_caught_up(*fresh.tail, brokers, o.partitions);
+        const double s = seconds_since(t0);
+        const auto stats = fresh.tail->stats();
+        std::printf("rebuild   state store from offset 0       %10.0f commits/s  (%lld records in %.2f s)\n",
+                    static_cast<double>(stats.records) / s, static_cast<long long>(stats.records), s);
+    }
+
+    {
+        // Two writer processes, each with its own store, each sending half.
+        const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+        std::vector<std::pair<pid_t, FILE*>> children;
+        const auto t0 = clock_type::now();
+        for (const char* prefix : {"w1-", "w2-"}) {
+            const std::string cmd = self + " --writer-brokers " + brokers + " --writer-prefix " + prefix +
+                                    " --commands " + std::to_string(o.commands / 2) + " --inflight " +
+                                    std::to_string(o.inflight);
+            children.emplace_back(0, popen(cmd.c_str(), "r"));
+        }
+        int ok = 0;
+        for (auto& [pid, f] : children) {
+            int n_ok = 0;
+            int n_failed = 0;
+            double secs = 0;
+            if (std::fscanf(f, "%d %d %lf", &n_ok, &n_failed, &secs) == 3) ok += n_ok;
+            pclose(f);
+        }
+        const double s = seconds_since(t0);
+        std::printf("2 writers separate processes (incl. start) %10.0f commits/s  (%.2f of ceiling)\n", ok / s,
+                    ok / s / ceiling);
+    }
+    return 0;
+}
