@@ -12,8 +12,8 @@
 //
 // Thread-safety: reads may run concurrently from any threads (each opens its own read
 // transaction; the environment uses MDB_NOTLS). There is one writer at a time: a
-// write_batch must be used by one thread, and begin_write() blocks while another batch
-// is open.
+// write_batch must be used by one thread and must not outlive its store, and
+// begin_write() blocks while another thread's batch is open.
 
 #include <cstdint>
 #include <filesystem>
