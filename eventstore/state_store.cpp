@@ -386,14 +386,17 @@ struct write_batch::impl {
         return txn;
     }
 
+    // `doing` describes the write for an error message; it is only called on failure,
+    // so the hot path builds no strings.
+    template <class Describe>
     result<void, store_error> put(MDB_dbi dbi, std::string_view key, std::string_view value,
-                                  const std::string& doing) {
+                                  const Describe& doing) {
         auto t = usable();
         if (!t) return fail(t.error());
         MDB_val k = val_of(key);
         MDB_val v = val_of(value);
         if (const int rc = mdb_put(*t, dbi, &k, &v, 0); rc != 0) {
-            failed = store->mdb_failure(rc, doing);
+            failed = store->mdb_failure(rc, doing());
             return fail(*failed);
         }
         return {};
@@ -567,7 +570,7 @@ result<void, store_error> write_batch::put(context ctx, std::string_view aggrega
     if (!impl_) return fail(moved_from());
     if (auto ok = state_store::impl::check_id(aggregate_id); !ok) return ok;
     return impl_->put(impl_->store->aggregates, aggregate_key(ctx, aggregate_id),
-                      encode_record(aggregate), "writing " + describe(ctx, aggregate_id));
+                      encode_record(aggregate), [&] { return "writing " + describe(ctx, aggregate_id); });
 }
 
 result<void, store_error> write_batch::add_commit_location(context ctx,
@@ -580,9 +583,10 @@ result<void, store_error> write_batch::add_commit_location(context ctx,
     put_be(value, static_cast<std::uint32_t>(location.at.partition));
     put_be(value, static_cast<std::uint64_t>(location.at.offset));
     return impl_->put(impl_->store->commits, commit_key(ctx, aggregate_id, location.first_version),
-                      value,
-                      "writing the commit at version " + std::to_string(location.first_version) +
-                          " of " + describe(ctx, aggregate_id));
+                      value, [&] {
+                          return "writing the commit at version " + std::to_string(location.first_version) +
+                                 " of " + describe(ctx, aggregate_id);
+                      });
 }
 
 result<void, store_error> write_batch::set_checkpoint(context ctx, std::int32_t partition,
@@ -597,14 +601,15 @@ result<void, store_error> write_batch::set_checkpoint(context ctx, std::int32_t 
     }
     std::string value;
     put_be(value, static_cast<std::uint64_t>(next_offset));
-    return impl_->put(impl_->store->checkpoints, checkpoint_key(ctx, partition), value,
-                      "writing the " + std::string(name_of(ctx)) + " checkpoint of partition " +
-                          std::to_string(partition));
+    return impl_->put(impl_->store->checkpoints, checkpoint_key(ctx, partition), value, [&] {
+        return "writing the " + std::string(name_of(ctx)) + " checkpoint of partition " + std::to_string(partition);
+    });
 }
 
 result<void, store_error> write_batch::set_log_identity(std::string_view identity) {
     if (!impl_) return fail(moved_from());
-    return impl_->put(impl_->store->meta, identity_key, identity, "writing the log identity");
+    return impl_->put(impl_->store->meta, identity_key, identity,
+                      [] { return std::string("writing the log identity"); });
 }
 
 result<void, store_error> write_batch::commit() {

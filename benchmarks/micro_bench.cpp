@@ -1,0 +1,146 @@
+// Micro-benchmarks (Google Benchmark) of the per-commit work outside Kafka: what one
+// command costs to encode, what one commit costs the tail to judge and apply. Run:
+//   build/release/benchmarks/micro_bench
+#include <benchmark/benchmark.h>
+
+#include <filesystem>
+
+#include "eventstore/aggregates.hpp"
+#include "eventstore/apply_rule.hpp"
+#include "eventstore/commit.hpp"
+#include "eventstore/state_store.hpp"
+
+namespace {
+
+using namespace shopstream;
+namespace review = domain::review;
+
+review::review_submitted submitted(int i) {
+    const std::string sku = "sku-" + std::to_string(i % 997);
+    const domain::customer_id c("c" + std::to_string(i));
+    return {review::review_id_for(sku, c), sku, c, 5, "Solid product", "Does what it says on the box.", 1};
+}
+
+eventstore::commit commit_of(int i) {
+    auto e = submitted(i);
+    return {e.id.value(), 0, "cmd-" + std::to_string(i), {eventstore::review_aggregate::encode_event(e)}};
+}
+
+void encode_commit(benchmark::State& state) {
+    const auto c = commit_of(1);
+    for (auto _ : state) benchmark::DoNotOptimize(eventstore::encode_commit(c));
+}
+BENCHMARK(encode_commit);
+
+void decode_commit(benchmark::State& state) {
+    const auto bytes = eventstore::encode_commit(commit_of(1));
+    for (auto _ : state) benchmark::DoNotOptimize(eventstore::decode_commit(bytes));
+}
+BENCHMARK(decode_commit);
+
+void decide_and_encode_submit(benchmark::State& state) {
+    const review::submit_review cmd{"sku-1", domain::customer_id("c1"), 5, "Solid product", "Does what it says.",
+                                    {"c1", domain::role::customer}, 1};
+    const auto s = review::initial_state();
+    for (auto _ : state) {
+        auto d = review::decide(cmd, s);
+        benchmark::DoNotOptimize(eventstore::review_aggregate::encode_event((*d)[0]));
+    }
+}
+BENCHMARK(decide_and_encode_submit);
+
+void evolve_snapshot_new_aggregate(benchmark::State& state) {
+    const auto c = commit_of(1);
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(eventstore::evolve_snapshot(eventstore::context::reviews, {}, c.events));
+    }
+}
+BENCHMARK(evolve_snapshot_new_aggregate);
+
+void judge_with_full_window(benchmark::State& state) {
+    eventstore::aggregate_head head;
+    for (int i = 0; i < 64; ++i) eventstore::record_applied(head, "cmd-" + std::to_string(i), 1, {0, i});
+    for (auto _ : state) benchmark::DoNotOptimize(eventstore::judge(head, "cmd-new", head.version));
+}
+BENCHMARK(judge_with_full_window);
+
+// What the tail does per applied commit of a new aggregate, in batches of 1 000 per
+// LMDB transaction (relaxed durability).
+void apply_batch_to_store(benchmark::State& state) {
+    const auto dir = std::filesystem::temp_directory_path() / "shopstream-micro-store";
+    std::filesystem::remove_all(dir);
+    auto store = eventstore::state_store::open(dir, {std::uint64_t{4} << 30, eventstore::state_store::durability::relaxed});
+    std::vector<std::vector<std::uint8_t>> records;
+    for (int i = 0; i < 100'000; ++i) records.push_back(eventstore::encode_commit(commit_of(i)));
+    std::size_t next = 0;
+    for (auto _ : state) {
+        auto batch = (*store)->begin_write();
+        for (int k = 0; k < 1'000; ++k, ++next) {
+            auto c = eventstore::decode_commit(records[next % records.size()]);
+            const std::string id = c->aggregate_id + "/" + std::to_string(next);  // always new
+            auto loaded = batch->load(eventstore::context::reviews, id);
+            eventstore::stored_aggregate a = loaded->value_or(eventstore::stored_aggregate{});
+            auto j = eventstore::judge(a.head, c->command_id, c->expected_version);
+            benchmark::DoNotOptimize(j);
+            auto snap = eventstore::evolve_snapshot(eventstore::context::reviews, a.snapshot, c->events);
+            const eventstore::position at{0, static_cast<std::int64_t>(next)};
+            eventstore::record_applied(a.head, c->command_id, c->events.size(), at);
+            a.snapshot = std::move(*snap);
+            (void)batch->put(eventstore::context::reviews, id, a);
+            (void)batch->add_commit_location(eventstore::context::reviews, id, {1, 1, at});
+        }
+        (void)batch->set_checkpoint(eventstore::context::reviews, 0, static_cast<std::int64_t>(next));
+        (void)batch->commit();
+    }
+    state.SetItemsProcessed(state.iterations() * 1'000);
+    store->reset();
+    std::filesystem::remove_all(dir);
+}
+BENCHMARK(apply_batch_to_store)->Unit(benchmark::kMillisecond);
+
+// The same work, but a batch's writes go to LMDB in key order (sorted once per batch),
+// so each B-tree page is copied and written once per transaction instead of once per key.
+void apply_batch_to_store_sorted(benchmark::State& state) {
+    const auto dir = std::filesystem::temp_directory_path() / "shopstream-micro-store-sorted";
+    std::filesystem::remove_all(dir);
+    auto store = eventstore::state_store::open(dir, {std::uint64_t{4} << 30, eventstore::state_store::durability::relaxed});
+    std::vector<std::vector<std::uint8_t>> records;
+    for (int i = 0; i < 100'000; ++i) records.push_back(eventstore::encode_commit(commit_of(i)));
+    std::size_t next = 0;
+    struct pending {
+        std::string id;
+        eventstore::stored_aggregate a;
+        eventstore::commit_location l;
+    };
+    std::vector<pending> work;
+    for (auto _ : state) {
+        auto batch = (*store)->begin_write();
+        work.clear();
+        for (int k = 0; k < 1'000; ++k, ++next) {
+            auto c = eventstore::decode_commit(records[next % records.size()]);
+            std::string id = c->aggregate_id + "/" + std::to_string(next);
+            auto loaded = batch->load(eventstore::context::reviews, id);
+            eventstore::stored_aggregate a = loaded->value_or(eventstore::stored_aggregate{});
+            auto snap = eventstore::evolve_snapshot(eventstore::context::reviews, a.snapshot, c->events);
+            const eventstore::position at{0, static_cast<std::int64_t>(next)};
+            eventstore::record_applied(a.head, c->command_id, c->events.size(), at);
+            a.snapshot = std::move(*snap);
+            work.push_back({std::move(id), std::move(a), {1, 1, at}});
+        }
+        std::sort(work.begin(), work.end(), [](const pending& x, const pending& y) { return x.id < y.id; });
+        for (const auto& w : work) {
+            (void)batch->put(eventstore::context::reviews, w.id, w.a);
+            (void)batch->add_commit_location(eventstore::context::reviews, w.id, w.l);
+        }
+        (void)batch->set_checkpoint(eventstore::context::reviews, 0, static_cast<std::int64_t>(next));
+        (void)batch->commit();
+    }
+    state.SetItemsProcessed(state.iterations() * 1'000);
+    store->reset();
+    std::filesystem::remove_all(dir);
+}
+BENCHMARK(apply_batch_to_store_sorted)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
