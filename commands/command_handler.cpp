@@ -151,7 +151,7 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
         auto self = this->shared_from_this();
         // Registered before producing, so the verdict cannot be missed.
         const auto ticket = rt.tail.await_verdict(
-            ctx, metadata.command_id, version, deadline,
+            ctx, aggregate_id, metadata.command_id, version, deadline,
             [self](result<eventstore::verdict_report, eventstore::wait_error> r) { self->on_verdict(std::move(r)); });
         rt.producer.append(ctx, aggregate_id, value, headers,
                            [self, ticket](result<eventstore::position, eventstore::append_error> r) {

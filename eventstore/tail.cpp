@@ -15,10 +15,14 @@
 namespace shopstream::eventstore {
 namespace {
 
-std::string waiter_key(context ctx, std::string_view command_id, std::uint64_t expected_version) {
+std::string waiter_key(context ctx, std::string_view aggregate_id, std::string_view command_id,
+                       std::uint64_t expected_version) {
     std::string key;
-    key.reserve(command_id.size() + 12);
+    key.reserve(aggregate_id.size() + command_id.size() + 24);
     key.push_back(static_cast<char>(ctx));
+    key.append(std::to_string(aggregate_id.size()));  // length-prefixed: ids may hold any byte
+    key.push_back(':');
+    key.append(aggregate_id);
     key.append(command_id);
     key.push_back('\x1f');
     key.append(std::to_string(expected_version));
@@ -386,7 +390,7 @@ std::optional<notification> tail::impl::apply_record(write_batch& batch, context
     }
     stored_aggregate aggregate = loaded->value_or(stored_aggregate{{}, at.partition, {}});
     const auto j = judge(aggregate.head, c->command_id, c->expected_version);
-    notification note{waiter_key(ctx, c->command_id, c->expected_version), {}};
+    notification note{waiter_key(ctx, c->aggregate_id, c->command_id, c->expected_version), {}};
     switch (j.verdict) {
         case verdict::duplicate:
             ++duplicates;
@@ -459,12 +463,13 @@ void tail::impl::fire_stopped() {
     }
 }
 
-tail::ticket tail::await_verdict(context ctx, std::string_view command_id, std::uint64_t expected_version,
-                                 clock::time_point deadline, verdict_callback done) {
+tail::ticket tail::await_verdict(context ctx, std::string_view aggregate_id, std::string_view command_id,
+                                 std::uint64_t expected_version, clock::time_point deadline,
+                                 verdict_callback done) {
     std::lock_guard lock(impl_->mu);
     const ticket t = impl_->next_ticket++;
     impl::waiter w;
-    w.key = waiter_key(ctx, command_id, expected_version);
+    w.key = waiter_key(ctx, aggregate_id, command_id, expected_version);
     w.deadline = deadline;
     w.on_verdict = std::move(done);
     impl_->by_key.emplace(w.key, t);

@@ -5,8 +5,9 @@
 // resumes exactly at a batch boundary (ARCHITECTURE.md decision 2).
 //
 // Writers learn their verdict here (rule 3: acknowledge only what you have seen win): a
-// writer registers await_verdict() for (context, command id, expected version) BEFORE
-// producing, and is called back once the record is applied to the store, with
+// writer registers await_verdict() for (context, aggregate id, command id, expected
+// version) BEFORE producing, and is called back once the record is applied to the store,
+// with
 //   applied    its resulting version and position,
 //   duplicate  the original application (a retry of a command that already won),
 //   loser      the aggregate's version now (decide again, or report the conflict),
@@ -95,8 +96,11 @@ public:
 
     using ticket = std::uint64_t;
 
-    ticket await_verdict(context ctx, std::string_view command_id, std::uint64_t expected_version,
-                         clock::time_point deadline, verdict_callback done);
+    // The aggregate id is part of what is awaited: command ids are unique per aggregate
+    // only (the apply rule keeps them per aggregate), so a command id reused on another
+    // aggregate must not answer this wait.
+    ticket await_verdict(context ctx, std::string_view aggregate_id, std::string_view command_id,
+                         std::uint64_t expected_version, clock::time_point deadline, verdict_callback done);
 
     // Called back once every record up to and including `p` is applied to the store.
     void await_position(context ctx, position p, clock::time_point deadline, position_callback done);
