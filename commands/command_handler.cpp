@@ -109,7 +109,7 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
     void wait_for_log_end() {
         constexpr auto ctx = Aggregate::ctx;
         waited_for_log = true;
-        const std::int32_t partition = rt.producer.partition_for(ctx, aggregate_id);
+        const std::int32_t partition = eventstore::murmur2_partition(aggregate_id, rt.tail.partition_count(ctx));
         const std::int64_t end = rt.tail.known_log_end(ctx, partition);
         if (end <= rt.tail.applied_through(ctx, partition)) {
             step();
@@ -150,9 +150,14 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
         ++attempts;
         auto self = this->shared_from_this();
         // Registered before producing, so the verdict cannot be missed.
-        const auto ticket = rt.tail.await_verdict(
+        const auto registered = rt.tail.await_verdict(
             ctx, aggregate_id, metadata.command_id, version, deadline,
             [self](result<eventstore::verdict_report, eventstore::wait_error> r) { self->on_verdict(std::move(r)); });
+        if (!registered) {
+            finish(fail(error_of(command_errc::unavailable, "shutting down: the command was not appended")));
+            return;
+        }
+        const auto ticket = *registered;
         rt.producer.append(ctx, aggregate_id, value, headers,
                            [self, ticket](result<eventstore::position, eventstore::append_error> r) {
                                if (r) return;  // the verdict answers

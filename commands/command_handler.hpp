@@ -83,7 +83,9 @@ struct command_error {
 using command_result = result<command_outcome, command_error>;
 using command_callback = std::function<void(command_result)>;
 
-// The event-store pieces a handler works with; they must outlive it.
+// The event-store pieces a handler works with; they must outlive it. Shut down in this
+// order: stop calling handle(), destroy the producer (it flushes, and answers what it
+// cannot deliver), then the tail (pending waits end as unavailable), then the store.
 struct store_runtime {
     eventstore::state_store& store;
     eventstore::producer& producer;

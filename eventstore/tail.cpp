@@ -246,7 +246,10 @@ result<std::unique_ptr<tail>, std::string> tail::start(tail_options options, sta
 
 tail::~tail() {
     if (!impl_) return;
-    impl_->stopping = true;
+    {
+        std::lock_guard lock(impl_->mu);  // registrations check `stopping` under the lock
+        impl_->stopping = true;
+    }
     if (impl_->thread.joinable()) impl_->thread.join();
     rd_kafka_consumer_close(impl_->consumer.get());
     impl_->fire_stopped();
@@ -463,10 +466,11 @@ void tail::impl::fire_stopped() {
     }
 }
 
-tail::ticket tail::await_verdict(context ctx, std::string_view aggregate_id, std::string_view command_id,
-                                 std::uint64_t expected_version, clock::time_point deadline,
-                                 verdict_callback done) {
+std::optional<tail::ticket> tail::await_verdict(context ctx, std::string_view aggregate_id,
+                                                std::string_view command_id, std::uint64_t expected_version,
+                                                clock::time_point deadline, verdict_callback done) {
     std::lock_guard lock(impl_->mu);
+    if (impl_->stopping.load()) return std::nullopt;
     const ticket t = impl_->next_ticket++;
     impl::waiter w;
     w.key = waiter_key(ctx, aggregate_id, command_id, expected_version);
@@ -480,7 +484,12 @@ tail::ticket tail::await_verdict(context ctx, std::string_view aggregate_id, std
 
 void tail::await_position(context ctx, position p, clock::time_point deadline, position_callback done) {
     {
-        std::lock_guard lock(impl_->mu);
+        std::unique_lock lock(impl_->mu);
+        if (impl_->stopping.load()) {
+            lock.unlock();
+            done(fail(wait_error{wait_errc::stopped, "the tail stopped"}));
+            return;
+        }
         const partition_key pk{ctx, p.partition};
         const auto found = impl_->applied.find(pk);
         if (found == impl_->applied.end() || found->second <= p.offset) {

@@ -98,11 +98,13 @@ public:
 
     // The aggregate id is part of what is awaited: command ids are unique per aggregate
     // only (the apply rule keeps them per aggregate), so a command id reused on another
-    // aggregate must not answer this wait.
-    ticket await_verdict(context ctx, std::string_view aggregate_id, std::string_view command_id,
+    // aggregate must not answer this wait. Returns nullopt, without calling `done`, once
+    // the tail is stopping: the caller must not produce the commit then.
+    [[nodiscard]] std::optional<ticket> await_verdict(context ctx, std::string_view aggregate_id, std::string_view command_id,
                          std::uint64_t expected_version, clock::time_point deadline, verdict_callback done);
 
-    // Called back once every record up to and including `p` is applied to the store.
+    // Called back once every record up to and including `p` is applied to the store
+    // (with wait_errc::stopped, inline, once the tail is stopping).
     void await_position(context ctx, position p, clock::time_point deadline, position_callback done);
 
     // Removes a wait without calling it; false when it already fired.
