@@ -216,9 +216,10 @@ result<std::unique_ptr<tail>, std::string> tail::start(tail_options options, sta
                 return fail("records lost: " + topic + " partition " + std::to_string(part) +
                             " now starts at offset " + std::to_string(low) + " but the state store in " +
                             store.directory().string() + " needs offset " + std::to_string(next) +
-                            " next. The log lost records to retention: make the topic's retention "
-                            "unlimited (retention.ms=-1, retention.bytes=-1) and restore the records, "
-                            "or accept the loss and rebuild every store and read model from what remains");
+                            " next. The log lost records to retention, so no reader can rebuild this "
+                            "state any more: set the topic's retention to unlimited (retention.ms=-1, "
+                            "retention.bytes=-1) and restore the lost records from a backup of the log "
+                            "into a new cluster, then point --brokers at it");
             }
             if (next > high) {
                 release();
