@@ -42,6 +42,7 @@ struct options {
     int commands = 200'000;
     int partitions = 32;
     int inflight = 4'096;
+    int linger_ms = 5;
     std::string writer_brokers;  // set: run as a writer process
     std::string writer_prefix;
     std::string data_root = "/tmp";
@@ -70,7 +71,7 @@ struct store_process {
     std::unique_ptr<eventstore::tail> tail;
     std::unique_ptr<eventstore::producer> producer;
 
-    store_process(const std::string& brokers, std::filesystem::path d) : dir(std::move(d)) {
+    store_process(const std::string& brokers, std::filesystem::path d, int linger_ms) : dir(std::move(d)) {
         std::filesystem::remove_all(dir);
         auto s = eventstore::state_store::open(dir, {std::uint64_t{8} << 30, eventstore::state_store::durability::relaxed});
         if (!s) throw std::runtime_error(s.error().message);
@@ -82,7 +83,7 @@ struct store_process {
         tail = std::move(*t);
         eventstore::producer_options po;
         po.bootstrap_servers = brokers;
-        po.linger = std::chrono::milliseconds(2);
+        po.linger = std::chrono::milliseconds(linger_ms);
         po.queue_messages = 1'000'000;
         auto p = eventstore::producer::start(po);
         if (!p) throw std::runtime_error(p.error());
@@ -126,7 +127,9 @@ run_result drive(commands::review_handler& handler, const std::string& prefix, i
             ++outstanding;
         }
         const auto sent = clock_type::now();
-        handler.handle(submit(prefix, first + i), {prefix + "cmd-" + std::to_string(first + i), "", "", ""}, {},
+        commands::command_options opts;
+        opts.timeout = std::chrono::seconds(30);
+        handler.handle(submit(prefix, first + i), {prefix + "cmd-" + std::to_string(first + i), "", "", ""}, opts,
                        [&, i, sent](commands::command_result res) {
                            const double ms = std::chrono::duration<double, std::milli>(clock_type::now() - sent).count();
                            std::lock_guard lock(mu);
@@ -152,7 +155,7 @@ double raw_produce(const std::string& brokers, int count, std::size_t size, int 
     auto conf = eventstore::kafka::make_conf({{"bootstrap.servers", brokers},
                                               {"enable.idempotence", "true"},
                                               {"acks", "all"},
-                                              {"linger.ms", "2"},
+                                              {"linger.ms", "5"},
                                               {"socket.nagle.disable", "true"},
                                               {"queue.buffering.max.messages", "1000000"},
                                               {"log_level", "3"}});
@@ -190,14 +193,6 @@ double raw_produce(const std::string& brokers, int count, std::size_t size, int 
     return count / seconds_since(t0);
 }
 
-int run_writer(const options& o) {
-    store_process proc(o.writer_brokers, std::filesystem::path(o.data_root) / ("shopstream-bench-" + o.writer_prefix));
-    commands::review_handler handler(proc.runtime());
-    auto r = drive(handler, o.writer_prefix, 0, o.commands, o.inflight);
-    std::printf("%d %d %.6f\n", r.ok, r.failed, r.seconds);
-    return r.failed == 0 ? 0 : 1;
-}
-
 void wait_caught_up(eventstore::tail& t, const std::string& brokers, int partitions) {
     auto conf = eventstore::kafka::make_conf({{"bootstrap.servers", brokers}, {"log_level", "3"}});
     auto rk = eventstore::kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
@@ -207,6 +202,18 @@ void wait_caught_up(eventstore::tail& t, const std::string& brokers, int partiti
         rd_kafka_query_watermark_offsets(rk->get(), "reviews.events", p, &lo, &hi, 5000);
         while (t.applied_through(eventstore::context::reviews, p) < hi) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+}
+
+// A writer process of the two-writer phase: catches up with the log first, then sends
+// its share; prints "<ok> <failed> <seconds>" for the parent.
+int run_writer(const options& o) {
+    store_process proc(o.writer_brokers, std::filesystem::path(o.data_root) / ("shopstream-bench-" + o.writer_prefix),
+                       o.linger_ms);
+    wait_caught_up(*proc.tail, o.writer_brokers, proc.tail->partition_count(eventstore::context::reviews));
+    commands::review_handler handler(proc.runtime());
+    auto r = drive(handler, o.writer_prefix, 0, o.commands, o.inflight);
+    std::printf("%d %d %.6f\n", r.ok, r.failed, r.seconds);
+    return r.failed == 0 ? 0 : 1;
 }
 
 }  // namespace
@@ -219,10 +226,11 @@ int main(int argc, char** argv) {
         if (a == "--commands") o.commands = std::stoi(v);
         else if (a == "--partitions") o.partitions = std::stoi(v);
         else if (a == "--inflight") o.inflight = std::stoi(v);
+        else if (a == "--linger") o.linger_ms = std::stoi(v);
         else if (a == "--writer-brokers") o.writer_brokers = v;
         else if (a == "--writer-prefix") o.writer_prefix = v;
         else {
-            std::fprintf(stderr, "usage: %s [--commands N] [--partitions P] [--inflight C]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--commands N] [--partitions P] [--inflight C] [--linger MS]\n", argv[0]);
             return 2;
         }
     }
@@ -241,15 +249,16 @@ int main(int argc, char** argv) {
                                                                                     "Solid product", "Does what it says on the box.", 1})}};
     const std::size_t record_size = eventstore::encode_commit(sample).size();
 
-    std::printf("eventstore_bench: %d commands, %d partitions, %d in flight, commit record %zu bytes, %u cores\n",
-                o.commands, o.partitions, o.inflight, record_size, std::thread::hardware_concurrency());
+    std::printf("eventstore_bench: %d commands, %d partitions, %d in flight, linger %d ms, commit record %zu bytes, "
+                "%u cores\n",
+                o.commands, o.partitions, o.inflight, o.linger_ms, record_size, std::thread::hardware_concurrency());
 
     const double ceiling = raw_produce(brokers, o.commands, record_size, o.partitions);
     std::printf("ceiling   raw idempotent produce            %10.0f records/s\n", ceiling);
 
     double one_writer = 0;
     {
-        store_process proc(brokers, std::filesystem::path(o.data_root) / "shopstream-bench-main");
+        store_process proc(brokers, std::filesystem::path(o.data_root) / "shopstream-bench-main", o.linger_ms);
         commands::review_handler handler(proc.runtime());
         auto r = drive(handler, "a", 0, o.commands, o.inflight);
         one_writer = r.ok / r.seconds;
@@ -268,10 +277,15 @@ int main(int argc, char** argv) {
         (void)handler.handle_sync(review::submit_review{"sku-big", domain::customer_id("author"), 5, "Big", "",
                                                   {"author", domain::role::customer}, 1},
                             {"big-submit", "", "", ""});
+        // One aggregate's commands run one after another in a process (its lane), so the
+        // 999 votes take 999 round trips: give them the time.
         std::atomic<int> votes{0};
+        commands::command_options patient;
+        patient.timeout = std::chrono::seconds(120);
         for (int i = 0; i < 999; ++i) {
             handler.handle(review::vote_helpful{id, {"voter-" + std::to_string(i), domain::role::customer}, 2},
-                           {"big-vote-" + std::to_string(i), "", "", ""}, {}, [&](commands::command_result) { ++votes; });
+                           {"big-vote-" + std::to_string(i), "", "", ""}, patient,
+                           [&](commands::command_result) { ++votes; });
         }
         while (votes.load() < 999) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         auto reader = eventstore::aggregate_reader::open(brokers);
@@ -290,7 +304,7 @@ int main(int argc, char** argv) {
     {
         // Rebuild from offset 0 into an empty store.
         const auto t0 = clock_type::now();
-        store_process fresh(brokers, std::filesystem::path(o.data_root) / "shopstream-bench-rebuild");
+        store_process fresh(brokers, std::filesystem::path(o.data_root) / "shopstream-bench-rebuild", o.linger_ms);
         wait_caught_up(*fresh.tail, brokers, o.partitions);
         const double s = seconds_since(t0);
         const auto stats = fresh.tail->stats();
@@ -302,24 +316,33 @@ int main(int argc, char** argv) {
         // Two writer processes, each with its own store, each sending half.
         const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
         std::vector<std::pair<pid_t, FILE*>> children;
-        const auto t0 = clock_type::now();
         for (const char* prefix : {"w1-", "w2-"}) {
             const std::string cmd = self + " --writer-brokers " + brokers + " --writer-prefix " + prefix +
                                     " --commands " + std::to_string(o.commands / 2) + " --inflight " +
-                                    std::to_string(o.inflight);
+                                    std::to_string(o.inflight) + " --linger " + std::to_string(o.linger_ms);
             children.emplace_back(0, popen(cmd.c_str(), "r"));
         }
         int ok = 0;
+        int failed = 0;
+        double slowest = 0;
         for (auto& [pid, f] : children) {
             int n_ok = 0;
             int n_failed = 0;
             double secs = 0;
-            if (std::fscanf(f, "%d %d %lf", &n_ok, &n_failed, &secs) == 3) ok += n_ok;
+            if (std::fscanf(f, "%d %d %lf", &n_ok, &n_failed, &secs) == 3) {
+                ok += n_ok;
+                failed += n_failed;
+                slowest = std::max(slowest, secs);
+            } else {
+                ++failed;
+            }
             pclose(f);
         }
-        const double s = seconds_since(t0);
-        std::printf("2 writers separate processes (incl. start) %10.0f commits/s  (%.2f of ceiling)\n", ok / s,
-                    ok / s / ceiling);
+        // Each writer times its own stream after catching up; the pair's rate is the total
+        // over the slower one's time (they run concurrently).
+        const double rate = slowest > 0 ? ok / slowest : 0;
+        std::printf("2 writers separate processes, each its own store %6.0f commits/s  (%.2f of ceiling)  failed %d\n",
+                    rate, rate / ceiling, failed);
     }
     return 0;
 }
