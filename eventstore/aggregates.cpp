@@ -5,12 +5,6 @@
 namespace shopstream::eventstore {
 namespace {
 
-template <class Variant, std::size_t N>
-std::string_view name_by_index(const Variant& v, const std::array<std::string_view, N>& names) {
-    static_assert(std::variant_size_v<Variant> == N, "one name per command alternative");
-    return names[v.index()];
-}
-
 template <class Aggregate>
 result<std::vector<std::uint8_t>, codec_error> evolve_with(std::span<const std::uint8_t> snapshot,
                                                            std::span<const encoded_event> events) {
@@ -26,19 +20,7 @@ result<std::vector<std::uint8_t>, codec_error> evolve_with(std::span<const std::
 
 }  // namespace
 
-std::string_view order_aggregate::command_name(const command& c) {
-    static constexpr std::array<std::string_view, 6> names = {
-        "place_order", "cancel_order", "confirm_order", "reject_order", "record_payment_capture",
-        "ship_order"};
-    return name_by_index(c, names);
-}
 
-std::string_view payment_aggregate::command_name(const command& c) {
-    static constexpr std::array<std::string_view, 5> names = {
-        "request_payment", "record_authorization", "capture_payment", "void_payment",
-        "refund_payment"};
-    return name_by_index(c, names);
-}
 
 std::string review_aggregate::aggregate_id(const command& c) {
     return std::visit(
@@ -52,11 +34,6 @@ std::string review_aggregate::aggregate_id(const command& c) {
         c);
 }
 
-std::string_view review_aggregate::command_name(const command& c) {
-    static constexpr std::array<std::string_view, 5> names = {
-        "submit_review", "edit_review", "retract_review", "moderate_review", "vote_helpful"};
-    return name_by_index(c, names);
-}
 
 result<std::vector<std::uint8_t>, codec_error> evolve_snapshot(context ctx,
                                                                std::span<const std::uint8_t> snapshot,

@@ -37,9 +37,10 @@
 namespace shopstream::eventstore {
 
 namespace detail {
+// Every command and event struct names itself (`static constexpr name`).
 template <class Variant>
-std::string_view event_name_of(const Variant& v) {
-    return std::visit([](const auto& e) -> std::string_view { return e.name; }, v);
+std::string_view name_of(const Variant& v) {
+    return std::visit([](const auto& alternative) -> std::string_view { return alternative.name; }, v);
 }
 }  // namespace detail
 
@@ -53,8 +54,8 @@ struct order_aggregate {
     static std::string aggregate_id(const command& c) {
         return std::visit([](const auto& cmd) { return cmd.id.value(); }, c);
     }
-    static std::string_view command_name(const command& c);
-    static std::string_view event_name(const event& e) { return detail::event_name_of(e); }
+    static std::string_view command_name(const command& c) { return detail::name_of(c); }
+    static std::string_view event_name(const event& e) { return detail::name_of(e); }
     static encoded_event encode_event(const event& e) { return order_codec::encode(e); }
     static decoded<event> decode_event(std::uint16_t type, std::uint16_t version,
                                        std::span<const std::uint8_t> payload) {
@@ -76,8 +77,8 @@ struct payment_aggregate {
     static std::string aggregate_id(const command& c) {
         return std::visit([](const auto& cmd) { return cmd.id.value(); }, c);
     }
-    static std::string_view command_name(const command& c);
-    static std::string_view event_name(const event& e) { return detail::event_name_of(e); }
+    static std::string_view command_name(const command& c) { return detail::name_of(c); }
+    static std::string_view event_name(const event& e) { return detail::name_of(e); }
     static encoded_event encode_event(const event& e) { return payment_codec::encode(e); }
     static decoded<event> decode_event(std::uint16_t type, std::uint16_t version,
                                        std::span<const std::uint8_t> payload) {
@@ -97,8 +98,8 @@ struct review_aggregate {
     static constexpr context ctx = context::reviews;
 
     static std::string aggregate_id(const command& c);
-    static std::string_view command_name(const command& c);
-    static std::string_view event_name(const event& e) { return detail::event_name_of(e); }
+    static std::string_view command_name(const command& c) { return detail::name_of(c); }
+    static std::string_view event_name(const event& e) { return detail::name_of(e); }
     static encoded_event encode_event(const event& e) { return review_codec::encode(e); }
     static decoded<event> decode_event(std::uint16_t type, std::uint16_t version,
                                        std::span<const std::uint8_t> payload) {

@@ -55,6 +55,7 @@ struct line_input {
 };
 
 struct place_order {
+    static constexpr std::string_view name = "place_order";
     order_id id;
     customer_id customer;
     std::vector<line_input> lines;
@@ -64,6 +65,7 @@ struct place_order {
 };
 
 struct cancel_order {
+    static constexpr std::string_view name = "cancel_order";
     order_id id;
     actor by;
     timestamp_ms at = 0;
@@ -71,6 +73,7 @@ struct cancel_order {
 
 // Issued by the saga once the order's payment is authorized.
 struct confirm_order {
+    static constexpr std::string_view name = "confirm_order";
     order_id id;
     payment_id payment;
     actor by;
@@ -79,6 +82,7 @@ struct confirm_order {
 
 // Issued by the saga when the payment is declined or times out (a compensation).
 struct reject_order {
+    static constexpr std::string_view name = "reject_order";
     order_id id;
     cancel_reason reason = cancel_reason::payment_declined;
     actor by;
@@ -88,6 +92,7 @@ struct reject_order {
 // Issued by the saga after the payment was captured, so ship_order can be decided from
 // the order alone.
 struct record_payment_capture {
+    static constexpr std::string_view name = "record_payment_capture";
     order_id id;
     payment_id payment;
     money amount;
@@ -96,6 +101,7 @@ struct record_payment_capture {
 };
 
 struct ship_order {
+    static constexpr std::string_view name = "ship_order";
     order_id id;
     actor by;
     timestamp_ms at = 0;

@@ -39,6 +39,7 @@ enum class payment_status : std::uint8_t {
 // ---- commands ------------------------------------------------------------------
 
 struct request_payment {
+    static constexpr std::string_view name = "request_payment";
     payment_id id;
     order_id order;
     std::int64_t amount = 0;  // minor units, raw so out-of-range values are rejected here
@@ -51,6 +52,7 @@ struct request_payment {
 // The gateway's answer, recorded by the gateway worker. `authorization_code` is read
 // when approved, `decline_reason` when declined; the other one is ignored.
 struct record_authorization {
+    static constexpr std::string_view name = "record_authorization";
     payment_id id;
     bool approved = false;
     std::string authorization_code;
@@ -60,12 +62,14 @@ struct record_authorization {
 };
 
 struct capture_payment {
+    static constexpr std::string_view name = "capture_payment";
     payment_id id;
     actor by;
     timestamp_ms at = 0;
 };
 
 struct void_payment {
+    static constexpr std::string_view name = "void_payment";
     payment_id id;
     std::string reason;
     actor by;
@@ -73,6 +77,7 @@ struct void_payment {
 };
 
 struct refund_payment {
+    static constexpr std::string_view name = "refund_payment";
     payment_id id;
     std::string refund_id;  // chosen by the caller; makes a retried refund a repeat
     std::int64_t amount = 0;

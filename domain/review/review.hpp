@@ -48,6 +48,7 @@ inline constexpr std::size_t max_reason_code_points = 500;  // and at least 1
 // the decider and is rejected here, rather than wrapping in a narrower type.
 
 struct submit_review {
+    static constexpr std::string_view name = "submit_review";
     std::string sku;
     customer_id customer;
     std::int64_t rating = 0;
@@ -58,6 +59,7 @@ struct submit_review {
 };
 
 struct edit_review {
+    static constexpr std::string_view name = "edit_review";
     review_id id;
     std::int64_t rating = 0;
     std::string title;
@@ -67,6 +69,7 @@ struct edit_review {
 };
 
 struct retract_review {
+    static constexpr std::string_view name = "retract_review";
     review_id id;
     actor by;
     timestamp_ms at = 0;
@@ -79,6 +82,7 @@ enum class moderation_action : std::uint8_t {
 };
 
 struct moderate_review {
+    static constexpr std::string_view name = "moderate_review";
     review_id id;
     moderation_action action = moderation_action::hide;
     std::string reason;
@@ -87,6 +91,7 @@ struct moderate_review {
 };
 
 struct vote_helpful {
+    static constexpr std::string_view name = "vote_helpful";
     review_id id;
     actor by;
     timestamp_ms at = 0;
