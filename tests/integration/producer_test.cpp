@@ -1,0 +1,117 @@
+// The commit producer on its own: back-pressure instead of dropping or blocking forever,
+// Java-compatible partitioning, and delivery failures reported to the writer.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "eventstore/embedded_cluster.hpp"
+#include "eventstore/producer.hpp"
+#include "eventstore/topics.hpp"
+#include "tests/support/kafka_fixture.hpp"
+
+namespace shopstream {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct outcomes {
+    std::mutex mu;
+    std::vector<result<eventstore::position, eventstore::append_error>> seen;
+    void add(result<eventstore::position, eventstore::append_error> r) {
+        std::lock_guard lock(mu);
+        seen.push_back(std::move(r));
+    }
+    std::size_t count() {
+        std::lock_guard lock(mu);
+        return seen.size();
+    }
+};
+
+class producer_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto c = eventstore::embedded_cluster::start(3);
+        ASSERT_TRUE(c.has_value()) << c.error();
+        cluster_.emplace(std::move(*c));
+        ASSERT_TRUE(eventstore::create_topics(*cluster_, 8).has_value());
+    }
+    eventstore::producer_options options() const {
+        eventstore::producer_options o;
+        o.bootstrap_servers = cluster_->bootstrap_servers();
+        return o;
+    }
+    std::optional<eventstore::embedded_cluster> cluster_;
+};
+
+TEST_F(producer_test, partitions_like_the_java_client) {
+    auto p = eventstore::producer::start(options());
+    ASSERT_TRUE(p.has_value()) << p.error();
+    EXPECT_EQ((*p)->partition_count(eventstore::context::orders), 8);
+    for (std::string key : {"o-1", "order-42", "sku-9~author", "", "a-much-longer-aggregate-id-0123456789"}) {
+        EXPECT_EQ((*p)->partition_for(eventstore::context::orders, key), testing::java_partition(key, 8)) << key;
+    }
+}
+
+TEST_F(producer_test, a_full_local_queue_pushes_back_within_the_enqueue_timeout) {
+    auto o = options();
+    o.queue_messages = 4;
+    o.enqueue_timeout = 300ms;
+    o.delivery_timeout = 20s;
+    auto p = eventstore::producer::start(o);
+    ASSERT_TRUE(p.has_value()) << p.error();
+    // Nothing can leave the queue while every broker is down.
+    for (int b = 1; b <= 3; ++b) {
+        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_down(m, b); });
+    }
+    outcomes out;
+    const std::vector<std::uint8_t> value(100, 7);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 8; ++i) {
+        (*p)->append(eventstore::context::orders, "key-" + std::to_string(i), value, {}, [&](auto r) { out.add(std::move(r)); });
+    }
+    const auto took = std::chrono::steady_clock::now() - t0;
+    // The records beyond the queue's room were refused, each after waiting about the
+    // enqueue timeout, never forever; the ones that fit are still pending.
+    ASSERT_EQ(out.count(), 4U);
+    for (const auto& r : out.seen) {
+        ASSERT_FALSE(r.has_value());
+        EXPECT_EQ(r.error().code, eventstore::append_errc::backpressure) << r.error().message;
+    }
+    EXPECT_GE(took, 4 * 250ms);
+    EXPECT_LT(took, 10s);
+    EXPECT_EQ((*p)->in_flight(), 4);
+
+    for (int b = 1; b <= 3; ++b) {
+        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_up(m, b); });
+    }
+    ASSERT_TRUE((*p)->flush(15s).has_value());
+    ASSERT_EQ(out.count(), 8U);
+    int delivered = 0;
+    for (const auto& r : out.seen) delivered += r.has_value() ? 1 : 0;
+    EXPECT_EQ(delivered, 4);
+    EXPECT_EQ((*p)->in_flight(), 0);
+}
+
+TEST_F(producer_test, an_undeliverable_record_is_reported_as_delivery_failed) {
+    auto o = options();
+    o.delivery_timeout = 1s;
+    auto p = eventstore::producer::start(o);
+    ASSERT_TRUE(p.has_value()) << p.error();
+    for (int b = 1; b <= 3; ++b) {
+        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_down(m, b); });
+    }
+    outcomes out;
+    (*p)->append(eventstore::context::orders, "k", std::vector<std::uint8_t>(10, 1), {}, [&](auto r) { out.add(std::move(r)); });
+    for (int i = 0; i < 100 && out.count() == 0; ++i) std::this_thread::sleep_for(50ms);
+    ASSERT_EQ(out.count(), 1U);
+    ASSERT_FALSE(out.seen[0].has_value());
+    EXPECT_EQ(out.seen[0].error().code, eventstore::append_errc::delivery_failed);
+    for (int b = 1; b <= 3; ++b) {
+        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_up(m, b); });
+    }
+}
+
+}  // namespace
+}  // namespace shopstream
