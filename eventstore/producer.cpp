@@ -38,26 +38,23 @@ headers_ptr make_headers(const commit_metadata& m) {
     return h;
 }
 
+// Asks for all topics: naming a missing one would make the broker (or the mock)
+// auto-create it with its default partition count.
 result<std::int32_t, std::string> topic_partitions(rd_kafka_t* rk, std::string_view topic,
                                                    std::chrono::milliseconds timeout) {
-    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, std::string(topic).c_str(), nullptr);
     const rd_kafka_metadata_t* md = nullptr;
-    const auto err = rd_kafka_metadata(rk, 0, rkt, &md, static_cast<int>(timeout.count()));
-    rd_kafka_topic_destroy(rkt);
+    const auto err = rd_kafka_metadata(rk, 1, nullptr, &md, static_cast<int>(timeout.count()));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return fail("cannot read metadata of topic " + std::string(topic) + ": " + rd_kafka_err2str(err));
     }
     std::int32_t count = 0;
-    std::string problem;
-    if (md->topic_cnt != 1) {
-        problem = "no metadata for topic " + std::string(topic);
-    } else if (md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        problem = "topic " + std::string(topic) + ": " + rd_kafka_err2str(md->topics[0].err);
-    } else {
-        count = md->topics[0].partition_cnt;
+    for (int i = 0; i < md->topic_cnt; ++i) {
+        if (topic == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            count = md->topics[i].partition_cnt;
+        }
     }
     rd_kafka_metadata_destroy(md);
-    if (count <= 0) return fail(problem.empty() ? "topic " + std::string(topic) + " has no partitions" : problem);
+    if (count <= 0) return fail("topic " + std::string(topic) + " does not exist: create the topics first");
     return count;
 }
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <random>
 #include <vector>
 
@@ -31,16 +32,19 @@ struct queue_deleter {
     void operator()(rd_kafka_queue_t* q) const noexcept { rd_kafka_queue_destroy(q); }
 };
 
-result<int, std::string> existing_partitions(rd_kafka_t* rk, const std::string& topic, int timeout_ms) {
-    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+// Partition counts of every topic the cluster has. Asks for ALL topics on purpose:
+// naming a missing topic in a Metadata request makes brokers with
+// auto.create.topics.enable (and the mock) create it with their default partition count.
+result<std::map<std::string, int>, std::string> existing_topics(rd_kafka_t* rk, int timeout_ms) {
     const rd_kafka_metadata_t* md = nullptr;
-    const auto err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
-    rd_kafka_topic_destroy(rkt);
+    const auto err = rd_kafka_metadata(rk, 1, nullptr, &md, timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return fail(std::string("metadata: ") + rd_kafka_err2str(err));
-    int count = -1;
-    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) count = md->topics[0].partition_cnt;
+    std::map<std::string, int> out;
+    for (int i = 0; i < md->topic_cnt; ++i) {
+        if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) out[md->topics[i].topic] = md->topics[i].partition_cnt;
+    }
     rd_kafka_metadata_destroy(md);
-    return count;
+    return out;
 }
 
 // Reads the first record of the identity topic: its value, or "" when the topic is empty.
@@ -118,18 +122,20 @@ result<void, std::string> ensure_topics(const std::string& bootstrap_servers, in
     for (context c : all_contexts) topics.push_back({std::string(topic_of(c)), partitions});
     topics.push_back({std::string(identity_topic), 1});
 
+    auto existing_all = existing_topics(rk->get(), timeout_ms);
+    if (!existing_all) return fail(std::move(existing_all.error()));
     std::vector<rd_kafka_NewTopic_t*> create;
     std::array<char, 512> error{};
     for (const auto& t : topics) {
-        auto existing = existing_partitions(rk->get(), t.name, timeout_ms);
-        if (!existing) return fail(std::move(existing.error()));
-        if (*existing > 0) {
-            if (*existing != t.partitions) {
+        const auto found = existing_all->find(t.name);
+        const int existing = found == existing_all->end() ? 0 : found->second;
+        if (existing > 0) {
+            if (existing != t.partitions) {
                 for (auto* n : create) rd_kafka_NewTopic_destroy(n);
-                return fail("topic " + t.name + " exists with " + std::to_string(*existing) +
+                return fail("topic " + t.name + " exists with " + std::to_string(existing) +
                             " partitions, but " + std::to_string(t.partitions) +
                             " are configured: keys would map to other partitions; use --partitions " +
-                            std::to_string(*existing));
+                            std::to_string(existing));
             }
             continue;
         }
