@@ -12,6 +12,8 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 kcat
+  # the HTTP API (issue #4)
+  libjwt-dev librestinio-dev libasio-dev
 )
 
 missing=()
