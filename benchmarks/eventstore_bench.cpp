@@ -43,6 +43,7 @@ struct options {
     int partitions = 32;
     int inflight = 4'096;
     int linger_ms = 5;
+    int max_batch = 10'000;
     std::string writer_brokers;  // set: run as a writer process
     std::string writer_prefix;
     std::string data_root = "/tmp";
@@ -71,13 +72,15 @@ struct store_process {
     std::unique_ptr<eventstore::tail> tail;
     std::unique_ptr<eventstore::producer> producer;
 
-    store_process(const std::string& brokers, std::filesystem::path d, int linger_ms) : dir(std::move(d)) {
+    store_process(const std::string& brokers, std::filesystem::path d, int linger_ms, int max_batch = 10'000)
+        : dir(std::move(d)) {
         std::filesystem::remove_all(dir);
         auto s = eventstore::state_store::open(dir, {std::uint64_t{8} << 30, eventstore::state_store::durability::relaxed});
         if (!s) throw std::runtime_error(s.error().message);
         store = std::move(*s);
         eventstore::tail_options to;
         to.bootstrap_servers = brokers;
+        to.max_batch = static_cast<std::size_t>(max_batch);
         auto t = eventstore::tail::start(to, *store);
         if (!t) throw std::runtime_error(t.error());
         tail = std::move(*t);
@@ -227,6 +230,7 @@ int main(int argc, char** argv) {
         else if (a == "--partitions") o.partitions = std::stoi(v);
         else if (a == "--inflight") o.inflight = std::stoi(v);
         else if (a == "--linger") o.linger_ms = std::stoi(v);
+        else if (a == "--max-batch") o.max_batch = std::stoi(v);
         else if (a == "--writer-brokers") o.writer_brokers = v;
         else if (a == "--writer-prefix") o.writer_prefix = v;
         else {
@@ -258,7 +262,8 @@ int main(int argc, char** argv) {
 
     double one_writer = 0;
     {
-        store_process proc(brokers, std::filesystem::path(o.data_root) / "shopstream-bench-main", o.linger_ms);
+        store_process proc(brokers, std::filesystem::path(o.data_root) / "shopstream-bench-main", o.linger_ms,
+                           o.max_batch);
         commands::review_handler handler(proc.runtime());
         auto r = drive(handler, "a", 0, o.commands, o.inflight);
         one_writer = r.ok / r.seconds;
