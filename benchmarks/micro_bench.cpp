@@ -9,6 +9,7 @@
 #include "eventstore/apply_rule.hpp"
 #include "eventstore/commit.hpp"
 #include "eventstore/state_store.hpp"
+#include "eventstore/tail.hpp"
 
 namespace {
 
@@ -140,6 +141,86 @@ void apply_batch_to_store_sorted(benchmark::State& state) {
     std::filesystem::remove_all(dir);
 }
 BENCHMARK(apply_batch_to_store_sorted)->Unit(benchmark::kMillisecond);
+
+// The tail's own batch step (batch_applier: decode, judge, evolve, write, 1 000 records
+// per LMDB transaction, relaxed durability), on commits of new aggregates - what a
+// rebuild or the one-writer benchmark does per record.
+void tail_batch_new_aggregates(benchmark::State& state) {
+    const auto dir = std::filesystem::temp_directory_path() / "shopstream-micro-tail-new";
+    std::filesystem::remove_all(dir);
+    auto store = eventstore::state_store::open(dir, {std::uint64_t{4} << 30, eventstore::state_store::durability::relaxed});
+    std::vector<std::vector<std::uint8_t>> records(1'000);
+    std::vector<std::string> keys(1'000);
+    int next = 0;
+    for (auto _ : state) {
+        state.PauseTiming();
+        for (int k = 0; k < 1'000; ++k, ++next) {
+            auto c = commit_of(next);
+            c.aggregate_id += "/" + std::to_string(next);  // always new
+            keys[static_cast<std::size_t>(k)] = c.aggregate_id;
+            records[static_cast<std::size_t>(k)] = eventstore::encode_commit(c);
+        }
+        state.ResumeTiming();
+        auto batch = (*store)->begin_write();
+        eventstore::batch_applier applier(*batch);
+        for (std::size_t k = 0; k < records.size(); ++k) {
+            benchmark::DoNotOptimize(applier.apply(eventstore::context::reviews,
+                                                   {0, static_cast<std::int64_t>(next) - 1'000 + static_cast<std::int64_t>(k)},
+                                                   keys[k], records[k]));
+        }
+        (void)applier.finish();
+        (void)batch->set_checkpoint(eventstore::context::reviews, 0, next);
+        (void)batch->commit();
+    }
+    state.SetItemsProcessed(state.iterations() * 1'000);
+    store->reset();
+    std::filesystem::remove_all(dir);
+}
+BENCHMARK(tail_batch_new_aggregates)->Unit(benchmark::kMillisecond);
+
+// The same step on one popular review: a batch of 1 000 helpful votes, each a commit
+// that applies to the same aggregate (its voter list grows by 1 000 per batch).
+void tail_batch_hot_aggregate(benchmark::State& state) {
+    const auto dir = std::filesystem::temp_directory_path() / "shopstream-micro-tail-hot";
+    std::filesystem::remove_all(dir);
+    auto store = eventstore::state_store::open(dir, {std::uint64_t{4} << 30, eventstore::state_store::durability::relaxed});
+    const auto first = submitted(1);
+    const std::string id = first.id.value();
+    std::uint64_t version = 0;
+    std::int64_t offset = 0;
+    auto record_of = [&](eventstore::commit c) { return eventstore::encode_commit(c); };
+    {
+        auto batch = (*store)->begin_write();
+        eventstore::batch_applier applier(*batch);
+        (void)applier.apply(eventstore::context::reviews, {0, offset++}, id,
+                            record_of({id, version++, "submit", {eventstore::review_aggregate::encode_event(first)}}));
+        (void)applier.finish();
+        (void)batch->commit();
+    }
+    std::vector<std::vector<std::uint8_t>> records(1'000);
+    for (auto _ : state) {
+        state.PauseTiming();
+        for (auto& r : records) {
+            const std::string voter = "v" + std::to_string(version);
+            r = record_of({id, version, "vote-" + std::to_string(version),
+                           {eventstore::review_aggregate::encode_event(
+                               review::review_marked_helpful{first.id, domain::customer_id(voter), 2})}});
+            ++version;
+        }
+        state.ResumeTiming();
+        auto batch = (*store)->begin_write();
+        eventstore::batch_applier applier(*batch);
+        for (const auto& r : records) {
+            benchmark::DoNotOptimize(applier.apply(eventstore::context::reviews, {0, offset++}, id, r));
+        }
+        (void)applier.finish();
+        (void)batch->commit();
+    }
+    state.SetItemsProcessed(state.iterations() * 1'000);
+    store->reset();
+    std::filesystem::remove_all(dir);
+}
+BENCHMARK(tail_batch_hot_aggregate)->Unit(benchmark::kMillisecond)->Iterations(20);
 
 }  // namespace
 

@@ -1,22 +1,26 @@
 #include "eventstore/aggregates.hpp"
 
 #include <array>
+#include <type_traits>
 
 namespace shopstream::eventstore {
 namespace {
 
 template <class Aggregate>
-result<std::vector<std::uint8_t>, codec_error> evolve_with(std::span<const std::uint8_t> snapshot,
-                                                           std::span<const encoded_event> events) {
-    auto state = Aggregate::decode_state(snapshot);
-    if (!state) return fail(std::move(state.error()));
+result<void, codec_error> evolve_in_place(typename Aggregate::state& state, std::span<const encoded_event> events) {
     for (const auto& e : events) {
         auto decoded = Aggregate::decode_event(e.type, e.schema_version, e.payload);
         if (!decoded) return fail(std::move(decoded.error()));
-        *state = Aggregate::decider::evolve(std::move(*state), *decoded);
+        state = Aggregate::decider::evolve(std::move(state), *decoded);
     }
-    return Aggregate::encode_state(*state);
+    return {};
 }
+
+// The traits of the aggregate whose state alternative `State` is.
+template <class State>
+using aggregate_of = std::conditional_t<
+    std::is_same_v<State, order_aggregate::state>, order_aggregate,
+    std::conditional_t<std::is_same_v<State, payment_aggregate::state>, payment_aggregate, review_aggregate>>;
 
 }  // namespace
 
@@ -35,15 +39,38 @@ std::string review_aggregate::aggregate_id(const command& c) {
 }
 
 
+result<evolving_state, codec_error> evolving_state::decode(context ctx, std::span<const std::uint8_t> snapshot) {
+    auto decode_as = [&]<class Aggregate>() -> result<evolving_state, codec_error> {
+        auto state = Aggregate::decode_state(snapshot);
+        if (!state) return fail(std::move(state.error()));
+        return evolving_state(any_state(std::move(*state)));
+    };
+    switch (ctx) {
+        case context::orders: return decode_as.template operator()<order_aggregate>();
+        case context::payments: return decode_as.template operator()<payment_aggregate>();
+        case context::reviews: return decode_as.template operator()<review_aggregate>();
+    }
+    return fail(codec_error{codec_errc::unknown_type, "unknown context"});
+}
+
+result<void, codec_error> evolving_state::evolve(std::span<const encoded_event> events) {
+    return std::visit(
+        [&](auto& state) { return evolve_in_place<aggregate_of<std::decay_t<decltype(state)>>>(state, events); },
+        state_);
+}
+
+std::vector<std::uint8_t> evolving_state::encode() const {
+    return std::visit(
+        [](const auto& state) { return aggregate_of<std::decay_t<decltype(state)>>::encode_state(state); }, state_);
+}
+
 result<std::vector<std::uint8_t>, codec_error> evolve_snapshot(context ctx,
                                                                std::span<const std::uint8_t> snapshot,
                                                                std::span<const encoded_event> events) {
-    switch (ctx) {
-        case context::orders: return evolve_with<order_aggregate>(snapshot, events);
-        case context::payments: return evolve_with<payment_aggregate>(snapshot, events);
-        case context::reviews: return evolve_with<review_aggregate>(snapshot, events);
-    }
-    return fail(codec_error{codec_errc::unknown_type, "unknown context"});
+    auto state = evolving_state::decode(ctx, snapshot);
+    if (!state) return fail(std::move(state.error()));
+    if (auto r = state->evolve(events); !r) return fail(std::move(r.error()));
+    return state->encode();
 }
 
 }  // namespace shopstream::eventstore

@@ -111,6 +111,27 @@ struct review_aggregate {
     }
 };
 
+// A context's state held decoded, type-erased over the contexts, so the tail can evolve
+// one aggregate through several commits of a batch and encode its snapshot once at the
+// end. That is the same as evolve_snapshot() per commit because the snapshot codecs
+// guarantee decode_state(encode_state(s)) == s for every state evolve() can reach
+// (state_snapshot_test).
+class evolving_state {
+public:
+    // Fails when the snapshot cannot be decoded.
+    [[nodiscard]] static result<evolving_state, codec_error> decode(context ctx,
+                                                                    std::span<const std::uint8_t> snapshot);
+    // Evolves with the events in order. Fails at the first event that cannot be decoded;
+    // the state is then partly evolved and must be dropped (the tail stops).
+    [[nodiscard]] result<void, codec_error> evolve(std::span<const encoded_event> events);
+    [[nodiscard]] std::vector<std::uint8_t> encode() const;
+
+private:
+    using any_state = std::variant<order_aggregate::state, payment_aggregate::state, review_aggregate::state>;
+    explicit evolving_state(any_state s) : state_(std::move(s)) {}
+    any_state state_;
+};
+
 // The tail's type-erased step for an applied commit: decode the aggregate's snapshot,
 // evolve it with the commit's events in order, encode it again. Fails when a snapshot
 // or an event cannot be decoded (a record this build cannot read: the tail must stop

@@ -25,6 +25,7 @@
 #include <mutex>
 #include <set>
 #include <span>
+#include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <utility>
@@ -52,8 +53,28 @@ std::set<std::filesystem::path> open_dirs;
 
 // ---- bytes ---------------------------------------------------------------------------
 
-template <class U>
-void put_be(std::string& out, U value) {
+// A key or value of at most N bytes, built on the stack: LMDB copies what it stores, so
+// the tail's per-record reads and writes allocate nothing for keys and values.
+template <std::size_t N>
+class small_bytes {
+public:
+    void push_back(char c) { append(std::string_view(&c, 1)); }
+    void append(std::string_view s) {
+        if (s.size() > N - size_) throw std::length_error("state store key or value too long");  // ids are checked first
+        std::memcpy(bytes_.data() + size_, s.data(), s.size());
+        size_ += s.size();
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] const char* data() const noexcept { return bytes_.data(); }
+    operator std::string_view() const noexcept { return {bytes_.data(), size_}; }  // NOLINT: implicit on purpose
+
+private:
+    std::array<char, N> bytes_{};
+    std::size_t size_ = 0;
+};
+
+template <class Out, class U>
+void put_be(Out& out, U value) {
     for (int shift = static_cast<int>(sizeof(U) * 8) - 8; shift >= 0; shift -= 8) {
         out.push_back(static_cast<char>(static_cast<std::uint8_t>(value >> shift)));
     }
@@ -96,23 +117,25 @@ std::string describe(context ctx, std::string_view id) {
     return std::string(name_of(ctx)) + " aggregate \"" + printable(id) + "\"";
 }
 
-std::string aggregate_key(context ctx, std::string_view id) {
-    std::string key;
-    key.reserve(2 + id.size() + 8);
+using key_bytes = small_bytes<2 + max_id_size + 8>;  // the longest: a commit key
+
+// Precondition: check_id(id) passed.
+key_bytes aggregate_key(context ctx, std::string_view id) {
+    key_bytes key;
     key.push_back(static_cast<char>(ctx));
     key.push_back(static_cast<char>(static_cast<std::uint8_t>(id.size())));
     key.append(id);
     return key;
 }
 
-std::string commit_key(context ctx, std::string_view id, std::uint64_t first_version) {
-    std::string key = aggregate_key(ctx, id);
+key_bytes commit_key(context ctx, std::string_view id, std::uint64_t first_version) {
+    key_bytes key = aggregate_key(ctx, id);
     put_be(key, first_version);
     return key;
 }
 
-std::string checkpoint_key(context ctx, std::int32_t partition) {
-    std::string key;
+small_bytes<5> checkpoint_key(context ctx, std::int32_t partition) {
+    small_bytes<5> key;
     key.push_back(static_cast<char>(ctx));
     put_be(key, static_cast<std::uint32_t>(partition));
     return key;
@@ -251,7 +274,7 @@ struct state_store::impl {
     result<std::optional<stored_aggregate>, store_error> get_aggregate(MDB_txn* txn, context ctx,
                                                                        std::string_view id) const {
         if (auto ok = check_id(id); !ok) return fail(ok.error());
-        const std::string key = aggregate_key(ctx, id);
+        const auto key = aggregate_key(ctx, id);
         MDB_val k = val_of(key);
         MDB_val v;
         const int rc = mdb_get(txn, aggregates, &k, &v);
@@ -273,8 +296,8 @@ struct state_store::impl {
         }
         const std::unique_ptr<MDB_cursor, decltype(&mdb_cursor_close)> cursor(raw,
                                                                               &mdb_cursor_close);
-        const std::string prefix = aggregate_key(ctx, id);
-        const std::string first = commit_key(ctx, id, 0);
+        const auto prefix = aggregate_key(ctx, id);
+        const auto first = commit_key(ctx, id, 0);
         MDB_val k = val_of(first);
         MDB_val v;
         std::vector<commit_location> out;
@@ -578,7 +601,7 @@ result<void, store_error> write_batch::add_commit_location(context ctx,
                                                            const commit_location& location) {
     if (!impl_) return fail(moved_from());
     if (auto ok = state_store::impl::check_id(aggregate_id); !ok) return ok;
-    std::string value;
+    small_bytes<commit_value_size> value;
     put_be(value, location.event_count);
     put_be(value, static_cast<std::uint32_t>(location.at.partition));
     put_be(value, static_cast<std::uint64_t>(location.at.offset));
@@ -599,7 +622,7 @@ result<void, store_error> write_batch::set_checkpoint(context ctx, std::int32_t 
                                 std::to_string(next_offset) +
                                 " refused: partitions and offsets are never negative"});
     }
-    std::string value;
+    small_bytes<8> value;
     put_be(value, static_cast<std::uint64_t>(next_offset));
     return impl_->put(impl_->store->checkpoints, checkpoint_key(ctx, partition), value, [&] {
         return "writing the " + std::string(name_of(ctx)) + " checkpoint of partition " + std::to_string(partition);

@@ -33,7 +33,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -81,6 +83,47 @@ struct tail_stats {
     std::int64_t duplicates = 0;
     std::int64_t skipped = 0;  // not valid commits
     std::int64_t batches = 0;
+};
+
+// The tail's work on one batch of records, apart from Kafka (the tail uses it; exposed
+// for the micro-benchmarks): judges each record with the apply rule, in log order, and
+// applies the winners to `batch`. Every aggregate the batch touches is loaded from the
+// store once, its state evolved in memory across the batch's commits, and its record
+// written at its first applied commit and, if more commits of the batch applied to it,
+// once more by finish() - so an aggregate with many commits in a batch costs one read,
+// one snapshot decode and at most two encodes and writes, while the rule still sees every commit
+// with the aggregate's head as of the commits before it. Commit locations are written as
+// records apply. Use from one thread; `batch` must outlive it.
+class batch_applier {
+public:
+    explicit batch_applier(write_batch& batch);
+    batch_applier(const batch_applier&) = delete;
+    batch_applier& operator=(const batch_applier&) = delete;
+    ~batch_applier();
+
+    struct judged {
+        verdict_report report;
+        std::string aggregate_id;
+        std::string command_id;
+        std::uint64_t expected_version = 0;
+    };
+
+    // The verdict on the record at `at` (key and value as Kafka holds them); nullopt for a
+    // record that is not a valid commit, which every reader skips (and this one logs).
+    // Fails, with the reason, when the tail must stop: the store cannot be read or
+    // written, or an applied commit holds an event this build cannot decode. The batch
+    // must then be dropped.
+    [[nodiscard]] result<std::optional<judged>, std::string> apply(context ctx, position at, std::string_view key,
+                                                                   std::span<const std::uint8_t> value);
+
+    // Writes every aggregate the applied commits changed. Call once, before the batch
+    // commits; fails like apply().
+    [[nodiscard]] result<void, std::string> finish();
+
+    struct impl;
+
+private:
+    std::unique_ptr<impl> impl_;
 };
 
 class tail {
