@@ -11,7 +11,7 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  postgresql-15 kcat
+  postgresql-15 kcat openssl
   # the HTTP API (issue #4)
   libjwt-dev librestinio-dev libasio-dev
 )

@@ -5,11 +5,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "adapters/auth/jwt.hpp"
+#include "domain/common.hpp"
 #include "eventstore/embedded_cluster.hpp"
 #include "eventstore/topics.hpp"
 
@@ -61,6 +64,57 @@ int run_embedded_cluster(int brokers, int partitions) {
     return 0;
 }
 
+// Validators run on command-line and environment values alike, so a bad value fails in
+// the parse with CLI11's one-line "--flag: reason" message and exit code 2.
+CLI::Validator jwt_secret_validator() {
+    return CLI::Validator(
+        [](const std::string& secret) -> std::string {
+            auto authority = auth::jwt_authority::create(secret);
+            return authority ? std::string() : authority.error();
+        },
+        "SECRET");
+}
+
+CLI::Validator id_validator() {
+    return CLI::Validator(
+        [](const std::string& id) -> std::string {
+            return domain::is_valid_id(id) ? std::string()
+                                           : "must be 1-128 characters from [A-Za-z0-9._:-]";
+        },
+        "ID");
+}
+
+CLI::Validator ttl_validator() {
+    return CLI::Validator(
+        [](const std::string& ttl) -> std::string {
+            auto parsed = auth::parse_ttl(ttl);
+            return parsed ? std::string() : parsed.error();
+        },
+        "TTL");
+}
+
+int mint_token(const std::string& secret, const std::string& sub, const std::string& role,
+               const std::string& ttl_text) {
+    // Every value was validated during the parse; a failure here is a bug, still a usage one.
+    auto authority = auth::jwt_authority::create(secret);
+    auto ttl = auth::parse_ttl(ttl_text);
+    if (!authority || !ttl) {
+        std::fprintf(stderr, "shopstream token: %s\n",
+                     (!authority ? authority.error() : ttl.error()).c_str());
+        return exit_usage;
+    }
+    const auto now =
+        std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    auto token = authority->mint(
+        sub, role == "admin" ? domain::role::admin : domain::role::customer, *ttl, now);
+    if (!token) {
+        std::fprintf(stderr, "shopstream token: %s\n", token.error().c_str());
+        return exit_usage;
+    }
+    std::printf("%s\n", token->c_str());
+    return 0;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -69,6 +123,10 @@ int run_cli(int argc, char** argv) {
 
     CLI::App app{"shopstream: an event-sourced CQRS shop backend on Kafka"};
     app.require_subcommand(1);
+    // Usage errors are one line on stderr (issue #4), not CLI11's two.
+    app.failure_message([](const CLI::App*, const CLI::Error& e) {
+        return std::string("shopstream: ") + e.what() + " (see --help)\n";
+    });
 
     auto* version = app.add_subcommand("version", "print the version");
 
@@ -86,6 +144,26 @@ int run_cli(int argc, char** argv) {
         ->check(CLI::Range(1, 1024))
         ->capture_default_str();
 
+    std::string jwt_secret;
+    std::string subject;
+    std::string role;
+    std::string ttl = "1h";
+    auto* token = app.add_subcommand(
+        "token", "print an HS256 bearer token for the HTTP API, signed with the JWT secret");
+    token->add_option("--jwt-secret", jwt_secret, "HMAC secret, at least 32 bytes")
+        ->envname("SHOPSTREAM_JWT_SECRET")
+        ->required()
+        ->check(jwt_secret_validator());
+    token->add_option("--sub", subject, "the subject: a customer id")
+        ->required()
+        ->check(id_validator());
+    token->add_option("--role", role, "customer or admin")
+        ->required()
+        ->check(CLI::IsMember({"customer", "admin"}));
+    token->add_option("--ttl", ttl, "lifetime: 30s, 15m, 1h, 7d (at most 366d)")
+        ->check(ttl_validator())
+        ->capture_default_str();
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -98,6 +176,7 @@ int run_cli(int argc, char** argv) {
         return 0;
     }
     if (*cluster) return run_embedded_cluster(brokers, partitions);
+    if (*token) return mint_token(jwt_secret, subject, role, ttl);
     return exit_usage;
 }
 

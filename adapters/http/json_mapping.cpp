@@ -1,0 +1,907 @@
+// Strict request reading is done by a SAX handler on nlohmann's parser rather than
+// nlohmann::json::parse: only the SAX interface sees what the DOM loses — a key that
+// appears twice (the DOM keeps the last), the text of a number (so "2.0" and "1e3" are
+// told apart from integers, and 9223372036854775808 is reported as an overflow rather than
+// a float), and where in the document a value sits (for JSON pointers in errors). The
+// handler still builds an ordinary nlohmann DOM that the route readers then walk.
+//
+// Written by hand: locating the first invalid UTF-8 byte (base/utf8 only says whether a
+// text is valid, and nlohmann's parser reports ill-formed UTF-8 outside strings as a
+// generic syntax error).
+#include "adapters/http/json_mapping.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <utility>
+#include <variant>
+
+#include "base/utf8.hpp"
+#include "commands/command_handler.hpp"
+#include "eventstore/aggregate_reader.hpp"
+#include "eventstore/aggregates.hpp"
+#include "eventstore/position.hpp"
+
+namespace shopstream::adapters::http {
+namespace {
+
+using json = nlohmann::json;
+
+template <class... F>
+struct overloaded : F... {
+    using F::operator()...;
+};
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// ---- UTF-8 -----------------------------------------------------------------------------
+
+// Offset of the first byte of the first ill-formed sequence (RFC 3629: no overlongs,
+// surrogates, code points past U+10FFFF or truncated sequences); nullopt when valid.
+std::optional<std::size_t> first_invalid_utf8(std::string_view s) noexcept {
+    std::size_t i = 0;
+    const std::size_t n = s.size();
+    while (i < n) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t len = 0;
+        std::uint32_t cp = 0;
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+            cp = c & 0x1Fu;
+        } else if ((c & 0xF0u) == 0xE0u) {
+            len = 3;
+            cp = c & 0x0Fu;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            cp = c & 0x07u;
+        } else {
+            return i;
+        }
+        if (n - i < len) return i;
+        for (std::size_t k = 1; k < len; ++k) {
+            const auto cc = static_cast<unsigned char>(s[i + k]);
+            if ((cc & 0xC0u) != 0x80u) return i;
+            cp = (cp << 6) | (cc & 0x3Fu);
+        }
+        if (len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return i;
+        if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return i;
+        i += len;
+    }
+    return std::nullopt;
+}
+
+// ---- strict parsing ----------------------------------------------------------------
+
+// A number the DOM cannot hold as an int64: its text, and whether it was written as an
+// integer (then it overflows int64) or with a fraction/exponent.
+struct number_note {
+    bool integral = false;
+    std::string lexeme;
+};
+
+struct parsed_body {
+    json root;
+    std::map<std::string, number_note, std::less<>> numbers;  // by JSON pointer
+    std::vector<field_error> errors;                          // duplicate keys
+};
+
+class dom_builder final : public nlohmann::json_sax<json> {
+public:
+    parsed_body out;
+    std::optional<problem> failure;
+
+    bool null() override { return put(nullptr); }
+    bool boolean(bool v) override { return put(v); }
+    bool number_integer(number_integer_t v) override { return put(v); }
+    bool number_unsigned(number_unsigned_t v) override {
+        if (v <= static_cast<number_unsigned_t>(std::numeric_limits<std::int64_t>::max())) {
+            return put(static_cast<number_integer_t>(v));
+        }
+        out.numbers[next_pointer()] = number_note{true, std::to_string(v)};
+        return put(v);
+    }
+    bool number_float(number_float_t v, const string_t& lexeme) override {
+        const bool integral = lexeme.find_first_of(".eE") == string_t::npos;
+        out.numbers[next_pointer()] = number_note{integral, lexeme};
+        return put(v);
+    }
+    bool string(string_t& v) override { return put(std::move(v)); }
+    bool binary(binary_t&) override { return false; }  // JSON text has no binary values
+    bool start_object(std::size_t) override { return open(json::object()); }
+    bool key(string_t& k) override {
+        frame& top = stack_.back();
+        top.key = k;
+        if (top.value->contains(k)) out.errors.push_back(duplicate_key(next_pointer()));
+        return true;
+    }
+    bool end_object() override { return close(); }
+    bool start_array(std::size_t) override { return open(json::array()); }
+    bool end_array() override { return close(); }
+    bool parse_error(std::size_t position, const std::string&,
+                     const nlohmann::detail::exception& ex) override {
+        if (ex.id == 406) {  // a number no double holds ("1e400"): the syntax is fine
+            failure =
+                validation_failed({out_of_range(next_pointer(), "the number is too large to represent")});
+            return false;
+        }
+        std::string what = ex.what();
+        // "[json.exception.parse_error.101] parse error at line 1, column 5: syntax error…"
+        if (const auto bracket = what.find("] ");
+            what.starts_with("[json.") && bracket != std::string::npos) {
+            what.erase(0, bracket + 2);
+        }
+        failure = malformed_json(position == 0 ? 0 : position - 1, "the body is not valid JSON: " + what);
+        return false;
+    }
+
+private:
+    struct frame {
+        json* value;
+        std::string pointer;
+        std::string key;  // the pending key, for objects
+    };
+
+    std::string next_pointer() const {
+        if (stack_.empty()) return "";
+        const frame& top = stack_.back();
+        if (top.value->is_array()) return top.pointer + "/" + std::to_string(top.value->size());
+        return top.pointer + "/" + escape_pointer_token(top.key);
+    }
+
+    // Places `v` where the next value goes; returns where it landed.
+    json* place(json v) {
+        if (stack_.empty()) {
+            out.root = std::move(v);
+            return &out.root;
+        }
+        json& top = *stack_.back().value;
+        if (top.is_array()) {
+            top.push_back(std::move(v));
+            return &top.back();
+        }
+        json& slot = top[stack_.back().key];
+        slot = std::move(v);
+        return &slot;
+    }
+
+    bool put(json v) {
+        place(std::move(v));
+        return true;
+    }
+
+    bool open(json container) {
+        std::string pointer = next_pointer();
+        json* at = place(std::move(container));
+        stack_.push_back(frame{at, std::move(pointer), {}});
+        return true;
+    }
+
+    bool close() {
+        stack_.pop_back();
+        return true;
+    }
+
+    std::vector<frame> stack_;
+};
+
+bool is_json_whitespace(std::string_view s) {
+    return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
+// The body as a JSON object (size, UTF-8, syntax and "is an object" checked).
+// `empty_is_object`: an empty body stands for {} (routes without body fields).
+result<parsed_body, problem> parse_object_body(std::string_view body, bool empty_is_object) {
+    if (body.size() > max_body_bytes) return fail(payload_too_large(max_body_bytes));
+    if (!utf8::is_valid(body)) return fail(invalid_utf8(first_invalid_utf8(body).value_or(0)));
+    if (is_json_whitespace(body)) {
+        if (empty_is_object) return parsed_body{json::object(), {}, {}};
+        return fail(malformed_json(body.size(), "the body is empty; expected a JSON object"));
+    }
+    dom_builder builder;
+    const bool ok = json::sax_parse(body.begin(), body.end(), &builder);
+    if (builder.failure) return fail(std::move(*builder.failure));
+    if (!ok) return fail(malformed_json(0, "the body is not valid JSON"));
+    if (!builder.out.root.is_object()) {
+        const std::string_view got = builder.out.root.is_array() ? "array" : "a single value";
+        return fail(validation_failed(
+            {field_error{"", "wrong_type", "the body must be a JSON object, got " + std::string(got)}}));
+    }
+    return std::move(builder.out);
+}
+
+std::string_view type_name(const json& v) {
+    switch (v.type()) {
+        case json::value_t::null:
+            return "null";
+        case json::value_t::object:
+            return "object";
+        case json::value_t::array:
+            return "array";
+        case json::value_t::string:
+            return "string";
+        case json::value_t::boolean:
+            return "boolean";
+        case json::value_t::number_integer:
+        case json::value_t::number_unsigned:
+        case json::value_t::number_float:
+            return "number";
+        case json::value_t::binary:
+        case json::value_t::discarded:
+            break;
+    }
+    return "unknown";
+}
+
+// Reads the members of one object of a body, collecting every error.
+class object_reader {
+public:
+    object_reader(const json& object, std::string pointer, const parsed_body& body,
+                  std::vector<field_error>& errors)
+        : object_(object), pointer_(std::move(pointer)), body_(body), errors_(errors) {}
+
+    object_reader(const object_reader&) = delete;
+    object_reader& operator=(const object_reader&) = delete;
+
+    std::string pointer_to(std::string_view key) const { return pointer_ + "/" + escape_pointer_token(key); }
+
+    const json* member(std::string_view key, bool required) {
+        known_.emplace_back(key);
+        const auto it = object_.find(std::string(key));
+        if (it == object_.end()) {
+            if (required) errors_.push_back(missing_field(pointer_to(key)));
+            return nullptr;
+        }
+        return &*it;
+    }
+
+    std::optional<std::string> string(std::string_view key, bool required = true) {
+        const json* v = member(key, required);
+        if (v == nullptr) return std::nullopt;
+        if (!v->is_string()) {
+            errors_.push_back(wrong_type(pointer_to(key), "string", type_name(*v)));
+            return std::nullopt;
+        }
+        return v->get<std::string>();
+    }
+
+    std::optional<std::int64_t> integer(std::string_view key, bool required = true) {
+        const json* v = member(key, required);
+        if (v == nullptr) return std::nullopt;
+        return integer_value(*v, pointer_to(key), body_, errors_);
+    }
+
+    const json* object(std::string_view key, bool required = true) {
+        return typed(key, required, json::value_t::object);
+    }
+    const json* array(std::string_view key, bool required = true) {
+        return typed(key, required, json::value_t::array);
+    }
+
+    // Every member not asked for is an error: command bodies are closed.
+    void reject_unknown() {
+        for (const auto& [key, value] : object_.items()) {
+            if (std::find(known_.begin(), known_.end(), key) == known_.end()) {
+                errors_.push_back(unknown_field(pointer_to(key)));
+            }
+        }
+    }
+
+    static std::optional<std::int64_t> integer_value(const json& v, const std::string& pointer,
+                                                     const parsed_body& body,
+                                                     std::vector<field_error>& errors) {
+        if (v.type() == json::value_t::number_integer) return v.get<std::int64_t>();
+        if (!v.is_number()) {
+            errors.push_back(wrong_type(pointer, "integer", type_name(v)));
+            return std::nullopt;
+        }
+        const auto note = body.numbers.find(pointer);
+        if (note != body.numbers.end() && note->second.integral) {
+            errors.push_back(integer_overflow(pointer, note->second.lexeme));
+        } else {
+            errors.push_back(
+                not_an_integer(pointer, note != body.numbers.end() ? note->second.lexeme : v.dump()));
+        }
+        return std::nullopt;
+    }
+
+private:
+    const json* typed(std::string_view key, bool required, json::value_t type) {
+        const json* v = member(key, required);
+        if (v == nullptr) return nullptr;
+        if (v->type() != type) {
+            errors_.push_back(wrong_type(pointer_to(key), type == json::value_t::object ? "object" : "array",
+                                         type_name(*v)));
+            return nullptr;
+        }
+        return v;
+    }
+
+    const json& object_;
+    std::string pointer_;
+    const parsed_body& body_;
+    std::vector<field_error>& errors_;
+    std::vector<std::string> known_;
+};
+
+// A body of a route that defines no fields: empty, or an object without members.
+result<void, problem> expect_no_fields(std::string_view body) {
+    auto parsed = parse_object_body(body, true);
+    if (!parsed) return fail(std::move(parsed.error()));
+    std::vector<field_error> errors = std::move(parsed->errors);
+    object_reader(parsed->root, "", *parsed, errors).reject_unknown();
+    if (!errors.empty()) return fail(validation_failed(std::move(errors)));
+    return {};
+}
+
+struct review_content {
+    std::int64_t rating = 0;
+    std::string title;
+    std::string body;
+};
+
+result<review_content, problem> read_review_content(std::string_view body) {
+    auto parsed = parse_object_body(body, false);
+    if (!parsed) return fail(std::move(parsed.error()));
+    std::vector<field_error> errors = std::move(parsed->errors);
+    object_reader r(parsed->root, "", *parsed, errors);
+    auto rating = r.integer("rating");
+    auto title = r.string("title");
+    auto text = r.string("body");
+    r.reject_unknown();
+    if (!errors.empty()) return fail(validation_failed(std::move(errors)));
+    return review_content{*rating, std::move(*title), std::move(*text)};
+}
+
+}  // namespace
+
+std::string escape_pointer_token(std::string_view token) {
+    std::string out;
+    out.reserve(token.size());
+    for (char c : token) {
+        if (c == '~') {
+            out += "~0";
+        } else if (c == '/') {
+            out += "~1";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+// ---- requests → commands -------------------------------------------------------------
+
+result<domain::order::place_order, problem> place_order_from_request(std::string_view body,
+                                                                     const request_context& ctx,
+                                                                     std::string_view generated_order_id) {
+    auto parsed = parse_object_body(body, false);
+    if (!parsed) return fail(std::move(parsed.error()));
+    std::vector<field_error> errors = std::move(parsed->errors);
+    object_reader r(parsed->root, "", *parsed, errors);
+
+    auto order_id = r.string("orderId", false);
+    auto customer_id = r.string("customerId", false);
+    const json* lines = r.array("lines");
+
+    std::vector<domain::order::line_input> out_lines;
+    std::optional<std::string> currency;
+    std::size_t currency_line = 0;
+    if (lines != nullptr) {
+        for (std::size_t i = 0; i < lines->size(); ++i) {
+            const std::string line_pointer = "/lines/" + std::to_string(i);
+            const json& line = (*lines)[i];
+            if (!line.is_object()) {
+                errors.push_back(wrong_type(line_pointer, "object", type_name(line)));
+                continue;
+            }
+            object_reader lr(line, line_pointer, *parsed, errors);
+            auto sku = lr.string("sku");
+            auto quantity = lr.integer("quantity");
+            std::optional<std::int64_t> amount;
+            if (const json* price = lr.object("unitPrice")) {
+                object_reader pr(*price, line_pointer + "/unitPrice", *parsed, errors);
+                amount = pr.integer("amount");
+                auto line_currency = pr.string("currency");
+                pr.reject_unknown();
+                if (line_currency && !currency) {
+                    currency = std::move(line_currency);
+                    currency_line = i;
+                } else if (line_currency && *line_currency != *currency) {
+                    errors.push_back(invalid_field(
+                        pr.pointer_to("currency"),
+                        "all lines must be in one currency: line " + std::to_string(currency_line) +
+                            " is in '" + *currency + "', this line in '" + *line_currency + "'"));
+                }
+            }
+            lr.reject_unknown();
+            if (sku && quantity && amount) out_lines.push_back({std::move(*sku), *quantity, *amount});
+        }
+    }
+    r.reject_unknown();
+    if (!errors.empty()) return fail(validation_failed(std::move(errors)));
+
+    domain::order::place_order cmd;
+    cmd.id = domain::order_id{order_id ? std::move(*order_id) : std::string(generated_order_id)};
+    cmd.customer = domain::customer_id{customer_id ? std::move(*customer_id) : ctx.actor.id};
+    cmd.lines = std::move(out_lines);
+    cmd.currency = currency.value_or("");
+    cmd.by = ctx.actor;
+    cmd.at = ctx.at;
+    return cmd;
+}
+
+result<domain::order::cancel_order, problem> cancel_order_from_request(std::string_view order_id,
+                                                                       std::string_view body,
+                                                                       const request_context& ctx) {
+    if (auto ok = expect_no_fields(body); !ok) return fail(std::move(ok.error()));
+    return domain::order::cancel_order{domain::order_id{std::string(order_id)}, ctx.actor, ctx.at};
+}
+
+result<domain::order::ship_order, problem> ship_order_from_request(std::string_view order_id,
+                                                                   std::string_view body,
+                                                                   const request_context& ctx) {
+    if (auto ok = expect_no_fields(body); !ok) return fail(std::move(ok.error()));
+    return domain::order::ship_order{domain::order_id{std::string(order_id)}, ctx.actor, ctx.at};
+}
+
+result<domain::review::submit_review, problem> submit_review_from_request(std::string_view sku,
+                                                                          std::string_view body,
+                                                                          const request_context& ctx) {
+    auto content = read_review_content(body);
+    if (!content) return fail(std::move(content.error()));
+    domain::review::submit_review cmd;
+    cmd.sku = std::string(sku);
+    cmd.customer = domain::customer_id{ctx.actor.id};
+    cmd.rating = content->rating;
+    cmd.title = std::move(content->title);
+    cmd.body = std::move(content->body);
+    cmd.by = ctx.actor;
+    cmd.at = ctx.at;
+    return cmd;
+}
+
+result<domain::review::edit_review, problem> edit_review_from_request(std::string_view review_id,
+                                                                      std::string_view body,
+                                                                      const request_context& ctx) {
+    auto content = read_review_content(body);
+    if (!content) return fail(std::move(content.error()));
+    domain::review::edit_review cmd;
+    cmd.id = domain::review_id{std::string(review_id)};
+    cmd.rating = content->rating;
+    cmd.title = std::move(content->title);
+    cmd.body = std::move(content->body);
+    cmd.by = ctx.actor;
+    cmd.at = ctx.at;
+    return cmd;
+}
+
+result<domain::review::retract_review, problem> retract_review_from_request(std::string_view review_id,
+                                                                            std::string_view body,
+                                                                            const request_context& ctx) {
+    if (auto ok = expect_no_fields(body); !ok) return fail(std::move(ok.error()));
+    return domain::review::retract_review{domain::review_id{std::string(review_id)}, ctx.actor, ctx.at};
+}
+
+result<domain::review::vote_helpful, problem> vote_helpful_from_request(std::string_view review_id,
+                                                                        std::string_view body,
+                                                                        const request_context& ctx) {
+    if (auto ok = expect_no_fields(body); !ok) return fail(std::move(ok.error()));
+    return domain::review::vote_helpful{domain::review_id{std::string(review_id)}, ctx.actor, ctx.at};
+}
+
+result<domain::review::moderate_review, problem> moderate_review_from_request(std::string_view review_id,
+                                                                              std::string_view body,
+                                                                              const request_context& ctx) {
+    auto parsed = parse_object_body(body, false);
+    if (!parsed) return fail(std::move(parsed.error()));
+    std::vector<field_error> errors = std::move(parsed->errors);
+    object_reader r(parsed->root, "", *parsed, errors);
+    std::optional<domain::review::moderation_action> action;
+    if (auto text = r.string("action")) {
+        if (*text == name_of(domain::review::moderation_action::hide)) {
+            action = domain::review::moderation_action::hide;
+        } else if (*text == name_of(domain::review::moderation_action::restore)) {
+            action = domain::review::moderation_action::restore;
+        } else {
+            errors.push_back(unknown_enum_value(r.pointer_to("action"), *text,
+                                                {name_of(domain::review::moderation_action::hide),
+                                                 name_of(domain::review::moderation_action::restore)}));
+        }
+    }
+    auto reason = r.string("reason");
+    r.reject_unknown();
+    if (!errors.empty()) return fail(validation_failed(std::move(errors)));
+    domain::review::moderate_review cmd;
+    cmd.id = domain::review_id{std::string(review_id)};
+    cmd.action = *action;
+    cmd.reason = std::move(*reason);
+    cmd.by = ctx.actor;
+    cmd.at = ctx.at;
+    return cmd;
+}
+
+result<std::optional<std::uint64_t>, problem> expected_version_from_if_match(std::string_view header) {
+    const auto first = header.find_first_not_of(" \t");
+    const auto last = header.find_last_not_of(" \t");
+    const std::string_view v =
+        first == std::string_view::npos ? std::string_view{} : header.substr(first, last - first + 1);
+    if (v == "*") return std::optional<std::uint64_t>{};
+    const auto refuse = [] {
+        return fail(
+            bad_header("If-Match", "expected one strong entity tag of a version, such as \"7\", or *"));
+    };
+    if (v.size() < 3 || v.front() != '"' || v.back() != '"') return refuse();
+    const std::string_view digits = v.substr(1, v.size() - 2);
+    std::uint64_t version = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), version);
+    if (ec != std::errc{} || end != digits.data() + digits.size()) return refuse();
+    return std::optional<std::uint64_t>{version};
+}
+
+// ---- responses -----------------------------------------------------------------------
+
+std::optional<std::string> format_rfc3339(domain::timestamp_ms t) {
+    constexpr std::int64_t ms_per_day = 86'400'000;
+    constexpr std::int64_t earliest = -62'167'219'200'000;  // 0000-01-01T00:00:00.000Z
+    constexpr std::int64_t latest = 253'402'300'799'999;    // 9999-12-31T23:59:59.999Z
+    if (t < earliest || t > latest) return std::nullopt;
+    std::int64_t days = t / ms_per_day;
+    std::int64_t in_day = t % ms_per_day;
+    if (in_day < 0) {  // floor, not truncation, before 1970
+        in_day += ms_per_day;
+        --days;
+    }
+    const std::chrono::year_month_day ymd{std::chrono::sys_days{std::chrono::days{days}}};
+    char out[32];
+    const int n =
+        std::snprintf(out, sizeof out, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
+                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                      static_cast<int>(in_day / 3'600'000), static_cast<int>(in_day / 60'000 % 60),
+                      static_cast<int>(in_day / 1000 % 60), static_cast<int>(in_day % 1000));
+    return std::string(out, static_cast<std::size_t>(n));
+}
+
+std::string_view name_of(domain::order::order_status s) noexcept {
+    using enum domain::order::order_status;
+    switch (s) {
+        case none:
+            return "none";
+        case pending:
+            return "pending";
+        case confirmed:
+            return "confirmed";
+        case cancelled:
+            return "cancelled";
+        case shipped:
+            return "shipped";
+    }
+    return "unknown";
+}
+
+std::string_view name_of(domain::order::cancel_reason r) noexcept {
+    using enum domain::order::cancel_reason;
+    switch (r) {
+        case customer_request:
+            return "customer_request";
+        case payment_declined:
+            return "payment_declined";
+        case payment_timeout:
+            return "payment_timeout";
+    }
+    return "unknown";
+}
+
+std::string_view name_of(domain::review::review_status s) noexcept {
+    using enum domain::review::review_status;
+    switch (s) {
+        case none:
+            return "none";
+        case visible:
+            return "visible";
+        case hidden:
+            return "hidden";
+        case retracted:
+            return "retracted";
+    }
+    return "unknown";
+}
+
+std::string_view name_of(domain::review::moderation_action a) noexcept {
+    using enum domain::review::moderation_action;
+    switch (a) {
+        case hide:
+            return "hide";
+        case restore:
+            return "restore";
+    }
+    return "unknown";
+}
+
+std::string_view name_of(domain::payment::payment_status s) noexcept {
+    using enum domain::payment::payment_status;
+    switch (s) {
+        case none:
+            return "none";
+        case requested:
+            return "requested";
+        case authorized:
+            return "authorized";
+        case declined:
+            return "declined";
+        case captured:
+            return "captured";
+        case voided:
+            return "voided";
+    }
+    return "unknown";
+}
+
+std::string_view name_of(domain::role r) noexcept {
+    using enum domain::role;
+    switch (r) {
+        case customer:
+            return "customer";
+        case admin:
+            return "admin";
+        case system:
+            return "system";
+    }
+    return "unknown";
+}
+
+std::string etag(std::uint64_t version) { return "\"" + std::to_string(version) + "\""; }
+
+namespace {
+
+json timestamp(domain::timestamp_ms t) {
+    auto text = format_rfc3339(t);
+    return text ? json(std::move(*text)) : json(nullptr);
+}
+
+std::string currency_code(const domain::currency& c) {
+    return c.empty() ? std::string() : std::string(c.code());
+}
+
+json money(std::int64_t amount, const domain::currency& c) {
+    return json{{"amount", amount}, {"currency", currency_code(c)}};
+}
+
+json money(const domain::money& m) { return money(m.amount, m.currency); }
+
+json actor_json(const domain::actor& a) { return json{{"id", a.id}, {"role", name_of(a.role)}}; }
+
+template <class Id>
+json optional_id(const std::optional<Id>& id) {
+    return id ? json(id->value()) : json(nullptr);
+}
+
+json text_or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+json order_lines(const std::vector<domain::order::order_line>& lines, const domain::currency& c) {
+    json out = json::array();
+    for (const auto& l : lines) {
+        out.push_back({{"sku", l.sku}, {"quantity", l.quantity}, {"unitPrice", money(l.unit_price, c)}});
+    }
+    return out;
+}
+
+json command_response(std::string_view id_key, const commands::command_outcome& o,
+                      std::optional<std::string_view> status) {
+    json j = json::object();
+    j[std::string(id_key)] = o.aggregate_id;
+    if (status) j["status"] = *status;
+    j["version"] = o.version;
+    j["position"] = o.at ? json(eventstore::to_string(*o.at)) : json(nullptr);
+    return j;
+}
+
+json event_data(const domain::order::event& e) {
+    using namespace domain::order;
+    return std::visit(
+        overloaded{
+            [](const order_placed& x) {
+                return json{{"orderId", x.id.value()},
+                            {"customerId", x.customer.value()},
+                            {"lines", order_lines(x.lines, x.currency)},
+                            {"total", money(x.total, x.currency)},
+                            {"at", timestamp(x.at)}};
+            },
+            [](const order_cancelled& x) {
+                return json{{"orderId", x.id.value()},
+                            {"reason", name_of(x.reason)},
+                            {"by", actor_json(x.by)},
+                            {"at", timestamp(x.at)}};
+            },
+            [](const order_confirmed& x) {
+                return json{
+                    {"orderId", x.id.value()}, {"paymentId", x.payment.value()}, {"at", timestamp(x.at)}};
+            },
+            [](const order_shipped& x) {
+                return json{{"orderId", x.id.value()}, {"by", actor_json(x.by)}, {"at", timestamp(x.at)}};
+            },
+            [](const order_payment_captured& x) {
+                return json{{"orderId", x.id.value()},
+                            {"paymentId", x.payment.value()},
+                            {"amount", money(x.amount)},
+                            {"at", timestamp(x.at)}};
+            },
+        },
+        e);
+}
+
+json event_data(const domain::payment::event& e) {
+    using namespace domain::payment;
+    return std::visit(
+        overloaded{
+            [](const payment_requested& x) {
+                return json{{"paymentId", x.id.value()},
+                            {"orderId", x.order.value()},
+                            {"amount", money(x.amount)},
+                            {"at", timestamp(x.at)}};
+            },
+            [](const payment_authorized& x) {
+                return json{{"paymentId", x.id.value()},
+                            {"authorizationCode", x.authorization_code},
+                            {"at", timestamp(x.at)}};
+            },
+            [](const payment_declined& x) {
+                return json{{"paymentId", x.id.value()}, {"reason", x.reason}, {"at", timestamp(x.at)}};
+            },
+            [](const payment_captured& x) {
+                return json{
+                    {"paymentId", x.id.value()}, {"amount", money(x.amount)}, {"at", timestamp(x.at)}};
+            },
+            [](const payment_voided& x) {
+                return json{{"paymentId", x.id.value()}, {"reason", x.reason}, {"at", timestamp(x.at)}};
+            },
+            [](const payment_refunded& x) {
+                return json{{"paymentId", x.id.value()},
+                            {"refundId", x.refund_id},
+                            {"amount", money(x.amount)},
+                            {"reason", x.reason},
+                            {"at", timestamp(x.at)}};
+            },
+        },
+        e);
+}
+
+json event_data(const domain::review::event& e) {
+    using namespace domain::review;
+    return std::visit(
+        overloaded{
+            [](const review_submitted& x) {
+                return json{{"reviewId", x.id.value()}, {"sku", x.sku},     {"authorId", x.author.value()},
+                            {"rating", x.rating},       {"title", x.title}, {"body", x.body},
+                            {"at", timestamp(x.at)}};
+            },
+            [](const review_edited& x) {
+                return json{{"reviewId", x.id.value()},
+                            {"rating", x.rating},
+                            {"title", x.title},
+                            {"body", x.body},
+                            {"at", timestamp(x.at)}};
+            },
+            [](const review_retracted& x) {
+                return json{{"reviewId", x.id.value()}, {"by", actor_json(x.by)}, {"at", timestamp(x.at)}};
+            },
+            [](const review_hidden& x) {
+                return json{{"reviewId", x.id.value()},
+                            {"reason", x.reason},
+                            {"by", actor_json(x.by)},
+                            {"at", timestamp(x.at)}};
+            },
+            [](const review_restored& x) {
+                return json{{"reviewId", x.id.value()},
+                            {"reason", x.reason},
+                            {"by", actor_json(x.by)},
+                            {"at", timestamp(x.at)}};
+            },
+            [](const review_marked_helpful& x) {
+                return json{
+                    {"reviewId", x.id.value()}, {"voterId", x.voter.value()}, {"at", timestamp(x.at)}};
+            },
+        },
+        e);
+}
+
+template <class Aggregate>
+result<std::string, problem> history(const std::vector<eventstore::recorded_event>& events) {
+    json out = json::array();
+    for (const auto& r : events) {
+        auto decoded = Aggregate::decode_event(r.event.type, r.event.schema_version, r.event.payload);
+        if (!decoded) {
+            return fail(
+                internal_error("event " + std::to_string(r.version) + " of this history cannot be read"));
+        }
+        out.push_back({{"version", r.version},
+                       {"type", Aggregate::event_name(*decoded)},
+                       {"position", eventstore::to_string(r.at)},
+                       {"commandId", r.command_id},
+                       {"data", event_data(*decoded)}});
+    }
+    return dump(json{{"events", std::move(out)}});
+}
+
+}  // namespace
+
+std::string render_order_command_response(const commands::command_outcome& outcome,
+                                          std::optional<domain::order::order_status> status) {
+    return dump(
+        command_response("orderId", outcome, status ? std::optional(name_of(*status)) : std::nullopt));
+}
+
+std::string render_review_command_response(const commands::command_outcome& outcome,
+                                           std::optional<domain::review::review_status> status) {
+    return dump(
+        command_response("reviewId", outcome, status ? std::optional(name_of(*status)) : std::nullopt));
+}
+
+std::string render_order(const domain::order::state& s, std::uint64_t version) {
+    return dump(json{{"orderId", s.id.value()},
+                     {"customerId", s.customer.value()},
+                     {"status", name_of(s.status)},
+                     {"lines", order_lines(s.lines, s.currency)},
+                     {"total", money(s.total, s.currency)},
+                     {"placedAt", timestamp(s.placed_at)},
+                     {"paymentId", optional_id(s.payment)},
+                     {"paymentCaptured", s.payment_captured},
+                     {"cancelReason", s.cancel_reason ? json(name_of(*s.cancel_reason)) : json(nullptr)},
+                     {"version", version}});
+}
+
+std::string render_review(const domain::review::state& s, std::uint64_t version) {
+    return dump(json{{"reviewId", s.id.value()},
+                     {"sku", s.sku},
+                     {"authorId", s.author.value()},
+                     {"status", name_of(s.status)},
+                     {"rating", s.rating},
+                     {"title", s.title},
+                     {"body", s.body},
+                     {"submittedAt", timestamp(s.submitted_at)},
+                     {"editedAt", s.edited_at ? timestamp(*s.edited_at) : json(nullptr)},
+                     {"helpfulCount", s.helpful_count()},
+                     {"version", version}});
+}
+
+std::string render_payment(const domain::payment::state& s, std::uint64_t version) {
+    json refunds = json::array();
+    for (const auto& r : s.refunds) {
+        refunds.push_back({{"refundId", r.refund_id}, {"amount", money(r.amount, s.amount.currency)}});
+    }
+    return dump(json{{"paymentId", s.id.value()},
+                     {"orderId", s.order.value()},
+                     {"status", name_of(s.status)},
+                     {"amount", money(s.amount)},
+                     {"authorizationCode", text_or_null(s.authorization_code)},
+                     {"declineReason", text_or_null(s.decline_reason)},
+                     {"voidReason", text_or_null(s.void_reason)},
+                     {"captured", money(s.captured, s.amount.currency)},
+                     {"refunded", money(s.refunded, s.amount.currency)},
+                     {"refundable", money(s.refundable(), s.amount.currency)},
+                     {"refunds", std::move(refunds)},
+                     {"version", version}});
+}
+
+result<std::string, problem> render_history(eventstore::context ctx,
+                                            const std::vector<eventstore::recorded_event>& events) {
+    switch (ctx) {
+        case eventstore::context::orders:
+            return history<eventstore::order_aggregate>(events);
+        case eventstore::context::payments:
+            return history<eventstore::payment_aggregate>(events);
+        case eventstore::context::reviews:
+            return history<eventstore::review_aggregate>(events);
+    }
+    return fail(internal_error("unknown context"));
+}
+
+}  // namespace shopstream::adapters::http
