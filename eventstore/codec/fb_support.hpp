@@ -68,6 +68,24 @@ result<const Root*, codec_error> verified_root(std::span<const std::uint8_t> byt
     return flatbuffers::GetSizePrefixedRoot<Root>(bytes.data());
 }
 
+// The envelope of an event payload (aligned), once the verifier accepted it as `what`
+// and its union holds `expected` - the member the event's type id names; otherwise
+// verification_failed or type_mismatch. `aligned` must outlive the returned pointer.
+template <class Envelope, class Tag>
+result<const Envelope*, codec_error> verified_envelope(const aligned_bytes& aligned,
+                                                       bool (*verify)(flatbuffers::Verifier&),
+                                                       std::string_view what, std::uint16_t type,
+                                                       Tag expected) {
+    auto root = verified_root<Envelope>(aligned.bytes(), verify, what);
+    if (!root) return root;
+    if ((*root)->event_type() != expected) {
+        return failure(codec_errc::type_mismatch,
+                       "type id " + std::to_string(type) + " but the payload holds union member " +
+                           std::to_string(static_cast<unsigned>((*root)->event_type())));
+    }
+    return root;
+}
+
 // ---- encode ----------------------------------------------------------------------
 
 inline flatbuffers::Offset<flatbuffers::String> put(flatbuffers::FlatBufferBuilder& b,

@@ -327,21 +327,10 @@ decoded<order::event> decode(std::uint16_t type, std::uint16_t schema_version,
                            std::to_string(schema_version) + " is not readable by this build");
     }
     const aligned_bytes aligned(payload);
-    const auto bytes = aligned.bytes();
-    if (bytes.size() >= FLATBUFFERS_MAX_BUFFER_SIZE) {
-        return failure(codec_errc::verification_failed, "payload larger than a FlatBuffer can be");
-    }
-    flatbuffers::Verifier verifier(bytes.data(), bytes.size());
-    if (!fb::VerifySizePrefixedenvelopeBuffer(verifier)) {
-        return failure(codec_errc::verification_failed,
-                       "not a complete, well-formed size-prefixed order envelope (\"SSOR\")");
-    }
-    const fb::envelope& env = *fb::GetSizePrefixedenvelope(bytes.data());
-    if (env.event_type() != k->tag) {
-        return failure(codec_errc::type_mismatch,
-                       "type id " + std::to_string(type) + " but the payload holds union member " +
-                           std::to_string(static_cast<unsigned>(env.event_type())));
-    }
+    const auto opened = verified_envelope<fb::envelope>(
+        aligned, &fb::VerifySizePrefixedenvelopeBuffer, "order envelope (\"SSOR\")", type, k->tag);
+    if (!opened) return fail(opened.error());
+    const fb::envelope& env = **opened;
     switch (k->tag) {
         case fb::event::order_placed:
             return read_body<fb::order_placed>(env);
