@@ -13,7 +13,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   postgresql-15 kcat openssl
   # the HTTP API (issue #4)
-  libjwt-dev librestinio-dev libasio-dev
+  libjwt-dev librestinio-dev libasio-dev libhttp-parser-dev
+  # end-to-end tests speak HTTP to the binary through curl
+  curl
 )
 
 missing=()

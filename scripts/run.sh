@@ -1,13 +1,11 @@
 #!/usr/bin/env bash
 # Sets up and runs the system: installs the Debian packages, builds the release preset
-# and starts shopstream in its embedded mode. Arguments go to the subcommand.
-#
-# The HTTP server (`shopstream serve`, with its own PostgreSQL) arrives with issue #4;
-# until then this runs what exists: the embedded Kafka-protocol cluster with the
-# orders/payments/reviews event topics, which any Kafka client (kcat) can use.
+# and starts `shopstream serve` in its embedded mode: the HTTP API on 127.0.0.1:8080 over
+# the in-process (ephemeral) Kafka-protocol cluster, with a random JWT secret printed with
+# example tokens. Arguments go to `serve` (e.g. --listen 0.0.0.0:8080, --brokers ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target shopstream
-exec build/release/adapters/shopstream embedded-cluster "$@"
+exec build/release/adapters/shopstream serve "$@"

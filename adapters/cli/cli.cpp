@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "adapters/auth/jwt.hpp"
+#include "adapters/cli/serve.hpp"
 #include "domain/common.hpp"
 #include "eventstore/embedded_cluster.hpp"
 #include "eventstore/topics.hpp"
@@ -144,6 +145,34 @@ int run_cli(int argc, char** argv) {
         ->check(CLI::Range(1, 1024))
         ->capture_default_str();
 
+    // serve's values are validated by run_serve, not here: CLI11 reads (and would
+    // validate) the environment variables of every subcommand, so a bad SHOPSTREAM_* value
+    // meant for serve would break `token` and `embedded-cluster`.
+    serve_config serve_options;
+    auto* serve = app.add_subcommand(
+        "serve",
+        "run the HTTP API with its event store until SIGINT/SIGTERM; without --brokers on the "
+        "embedded, EPHEMERAL Kafka-protocol cluster; prints 'listening on http://HOST:PORT' on stdout");
+    serve->add_option("--listen", serve_options.listen, "address to listen on, HOST:PORT (port 0: any free one)")
+        ->envname("SHOPSTREAM_LISTEN")
+        ->capture_default_str();
+    serve->add_option("--brokers", serve_options.brokers,
+                      "Kafka bootstrap servers host:port,...; absent: the embedded cluster")
+        ->envname("SHOPSTREAM_BROKERS");
+    serve->add_option("--data-dir", serve_options.data_dir,
+                      "directory of the LMDB state store; absent: a temporary one (embedded mode only)")
+        ->envname("SHOPSTREAM_DATA_DIR");
+    serve->add_option("--jwt-secret", serve_options.jwt_secret,
+                      "HMAC secret of the bearer tokens, at least 32 bytes; absent: a random one, printed with "
+                      "example tokens (embedded mode only)")
+        ->envname("SHOPSTREAM_JWT_SECRET");
+    serve->add_option("--partitions", serve_options.partitions, "partitions per event topic")
+        ->envname("SHOPSTREAM_PARTITIONS")
+        ->capture_default_str();
+    serve->add_option("--log-format", serve_options.log_format, "text or json (one JSON object per line)")
+        ->envname("SHOPSTREAM_LOG_FORMAT")
+        ->capture_default_str();
+
     std::string jwt_secret;
     std::string subject;
     std::string role;
@@ -176,6 +205,7 @@ int run_cli(int argc, char** argv) {
         return 0;
     }
     if (*cluster) return run_embedded_cluster(brokers, partitions);
+    if (*serve) return run_serve(serve_options);
     if (*token) return mint_token(jwt_secret, subject, role, ttl);
     return exit_usage;
 }

@@ -1,0 +1,296 @@
+#include "adapters/cli/serve.hpp"
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/spdlog.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include <charconv>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <random>
+#include <system_error>
+
+#include "adapters/auth/jwt.hpp"
+#include "adapters/http/server.hpp"
+#include "commands/command_handler.hpp"
+#include "eventstore/aggregate_reader.hpp"
+#include "eventstore/embedded_cluster.hpp"
+#include "eventstore/producer.hpp"
+#include "eventstore/state_store.hpp"
+#include "eventstore/tail.hpp"
+#include "eventstore/topics.hpp"
+
+namespace shopstream::adapters {
+namespace {
+
+constexpr int exit_environment = 1;
+constexpr int exit_usage = 2;
+
+// `%*`: the message as the contents of a JSON string (spdlog's %v is not escaped).
+class json_message_flag : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+        static constexpr char hex[] = "0123456789abcdef";
+        for (char ch : msg.payload) {
+            const auto c = static_cast<unsigned char>(ch);
+            if (c == '"' || c == '\\') {
+                dest.push_back('\\');
+                dest.push_back(ch);
+            } else if (c < 0x20) {
+                const char esc[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+                dest.append(esc, esc + sizeof esc);
+            } else {
+                dest.push_back(ch);
+            }
+        }
+    }
+    [[nodiscard]] std::unique_ptr<spdlog::custom_flag_formatter> clone() const override {
+        return std::make_unique<json_message_flag>();
+    }
+};
+
+void use_json_logs() {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
+    formatter->add_flag<json_message_flag>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","logger":"%n","message":"%*"})");
+    spdlog::set_formatter(std::move(formatter));
+}
+
+sigset_t block_termination_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    return set;
+}
+
+std::string random_secret() {
+    std::random_device rd;
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string s;
+    for (int i = 0; i < 48; ++i) s.push_back(digits[rd() & 0xF]);
+    return s;
+}
+
+// Removes the temporary data directory of an embedded run when the process ends.
+struct temp_dir_guard {
+    std::filesystem::path path;
+    ~temp_dir_guard() {
+        if (path.empty()) return;
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+};
+
+}  // namespace
+
+std::optional<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) return std::nullopt;
+    std::string_view host = text.substr(0, colon);
+    const std::string_view port_text = text.substr(colon + 1);
+    if (host.front() == '[') {
+        if (host.size() < 3 || host.back() != ']') return std::nullopt;
+        host = host.substr(1, host.size() - 2);
+    } else if (host.find(':') != std::string_view::npos) {
+        return std::nullopt;  // an IPv6 address needs brackets
+    }
+    unsigned port = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port > 65535) return std::nullopt;
+    return std::pair{std::string(host), static_cast<std::uint16_t>(port)};
+}
+
+int run_serve(const serve_config& config) {
+    if (config.log_format != "text" && config.log_format != "json") {
+        std::fprintf(stderr, "shopstream serve: --log-format: expected text or json, got '%s' (see --help)\n",
+                     config.log_format.c_str());
+        return exit_usage;
+    }
+    if (config.partitions < 1 || config.partitions > 1024) {
+        std::fprintf(stderr, "shopstream serve: --partitions: expected 1 to 1024, got %d (see --help)\n",
+                     config.partitions);
+        return exit_usage;
+    }
+    if (config.log_format == "json") use_json_logs();
+    const bool embedded = config.brokers.empty();
+    if (!embedded && config.data_dir.empty()) {
+        std::fprintf(stderr, "shopstream serve: --data-dir is required with --brokers (see --help)\n");
+        return exit_usage;
+    }
+    if (!embedded && config.jwt_secret.empty()) {
+        std::fprintf(stderr, "shopstream serve: --jwt-secret is required with --brokers (see --help)\n");
+        return exit_usage;
+    }
+    const auto listen = parse_listen(config.listen);
+    if (!listen) {
+        std::fprintf(stderr, "shopstream serve: --listen: expected HOST:PORT, got '%s' (see --help)\n",
+                     config.listen.c_str());
+        return exit_usage;
+    }
+    const std::string secret = config.jwt_secret.empty() ? random_secret() : config.jwt_secret;
+    auto authority = auth::jwt_authority::create(secret);
+    if (!authority) {
+        std::fprintf(stderr, "shopstream serve: --jwt-secret: %s\n", authority.error().c_str());
+        return exit_usage;
+    }
+
+    // Before any library thread starts, so every thread inherits the mask.
+    const sigset_t signals = block_termination_signals();
+
+    // ---- the log ----
+    std::optional<eventstore::embedded_cluster> cluster;
+    std::string bootstrap = config.brokers;
+    if (embedded) {
+        auto started = eventstore::embedded_cluster::start(3);
+        if (!started) {
+            spdlog::error("cannot start the embedded Kafka-protocol cluster: {}", started.error());
+            return exit_environment;
+        }
+        cluster.emplace(std::move(*started));
+        if (auto created = eventstore::create_topics(*cluster, config.partitions); !created) {
+            spdlog::error("cannot create the event topics: {}", created.error());
+            return exit_environment;
+        }
+        bootstrap = cluster->bootstrap_servers();
+        spdlog::warn(
+            "NO --brokers: running on the EMBEDDED Kafka-protocol cluster (librdkafka mock) at {}. "
+            "It is EPHEMERAL - every event is gone when this process exits - and keeps at most 5 MiB per "
+            "partition (older records are dropped). Use --brokers for anything you want to keep.",
+            bootstrap);
+    } else if (auto ensured = eventstore::ensure_topics(bootstrap, config.partitions, std::chrono::seconds(15));
+               !ensured) {
+        spdlog::error("cannot reach the Kafka cluster at {} or create its topics: {}", bootstrap, ensured.error());
+        return exit_environment;
+    }
+
+    // ---- the data directory ----
+    temp_dir_guard temp;
+    std::filesystem::path data_dir = config.data_dir;
+    if (data_dir.empty()) {
+        std::string pattern = (std::filesystem::temp_directory_path() / "shopstream-XXXXXX").string();
+        if (mkdtemp(pattern.data()) == nullptr) {
+            spdlog::error("cannot create a temporary data directory in {}",
+                          std::filesystem::temp_directory_path().string());
+            return exit_environment;
+        }
+        data_dir = pattern;
+        temp.path = data_dir;
+        spdlog::info("data directory {} (temporary: removed at exit)", data_dir.string());
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);
+    if (ec) {
+        spdlog::error("cannot create the data directory {}: {}", data_dir.string(), ec.message());
+        return exit_environment;
+    }
+
+    // ---- the event store ----
+    eventstore::state_store::options store_options;
+    // On the ephemeral log, durability of the store buys nothing.
+    store_options.durability =
+        embedded ? eventstore::state_store::durability::relaxed : eventstore::state_store::durability::synced;
+    auto store = eventstore::state_store::open(data_dir / "state", store_options);
+    if (!store) {
+        spdlog::error("cannot open the state store in {}: {}", (data_dir / "state").string(), store.error().message);
+        return exit_environment;
+    }
+    eventstore::tail_options tail_options;
+    tail_options.bootstrap_servers = bootstrap;
+    auto tail = eventstore::tail::start(tail_options, **store);
+    if (!tail) {
+        spdlog::error("cannot start the tail: {}", tail.error());
+        return exit_environment;
+    }
+    eventstore::producer_options producer_options;
+    producer_options.bootstrap_servers = bootstrap;
+    auto producer = eventstore::producer::start(producer_options);
+    if (!producer) {
+        spdlog::error("cannot start the producer: {}", producer.error());
+        return exit_environment;
+    }
+    auto reader = eventstore::aggregate_reader::open(bootstrap);
+    if (!reader) {
+        spdlog::error("cannot open the history reader: {}", reader.error());
+        return exit_environment;
+    }
+    auto orders = std::make_unique<commands::order_handler>(commands::store_runtime{**store, **producer, **tail});
+    auto reviews = std::make_unique<commands::review_handler>(commands::store_runtime{**store, **producer, **tail});
+
+    rd_kafka_t* client = (*producer)->client();
+    http::readiness_check brokers = [client]() -> std::optional<std::string> {
+        const rd_kafka_metadata_t* metadata = nullptr;
+        const auto err = rd_kafka_metadata(client, 0, nullptr, &metadata, 1000);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return std::string("unreachable: ") + rd_kafka_err2str(err);
+        const int count = metadata->broker_cnt;
+        rd_kafka_metadata_destroy(metadata);
+        if (count == 0) return std::string("no brokers in the cluster metadata");
+        return std::nullopt;
+    };
+
+    // ---- the HTTP API ----
+    http::server_options server_options;
+    server_options.host = listen->first;
+    server_options.port = listen->second;
+    auto server = http::server::start(
+        server_options, http::server_dependencies{*orders, *reviews, **store, **tail, **reader, *authority, brokers});
+    if (!server) {
+        spdlog::error("{}", server.error());
+        return exit_environment;
+    }
+    const std::string host =
+        listen->first.find(':') != std::string::npos ? "[" + listen->first + "]" : listen->first;
+    const std::string base = "http://" + host + ":" + std::to_string((*server)->port());
+    std::printf("listening on %s\n", base.c_str());
+    std::fflush(stdout);
+    spdlog::info("HTTP API on {} (log {}, {} partitions per context, data in {})", base, bootstrap,
+                 config.partitions, data_dir.string());
+
+    if (config.jwt_secret.empty()) {
+        const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+        auto customer = authority->mint("customer-1", domain::role::customer, std::chrono::hours(24), now);
+        auto admin = authority->mint("admin-1", domain::role::admin, std::chrono::hours(24), now);
+        spdlog::warn("no --jwt-secret: using a RANDOM one for this run: {}", secret);
+        if (customer && admin) {
+            spdlog::info("example token for customer 'customer-1' (24h): {}", *customer);
+            spdlog::info("example token for admin 'admin-1' (24h): {}", *admin);
+            spdlog::info(
+                "try: curl -si -X POST {}/v1/orders -H 'Authorization: Bearer {}' -H 'Content-Type: "
+                "application/json' -d '{{\"lines\":[{{\"sku\":\"sku-1\",\"quantity\":2,\"unitPrice\":{{\"amount\":1250,"
+                "\"currency\":\"EUR\"}}}}]}}'",
+                base, *customer);
+            spdlog::info("more tokens: shopstream token --jwt-secret {} --sub ID --role customer|admin", secret);
+        }
+    }
+    spdlog::info("press Ctrl-C (SIGINT) or send SIGTERM to stop");
+
+    int received = 0;
+    sigwait(&signals, &received);
+    spdlog::info("signal {} received: no new connections, finishing the requests in flight", received);
+
+    // The order of command_handler.hpp: no more handle() calls (the server drains), then
+    // the producer (flushes), then the tail, then the store. The server itself goes after
+    // the producer and the tail: their last callbacks still answer through it.
+    const std::size_t unanswered = (*server)->shutdown();
+    if (unanswered != 0) spdlog::warn("{} requests were still unanswered at the drain deadline", unanswered);
+    producer->reset();
+    tail->reset();
+    server->reset();
+    orders.reset();
+    reviews.reset();
+    reader->reset();
+    store->reset();
+    cluster.reset();
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace shopstream::adapters

@@ -1,0 +1,35 @@
+#pragma once
+// `shopstream serve`: the event store (state store, tail, producer, history reader), the
+// command handlers and the HTTP API in one process (ARCHITECTURE.md decision 10), until
+// SIGTERM/SIGINT. Without brokers it starts the embedded Kafka-protocol cluster
+// (decision 11) and, unless given, a temporary data directory and a random JWT secret.
+//
+// The first line on stdout is machine-readable: `listening on http://HOST:PORT` (the real
+// port when 0 was asked for); everything else goes to the log on stderr.
+// Exit codes as cli.hpp: 0 after a clean stop, 1 when a dependency cannot be started or
+// reached, 2 on a usage error.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace shopstream::adapters {
+
+struct serve_config {
+    std::string listen = "127.0.0.1:8080";
+    std::string brokers;     // empty: the embedded cluster
+    std::string data_dir;    // empty: a fresh temporary directory (embedded mode only)
+    std::string jwt_secret;  // empty: a random one (embedded mode only)
+    int partitions = 16;
+    std::string log_format = "text";  // text | json
+};
+
+// "HOST:PORT" or "[V6]:PORT" → (host, port); nullopt when it is not of that form.
+[[nodiscard]] std::optional<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text);
+
+// Runs until SIGTERM/SIGINT; returns the process exit code.
+[[nodiscard]] int run_serve(const serve_config& config);
+
+}  // namespace shopstream::adapters

@@ -1,0 +1,93 @@
+#pragma once
+// The HTTP API server (issue #4, first increment): an asynchronous HTTP/1.1 server
+// (RESTinio on standalone asio, kept out of this header) that serves the command routes,
+// the aggregates' event histories, /healthz and /readyz.
+//
+// A command request holds no thread while it waits for its verdict: the route hands the
+// command to the context's command_handler and returns; the handler's callback (on the
+// tail's or the producer's thread) builds the response, and RESTinio moves the write onto
+// the connection's asio strand. History reads, which block on Kafka fetches, run on a
+// small pool of their own so they never stall the event loop.
+//
+// Shutdown (shutdown(), or the destructor): stop accepting, answer requests that arrive on
+// open keep-alive connections with 503 + `Connection: close`, wait (bounded by
+// drain_timeout) until every request already taken is answered and written, then stop
+// the event loop. The command handlers' dependencies must be shut down AFTER shutdown()
+// and BEFORE the server is destroyed, in the order command_handler.hpp gives: a callback
+// that fires after shutdown() still references the server's state.
+//
+// Thread-safety: start() and shutdown() from one thread; port() from any.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "adapters/auth/jwt.hpp"
+#include "base/result.hpp"
+#include "commands/command_handler.hpp"
+#include "eventstore/aggregate_reader.hpp"
+#include "eventstore/state_store.hpp"
+#include "eventstore/tail.hpp"
+
+namespace shopstream::adapters::http {
+
+struct server_options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8080;  // 0: an ephemeral port, see server::port()
+    unsigned io_threads = 2;
+    unsigned read_threads = 2;  // history reads (blocking Kafka fetches)
+    std::size_t max_connections = 4096;
+    // How long a command may wait for its verdict before the answer is 504.
+    std::chrono::milliseconds command_timeout{5'000};
+    // RESTinio closes a connection whose request is not answered within this; it stays
+    // above command_timeout so the 504 is what a client sees.
+    std::chrono::milliseconds request_timeout{8'000};
+    // An idle keep-alive connection (or one sending a request too slowly) is closed then.
+    std::chrono::milliseconds idle_timeout{30'000};
+    std::chrono::milliseconds drain_timeout{10'000};
+};
+
+// Why the process is not ready, for /readyz: nullopt = ready.
+using readiness_check = std::function<std::optional<std::string>()>;
+
+// What the routes work with; everything must outlive the server (see the header comment
+// for the order of shutdown).
+struct server_dependencies {
+    const commands::order_handler& orders;
+    const commands::review_handler& reviews;
+    const eventstore::state_store& store;
+    const eventstore::tail& tail;
+    eventstore::aggregate_reader& reader;
+    const auth::jwt_authority& authority;
+    readiness_check brokers;  // may be empty
+};
+
+class server {
+public:
+    // Binds and starts serving; fails with one sentence (e.g. the address is in use).
+    [[nodiscard]] static result<std::unique_ptr<server>, std::string> start(server_options options,
+                                                                            server_dependencies deps);
+
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+    ~server();  // shutdown() if not done yet
+
+    // The port actually bound (the ephemeral one for port 0).
+    [[nodiscard]] std::uint16_t port() const noexcept;
+
+    // Stops accepting, drains in-flight requests (bounded), stops the event loop.
+    // Returns the number of requests still unanswered at the deadline (0 = clean).
+    std::size_t shutdown();
+
+    struct impl;
+
+private:
+    explicit server(std::unique_ptr<impl> p);
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace shopstream::adapters::http

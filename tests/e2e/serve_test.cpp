@@ -1,0 +1,506 @@
+// `shopstream serve` as a separate process, spoken to over HTTP with curl: every command
+// route, the event histories, bad input (and that it appends nothing), auth, If-Match,
+// concurrent commands on one aggregate, and a graceful stop that loses no acknowledged
+// command (checked across a restart on an external cluster, since the embedded one dies
+// with the process).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "adapters/auth/jwt.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace shopstream::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+const std::string secret = "e2e-serve-secret-0123456789abcdef-012345";
+
+std::string mint(const std::string& sub, domain::role role, std::chrono::seconds ttl = 1h,
+                 const std::string& with_secret = secret, std::chrono::seconds shift = 0s) {
+    auto authority = adapters::auth::jwt_authority::create(with_secret);
+    if (!authority) throw std::runtime_error(authority.error());
+    auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()) + shift;
+    auto token = authority->mint(sub, role, ttl, now);
+    if (!token) throw std::runtime_error(token.error());
+    return *token;
+}
+
+struct http_response {
+    int status = 0;
+    std::map<std::string, std::string> headers;  // names lower-cased
+    std::string body;
+
+    [[nodiscard]] std::string header(const std::string& name) const {
+        auto it = headers.find(name);
+        return it == headers.end() ? std::string() : it->second;
+    }
+    [[nodiscard]] json body_json() const { return json::parse(body); }
+};
+
+struct request_options {
+    std::string body;
+    bool has_body = false;
+    std::string token;
+    std::string content_type = "application/json";
+    std::vector<std::string> headers;  // "Name: value"
+};
+
+// One request through curl; fails the test (by throwing) when curl cannot get an answer.
+std::optional<http_response> try_call(const std::string& base, const std::string& method, const std::string& path,
+                                      const request_options& o = {}) {
+    std::vector<std::string> argv = {"curl", "-s", "-S", "-i", "--max-time", "20", "-X", method, "-H", "Expect:"};
+    if (!o.token.empty()) argv.insert(argv.end(), {"-H", "Authorization: Bearer " + o.token});
+    for (const auto& h : o.headers) argv.insert(argv.end(), {"-H", h});
+    if (o.has_body) {
+        argv.insert(argv.end(), {"-H", "Content-Type: " + o.content_type, "--data-binary", o.body});
+    }
+    argv.push_back(base + path);
+    auto out = run(argv, 30s);
+    if (!out || !out->status.success()) return std::nullopt;
+    const std::string& raw = out->standard_output;
+    const auto end = raw.find("\r\n\r\n");
+    if (end == std::string::npos) return std::nullopt;
+    http_response r;
+    r.body = raw.substr(end + 4);
+    std::istringstream head(raw.substr(0, end));
+    std::string line;
+    std::getline(head, line);
+    r.status = std::stoi(line.substr(line.find(' ') + 1, 3));
+    while (std::getline(head, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        const auto colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        std::string name = line.substr(0, colon);
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        r.headers[name] = line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+    return r;
+}
+
+http_response call(const std::string& base, const std::string& method, const std::string& path,
+                   const request_options& o = {}) {
+    auto r = try_call(base, method, path, o);
+    if (!r) throw std::runtime_error("no HTTP answer for " + method + " " + path);
+    return *r;
+}
+
+request_options with_body(std::string body, std::string token) {
+    request_options o;
+    o.body = std::move(body);
+    o.has_body = true;
+    o.token = std::move(token);
+    return o;
+}
+
+request_options bearer(std::string token) {
+    request_options o;
+    o.token = std::move(token);
+    return o;
+}
+
+const std::string order_body =
+    R"({"lines":[{"sku":"sku-1","quantity":2,"unitPrice":{"amount":1250,"currency":"EUR"}}]})";
+const std::string review_body = R"({"rating":4,"title":"Good","body":"Does the job"})";
+
+struct server_process {
+    process child;
+    std::string base;
+};
+
+server_process start_serve(std::vector<std::string> extra, const std::filesystem::path& log) {
+    std::vector<std::string> argv = {SHOPSTREAM_BINARY, "serve", "--listen", "127.0.0.1:0", "--partitions", "4"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    spawn_options options(argv);
+    options.environment = {{"SHOPSTREAM_JWT_SECRET", secret}};
+    options.standard_error = output::to_file(log);
+    auto child = process::spawn(options);
+    if (!child) throw std::runtime_error(child.error());
+    auto line = child->read_line(30s);
+    if (!line) throw std::runtime_error("serve did not start: " + line.error());
+    const std::string prefix = "listening on ";
+    if (line->rfind(prefix, 0) != 0) throw std::runtime_error("unexpected first line: " + *line);
+    return {std::move(*child), line->substr(prefix.size())};
+}
+
+void expect_problem(const http_response& r, int status, const std::string& type_suffix) {
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_EQ(r.header("content-type"), "application/problem+json");
+    auto p = json::parse(r.body, nullptr, false);
+    ASSERT_FALSE(p.is_discarded()) << r.body;
+    EXPECT_EQ(p.value("status", 0), status);
+    EXPECT_EQ(p.value("type", ""), "https://shopstream.dev/problems/" + type_suffix) << r.body;
+}
+
+std::string read_log(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+const std::regex position_pattern("[0-9]+:[0-9]+");
+
+class serve_e2e : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = new temp_dir();
+        server_ = new server_process(
+            start_serve({"--data-dir", (dir_->path() / "data").string()}, dir_->path() / "serve.log"));
+    }
+    static void TearDownTestSuite() {
+        ASSERT_TRUE(server_->child.send_signal(SIGTERM).has_value());
+        auto status = server_->child.wait_for(20s);
+        EXPECT_TRUE(status.has_value()) << "serve did not stop on SIGTERM";
+        if (status) {
+            EXPECT_TRUE(status->success()) << status->describe();
+        }
+        delete server_;
+        delete dir_;
+    }
+    static const std::string& base() { return server_->base; }
+
+    // Places an order for `customer`; returns its id.
+    static std::string place(const std::string& customer) {
+        auto r = call(base(), "POST", "/v1/orders", with_body(order_body, mint(customer, domain::role::customer)));
+        if (r.status != 201) throw std::runtime_error("place: " + std::to_string(r.status) + " " + r.body);
+        return r.body_json().at("orderId").get<std::string>();
+    }
+    static http_response order_history(const std::string& id) {
+        return call(base(), "GET", "/v1/orders/" + id + "/events", bearer(mint("admin-1", domain::role::admin)));
+    }
+    static http_response review_history(const std::string& id) {
+        return call(base(), "GET", "/v1/reviews/" + id + "/events", bearer(mint("admin-1", domain::role::admin)));
+    }
+
+    static temp_dir* dir_;
+    static server_process* server_;
+};
+temp_dir* serve_e2e::dir_ = nullptr;
+server_process* serve_e2e::server_ = nullptr;
+
+TEST_F(serve_e2e, health_and_readiness_need_no_token) {
+    auto health = call(base(), "GET", "/healthz");
+    EXPECT_EQ(health.status, 200);
+    // Readiness follows the tail; it is caught up soon after start.
+    http_response ready;
+    for (int i = 0; i < 100; ++i) {
+        ready = call(base(), "GET", "/readyz");
+        if (ready.status == 200) break;
+        std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_EQ(ready.status, 200) << ready.body;
+    EXPECT_EQ(ready.body_json().at("checks").at("tail"), "ok");
+    EXPECT_EQ(ready.body_json().at("checks").at("brokers"), "ok");
+    EXPECT_FALSE(ready.header("x-request-id").empty());
+}
+
+TEST_F(serve_e2e, order_routes_answer_with_etag_position_and_history) {
+    const std::string customer = mint("cust-orders", domain::role::customer);
+    auto traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    auto placed_options = with_body(order_body, customer);
+    placed_options.headers = {"X-Request-Id: req-123", std::string("traceparent: ") + traceparent};
+    auto placed = call(base(), "POST", "/v1/orders", placed_options);
+    ASSERT_EQ(placed.status, 201) << placed.body;
+    const auto body = placed.body_json();
+    const std::string id = body.at("orderId");
+    EXPECT_EQ(placed.header("location"), "/v1/orders/" + id);
+    EXPECT_EQ(placed.header("etag"), "\"1\"");
+    EXPECT_TRUE(std::regex_match(placed.header("x-position"), position_pattern)) << placed.header("x-position");
+    EXPECT_EQ(body.at("position"), placed.header("x-position"));
+    EXPECT_EQ(body.at("version"), 1);
+    EXPECT_EQ(body.at("status"), "pending");
+    EXPECT_EQ(placed.header("x-request-id"), "req-123");
+    EXPECT_EQ(placed.header("traceparent"), traceparent);
+
+    // Shipping needs a confirmed order (the payment saga comes later): the route decides
+    // and refuses it as a conflict for an admin, as forbidden for a customer.
+    expect_problem(call(base(), "POST", "/v1/orders/" + id + "/ship", bearer(mint("admin-1", domain::role::admin))),
+                   409, "conflict");
+    expect_problem(call(base(), "POST", "/v1/orders/" + id + "/ship", bearer(customer)), 403, "forbidden");
+
+    auto cancelled = call(base(), "POST", "/v1/orders/" + id + "/cancel", bearer(customer));
+    ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+    EXPECT_EQ(cancelled.header("etag"), "\"2\"");
+    EXPECT_EQ(cancelled.body_json().at("status"), "cancelled");
+    EXPECT_EQ(cancelled.body_json().at("version"), 2);
+
+    auto history = call(base(), "GET", "/v1/orders/" + id + "/events", bearer(customer));
+    ASSERT_EQ(history.status, 200) << history.body;
+    EXPECT_EQ(history.header("etag"), "\"2\"");
+    const auto events = history.body_json().at("events");
+    ASSERT_EQ(events.size(), 2U) << history.body;
+    EXPECT_EQ(events[0].at("type"), "order_placed");
+    EXPECT_EQ(events[0].at("position"), placed.header("x-position"));
+    EXPECT_EQ(events[1].at("type"), "order_cancelled");
+    EXPECT_EQ(events[1].at("version"), 2);
+}
+
+TEST_F(serve_e2e, review_routes_answer_and_the_history_has_every_event) {
+    const std::string author = mint("author-1", domain::role::customer);
+    const std::string admin = mint("admin-1", domain::role::admin);
+    auto submitted = call(base(), "POST", "/v1/products/sku-rev/reviews", with_body(review_body, author));
+    ASSERT_EQ(submitted.status, 201) << submitted.body;
+    const std::string id = submitted.body_json().at("reviewId");
+    EXPECT_EQ(submitted.header("location"), "/v1/reviews/" + id);
+    EXPECT_EQ(submitted.header("etag"), "\"1\"");
+    EXPECT_TRUE(std::regex_match(submitted.header("x-position"), position_pattern));
+
+    auto edited = call(base(), "PUT", "/v1/reviews/" + id,
+                       with_body(R"({"rating":5,"title":"Great","body":"Better than I thought"})", author));
+    ASSERT_EQ(edited.status, 200) << edited.body;
+    EXPECT_EQ(edited.header("etag"), "\"2\"");
+
+    auto voted = call(base(), "POST", "/v1/reviews/" + id + "/helpful", bearer(mint("voter-1", domain::role::customer)));
+    ASSERT_EQ(voted.status, 200) << voted.body;
+    EXPECT_EQ(voted.header("etag"), "\"3\"");
+
+    auto hidden = call(base(), "POST", "/v1/reviews/" + id + "/moderation",
+                       with_body(R"({"action":"hide","reason":"spoilers"})", admin));
+    ASSERT_EQ(hidden.status, 200) << hidden.body;
+    EXPECT_EQ(hidden.body_json().at("status"), "hidden");
+    EXPECT_EQ(hidden.header("etag"), "\"4\"");
+
+    auto retracted = call(base(), "DELETE", "/v1/reviews/" + id, bearer(author));
+    ASSERT_EQ(retracted.status, 200) << retracted.body;
+    EXPECT_EQ(retracted.header("etag"), "\"5\"");
+    EXPECT_EQ(retracted.body_json().at("position"), retracted.header("x-position"));
+
+    auto history = call(base(), "GET", "/v1/reviews/" + id + "/events", bearer(author));
+    ASSERT_EQ(history.status, 200) << history.body;
+    std::vector<std::string> types;
+    const json review_events = history.body_json();
+    for (const auto& e : review_events.at("events")) types.push_back(e.at("type"));
+    EXPECT_EQ(types, (std::vector<std::string>{"review_submitted", "review_edited", "review_marked_helpful",
+                                               "review_hidden", "review_retracted"}))
+        << history.body;
+}
+
+TEST_F(serve_e2e, bad_requests_get_precise_problems_and_append_nothing) {
+    const std::string customer = mint("cust-bad", domain::role::customer);
+    const std::string id = place("cust-bad");
+    const std::string cancel = "/v1/orders/" + id + "/cancel";
+
+    expect_problem(call(base(), "POST", "/v1/orders", with_body(R"({"lines":[)", customer)), 400, "malformed-json");
+    auto wrong_type = call(base(), "POST", "/v1/orders", with_body(R"({"lines":"many"})", customer));
+    expect_problem(wrong_type, 422, "validation");
+    EXPECT_EQ(wrong_type.body_json().at("errors").at(0).at("field"), "/lines") << wrong_type.body;
+    auto missing = call(base(), "POST", "/v1/products/sku-x/reviews", with_body(R"({"rating":3,"title":"t"})", customer));
+    expect_problem(missing, 422, "validation");
+    EXPECT_EQ(missing.body_json().at("errors").at(0).at("field"), "/body") << missing.body;
+    expect_problem(call(base(), "POST", cancel, with_body(R"({"reason":"x"})", customer)), 422, "validation");
+    expect_problem(call(base(), "POST", "/v1/orders/" + id + "/refund", bearer(customer)), 404, "route-not-found");
+    expect_problem(call(base(), "GET", "/nowhere"), 404, "route-not-found");
+    auto wrong_method = call(base(), "PATCH", cancel, bearer(customer));
+    expect_problem(wrong_method, 405, "method-not-allowed");
+    EXPECT_EQ(wrong_method.header("allow"), "POST");
+    auto text = with_body("{}", customer);
+    text.content_type = "text/plain";
+    expect_problem(call(base(), "POST", cancel, text), 415, "unsupported-media-type");
+    expect_problem(call(base(), "POST", cancel, with_body(std::string(70 * 1024, ' ') + "{}", customer)), 413,
+                   "payload-too-large");
+    auto bad_if_match = bearer(customer);
+    bad_if_match.headers = {"If-Match: W/\"1\""};
+    expect_problem(call(base(), "POST", cancel, bad_if_match), 400, "bad-header");
+
+    auto history = order_history(id);
+    ASSERT_EQ(history.status, 200);
+    EXPECT_EQ(history.header("etag"), "\"1\"");
+    EXPECT_EQ(history.body_json().at("events").size(), 1U);
+}
+
+TEST_F(serve_e2e, tokens_are_required_and_checked) {
+    const std::string id = place("cust-auth");
+    const std::string cancel = "/v1/orders/" + id + "/cancel";
+    auto none = call(base(), "POST", cancel);
+    expect_problem(none, 401, "unauthorized");
+    EXPECT_EQ(none.header("www-authenticate").rfind("Bearer", 0), 0U) << none.header("www-authenticate");
+    for (const auto& token : {mint("cust-auth", domain::role::customer, 1h, secret, -3h),
+                              mint("cust-auth", domain::role::customer, 1h,
+                                   "another-secret-0123456789abcdef-0123456789")}) {
+        auto refused = call(base(), "POST", cancel, bearer(token));
+        expect_problem(refused, 401, "unauthorized");
+        EXPECT_NE(refused.header("www-authenticate").find("invalid_token"), std::string::npos)
+            << refused.header("www-authenticate");
+    }
+    // Another customer may neither act on the order nor read its history.
+    const std::string intruder = mint("cust-other", domain::role::customer);
+    expect_problem(call(base(), "POST", cancel, bearer(intruder)), 403, "forbidden");
+    expect_problem(call(base(), "GET", "/v1/orders/" + id + "/events", bearer(intruder)), 403, "forbidden");
+    expect_problem(call(base(), "GET", "/v1/orders/o-none/events", bearer(intruder)), 404, "not-found");
+    EXPECT_EQ(order_history(id).header("etag"), "\"1\"");
+}
+
+TEST_F(serve_e2e, a_stale_if_match_is_412_and_appends_nothing) {
+    const std::string customer = mint("cust-412", domain::role::customer);
+    const std::string id = place("cust-412");
+    auto stale = bearer(customer);
+    stale.headers = {"If-Match: \"0\""};
+    expect_problem(call(base(), "POST", "/v1/orders/" + id + "/cancel", stale), 412, "precondition-failed");
+    EXPECT_EQ(order_history(id).header("etag"), "\"1\"");
+    auto current = bearer(customer);
+    current.headers = {"If-Match: \"1\""};
+    EXPECT_EQ(call(base(), "POST", "/v1/orders/" + id + "/cancel", current).status, 200);
+}
+
+TEST_F(serve_e2e, concurrent_commands_on_one_aggregate_each_get_one_correct_answer) {
+    // Two cancels of one order, both decided on version 1: exactly one wins.
+    const std::string customer = mint("cust-race", domain::role::customer);
+    const std::string id = place("cust-race");
+    std::vector<int> statuses(2);
+    {
+        std::vector<std::thread> racers;
+        for (int i = 0; i < 2; ++i) {
+            racers.emplace_back([&, i] {
+                auto o = bearer(customer);
+                o.headers = {"If-Match: \"1\""};
+                auto r = try_call(base(), "POST", "/v1/orders/" + id + "/cancel", o);
+                statuses[static_cast<std::size_t>(i)] = r ? r->status : -1;
+            });
+        }
+        for (auto& t : racers) t.join();
+    }
+    std::multiset<int> got(statuses.begin(), statuses.end());
+    EXPECT_EQ(got, (std::multiset<int>{200, 412}));
+    EXPECT_EQ(order_history(id).body_json().at("events").size(), 2U);
+
+    // Many voters at once on one review: every vote applies once, at its own version.
+    auto submitted = call(base(), "POST", "/v1/products/sku-race/reviews",
+                          with_body(review_body, mint("author-race", domain::role::customer)));
+    ASSERT_EQ(submitted.status, 201) << submitted.body;
+    const std::string review = submitted.body_json().at("reviewId");
+    constexpr int voters = 12;
+    std::vector<std::string> etags(voters);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < voters; ++i) {
+        threads.emplace_back([&, i] {
+            auto r = try_call(base(), "POST", "/v1/reviews/" + review + "/helpful",
+                              bearer(mint("voter-" + std::to_string(i), domain::role::customer)));
+            if (r && r->status == 200) etags[static_cast<std::size_t>(i)] = r->header("etag");
+        });
+    }
+    for (auto& t : threads) t.join();
+    std::set<std::string> distinct(etags.begin(), etags.end());
+    EXPECT_EQ(distinct.size(), static_cast<std::size_t>(voters));
+    EXPECT_EQ(distinct.count(""), 0U) << "a vote was not answered 200";
+    auto history = review_history(review);
+    EXPECT_EQ(history.header("etag"), "\"" + std::to_string(voters + 1) + "\"");
+    EXPECT_EQ(history.body_json().at("events").size(), static_cast<std::size_t>(voters + 1));
+}
+
+TEST(serve_cli, usage_and_environment_errors_are_one_line_with_their_exit_code) {
+    temp_dir dir;
+    struct expectation {
+        std::vector<std::string> args;
+        int code;
+    };
+    for (const auto& e : std::vector<expectation>{
+             {{"--no-such-flag"}, 2},
+             {{"--listen", "nowhere"}, 2},
+             {{"--log-format", "xml"}, 2},
+             {{"--partitions", "0"}, 2},
+             {{"--jwt-secret", "short"}, 2},
+             {{"--brokers", "127.0.0.1:1"}, 2},  // needs --data-dir and --jwt-secret
+             {{"--listen", "203.0.113.1:0"}, 1},  // not an address of this machine
+         }) {
+        std::vector<std::string> argv = {SHOPSTREAM_BINARY, "serve"};
+        argv.insert(argv.end(), e.args.begin(), e.args.end());
+        auto out = run(argv, 60s);
+        ASSERT_TRUE(out.has_value()) << out.error();
+        EXPECT_EQ(out->status, (exit_status{false, e.code, 0})) << e.args[0] << ": " << out->standard_error;
+        EXPECT_FALSE(out->standard_error.empty());
+    }
+}
+
+// The embedded cluster dies with serve, so this runs serve on an external cluster (the
+// `embedded-cluster` subcommand) with --brokers, stops it with SIGTERM while votes are in
+// flight, restarts it on the same data directory and checks that every vote answered 2xx
+// is in the log.
+TEST(serve_shutdown, sigterm_finishes_in_flight_requests_and_loses_no_acknowledged_command) {
+    temp_dir dir;
+    spawn_options cluster_options({SHOPSTREAM_BINARY, "embedded-cluster", "--partitions", "4"});
+    cluster_options.standard_error = output::null();
+    auto cluster = process::spawn(cluster_options);
+    ASSERT_TRUE(cluster.has_value()) << cluster.error();
+    auto bootstrap = cluster->read_line(20s);
+    ASSERT_TRUE(bootstrap.has_value()) << bootstrap.error();
+    const std::vector<std::string> args = {"--brokers", *bootstrap, "--data-dir", (dir.path() / "data").string()};
+
+    auto first = start_serve(args, dir.path() / "first.log");
+    auto submitted = call(first.base, "POST", "/v1/products/sku-stop/reviews",
+                          with_body(review_body, mint("author-stop", domain::role::customer)));
+    ASSERT_EQ(submitted.status, 201) << submitted.body;
+    const std::string review = submitted.body_json().at("reviewId");
+
+    constexpr int voters = 24;
+    std::vector<int> statuses(voters, 0);
+    std::atomic<int> started{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < voters; ++i) {
+        threads.emplace_back([&, i] {
+            ++started;
+            auto r = try_call(first.base, "POST", "/v1/reviews/" + review + "/helpful",
+                              bearer(mint("stop-voter-" + std::to_string(i), domain::role::customer)));
+            statuses[static_cast<std::size_t>(i)] = r ? r->status : -1;
+        });
+    }
+    while (started.load() < voters) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(30ms);  // some requests are in flight now
+    ASSERT_TRUE(first.child.send_signal(SIGTERM).has_value());
+    for (auto& t : threads) t.join();
+    auto status = first.child.wait_for(30s);
+    ASSERT_TRUE(status.has_value()) << "serve did not stop within 30 s of SIGTERM";
+    EXPECT_TRUE(status->success()) << status->describe() << "\n" << read_log(dir.path() / "first.log");
+
+    std::set<std::string> acknowledged;
+    for (int i = 0; i < voters; ++i) {
+        const int s = statuses[static_cast<std::size_t>(i)];
+        // 200, 503 (arrived while draining), or no answer (refused once closed).
+        EXPECT_TRUE(s == 200 || s == 503 || s == -1) << "voter " << i << ": " << s;
+        if (s == 200) acknowledged.insert("stop-voter-" + std::to_string(i));
+    }
+
+    std::printf("votes at SIGTERM: %zu answered 200 of %d\n", acknowledged.size(), voters);
+    auto second = start_serve(args, dir.path() / "second.log");
+    http_response history;
+    for (int attempt = 0; attempt < 100; ++attempt) {  // the new tail catches up first
+        history = call(second.base, "GET", "/v1/reviews/" + review + "/events",
+                       bearer(mint("admin-1", domain::role::admin)));
+        if (history.status == 200 &&
+            history.body_json().at("events").size() >= acknowledged.size() + 1) {
+            break;
+        }
+        std::this_thread::sleep_for(100ms);
+    }
+    ASSERT_EQ(history.status, 200) << history.body;
+    std::set<std::string> in_log;
+    const json events = history.body_json();
+    for (const auto& e : events.at("events")) {
+        if (e.at("type") == "review_marked_helpful") in_log.insert(e.at("data").at("voterId").get<std::string>());
+    }
+    for (const auto& voter : acknowledged) EXPECT_TRUE(in_log.count(voter)) << voter << " acknowledged, not in the log";
+
+    ASSERT_TRUE(second.child.send_signal(SIGTERM).has_value());
+    auto second_status = second.child.wait_for(30s);
+    ASSERT_TRUE(second_status.has_value());
+    EXPECT_TRUE(second_status->success()) << second_status->describe() << "\n" << read_log(dir.path() / "second.log");
+    ASSERT_TRUE(cluster->send_signal(SIGTERM).has_value());
+    EXPECT_TRUE(cluster->wait_for(20s).has_value());
+}
+
+}  // namespace
+}  // namespace shopstream::testing
