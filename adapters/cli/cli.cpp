@@ -1,5 +1,6 @@
 // The only translation unit that includes CLI11 (heavy header-only parser).
 #include "adapters/cli/cli.hpp"
+#include "adapters/cli/signals.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -27,16 +28,6 @@ constexpr int exit_usage = 2;
 const std::vector<std::string> event_topics = {"orders.events", "payments.events",
                                                "reviews.events"};
 
-// Blocks SIGINT/SIGTERM in this thread before any library thread starts, so every
-// thread inherits the mask and the signals are taken synchronously with sigwait.
-sigset_t block_termination_signals() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    return set;
-}
 
 int run_embedded_cluster(int brokers, int partitions) {
     const sigset_t signals = block_termination_signals();

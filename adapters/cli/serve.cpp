@@ -1,4 +1,5 @@
 #include "adapters/cli/serve.hpp"
+#include "adapters/cli/signals.hpp"
 
 #include <librdkafka/rdkafka.h>
 #include <spdlog/pattern_formatter.h>
@@ -63,14 +64,6 @@ void use_json_logs() {
     spdlog::set_formatter(std::move(formatter));
 }
 
-sigset_t block_termination_signals() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    return set;
-}
 
 std::string random_secret() {
     std::random_device rd;
