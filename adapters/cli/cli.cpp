@@ -163,6 +163,15 @@ int run_cli(int argc, char** argv) {
     serve->add_option("--log-format", serve_options.log_format, "text or json (one JSON object per line)")
         ->envname("SHOPSTREAM_LOG_FORMAT")
         ->capture_default_str();
+    serve->add_option("--rate-limit", serve_options.rate_limit,
+                      "requests per second per principal (JWT subject); 0: no limit; refused: 429 with Retry-After")
+        ->envname("SHOPSTREAM_RATE_LIMIT")
+        ->type_name("R")
+        ->capture_default_str();
+    serve->add_option("--rate-burst", serve_options.rate_burst,
+                      "requests a principal may make at once (token bucket size); absent: twice --rate-limit")
+        ->envname("SHOPSTREAM_RATE_BURST")
+        ->type_name("B");
 
     std::string jwt_secret;
     std::string subject;

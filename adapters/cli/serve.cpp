@@ -83,6 +83,16 @@ struct temp_dir_guard {
     }
 };
 
+// A rate flag's value: a finite decimal number in [0, 1e9]; nullopt otherwise.
+std::optional<double> parse_rate(std::string_view text) {
+    double value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || !(value >= 0 && value <= 1e9)) {
+        return std::nullopt;
+    }
+    return value;
+}
+
 }  // namespace
 
 std::optional<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text) {
@@ -112,6 +122,24 @@ int run_serve(const serve_config& config) {
         std::fprintf(stderr, "shopstream serve: --partitions: expected 1 to 1024, got %d (see --help)\n",
                      config.partitions);
         return exit_usage;
+    }
+    const auto rate_limit = parse_rate(config.rate_limit);
+    if (!rate_limit) {
+        std::fprintf(stderr,
+                     "shopstream serve: --rate-limit: expected requests per second, a number from 0 (no limit) "
+                     "to 1e9, got '%s' (see --help)\n",
+                     config.rate_limit.c_str());
+        return exit_usage;
+    }
+    std::optional<double> rate_burst;
+    if (!config.rate_burst.empty()) {
+        rate_burst = parse_rate(config.rate_burst);
+        if (!rate_burst || *rate_burst < 1) {
+            std::fprintf(stderr,
+                         "shopstream serve: --rate-burst: expected a number from 1 to 1e9, got '%s' (see --help)\n",
+                         config.rate_burst.c_str());
+            return exit_usage;
+        }
     }
     if (config.log_format == "json") use_json_logs();
     const bool embedded = config.brokers.empty();
@@ -159,10 +187,18 @@ int run_serve(const serve_config& config) {
             "It is EPHEMERAL - every event is gone when this process exits - and keeps at most 5 MiB per "
             "partition (older records are dropped). Use --brokers for anything you want to keep.",
             bootstrap);
-    } else if (auto ensured = eventstore::ensure_topics(bootstrap, config.partitions, std::chrono::seconds(15));
-               !ensured) {
-        spdlog::error("cannot reach the Kafka cluster at {} or create its topics: {}", bootstrap, ensured.error());
-        return exit_environment;
+    } else {
+        // Fail fast, in one line, when nothing answers at --brokers (issue #4).
+        if (auto reached = eventstore::probe_brokers(bootstrap, std::chrono::seconds(5)); !reached) {
+            spdlog::error("cannot reach Kafka at {}: {}", bootstrap, reached.error());
+            return exit_environment;
+        }
+        if (auto ensured = eventstore::ensure_topics(bootstrap, config.partitions, std::chrono::seconds(15));
+            !ensured) {
+            spdlog::error("cannot create the event topics on the Kafka cluster at {}: {}", bootstrap,
+                          ensured.error());
+            return exit_environment;
+        }
     }
 
     // ---- the data directory ----
@@ -233,6 +269,8 @@ int run_serve(const serve_config& config) {
     http::server_options server_options;
     server_options.host = listen->first;
     server_options.port = listen->second;
+    server_options.rate_limit = *rate_limit;
+    server_options.rate_burst = rate_burst;
     auto server = http::server::start(
         server_options, http::server_dependencies{*orders, *reviews, **store, **tail, **reader, *authority, brokers});
     if (!server) {

@@ -24,6 +24,10 @@ struct serve_config {
     std::string jwt_secret;  // empty: a random one (embedded mode only)
     int partitions = 16;
     std::string log_format = "text";  // text | json
+    // Requests per second per principal (a non-negative number; 0: no limit) and the
+    // token bucket's size (empty: twice the rate, at least 1); checked by run_serve.
+    std::string rate_limit = "1000";
+    std::string rate_burst;
 };
 
 // "HOST:PORT" or "[V6]:PORT" → (host, port); nullopt when it is not of that form.

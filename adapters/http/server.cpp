@@ -26,6 +26,7 @@
 
 #include "adapters/http/json_mapping.hpp"
 #include "adapters/http/problem.hpp"
+#include "adapters/http/rate_limiter.hpp"
 #include "domain/review/review.hpp"
 
 namespace shopstream::adapters::http {
@@ -348,10 +349,14 @@ void send_problem(const exchange& x, problem p) { send(x, from_problem(std::move
 // ---- the server ------------------------------------------------------------------------
 
 struct server::impl {
-    impl(server_options o, server_dependencies d) : options(std::move(o)), deps(std::move(d)) {}
+    impl(server_options o, server_dependencies d)
+        : options(std::move(o)),
+          deps(std::move(d)),
+          limiter(rate_limit_options{.rate = options.rate_limit, .burst = options.rate_burst}) {}
 
     server_options options;
     server_dependencies deps;
+    rate_limiter limiter;
     std::shared_ptr<flight_state> flights = std::make_shared<flight_state>();
     std::unique_ptr<owned_io_context> io = std::make_unique<owned_io_context>();  // outlives `http`
     std::unique_ptr<restinio_server> http;
@@ -438,6 +443,12 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
         return;
     }
     const domain::actor actor = *who;
+
+    // Per-principal rate limit: before any work, so a refused request appends nothing.
+    if (const auto d = limiter.try_acquire(actor.id, std::chrono::steady_clock::now()); !d.allowed) {
+        send_problem(x, too_many_requests(d.retry_after_seconds));
+        return;
+    }
 
     if (route.id == route_id::order_events || route.id == route_id::review_events) {
         history(std::move(x), actor, route.id, route.param);

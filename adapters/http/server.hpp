@@ -49,6 +49,11 @@ struct server_options {
     // An idle keep-alive connection (or one sending a request too slowly) is closed then.
     std::chrono::milliseconds idle_timeout{30'000};
     std::chrono::milliseconds drain_timeout{10'000};
+    // Per-principal token bucket (rate_limiter.hpp), checked right after authentication:
+    // requests per second per JWT subject (0: no limit) and the bucket size (nullopt:
+    // max(1, 2 × rate)). A refused request is a 429 with Retry-After and does no work.
+    double rate_limit = 1000;
+    std::optional<double> rate_burst;
 };
 
 // Why the process is not ready, for /readyz: nullopt = ready.

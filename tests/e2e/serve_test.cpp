@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -414,6 +415,11 @@ TEST(serve_cli, usage_and_environment_errors_are_one_line_with_their_exit_code) 
              {{"--log-format", "xml"}, 2},
              {{"--partitions", "0"}, 2},
              {{"--jwt-secret", "short"}, 2},
+             {{"--rate-limit", "abc"}, 2},
+             {{"--rate-limit=-1"}, 2},
+             {{"--rate-limit", "nan"}, 2},
+             {{"--rate-burst", "0"}, 2},
+             {{"--rate-burst", "2x"}, 2},
              {{"--brokers", "127.0.0.1:1"}, 2},  // needs --data-dir and --jwt-secret
              {{"--listen", "203.0.113.1:0"}, 1},  // not an address of this machine
          }) {
@@ -424,6 +430,88 @@ TEST(serve_cli, usage_and_environment_errors_are_one_line_with_their_exit_code) 
         EXPECT_EQ(out->status, (exit_status{false, e.code, 0})) << e.args[0] << ": " << out->standard_error;
         EXPECT_FALSE(out->standard_error.empty());
     }
+}
+
+// Per-principal rate limiting: a customer past its burst gets a 429 problem with
+// Retry-After and its command does nothing; other principals are not affected.
+TEST(serve_rate_limit, a_principal_past_its_burst_is_refused_with_retry_after_and_appends_nothing) {
+    temp_dir dir;
+    auto server = start_serve({"--data-dir", (dir.path() / "data").string(), "--rate-limit", "1", "--rate-burst", "2"},
+                              dir.path() / "serve.log");
+    // Three reviews by three authors (one request each, within their own bursts).
+    std::vector<std::string> reviews;
+    for (int i = 0; i < 3; ++i) {
+        auto r = call(server.base, "POST", "/v1/products/sku-rate/reviews",
+                      with_body(review_body, mint("rate-author-" + std::to_string(i), domain::role::customer)));
+        ASSERT_EQ(r.status, 201) << r.body;
+        reviews.push_back(r.body_json().at("reviewId"));
+    }
+
+    // One customer votes on all three at once: its burst (2) lets two through; the
+    // third arrives well within a second of the first, before a token is back.
+    const std::string voter = mint("rate-voter", domain::role::customer);
+    std::vector<std::optional<http_response>> answers(3);
+    {
+        std::vector<std::thread> threads;
+        for (std::size_t i = 0; i < 3; ++i) {
+            threads.emplace_back([&, i] {
+                answers[i] = try_call(server.base, "POST", "/v1/reviews/" + reviews[i] + "/helpful", bearer(voter));
+            });
+        }
+        for (auto& t : threads) t.join();
+    }
+    std::size_t refused = answers.size();
+    int ok = 0;
+    for (std::size_t i = 0; i < answers.size(); ++i) {
+        ASSERT_TRUE(answers[i].has_value()) << "vote " << i << " got no answer";
+        if (answers[i]->status == 200) ++ok;
+        if (answers[i]->status == 429) refused = i;
+    }
+    ASSERT_EQ(ok, 2);
+    ASSERT_LT(refused, answers.size()) << "no vote was refused";
+    const http_response& too_many = *answers[refused];
+    expect_problem(too_many, 429, "too-many-requests");
+    const std::string retry_after = too_many.header("retry-after");
+    ASSERT_FALSE(retry_after.empty());
+    const int wait = std::stoi(retry_after);
+    EXPECT_GE(wait, 1);
+    EXPECT_LE(wait, 1);  // rate 1/s: a token is never more than a second away
+    EXPECT_EQ(too_many.body_json().value("retryAfter", 0), wait) << too_many.body;
+
+    // Another customer is not held back by that one's bucket.
+    auto other = call(server.base, "POST", "/v1/reviews/" + reviews[refused] + "/helpful",
+                      bearer(mint("rate-other", domain::role::customer)));
+    EXPECT_EQ(other.status, 200) << other.body;
+
+    // After Retry-After the refused customer gets through again.
+    std::this_thread::sleep_for(std::chrono::seconds(wait) + 100ms);
+    auto retried = call(server.base, "POST", "/v1/reviews/" + reviews[refused] + "/helpful", bearer(voter));
+    EXPECT_EQ(retried.status, 200) << retried.body;
+
+    // The refused vote appended nothing: the review's history is submitted, the other
+    // customer's vote, then the voter's retried one (its second request each, for the authors).
+    for (std::size_t i = 0; i < reviews.size(); ++i) {
+        auto history = call(server.base, "GET", "/v1/reviews/" + reviews[i] + "/events",
+                            bearer(mint("rate-author-" + std::to_string(i), domain::role::customer)));
+        ASSERT_EQ(history.status, 200) << history.body;
+        std::vector<std::string> got;
+        const json events = history.body_json();
+        for (const auto& e : events.at("events")) {
+            got.push_back(e.at("type").get<std::string>() +
+                          (e.at("data").contains("voterId") ? ":" + e.at("data").at("voterId").get<std::string>() : ""));
+        }
+        if (i == refused) {
+            EXPECT_EQ(got, (std::vector<std::string>{"review_submitted", "review_marked_helpful:rate-other",
+                                                     "review_marked_helpful:rate-voter"}));
+        } else {
+            EXPECT_EQ(got, (std::vector<std::string>{"review_submitted", "review_marked_helpful:rate-voter"}));
+        }
+    }
+
+    ASSERT_TRUE(server.child.send_signal(SIGTERM).has_value());
+    auto status = server.child.wait_for(20s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(status->success()) << status->describe();
 }
 
 // The embedded cluster dies with serve, so this runs serve on an external cluster (the
@@ -500,6 +588,41 @@ TEST(serve_shutdown, sigterm_finishes_in_flight_requests_and_loses_no_acknowledg
     EXPECT_TRUE(second_status->success()) << second_status->describe() << "\n" << read_log(dir.path() / "second.log");
     ASSERT_TRUE(cluster->send_signal(SIGTERM).has_value());
     EXPECT_TRUE(cluster->wait_for(20s).has_value());
+}
+
+// Unreachable brokers (issue #4): exit 1 quickly, with ONE line naming them, and no
+// librdkafka line of its own (`%3|...|FAIL|...`) next to it, as text or as JSON lines.
+TEST(serve_cli, unreachable_brokers_fail_fast_with_one_line_in_either_log_format) {
+    temp_dir dir;
+    for (const std::string format : {"text", "json"}) {
+        const std::vector<std::string> argv = {SHOPSTREAM_BINARY, "serve",         "--brokers",
+                                               "127.0.0.1:1",     "--data-dir",    (dir.path() / format).string(),
+                                               "--jwt-secret",    secret,          "--log-format",
+                                               format};
+        const auto started = std::chrono::steady_clock::now();
+        auto out = run(argv, 30s);
+        const auto took = std::chrono::steady_clock::now() - started;
+        ASSERT_TRUE(out.has_value()) << format << ": " << out.error();
+        EXPECT_EQ(out->status, (exit_status{false, 1, 0})) << format << ": " << out->standard_error;
+        EXPECT_LT(took, 10s) << format << ": took "
+                             << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+
+        std::vector<std::string> lines;
+        std::istringstream err(out->standard_error);
+        for (std::string line; std::getline(err, line);) lines.push_back(line);
+        ASSERT_EQ(lines.size(), 1U) << format << ":\n" << out->standard_error;
+        const std::string& line = lines[0];
+        EXPECT_EQ(line.find("%3|"), std::string::npos) << line;
+        EXPECT_NE(line.find("cannot reach Kafka at 127.0.0.1:1: all brokers are down"), std::string::npos) << line;
+        if (format == "json") {
+            const json parsed = json::parse(line, nullptr, false);
+            ASSERT_FALSE(parsed.is_discarded()) << line;
+            EXPECT_EQ(parsed.value("level", ""), "error") << line;
+            EXPECT_EQ(parsed.value("message", ""),
+                      "cannot reach Kafka at 127.0.0.1:1: all brokers are down (connection refused)")
+                << line;
+        }
+    }
 }
 
 }  // namespace
