@@ -15,6 +15,8 @@
 #include <thread>
 #include <utility>
 
+#include "eventstore/kafka_config.hpp"
+
 namespace shopstream::eventstore {
 namespace {
 
@@ -85,6 +87,7 @@ result<embedded_cluster, std::string> embedded_cluster::start(int brokers) {
                     std::to_string(brokers));
     }
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set_log_cb(conf, &kafka::log_to_spdlog);  // the mock's lines too
     for (const auto& [key, value] : {
              // Errors only: the owner never connects anywhere, so anything below would be
              // noise such as "no bootstrap.servers configured".

@@ -1,11 +1,53 @@
 #include "eventstore/kafka_config.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <array>
 
 namespace shopstream::eventstore::kafka {
+namespace {
+
+spdlog::level::level_enum spdlog_level(int syslog_level) noexcept {
+    switch (syslog_level) {
+        case 0:  // LOG_EMERG
+        case 1:  // LOG_ALERT
+        case 2:  // LOG_CRIT
+            return spdlog::level::critical;
+        case 3: return spdlog::level::err;
+        case 4: return spdlog::level::warn;
+        case 5:  // LOG_NOTICE
+        case 6: return spdlog::level::info;
+        default: return spdlog::level::debug;
+    }
+}
+
+// The logger "kafka": a clone of the default logger (same sinks, hence the same
+// formatting), registered so spdlog::set_level applies to it too.
+std::shared_ptr<spdlog::logger> kafka_logger() {
+    if (auto existing = spdlog::get("kafka")) return existing;
+    auto created = spdlog::default_logger()->clone("kafka");
+    try {
+        spdlog::register_logger(created);
+    } catch (const spdlog::spdlog_ex&) {  // another librdkafka thread registered it first
+        if (auto existing = spdlog::get("kafka")) return existing;
+    }
+    return created;
+}
+
+}  // namespace
+
+void log_to_spdlog(const rd_kafka_t* rk, int level, const char* facility, const char* message) noexcept {
+    try {
+        const char* name = rk != nullptr ? rd_kafka_name(rk) : "rdkafka";
+        kafka_logger()->log(spdlog_level(level), "{} {}: {}", name != nullptr ? name : "rdkafka",
+                            facility != nullptr ? facility : "", message != nullptr ? message : "");
+    } catch (...) {  // a C callback: nothing may escape; a lost log line is the lesser harm
+    }
+}
 
 result<conf, std::string> make_conf(const std::map<std::string, std::string>& settings) {
     conf c(rd_kafka_conf_new());
+    rd_kafka_conf_set_log_cb(c.get(), &log_to_spdlog);
     std::array<char, 512> error{};
     for (const auto& [key, value] : settings) {
         if (rd_kafka_conf_set(c.get(), key.c_str(), value.c_str(), error.data(), error.size()) !=

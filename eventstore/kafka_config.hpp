@@ -1,6 +1,7 @@
 #pragma once
 // Small helpers over librdkafka's C configuration API shared by the producer, the tail
-// and the aggregate reader: RAII handles and a checked `set`. Internal to eventstore/.
+// and the aggregate reader: RAII handles, a checked `set`, and librdkafka's own log
+// lines routed through spdlog. Internal to eventstore/.
 
 #include <librdkafka/rdkafka.h>
 
@@ -23,9 +24,17 @@ struct conf_deleter {
 using conf = std::unique_ptr<rd_kafka_conf_t, conf_deleter>;
 
 // Builds a configuration from key/value pairs; the first refused pair fails the whole.
+// The configuration logs through spdlog (log_to_spdlog); librdkafka's `log_level`
+// still decides what is logged at all.
 [[nodiscard]] result<conf, std::string> make_conf(const std::map<std::string, std::string>& settings);
 
 // Creates a client of `type` from `settings` (the conf is consumed either way).
 [[nodiscard]] result<handle, std::string> make_client(rd_kafka_type_t type, conf settings);
+
+// librdkafka's log callback installed by make_conf: one line through spdlog's logger
+// "kafka" (sharing the default logger's sinks, so --log-format applies), syslog `level`
+// mapped to spdlog's levels, the client name and the facility in the message.
+// Runs on librdkafka's threads: it takes no lock of ours and never throws.
+void log_to_spdlog(const rd_kafka_t* rk, int level, const char* facility, const char* message) noexcept;
 
 }  // namespace shopstream::eventstore::kafka

@@ -104,7 +104,99 @@ result<std::string, std::string> read_first_identity(const std::string& bootstra
     return value.substr(identity_prefix.size());
 }
 
+// What the probe's client reports through its error callback (served by rd_kafka_poll
+// on the probing thread: no lock needed).
+struct probe_state {
+    bool all_brokers_down = false;
+    std::chrono::steady_clock::time_point down_since;
+    std::string last_error;  // the last connection failure, as librdkafka words it
+};
+
+void probe_on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
+    auto* state = static_cast<probe_state*>(opaque);
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        if (!state->all_brokers_down) state->down_since = std::chrono::steady_clock::now();
+        state->all_brokers_down = true;
+    } else if (reason != nullptr) {
+        state->last_error = reason;
+    }
+}
+
+// The probe's own lines are expected noise while it decides: debug level only.
+void probe_on_log(const rd_kafka_t* rk, int, const char* facility, const char* message) {
+    kafka::log_to_spdlog(rk, 7, facility, message);
+}
+
+// "127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused (after
+// 0ms in state CONNECT)" -> "connection refused"; other wordings lose only the broker
+// name and the "(after ...)" tail.
+std::string connection_problem(std::string text) {
+    if (const auto after = text.rfind(" (after "); after != std::string::npos) text.erase(after);
+    if (const auto failed = text.find("failed: "); failed != std::string::npos) {
+        text.erase(0, failed + 8);
+    } else if (const auto colon = text.find(": "); colon != std::string::npos) {
+        text.erase(0, colon + 2);
+    }
+    if (!text.empty() && text[0] >= 'A' && text[0] <= 'Z' && (text.size() < 2 || text[1] < 'A' || text[1] > 'Z')) {
+        text[0] = static_cast<char>(text[0] - 'A' + 'a');
+    }
+    return text;
+}
+
 }  // namespace
+
+result<void, std::string> probe_brokers(const std::string& bootstrap_servers, std::chrono::milliseconds timeout) {
+    using clock = std::chrono::steady_clock;
+    // Every bootstrap broker was seen down; one more round of addresses (a name may
+    // resolve to ::1 before 127.0.0.1) before believing it.
+    constexpr auto down_grace = std::chrono::milliseconds(1000);
+    auto conf = kafka::make_conf({{"bootstrap.servers", bootstrap_servers},
+                                  {"client.id", "shopstream-probe"},
+                                  {"reconnect.backoff.ms", "50"},
+                                  {"reconnect.backoff.max.ms", "200"},
+                                  {"log_level", "3"}});
+    if (!conf) return fail(std::move(conf.error()));
+    probe_state state;
+    rd_kafka_conf_set_opaque(conf->get(), &state);
+    rd_kafka_conf_set_error_cb(conf->get(), &probe_on_error);
+    rd_kafka_conf_set_log_cb(conf->get(), &probe_on_log);
+    auto rk = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+    if (!rk) return fail(std::move(rk.error()));
+
+    const auto deadline = clock::now() + timeout;
+    auto attempt = std::chrono::milliseconds(250);
+    std::string last_metadata_error;
+    for (;;) {
+        const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        if (remaining.count() > 0) {
+            // Brokers only: no topic is named (naming one may auto-create it).
+            const rd_kafka_metadata_t* md = nullptr;
+            const auto err = rd_kafka_metadata(rk->get(), 0, nullptr, &md,
+                                               static_cast<int>(std::min(attempt, remaining).count()));
+            if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                const int brokers = md->broker_cnt;
+                rd_kafka_metadata_destroy(md);
+                if (brokers > 0) return {};
+                last_metadata_error = "the cluster metadata lists no brokers";
+            } else {
+                last_metadata_error = rd_kafka_err2str(err);
+            }
+            attempt = std::min(attempt * 2, std::chrono::milliseconds(2000));
+        }
+        // Serves probe_on_error; the wait keeps a metadata call that fails at once from spinning.
+        rd_kafka_poll(rk->get(), clock::now() < deadline ? 50 : 0);
+        if (state.all_brokers_down && clock::now() - state.down_since >= down_grace) {
+            return fail("all brokers are down" +
+                        (state.last_error.empty() ? std::string() : " (" + connection_problem(state.last_error) + ")"));
+        }
+        if (clock::now() >= deadline) {
+            const auto ms = static_cast<long long>(timeout.count());
+            return fail("no answer to a metadata request within " +
+                        (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms") + " (" +
+                        (state.last_error.empty() ? last_metadata_error : connection_problem(state.last_error)) + ")");
+        }
+    }
+}
 
 result<void, std::string> ensure_topics(const std::string& bootstrap_servers, int partitions,
                                         std::chrono::milliseconds timeout) {

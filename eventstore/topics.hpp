@@ -20,6 +20,14 @@
 
 namespace shopstream::eventstore {
 
+// Checks, bounded by `timeout`, that the brokers at `bootstrap_servers` answer a
+// Metadata request. Fails fast (about a second) when every bootstrap broker refuses or
+// cannot be resolved ("all brokers are down (connection refused)"), at `timeout` when
+// they never answer. librdkafka's own lines about the failed connections go to spdlog at
+// debug level only: the returned error is the one line worth showing.
+[[nodiscard]] result<void, std::string> probe_brokers(const std::string& bootstrap_servers,
+                                                      std::chrono::milliseconds timeout);
+
 // Creates missing topics; existing ones are kept. An existing events topic whose
 // partition count differs from `partitions` is an error (keys would map elsewhere).
 [[nodiscard]] result<void, std::string> ensure_topics(const std::string& bootstrap_servers, int partitions,

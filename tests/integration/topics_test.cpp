@@ -2,6 +2,14 @@
 // API path's checks of what already exists.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+
 #include "eventstore/context.hpp"
 #include "eventstore/embedded_cluster.hpp"
 #include "eventstore/topics.hpp"
@@ -56,6 +64,57 @@ TEST(topics, missing_topics_go_through_create_topics_and_are_never_auto_created)
     EXPECT_NE(ensured.error().find("CreateTopics"), std::string::npos) << ensured.error();
     // Nothing was auto-created behind our back: creating the topics as configured works.
     EXPECT_TRUE(eventstore::create_topics(*cluster, 6).has_value());
+}
+
+}  // namespace
+}  // namespace shopstream
+
+namespace shopstream {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(topics, probe_brokers_succeeds_on_a_running_cluster) {
+    auto cluster = eventstore::embedded_cluster::start(3);
+    ASSERT_TRUE(cluster.has_value()) << cluster.error();
+    const auto started = std::chrono::steady_clock::now();
+    auto probed = eventstore::probe_brokers(cluster->bootstrap_servers(), 5s);
+    EXPECT_TRUE(probed.has_value()) << probed.error();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+}
+
+TEST(topics, probe_brokers_fails_fast_and_clearly_on_a_closed_port) {
+    const auto started = std::chrono::steady_clock::now();
+    auto probed = eventstore::probe_brokers("127.0.0.1:1", 5s);
+    const auto took = std::chrono::steady_clock::now() - started;
+    ASSERT_FALSE(probed.has_value());
+    EXPECT_EQ(probed.error(), "all brokers are down (connection refused)");
+    // The all-brokers-down report, not the 5 s timeout, ends the probe.
+    EXPECT_LT(took, 4s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+}
+
+TEST(topics, probe_brokers_gives_up_at_its_timeout_when_nothing_answers) {
+    // A listening socket that never accepts (the backlog takes the connection, nobody
+    // speaks Kafka on it): the connection is up, the Metadata request is never answered.
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    ASSERT_EQ(::listen(fd, 16), 0);
+    socklen_t length = sizeof address;
+    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    const std::string bootstrap = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+
+    const auto started = std::chrono::steady_clock::now();
+    auto probed = eventstore::probe_brokers(bootstrap, 1500ms);
+    const auto took = std::chrono::steady_clock::now() - started;
+    ::close(fd);
+    ASSERT_FALSE(probed.has_value());
+    EXPECT_EQ(probed.error().rfind("no answer to a metadata request within 1500 ms", 0), 0U) << probed.error();
+    EXPECT_GE(took, 1400ms);
+    EXPECT_LT(took, 3500ms);
 }
 
 }  // namespace
