@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "adapters/http/json_mapping.hpp"
+#include "adapters/http/openapi.hpp"
 #include "adapters/http/problem.hpp"
 #include "adapters/http/rate_limiter.hpp"
 #include "domain/review/review.hpp"
@@ -183,6 +184,7 @@ domain::timestamp_ms now_ms() {
 enum class route_id : std::uint8_t {
     healthz,
     readyz,
+    openapi,
     place_order,
     cancel_order,
     ship_order,
@@ -197,23 +199,27 @@ enum class route_id : std::uint8_t {
 
 struct route_pattern {
     std::string_view method;
-    std::array<std::string_view, 4> segments;  // "" ends the pattern, "{}" is a parameter
+    // "" ends the pattern; "{name}" is a parameter (named as in the OpenAPI document)
+    std::array<std::string_view, 4> segments;
     route_id id;
 };
 
-constexpr std::array<route_pattern, 12> routes = {{
+constexpr bool is_parameter(std::string_view segment) { return segment.starts_with('{'); }
+
+constexpr std::array<route_pattern, 13> routes = {{
     {"GET", {"healthz"}, route_id::healthz},
     {"GET", {"readyz"}, route_id::readyz},
+    {"GET", {"v1", "openapi.json"}, route_id::openapi},
     {"POST", {"v1", "orders"}, route_id::place_order},
-    {"POST", {"v1", "orders", "{}", "cancel"}, route_id::cancel_order},
-    {"POST", {"v1", "orders", "{}", "ship"}, route_id::ship_order},
-    {"GET", {"v1", "orders", "{}", "events"}, route_id::order_events},
-    {"POST", {"v1", "products", "{}", "reviews"}, route_id::submit_review},
-    {"PUT", {"v1", "reviews", "{}"}, route_id::edit_review},
-    {"DELETE", {"v1", "reviews", "{}"}, route_id::retract_review},
-    {"POST", {"v1", "reviews", "{}", "helpful"}, route_id::vote_helpful},
-    {"POST", {"v1", "reviews", "{}", "moderation"}, route_id::moderate_review},
-    {"GET", {"v1", "reviews", "{}", "events"}, route_id::review_events},
+    {"POST", {"v1", "orders", "{id}", "cancel"}, route_id::cancel_order},
+    {"POST", {"v1", "orders", "{id}", "ship"}, route_id::ship_order},
+    {"GET", {"v1", "orders", "{id}", "events"}, route_id::order_events},
+    {"POST", {"v1", "products", "{sku}", "reviews"}, route_id::submit_review},
+    {"PUT", {"v1", "reviews", "{id}"}, route_id::edit_review},
+    {"DELETE", {"v1", "reviews", "{id}"}, route_id::retract_review},
+    {"POST", {"v1", "reviews", "{id}", "helpful"}, route_id::vote_helpful},
+    {"POST", {"v1", "reviews", "{id}", "moderation"}, route_id::moderate_review},
+    {"GET", {"v1", "reviews", "{id}", "events"}, route_id::review_events},
 }};
 
 // Splits "/a/b/c" into its (percent-decoded) segments; nullopt for a path that is not
@@ -237,7 +243,7 @@ std::optional<std::vector<std::string>> split_path(std::string_view path) {
 
 struct matched_route {
     route_id id;
-    std::string param;  // the "{}" segment, if any
+    std::string param;  // the parameter segment, if any
 };
 
 struct route_match {
@@ -256,7 +262,7 @@ route_match match(std::string_view method, std::string_view path) {
         std::string param;
         bool ok = true;
         for (std::size_t i = 0; i < length && ok; ++i) {
-            if (r.segments[i] == "{}") {
+            if (is_parameter(r.segments[i])) {
                 param = (*segments)[i];
             } else {
                 ok = r.segments[i] == (*segments)[i];
@@ -420,6 +426,10 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
     }
     if (route.id == route_id::readyz) {
         readyz(std::move(x));
+        return;
+    }
+    if (route.id == route_id::openapi) {  // no token, no rate limit
+        send(x, response{200, "application/json", std::string(openapi_document()), {}, false});
         return;
     }
 
@@ -701,6 +711,21 @@ std::size_t server::impl::shutdown() {
     readers->join();
     io->destroy_pending_work();
     return left;
+}
+
+std::vector<route_info> route_table() {
+    std::vector<route_info> out;
+    out.reserve(routes.size());
+    for (const auto& r : routes) {
+        std::string path;
+        for (const auto segment : r.segments) {
+            if (segment.empty()) break;
+            path += '/';
+            path += segment;
+        }
+        out.push_back({std::string(r.method), std::move(path)});
+    }
+    return out;
 }
 
 server::server(std::unique_ptr<impl> p) : impl_(std::move(p)) {}

@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "adapters/auth/jwt.hpp"
 #include "base/result.hpp"
@@ -55,6 +56,20 @@ struct server_options {
     double rate_limit = 1000;
     std::optional<double> rate_burst;
 };
+
+// One route the server answers: the method and the path template, parameters named as the
+// OpenAPI document names them ("/v1/orders/{id}/cancel").
+struct route_info {
+    std::string method;
+    std::string path;
+
+    friend bool operator==(const route_info&, const route_info&) = default;
+    friend auto operator<=>(const route_info&, const route_info&) = default;
+};
+
+// Every route of the server, in its routing order (the OpenAPI document must list exactly
+// these).
+[[nodiscard]] std::vector<route_info> route_table();
 
 // Why the process is not ready, for /readyz: nullopt = ready.
 using readiness_check = std::function<std::optional<std::string>()>;

@@ -625,5 +625,28 @@ TEST(serve_cli, unreachable_brokers_fail_fast_with_one_line_in_either_log_format
     }
 }
 
+// The OpenAPI document is served without a token, as JSON, and describes this binary's
+// version.
+TEST_F(serve_e2e, the_openapi_document_is_served_without_a_token_with_the_binary_version) {
+    auto version = run({SHOPSTREAM_BINARY, "version"}, 30s);
+    ASSERT_TRUE(version.has_value()) << version.error();
+    ASSERT_TRUE(version->status.success()) << version->standard_error;
+    std::istringstream words(version->standard_output);
+    std::string name, number;
+    words >> name >> number;
+    ASSERT_EQ(name, "shopstream") << version->standard_output;
+
+    auto r = call(base(), "GET", "/v1/openapi.json");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("content-type"), "application/json");
+    const json doc = json::parse(r.body, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << r.body.substr(0, 200);
+    EXPECT_EQ(doc.at("info").at("version"), number);
+    EXPECT_EQ(doc.at("openapi").get<std::string>().rfind("3.1.", 0), 0U);
+    EXPECT_TRUE(doc.at("paths").contains("/v1/openapi.json"));
+
+    expect_problem(call(base(), "POST", "/v1/openapi.json"), 405, "method-not-allowed");
+}
+
 }  // namespace
 }  // namespace shopstream::testing
