@@ -66,4 +66,17 @@ result<handle, std::string> make_client(rd_kafka_type_t type, conf settings) {
     return handle(rk);
 }
 
+result<std::map<std::string, int>, std::string> partition_counts(rd_kafka_t* client,
+                                                                std::chrono::milliseconds timeout) {
+    const rd_kafka_metadata_t* md = nullptr;
+    const auto err = rd_kafka_metadata(client, 1, nullptr, &md, static_cast<int>(timeout.count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return fail(std::string("metadata: ") + rd_kafka_err2str(err));
+    std::map<std::string, int> out;
+    for (int i = 0; i < md->topic_cnt; ++i) {
+        if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) out[md->topics[i].topic] = md->topics[i].partition_cnt;
+    }
+    rd_kafka_metadata_destroy(md);
+    return out;
+}
+
 }  // namespace shopstream::eventstore::kafka

@@ -5,6 +5,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,6 +28,13 @@ using conf = std::unique_ptr<rd_kafka_conf_t, conf_deleter>;
 // The configuration logs through spdlog (log_to_spdlog); librdkafka's `log_level`
 // still decides what is logged at all.
 [[nodiscard]] result<conf, std::string> make_conf(const std::map<std::string, std::string>& settings);
+
+// Partition count of every topic the cluster has (topics with an error are left out).
+// Asks for ALL topics on purpose: naming a missing topic in a Metadata request makes
+// brokers with auto.create.topics.enable (and the mock) create it with their default
+// partition count, which would silently move keys to other partitions.
+[[nodiscard]] result<std::map<std::string, int>, std::string> partition_counts(
+    rd_kafka_t* client, std::chrono::milliseconds timeout);
 
 // Creates a client of `type` from `settings` (the conf is consumed either way).
 [[nodiscard]] result<handle, std::string> make_client(rd_kafka_type_t type, conf settings);

@@ -38,26 +38,6 @@ headers_ptr make_headers(const commit_metadata& m) {
     return h;
 }
 
-// Asks for all topics: naming a missing one would make the broker (or the mock)
-// auto-create it with its default partition count.
-result<std::int32_t, std::string> topic_partitions(rd_kafka_t* rk, std::string_view topic,
-                                                   std::chrono::milliseconds timeout) {
-    const rd_kafka_metadata_t* md = nullptr;
-    const auto err = rd_kafka_metadata(rk, 1, nullptr, &md, static_cast<int>(timeout.count()));
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return fail("cannot read metadata of topic " + std::string(topic) + ": " + rd_kafka_err2str(err));
-    }
-    std::int32_t count = 0;
-    for (int i = 0; i < md->topic_cnt; ++i) {
-        if (topic == md->topics[i].topic && md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            count = md->topics[i].partition_cnt;
-        }
-    }
-    rd_kafka_metadata_destroy(md);
-    if (count <= 0) return fail("topic " + std::string(topic) + " does not exist: create the topics first");
-    return count;
-}
-
 }  // namespace
 
 std::int32_t murmur2_partition(std::string_view key, std::int32_t partition_count) noexcept {
@@ -115,11 +95,15 @@ result<std::unique_ptr<producer>, std::string> producer::start(producer_options 
     auto client = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
     if (!client) return fail(std::move(client.error()));
 
+    auto counts = kafka::partition_counts(client->get(), options.metadata_timeout);
+    if (!counts) return fail("cannot read the topics' metadata: " + counts.error());
     std::map<context, std::int32_t> partitions;
     for (context c : options.contexts) {
-        auto count = topic_partitions(client->get(), topic_of(c), options.metadata_timeout);
-        if (!count) return fail(std::move(count.error()));
-        partitions[c] = *count;
+        const auto found = counts->find(std::string(topic_of(c)));
+        if (found == counts->end() || found->second <= 0) {
+            return fail("topic " + std::string(topic_of(c)) + " does not exist: create the topics first");
+        }
+        partitions[c] = found->second;
     }
     return std::unique_ptr<producer>(new producer(std::move(options), std::move(*client), std::move(partitions)));
 }

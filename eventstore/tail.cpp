@@ -297,22 +297,14 @@ result<std::unique_ptr<tail>, std::string> tail::start(tail_options options, sta
     rd_kafka_t* rk = p->consumer.get();
     const int timeout_ms = static_cast<int>(timeout.count());
 
+    auto counts = kafka::partition_counts(rk, timeout);
+    if (!counts) return fail("cannot read the topics' metadata: " + counts.error());
     rd_kafka_topic_partition_list_t* assignment = rd_kafka_topic_partition_list_new(64);
     auto release = [&] { rd_kafka_topic_partition_list_destroy(assignment); };
     for (context c : p->options.contexts) {
         const std::string topic(topic_of(c));
-        rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-        const rd_kafka_metadata_t* md = nullptr;
-        const auto err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
-        rd_kafka_topic_destroy(rkt);
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            release();
-            return fail("cannot read metadata of " + topic + ": " + rd_kafka_err2str(err));
-        }
-        const std::int32_t count = (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
-                                       ? md->topics[0].partition_cnt
-                                       : 0;
-        rd_kafka_metadata_destroy(md);
+        const auto listed = counts->find(topic);
+        const std::int32_t count = listed == counts->end() ? 0 : listed->second;
         if (count <= 0) {
             release();
             return fail("topic " + topic + " does not exist on " + p->options.bootstrap_servers);

@@ -32,21 +32,6 @@ struct queue_deleter {
     void operator()(rd_kafka_queue_t* q) const noexcept { rd_kafka_queue_destroy(q); }
 };
 
-// Partition counts of every topic the cluster has. Asks for ALL topics on purpose:
-// naming a missing topic in a Metadata request makes brokers with
-// auto.create.topics.enable (and the mock) create it with their default partition count.
-result<std::map<std::string, int>, std::string> existing_topics(rd_kafka_t* rk, int timeout_ms) {
-    const rd_kafka_metadata_t* md = nullptr;
-    const auto err = rd_kafka_metadata(rk, 1, nullptr, &md, timeout_ms);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return fail(std::string("metadata: ") + rd_kafka_err2str(err));
-    std::map<std::string, int> out;
-    for (int i = 0; i < md->topic_cnt; ++i) {
-        if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) out[md->topics[i].topic] = md->topics[i].partition_cnt;
-    }
-    rd_kafka_metadata_destroy(md);
-    return out;
-}
-
 // Reads the first record of the identity topic: its value, or "" when the topic is empty.
 result<std::string, std::string> read_first_identity(const std::string& bootstrap, int timeout_ms) {
     auto conf = kafka::make_conf({{"bootstrap.servers", bootstrap},
@@ -214,7 +199,7 @@ result<void, std::string> ensure_topics(const std::string& bootstrap_servers, in
     for (context c : all_contexts) topics.push_back({std::string(topic_of(c)), partitions});
     topics.push_back({std::string(identity_topic), 1});
 
-    auto existing_all = existing_topics(rk->get(), timeout_ms);
+    auto existing_all = kafka::partition_counts(rk->get(), timeout);
     if (!existing_all) return fail(std::move(existing_all.error()));
     std::vector<rd_kafka_NewTopic_t*> create;
     std::array<char, 512> error{};

@@ -20,30 +20,14 @@
 #include <vector>
 
 #include "eventstore/state_store.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace shopstream::eventstore {
 namespace {
 
 namespace fs = std::filesystem;
 
-class temp_dir {
-public:
-    temp_dir() {
-        std::string pattern = (fs::temp_directory_path() / "state_store_test.XXXXXX").string();
-        if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    [[nodiscard]] const fs::path& path() const { return path_; }
-
-private:
-    fs::path path_;
-};
+using shopstream::testing::temp_dir;
 
 std::string aggregate_key(context ctx, std::string_view id) {
     std::string key;
