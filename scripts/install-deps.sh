@@ -5,12 +5,12 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  g++ cmake ninja-build pkg-config git
+  g++ cmake ninja-build pkg-config git ccache
   # libraries named by the architecture
   librdkafka-dev libpqxx-dev liblmdb-dev libflatbuffers-dev flatbuffers-compiler
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev wrk
   postgresql-15 kcat openssl
   # the HTTP API (issue #4)
   libjwt-dev librestinio-dev libasio-dev libhttp-parser-dev
