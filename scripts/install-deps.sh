@@ -13,7 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev wrk
   postgresql-15 kcat openssl
   # the HTTP API (issue #4)
-  libjwt-dev librestinio-dev libasio-dev libhttp-parser-dev
+  libjwt-dev librestinio-dev libasio-dev libhttp-parser-dev libssl-dev
   # end-to-end tests speak HTTP to the binary through curl
   curl
 )

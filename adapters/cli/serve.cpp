@@ -251,6 +251,11 @@ int run_serve(const serve_config& config) {
         spdlog::error("cannot open the history reader: {}", reader.error());
         return exit_environment;
     }
+    auto idempotency = http::idempotency_store::open(data_dir / "idempotency");
+    if (!idempotency) {
+        spdlog::error("cannot open the idempotency store: {}", idempotency.error());
+        return exit_environment;
+    }
     auto orders = std::make_unique<commands::order_handler>(commands::store_runtime{**store, **producer, **tail});
     auto reviews = std::make_unique<commands::review_handler>(commands::store_runtime{**store, **producer, **tail});
 
@@ -272,7 +277,8 @@ int run_serve(const serve_config& config) {
     server_options.rate_limit = *rate_limit;
     server_options.rate_burst = rate_burst;
     auto server = http::server::start(
-        server_options, http::server_dependencies{*orders, *reviews, **store, **tail, **reader, *authority, brokers});
+        server_options, http::server_dependencies{*orders, *reviews, **store, **tail, **reader, *authority, brokers,
+                                                   idempotency->get()});
     if (!server) {
         spdlog::error("{}", server.error());
         return exit_environment;

@@ -142,6 +142,13 @@ problem bad_header(std::string_view name, std::string detail) {
     return make("bad-header", "Malformed header", 400, std::string(name) + ": " + std::move(detail));
 }
 
+problem bad_query_parameter(std::string_view name, std::string detail) {
+    problem p = make("bad-query-parameter", "Malformed query parameter", 400,
+                     std::string(name) + ": " + std::move(detail));
+    p.extensions.emplace_back("parameter", std::string(name));
+    return p;
+}
+
 problem payload_too_large(std::size_t limit_bytes) {
     problem p = make("payload-too-large", "Request body too large", 413,
                      "the body exceeds " + std::to_string(limit_bytes) + " bytes");

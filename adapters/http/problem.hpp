@@ -102,6 +102,8 @@ struct problem {
 [[nodiscard]] problem validation_failed(std::string detail, std::vector<field_error> errors);
 // 400: a header the request carries is malformed (If-Match: abc).
 [[nodiscard]] problem bad_header(std::string_view name, std::string detail);
+// 400: a query parameter is malformed (?minPosition=abc). Extension: parameter.
+[[nodiscard]] problem bad_query_parameter(std::string_view name, std::string detail);
 // 413. Extension: maxBytes.
 [[nodiscard]] problem payload_too_large(std::size_t limit_bytes);
 // 404 for a path no route matches (not_found is for a missing resource).

@@ -21,6 +21,7 @@
 #include <shared_mutex>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -350,6 +351,61 @@ void send(const exchange& x, response r) {
 
 void send_problem(const exchange& x, problem p) { send(x, from_problem(std::move(p), x.path)); }
 
+// A command request that carries an Idempotency-Key: the scoped key (= the command id) and
+// what makes a retry "the same request".
+struct keyed_request {
+    std::string key;
+    std::string digest;
+};
+
+response from_stored(const stored_answer& a) {
+    response r{a.status, a.content_type, a.body, a.headers, false};
+    r.headers.emplace_back("Idempotent-Replayed", "true");
+    return r;
+}
+
+// Whether an answer may be given again to a retry: answers the command itself decided.
+// "Try again" answers (timeouts, unavailability, losing every round to concurrent writers,
+// internal failures) are not: the retry must run the command.
+bool replayable(const commands::command_result& r) {
+    if (r) return true;
+    const auto code = r.error().code;
+    // The decider's "invalid" is a validation error (422): the client fixes the request and
+    // may send it under the same key.
+    if (code == commands::command_errc::rejected) return r.error().rejection.code != domain::rejection_code::invalid;
+    return code == commands::command_errc::precondition_failed;
+}
+
+// The answer to a finished command: the outcome, or the problem it ran into.
+template <class Aggregate>
+response render_command_result(const exchange& x, const commands::command_handler<Aggregate>& handler,
+                       command_route route, bool creation, const commands::command_result& r) {
+    if (!r) {
+        if (r.error().code == commands::command_errc::internal) {
+            spdlog::error("request {}: command failed: {}", x.request_id, r.error().message);
+        }
+        return from_problem(from_command_error(r.error(), route), x.path);
+    }
+    const auto& outcome = *r;
+    response resp;
+    resp.status = creation && outcome.kind != commands::outcome_kind::unchanged ? 201 : 200;
+    // The status as of this version, when the store has not moved past it yet.
+    auto current = handler.current(outcome.aggregate_id);
+    const bool same = current && *current && (**current).version == outcome.version;
+    if constexpr (std::is_same_v<Aggregate, eventstore::order_aggregate>) {
+        resp.body = render_order_command_response(
+            outcome, same ? std::optional((**current).state.status) : std::nullopt);
+        if (creation) resp.headers.emplace_back("Location", "/v1/orders/" + outcome.aggregate_id);
+    } else {
+        resp.body = render_review_command_response(
+            outcome, same ? std::optional((**current).state.status) : std::nullopt);
+        if (creation) resp.headers.emplace_back("Location", "/v1/reviews/" + outcome.aggregate_id);
+    }
+    resp.headers.emplace_back("ETag", etag(outcome.version));
+    if (outcome.at) resp.headers.emplace_back("X-Position", eventstore::to_string(*outcome.at));
+    return resp;
+}
+
 }  // namespace
 
 // ---- the server ------------------------------------------------------------------------
@@ -370,14 +426,32 @@ struct server::impl {
     std::unique_ptr<restinio::asio_ns::thread_pool> readers;
     std::atomic<std::uint16_t> bound_port{0};
     bool stopped = false;
+    // Keyed commands running now: key -> (digest, how many requests run with it), so the
+    // same key with a different body is refused while the first is still in flight.
+    struct running_key {
+        std::string digest;
+        int count = 0;
+    };
+    std::mutex keys_mu;
+    std::unordered_map<std::string, running_key> running_keys;
+
+    // Answers a keyed request from the idempotency store when it holds an answer for the
+    // key (the same request: that answer; another request: 422); false when it holds none.
+    bool answer_from_store(const exchange& x, const keyed_request& k);
+    // Registers a keyed request as running; false (after answering 422) when the key runs
+    // now with a different request.
+    bool enter_key(const exchange& x, const keyed_request& k);
+    void leave_key(const std::string& key);
 
     restinio::request_handling_status_t on_request(restinio::request_handle_t req);
     void dispatch(exchange x, const matched_route& route);
     void readyz(exchange x);
     void history(exchange x, const domain::actor& who, route_id route, const std::string& id);
+    void read_history(exchange x, const domain::actor& who, route_id route, const std::string& id);
     template <class Aggregate, class Command>
     void command(exchange x, const commands::command_handler<Aggregate>& handler, command_route route,
-                 Command cmd, commands::command_metadata meta, commands::command_options opts);
+                 Command cmd, commands::command_metadata meta, commands::command_options opts,
+                 std::optional<keyed_request> keyed);
     std::size_t shutdown();
 };
 
@@ -490,11 +564,11 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
         opts.expected_version = *expected;
     }
 
-    // Idempotency-Key: in this increment the key only fixes the command id (scoped to the
-    // caller), so a retry is a duplicate the apply rule ignores and gets the first outcome.
-    // Storing the first RESPONSE (same status and body, 422 on a different body) is a
-    // later increment.
+    // Idempotency-Key: the key, scoped to the caller, is the command id, so a retry that
+    // reaches the log is a duplicate the apply rule ignores; the idempotency store gives a
+    // retry the first answer byte for byte and refuses the key with another request (422).
     commands::command_metadata meta;
+    std::optional<keyed_request> keyed;
     if (const auto key = x.req->header().opt_value_of("Idempotency-Key")) {
         const std::string_view k(key->data(), key->size());
         if (k.size() > 100 || !domain::is_valid_id(k)) {
@@ -502,6 +576,10 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
             return;
         }
         meta.command_id = "idem:" + hex64(fnv1a(actor.id)) + ":" + std::string(k);
+        if (deps.idempotency != nullptr) {
+            keyed = keyed_request{meta.command_id, request_digest(x.method, x.path, body)};
+            if (answer_from_store(x, *keyed)) return;
+        }
     } else {
         meta.command_id = "cmd:" + random_hex(16);
     }
@@ -520,92 +598,169 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
             auto c = place_order_from_request(body, ctx, order_id);
             if (!c) return bad(std::move(c.error()));
             return command(std::move(x), deps.orders, croute, domain::order::command(std::move(*c)), std::move(meta),
-                           opts);
+                           opts, std::move(keyed));
         }
         case route_id::cancel_order: {
             auto c = cancel_order_from_request(id, body, ctx);
             if (!c) return bad(std::move(c.error()));
             return command(std::move(x), deps.orders, croute, domain::order::command(std::move(*c)), std::move(meta),
-                           opts);
+                           opts, std::move(keyed));
         }
         case route_id::ship_order: {
             auto c = ship_order_from_request(id, body, ctx);
             if (!c) return bad(std::move(c.error()));
             return command(std::move(x), deps.orders, croute, domain::order::command(std::move(*c)), std::move(meta),
-                           opts);
+                           opts, std::move(keyed));
         }
         case route_id::submit_review: {
             auto c = submit_review_from_request(id, body, ctx);
             if (!c) return bad(std::move(c.error()));
             return command(std::move(x), deps.reviews, croute, domain::review::command(std::move(*c)),
-                           std::move(meta), opts);
+                           std::move(meta), opts, std::move(keyed));
         }
         case route_id::edit_review: {
             auto c = edit_review_from_request(id, body, ctx);
             if (!c) return bad(std::move(c.error()));
             return command(std::move(x), deps.reviews, croute, domain::review::command(std::move(*c)),
-                           std::move(meta), opts);
+                           std::move(meta), opts, std::move(keyed));
         }
         case route_id::retract_review: {
             auto c = retract_review_from_request(id, body, ctx);
             if (!c) return bad(std::move(c.error()));
             return command(std::move(x), deps.reviews, croute, domain::review::command(std::move(*c)),
-                           std::move(meta), opts);
+                           std::move(meta), opts, std::move(keyed));
         }
         case route_id::vote_helpful: {
             auto c = vote_helpful_from_request(id, body, ctx);
             if (!c) return bad(std::move(c.error()));
             return command(std::move(x), deps.reviews, croute, domain::review::command(std::move(*c)),
-                           std::move(meta), opts);
+                           std::move(meta), opts, std::move(keyed));
         }
         case route_id::moderate_review: {
             auto c = moderate_review_from_request(id, body, ctx);
             if (!c) return bad(std::move(c.error()));
             return command(std::move(x), deps.reviews, croute, domain::review::command(std::move(*c)),
-                           std::move(meta), opts);
+                           std::move(meta), opts, std::move(keyed));
         }
         default: return bad(internal_error("unrouted request"));
     }
 }
 
+bool server::impl::answer_from_store(const exchange& x, const keyed_request& k) {
+    auto found = deps.idempotency->find(k.key, now_ms());
+    if (!found) {
+        spdlog::error("request {}: {}", x.request_id, found.error());
+        send_problem(x, internal_error("the idempotency store cannot be read"));
+        return true;
+    }
+    if (!*found) return false;
+    if ((**found).request_digest != k.digest) {
+        send_problem(x, idempotency_key_reused());
+    } else {
+        send(x, from_stored(**found));
+    }
+    return true;
+}
+
+bool server::impl::enter_key(const exchange& x, const keyed_request& k) {
+    {
+        std::lock_guard lock(keys_mu);
+        auto [it, inserted] = running_keys.try_emplace(k.key, running_key{k.digest, 0});
+        if (it->second.digest == k.digest) {
+            ++it->second.count;
+            return true;
+        }
+    }
+    send_problem(x, idempotency_key_reused());
+    return false;
+}
+
+void server::impl::leave_key(const std::string& key) {
+    std::lock_guard lock(keys_mu);
+    if (auto it = running_keys.find(key); it != running_keys.end() && --it->second.count == 0) running_keys.erase(it);
+}
+
 template <class Aggregate, class Command>
 void server::impl::command(exchange x, const commands::command_handler<Aggregate>& handler, command_route route,
-                           Command cmd, commands::command_metadata meta, commands::command_options opts) {
+                           Command cmd, commands::command_metadata meta, commands::command_options opts,
+                           std::optional<keyed_request> keyed) {
+    if (keyed) {
+        if (!enter_key(x, *keyed)) return;
+        // An answer recorded between dispatch's look-up and the registration.
+        if (answer_from_store(x, *keyed)) return leave_key(keyed->key);
+    }
     const bool creation = route == command_route::place_order || route == command_route::submit_review;
-    // The callback runs on the tail's or the producer's thread: it renders and hands the
-    // write to RESTinio, which moves it onto the connection's strand.
+    // The callback runs on the tail's or the producer's thread: it renders, records a keyed
+    // answer, and hands the write to RESTinio, which moves it onto the connection's strand.
     handler.handle(
         std::move(cmd), std::move(meta), opts,
-        [x = std::move(x), &handler, route, creation](commands::command_result r) {
-            if (!r) {
-                if (r.error().code == commands::command_errc::internal) {
-                    spdlog::error("request {}: command failed: {}", x.request_id, r.error().message);
+        [this, x = std::move(x), &handler, route, creation, keyed = std::move(keyed)](commands::command_result r) {
+            auto resp = render_command_result(x, handler, route, creation, r);
+            if (keyed) {
+                if (replayable(r)) {
+                    stored_answer a{keyed->digest, resp.status, resp.content_type, resp.headers, resp.body, now_ms()};
+                    if (auto first = deps.idempotency->record(keyed->key, std::move(a)); !first) {
+                        spdlog::error("request {}: {}", x.request_id, first.error());
+                    } else if (first->request_digest == keyed->digest) {
+                        // A concurrent request with the key may have recorded first: its
+                        // answer is the one every retry gets.
+                        resp = response{first->status, first->content_type, first->body, first->headers, false};
+                    }
                 }
-                send_problem(x, from_command_error(r.error(), route));
-                return;
+                leave_key(keyed->key);
             }
-            const auto& outcome = *r;
-            response resp;
-            resp.status = creation && outcome.kind != commands::outcome_kind::unchanged ? 201 : 200;
-            // The status as of this version, when the store has not moved past it yet.
-            auto current = handler.current(outcome.aggregate_id);
-            const bool same = current && *current && (**current).version == outcome.version;
-            if constexpr (std::is_same_v<Aggregate, eventstore::order_aggregate>) {
-                resp.body = render_order_command_response(
-                    outcome, same ? std::optional((**current).state.status) : std::nullopt);
-                if (creation) resp.headers.emplace_back("Location", "/v1/orders/" + outcome.aggregate_id);
-            } else {
-                resp.body = render_review_command_response(
-                    outcome, same ? std::optional((**current).state.status) : std::nullopt);
-                if (creation) resp.headers.emplace_back("Location", "/v1/reviews/" + outcome.aggregate_id);
-            }
-            resp.headers.emplace_back("ETag", etag(outcome.version));
-            if (outcome.at) resp.headers.emplace_back("X-Position", eventstore::to_string(*outcome.at));
             send(x, std::move(resp));
         });
 }
 
+
+// X-Min-Position (or ?minPosition=): read-your-writes. The read waits, bounded, until the
+// context's tail has applied the position a command answer carried.
 void server::impl::history(exchange x, const domain::actor& who, route_id route, const std::string& id) {
+    const auto ctx = route == route_id::order_events ? eventstore::context::orders : eventstore::context::reviews;
+    std::optional<std::string> token;
+    bool from_header = true;
+    if (const auto h = x.req->header().opt_value_of("X-Min-Position")) {
+        token = std::string(h->data(), h->size());
+    } else {
+        try {
+            const auto query = restinio::parse_query<restinio::parse_query_traits::relaxed>(x.req->header().query());
+            if (const auto v = query.get_param("minPosition")) {
+                token = std::string(v->data(), v->size());
+                from_header = false;
+            }
+        } catch (const std::exception&) {
+            return send_problem(x, bad_query_parameter("query", "the query string is not valid"));
+        }
+    }
+    if (!token) return read_history(std::move(x), who, route, id);
+    auto refuse = [&](std::string detail) {
+        send_problem(x, from_header ? bad_header("X-Min-Position", std::move(detail))
+                                    : bad_query_parameter("minPosition", std::move(detail)));
+    };
+    const auto p = eventstore::parse_position(*token);
+    if (!p) return refuse("must be a position token \"<partition>:<offset>\" as command answers carry it");
+    if (const auto n = deps.tail.partition_count(ctx); p->partition >= n) {
+        return refuse("names partition " + std::to_string(p->partition) + "; the log has " + std::to_string(n));
+    }
+    const auto deadline = eventstore::clock::now() + options.min_position_timeout;
+    deps.tail.await_position(
+        ctx, *p, deadline, [this, x = std::move(x), who, route, id](result<void, eventstore::wait_error> r) {
+            if (!r) {
+                return send_problem(
+                    x, unavailable(r.error().code == eventstore::wait_errc::stopped
+                                       ? "the server is shutting down"
+                                       : "the position is not applied yet; retry, or read without X-Min-Position",
+                                   1));
+            }
+            // On the tail's thread now: the store read goes to the read pool.
+            restinio::asio_ns::post(*readers, [this, x, who, route, id]() mutable {
+                read_history(std::move(x), who, route, id);
+            });
+        });
+}
+
+void server::impl::read_history(exchange x, const domain::actor& who, route_id route, const std::string& id) {
     // Ownership and existence come from the local store; the events from the log, on the
     // read pool (the fetches block).
     std::uint64_t version = 0;

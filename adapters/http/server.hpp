@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "adapters/auth/jwt.hpp"
+#include "adapters/http/idempotency_store.hpp"
 #include "base/result.hpp"
 #include "commands/command_handler.hpp"
 #include "eventstore/aggregate_reader.hpp"
@@ -55,6 +56,9 @@ struct server_options {
     // max(1, 2 × rate)). A refused request is a 429 with Retry-After and does no work.
     double rate_limit = 1000;
     std::optional<double> rate_burst;
+    // How long a read with X-Min-Position (or ?minPosition=) waits for the position to be
+    // applied before it is answered 503 with Retry-After.
+    std::chrono::milliseconds min_position_timeout{2'000};
 };
 
 // One route the server answers: the method and the path template, parameters named as the
@@ -80,10 +84,13 @@ struct server_dependencies {
     const commands::order_handler& orders;
     const commands::review_handler& reviews;
     const eventstore::state_store& store;
-    const eventstore::tail& tail;
+    eventstore::tail& tail;
     eventstore::aggregate_reader& reader;
     const auth::jwt_authority& authority;
     readiness_check brokers;  // may be empty
+    // Answers to commands sent with an Idempotency-Key; null: a key only fixes the command
+    // id (a retry is a duplicate the apply rule ignores, answered from the log).
+    idempotency_store* idempotency = nullptr;
 };
 
 class server {

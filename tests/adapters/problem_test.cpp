@@ -68,6 +68,7 @@ TEST(problem_constructors, give_every_case_its_status_type_and_headers) {
         {invalid_utf8(9), 400, "invalid-utf8", {}},
         {validation_failed({missing_field("/a")}), 422, "validation", {}},
         {bad_header("If-Match", "x"), 400, "bad-header", {}},
+        {bad_query_parameter("minPosition", "x"), 400, "bad-query-parameter", {}},
         {payload_too_large(65536), 413, "payload-too-large", {}},
         {route_not_found("GET", "/v1/nope"), 404, "route-not-found", {}},
         {method_not_allowed("PUT", {"GET", "POST"}), 405, "method-not-allowed", {{"Allow", "GET, POST"}}},

@@ -358,6 +358,141 @@ TEST_F(serve_e2e, a_stale_if_match_is_412_and_appends_nothing) {
     EXPECT_EQ(call(base(), "POST", "/v1/orders/" + id + "/cancel", current).status, 200);
 }
 
+request_options keyed(request_options o, const std::string& key) {
+    o.headers.push_back("Idempotency-Key: " + key);
+    return o;
+}
+
+TEST_F(serve_e2e, an_idempotency_key_retry_gets_the_first_answer_byte_for_byte_and_appends_nothing) {
+    const std::string customer = mint("cust-idem", domain::role::customer);
+    auto first = call(base(), "POST", "/v1/orders", keyed(with_body(order_body, customer), "place-1"));
+    ASSERT_EQ(first.status, 201) << first.body;
+    EXPECT_EQ(first.header("idempotent-replayed"), "");
+    const std::string id = first.body_json().at("orderId");
+
+    // The same JSON value laid out differently is the same request.
+    const std::string same_value =
+        R"({ "lines" : [ { "unitPrice": {"currency":"EUR","amount":1250}, "quantity":2, "sku":"sku-1" } ] })";
+    for (const auto& body : {order_body, same_value}) {
+        auto retry = call(base(), "POST", "/v1/orders", keyed(with_body(body, customer), "place-1"));
+        EXPECT_EQ(retry.status, 201);
+        EXPECT_EQ(retry.body, first.body);
+        EXPECT_EQ(retry.header("etag"), first.header("etag"));
+        EXPECT_EQ(retry.header("x-position"), first.header("x-position"));
+        EXPECT_EQ(retry.header("location"), first.header("location"));
+        EXPECT_EQ(retry.header("idempotent-replayed"), "true");
+    }
+
+    auto cancelled = call(base(), "POST", "/v1/orders/" + id + "/cancel", keyed(bearer(customer), "cancel-1"));
+    ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+    // After the order moved on, a retry of the placement still gets the first bytes.
+    auto late = call(base(), "POST", "/v1/orders", keyed(with_body(order_body, customer), "place-1"));
+    EXPECT_EQ(late.status, 201);
+    EXPECT_EQ(late.body, first.body);
+    auto cancel_retry = call(base(), "POST", "/v1/orders/" + id + "/cancel", keyed(bearer(customer), "cancel-1"));
+    EXPECT_EQ(cancel_retry.status, 200);
+    EXPECT_EQ(cancel_retry.body, cancelled.body);
+    EXPECT_EQ(order_history(id).body_json().at("events").size(), 2U);
+
+    // The key is the caller's: another customer's "place-1" is another order.
+    auto other = call(base(), "POST", "/v1/orders",
+                      keyed(with_body(order_body, mint("cust-idem-2", domain::role::customer)), "place-1"));
+    ASSERT_EQ(other.status, 201) << other.body;
+    EXPECT_NE(other.body_json().at("orderId"), id);
+}
+
+TEST_F(serve_e2e, an_idempotency_key_with_another_request_is_422_and_appends_nothing) {
+    const std::string customer = mint("cust-idem-reuse", domain::role::customer);
+    auto first = call(base(), "POST", "/v1/orders", keyed(with_body(order_body, customer), "k-reuse"));
+    ASSERT_EQ(first.status, 201) << first.body;
+    const std::string id = first.body_json().at("orderId");
+    const std::string other_body =
+        R"({"lines":[{"sku":"sku-1","quantity":3,"unitPrice":{"amount":1250,"currency":"EUR"}}]})";
+    expect_problem(call(base(), "POST", "/v1/orders", keyed(with_body(other_body, customer), "k-reuse")), 422,
+                   "idempotency-key-reused");
+    // Another route with the key is another request too.
+    expect_problem(call(base(), "POST", "/v1/orders/" + id + "/cancel", keyed(bearer(customer), "k-reuse")), 422,
+                   "idempotency-key-reused");
+    auto history = order_history(id);
+    EXPECT_EQ(history.header("etag"), "\"1\"");
+    EXPECT_EQ(history.body_json().at("events").size(), 1U);
+}
+
+TEST_F(serve_e2e, an_idempotency_key_keeps_decided_refusals_but_not_invalid_requests) {
+    const std::string customer = mint("cust-idem-refusal", domain::role::customer);
+    // A body refused before the command ran: the key stays free for the corrected request.
+    expect_problem(call(base(), "POST", "/v1/orders", keyed(with_body(R"({"lines":[]})", customer), "k-fix")), 422,
+                   "validation");
+    auto fixed = call(base(), "POST", "/v1/orders", keyed(with_body(order_body, customer), "k-fix"));
+    ASSERT_EQ(fixed.status, 201) << fixed.body;
+    const std::string id = fixed.body_json().at("orderId");
+
+    // A refusal the decider made is the answer: a retry gets it again, nothing appended.
+    const std::string admin = mint("admin-idem", domain::role::admin);
+    auto refused = call(base(), "POST", "/v1/orders/" + id + "/ship", keyed(bearer(admin), "ship-1"));
+    expect_problem(refused, 409, "conflict");
+    auto again = call(base(), "POST", "/v1/orders/" + id + "/ship", keyed(bearer(admin), "ship-1"));
+    EXPECT_EQ(again.status, 409);
+    EXPECT_EQ(again.body, refused.body);
+    EXPECT_EQ(again.header("idempotent-replayed"), "true");
+    EXPECT_EQ(order_history(id).body_json().at("events").size(), 1U);
+}
+
+TEST_F(serve_e2e, concurrent_retries_with_one_key_append_once_and_agree) {
+    const std::string customer = mint("cust-idem-race", domain::role::customer);
+    constexpr int racers = 6;
+    std::vector<http_response> answers(racers);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < racers; ++i) {
+        threads.emplace_back([&, i] {
+            auto r = try_call(base(), "POST", "/v1/orders", keyed(with_body(order_body, customer), "k-race"));
+            if (r) answers[static_cast<std::size_t>(i)] = *r;
+        });
+    }
+    for (auto& t : threads) t.join();
+    std::set<std::string> ids;
+    for (const auto& a : answers) {
+        ASSERT_EQ(a.status, 201) << a.body;
+        ids.insert(a.body_json().at("orderId").get<std::string>());
+        EXPECT_EQ(a.header("x-position"), answers[0].header("x-position"));
+    }
+    ASSERT_EQ(ids.size(), 1U);
+    EXPECT_EQ(order_history(*ids.begin()).body_json().at("events").size(), 1U);
+}
+
+TEST_F(serve_e2e, a_read_with_a_min_position_waits_for_it_and_bad_tokens_are_400) {
+    const std::string customer = mint("cust-minpos", domain::role::customer);
+    auto placed = call(base(), "POST", "/v1/orders", with_body(order_body, customer));
+    ASSERT_EQ(placed.status, 201) << placed.body;
+    const std::string id = placed.body_json().at("orderId");
+    const std::string at = placed.header("x-position");
+    auto by_header = bearer(customer);
+    by_header.headers = {"X-Min-Position: " + at};
+    auto read = call(base(), "GET", "/v1/orders/" + id + "/events", by_header);
+    EXPECT_EQ(read.status, 200) << read.body;
+    EXPECT_EQ(read.header("etag"), "\"1\"");
+    EXPECT_EQ(call(base(), "GET", "/v1/orders/" + id + "/events?minPosition=" + at, bearer(customer)).status, 200);
+
+    auto bad = bearer(customer);
+    bad.headers = {"X-Min-Position: soon"};
+    expect_problem(call(base(), "GET", "/v1/orders/" + id + "/events", bad), 400, "bad-header");
+    bad.headers = {"X-Min-Position: 99:0"};  // the test server has 4 partitions
+    expect_problem(call(base(), "GET", "/v1/orders/" + id + "/events", bad), 400, "bad-header");
+    expect_problem(call(base(), "GET", "/v1/orders/" + id + "/events?minPosition=1:-3", bearer(customer)), 400,
+                   "bad-query-parameter");
+
+    // A position the log has not reached: a bounded wait, then 503 with Retry-After.
+    const auto partition = at.substr(0, at.find(':'));
+    auto future = bearer(customer);
+    future.headers = {"X-Min-Position: " + partition + ":100000000"};
+    const auto started = std::chrono::steady_clock::now();
+    auto late = call(base(), "GET", "/v1/orders/" + id + "/events", future);
+    const auto waited = std::chrono::steady_clock::now() - started;
+    expect_problem(late, 503, "unavailable");
+    EXPECT_FALSE(late.header("retry-after").empty());
+    EXPECT_GE(waited, 1500ms);
+}
+
 TEST_F(serve_e2e, concurrent_commands_on_one_aggregate_each_get_one_correct_answer) {
     // Two cancels of one order, both decided on version 1: exactly one wins.
     const std::string customer = mint("cust-race", domain::role::customer);

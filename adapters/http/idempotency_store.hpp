@@ -1,0 +1,94 @@
+#pragma once
+// The answers to commands sent with an `Idempotency-Key` (issue #4, ARCHITECTURE.md
+// decision 3): a retry with the same key and the same request gets the first answer again
+// - same status, same headers that matter (ETag, Location, X-Position), same body - and
+// appends nothing; the same key with a different request is refused (422).
+//
+// Keys are scoped to the principal by the caller (the command id "idem:<principal>:<key>").
+// The store is an LMDB environment of its own in the data directory, so answers survive a
+// restart. An answer is kept for `retention` (24 h by default, like the payment APIs whose
+// convention this follows); older ones are treated as absent and swept out a few at a time
+// as new ones are written.
+//
+// What is recorded: answers the command itself decided (2xx, and the 4xx verdicts of the
+// decider and of If-Match). Not recorded: answers that say "try again" (429, 503, 504,
+// 500), and requests refused before the command ran (auth, validation) - a client may fix
+// and resend those under the same key.
+//
+// One process's store: a retry that reaches ANOTHER `serve` process is still never applied
+// twice (the key fixes the command id and, for a new order, the order id, so the apply rule
+// turns it into a duplicate), but it gets the duplicate's answer rather than these bytes,
+// and a different body is only caught here.
+//
+// Durability: writes are not fsynced (MDB_NOSYNC). A process crash loses nothing (the
+// pages are in the OS); a machine crash may lose the last answers, and then the log's
+// duplicate rule above is what a retry meets.
+//
+// Thread-safety: every member may be called from any thread.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/result.hpp"
+
+namespace shopstream::adapters::http {
+
+struct stored_answer {
+    std::string request_digest;  // request_digest() of the request that got this answer
+    int status = 200;
+    std::string content_type;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    std::int64_t recorded_at_ms = 0;  // Unix time
+};
+
+struct idempotency_store_options {
+    std::chrono::milliseconds retention = std::chrono::hours(24);
+    std::int64_t map_size = std::int64_t{1} << 30;  // LMDB map: the most the store can hold
+    // Expired answers removed per write (bounds the work one write does).
+    std::size_t sweep_per_write = 16;
+};
+
+// What makes two requests "the same": the method, the route with its parameter, and the
+// JSON body as a value (key order and whitespace do not matter; a body that is not JSON
+// is compared byte for byte). A SHA-256, hex.
+[[nodiscard]] std::string request_digest(std::string_view method, std::string_view route, std::string_view body);
+
+class idempotency_store {
+public:
+    [[nodiscard]] static result<std::unique_ptr<idempotency_store>, std::string> open(
+        const std::filesystem::path& dir, idempotency_store_options options = {});
+
+    idempotency_store(const idempotency_store&) = delete;
+    idempotency_store& operator=(const idempotency_store&) = delete;
+    ~idempotency_store();
+
+    // The answer recorded for `key`, unless it is older than the retention at `now_ms`.
+    [[nodiscard]] result<std::optional<stored_answer>, std::string> find(std::string_view key,
+                                                                         std::int64_t now_ms) const;
+
+    // Records the first answer for `key`; a key already holding an unexpired answer keeps
+    // it (and that answer is returned). Sweeps a few expired answers in the same write.
+    [[nodiscard]] result<stored_answer, std::string> record(std::string_view key, stored_answer answer);
+
+    // Removes every answer older than the retention at `now_ms`; returns how many.
+    [[nodiscard]] result<std::size_t, std::string> sweep(std::int64_t now_ms);
+
+    // Number of answers held (expired ones not yet swept included).
+    [[nodiscard]] result<std::size_t, std::string> size() const;
+
+    struct impl;
+
+private:
+    explicit idempotency_store(std::unique_ptr<impl> p);
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace shopstream::adapters::http
