@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# HTTP command throughput (issue #4): the default `shopstream serve` (embedded cluster,
+# release build) driven by wrk on this machine.
+#
+#   benchmarks/http/run.sh [seconds=30] [connections=64] [principals=8]
+#
+# Runs three mixes (reviews, orders, both) one after another against one server and
+# prints wrk's report plus one summary line per mix (accepted commands/s, p50/p99).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+seconds=${1:-30}
+connections=${2:-64}
+principals=${3:-8}
+read -r -a SERVE_ARGS <<<"${SERVE_ARGS:-}"
+
+./scripts/install-deps.sh
+cmake --preset release >/dev/null
+cmake --build --preset release --target shopstream >/dev/null
+bin=build/release/adapters/shopstream
+secret="benchmark-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+work=$(mktemp -d)
+"$bin" serve --listen 127.0.0.1:0 --jwt-secret "$secret" "${SERVE_ARGS[@]}" >"$work/out" 2>"$work/serve.log" &
+server=$!
+cleanup() {
+  kill -TERM "$server" 2>/dev/null || true
+  wait "$server" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+for _ in $(seq 1 300); do
+  grep -q '^listening on ' "$work/out" 2>/dev/null && break
+  kill -0 "$server" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
+  sleep 0.1
+done
+base=$(sed -n 's/^listening on //p' "$work/out")
+[ -n "$base" ] || { echo "serve did not start" >&2; cat "$work/serve.log" >&2; exit 1; }
+
+tokens=""
+for i in $(seq 1 "$principals"); do
+  t=$("$bin" token --jwt-secret "$secret" --sub "bench-$i" --role customer --ttl 1h)
+  tokens="${tokens:+$tokens,}$t"
+done
+
+echo "serve at $base; wrk: 2 threads, $connections connections, ${seconds}s per mix, $principals principals"
+for mix in reviews orders both; do
+  MIX=$mix TOKENS=$tokens wrk -t2 -c"$connections" -d"${seconds}s" --latency \
+    -s benchmarks/http/commands.lua "$base"
+done
