@@ -20,6 +20,10 @@
 #include <vector>
 
 #include "adapters/auth/jwt.hpp"
+#include "commands/command_handler.hpp"
+#include "eventstore/producer.hpp"
+#include "eventstore/state_store.hpp"
+#include "eventstore/tail.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -653,6 +657,93 @@ TEST(serve_rate_limit, a_principal_past_its_burst_is_refused_with_retry_after_an
 // `embedded-cluster` subcommand) with --brokers, stops it with SIGTERM while votes are in
 // flight, restarts it on the same data directory and checks that every vote answered 2xx
 // is in the log.
+// The success path of POST /v1/orders/{id}/ship. Shipping needs an order the payment saga
+// confirmed and whose capture it recorded; until the saga lands, this test plays the saga
+// as what it will be: another writer of the same log (its own state store, tail and
+// producer, commands as the `system` actor), next to a `serve` on an external cluster.
+TEST(serve_ship, an_order_the_saga_confirmed_and_captured_ships_for_an_admin_only) {
+    temp_dir dir;
+    spawn_options cluster_options({SHOPSTREAM_BINARY, "embedded-cluster", "--partitions", "4"});
+    cluster_options.standard_error = output::null();
+    auto cluster = process::spawn(cluster_options);
+    ASSERT_TRUE(cluster.has_value()) << cluster.error();
+    auto bootstrap = cluster->read_line(20s);
+    ASSERT_TRUE(bootstrap.has_value()) << bootstrap.error();
+    auto server = start_serve({"--brokers", *bootstrap, "--data-dir", (dir.path() / "data").string()},
+                              dir.path() / "serve.log");
+
+    const std::string customer = mint("cust-ship", domain::role::customer);
+    const std::string admin = mint("admin-ship", domain::role::admin);
+    auto placed = call(server.base, "POST", "/v1/orders", with_body(order_body, customer));
+    ASSERT_EQ(placed.status, 201) << placed.body;
+    const std::string id = placed.body_json().at("orderId");
+    // Not confirmed yet: refused, nothing appended.
+    expect_problem(call(server.base, "POST", "/v1/orders/" + id + "/ship", bearer(admin)), 409, "conflict");
+
+    {
+        eventstore::state_store::options store_options;
+        store_options.durability = eventstore::state_store::durability::relaxed;
+        auto store = eventstore::state_store::open(dir.path() / "saga", store_options);
+        ASSERT_TRUE(store.has_value()) << store.error().message;
+        eventstore::tail_options tail_options;
+        tail_options.bootstrap_servers = *bootstrap;
+        auto tail = eventstore::tail::start(tail_options, **store);
+        ASSERT_TRUE(tail.has_value()) << tail.error();
+        eventstore::producer_options producer_options;
+        producer_options.bootstrap_servers = *bootstrap;
+        auto producer = eventstore::producer::start(producer_options);
+        ASSERT_TRUE(producer.has_value()) << producer.error();
+        {
+            const commands::order_handler orders(commands::store_runtime{**store, **producer, **tail});
+            const domain::actor saga{"saga", domain::role::system};
+            const auto eur = domain::currency::parse("EUR");
+            ASSERT_TRUE(eur.has_value());
+            commands::command_options wait_for_placement;
+            wait_for_placement.expected_version = 1;  // this writer's tail may not have it yet
+            auto confirmed = orders.handle_sync(
+                domain::order::confirm_order{domain::order_id(id), domain::payment_id("pay-" + id), saga, 1},
+                commands::command_metadata{"saga:confirm:" + id, "", "", ""}, wait_for_placement);
+            ASSERT_TRUE(confirmed.has_value()) << confirmed.error().message << confirmed.error().rejection.reason;
+            EXPECT_EQ(confirmed->version, 2U);
+            auto captured = orders.handle_sync(
+                domain::order::record_payment_capture{domain::order_id(id), domain::payment_id("pay-" + id),
+                                                      domain::money{2500, *eur}, saga, 2},
+                commands::command_metadata{"saga:capture:" + id, "", "", ""});
+            ASSERT_TRUE(captured.has_value()) << captured.error().message << captured.error().rejection.reason;
+            EXPECT_EQ(captured->version, 3U);
+        }
+        producer->reset();  // flushes; then the tail, then the store (command_handler.hpp)
+        tail->reset();
+    }
+
+    // If-Match "3": serve decides once its own tail has the saga's commits.
+    auto as_customer = bearer(customer);
+    as_customer.headers = {"If-Match: \"3\""};
+    expect_problem(call(server.base, "POST", "/v1/orders/" + id + "/ship", as_customer), 403, "forbidden");
+    auto as_admin = bearer(admin);
+    as_admin.headers = {"If-Match: \"3\""};
+    auto shipped = call(server.base, "POST", "/v1/orders/" + id + "/ship", as_admin);
+    ASSERT_EQ(shipped.status, 200) << shipped.body;
+    EXPECT_EQ(shipped.header("etag"), "\"4\"");
+    EXPECT_EQ(shipped.body_json().at("status"), "shipped");
+    EXPECT_TRUE(std::regex_match(shipped.header("x-position"), position_pattern));
+
+    auto history = call(server.base, "GET", "/v1/orders/" + id + "/events", bearer(customer));
+    ASSERT_EQ(history.status, 200) << history.body;
+    std::vector<std::string> types;
+    const json events = history.body_json();
+    for (const auto& e : events.at("events")) types.push_back(e.at("type"));
+    EXPECT_EQ(types, (std::vector<std::string>{"order_placed", "order_confirmed", "order_payment_captured",
+                                               "order_shipped"}));
+
+    ASSERT_TRUE(server.child.send_signal(SIGTERM).has_value());
+    auto status = server.child.wait_for(30s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(status->success()) << status->describe() << "\n" << read_log(dir.path() / "serve.log");
+    ASSERT_TRUE(cluster->send_signal(SIGTERM).has_value());
+    EXPECT_TRUE(cluster->wait_for(20s).has_value());
+}
+
 TEST(serve_shutdown, sigterm_finishes_in_flight_requests_and_loses_no_acknowledged_command) {
     temp_dir dir;
     spawn_options cluster_options({SHOPSTREAM_BINARY, "embedded-cluster", "--partitions", "4"});
