@@ -6,6 +6,8 @@
 #
 # Runs three mixes (reviews, orders, both) one after another against one server and
 # prints wrk's report plus one summary line per mix (accepted commands/s, p50/p99).
+# Environment: SERVE_ARGS (extra `serve` flags, e.g. "--rate-limit 0"), MIXES (a subset of
+# "reviews orders both").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-30}
@@ -44,7 +46,7 @@ for i in $(seq 1 "$principals"); do
 done
 
 echo "serve at $base; wrk: 2 threads, $connections connections, ${seconds}s per mix, $principals principals"
-for mix in reviews orders both; do
+for mix in ${MIXES:-reviews orders both}; do
   MIX=$mix TOKENS=$tokens wrk -t2 -c"$connections" -d"${seconds}s" --latency \
     -s benchmarks/http/commands.lua "$base"
 done
