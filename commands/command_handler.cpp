@@ -15,6 +15,26 @@ command_error error_of(command_errc code, std::string message) {
     return command_error{code, {}, std::move(message)};
 }
 
+observed_outcome observed(const command_result& r) {
+    if (r) {
+        switch (r->kind) {
+            case outcome_kind::applied: return observed_outcome::applied;
+            case outcome_kind::duplicate: return observed_outcome::duplicate;
+            case outcome_kind::unchanged: return observed_outcome::unchanged;
+        }
+        return observed_outcome::internal;
+    }
+    switch (r.error().code) {
+        case command_errc::rejected: return observed_outcome::rejected;
+        case command_errc::precondition_failed: return observed_outcome::precondition_failed;
+        case command_errc::conflict: return observed_outcome::conflict;
+        case command_errc::timed_out: return observed_outcome::timed_out;
+        case command_errc::unavailable: return observed_outcome::unavailable;
+        case command_errc::internal: return observed_outcome::internal;
+    }
+    return observed_outcome::internal;
+}
+
 std::string_view role_name(domain::role r) {
     switch (r) {
         case domain::role::customer: return "customer";
@@ -29,6 +49,7 @@ std::string_view role_name(domain::role r) {
 template <class Aggregate>
 struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
     store_runtime rt;
+    command_observer* observer;  // may be null
     std::shared_ptr<detail::aggregate_lanes> lanes;
     typename Aggregate::command command;
     command_metadata metadata;
@@ -38,16 +59,18 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
     clock::time_point deadline;
     int attempts = 0;
     bool waited_for_log = false;
+    clock::time_point produced_at;  // of the latest commit, with an observer
 
-    attempt(store_runtime r, std::shared_ptr<detail::aggregate_lanes> l, typename Aggregate::command c,
-            command_metadata m, command_options o, command_callback d)
-        : rt(r), lanes(std::move(l)), command(std::move(c)), metadata(std::move(m)), options(o), done(std::move(d)),
+    attempt(store_runtime r, command_observer* obs, std::shared_ptr<detail::aggregate_lanes> l,
+            typename Aggregate::command c, command_metadata m, command_options o, command_callback d)
+        : rt(r), observer(obs), lanes(std::move(l)), command(std::move(c)), metadata(std::move(m)), options(o), done(std::move(d)),
           aggregate_id(Aggregate::aggregate_id(command)), deadline(clock::now() + options.timeout) {}
 
     void finish(command_result r) {
         auto cb = std::move(done);
         done = nullptr;
         if (!cb) return;
+        if (observer != nullptr) observer->on_outcome(Aggregate::ctx, Aggregate::command_name(command), observed(r));
         cb(std::move(r));
         lanes->release(aggregate_id);
     }
@@ -149,6 +172,9 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
                                             metadata.traceparent};
         ++attempts;
         auto self = this->shared_from_this();
+        // Set before the wait is registered (under the tail's lock), so the tail's thread
+        // reads it after this write.
+        if (observer != nullptr) produced_at = clock::now();
         // Registered before producing, so the verdict cannot be missed.
         const auto registered = rt.tail.await_verdict(
             ctx, aggregate_id, metadata.command_id, version, deadline,
@@ -160,7 +186,10 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
         const auto ticket = *registered;
         rt.producer.append(ctx, aggregate_id, value, headers,
                            [self, ticket](result<eventstore::position, eventstore::append_error> r) {
-                               if (r) return;  // the verdict answers
+                               if (r) {  // the verdict answers
+                                   if (self->observer != nullptr) self->observer->on_appended(Aggregate::ctx);
+                                   return;
+                               }
                                if (!self->rt.tail.cancel(ticket)) return;  // already answered
                                self->finish(fail(error_of(command_errc::unavailable,
                                                           "the log did not take the commit: " + r.error().message)));
@@ -174,6 +203,7 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
             finish(fail(error_of(code, r.error().message)));
             return;
         }
+        if (observer != nullptr) observer->on_verdict(Aggregate::ctx, clock::now() - produced_at);
         switch (r->verdict) {
             case eventstore::verdict::applied:
                 finish(command_outcome{outcome_kind::applied, aggregate_id, r->version, r->at, attempts});
@@ -194,6 +224,9 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
             finish(fail(error_of(command_errc::conflict, "lost " + std::to_string(attempts) +
                                                              " times to concurrent commands on " + aggregate_id)));
             return;
+        }
+        if (observer != nullptr) {
+            observer->on_outcome(Aggregate::ctx, Aggregate::command_name(command), observed_outcome::conflict_retried);
         }
         step();  // the tail applied the winner before judging us: the store is fresh
     }
@@ -260,12 +293,15 @@ template <class Aggregate>
 void command_handler<Aggregate>::handle(typename Aggregate::command command, command_metadata metadata,
                                         command_options options, command_callback done) const {
     if (metadata.command_id.empty() || metadata.command_id.size() > 255) {
+        if (observer_ != nullptr) {
+            observer_->on_outcome(Aggregate::ctx, Aggregate::command_name(command), observed_outcome::rejected);
+        }
         done(fail(command_error{command_errc::rejected,
                                 {domain::rejection_code::invalid, "", "a command id of 1-255 bytes is required"},
                                 {}}));
         return;
     }
-    auto a = std::make_shared<attempt<Aggregate>>(runtime_, lanes_, std::move(command), std::move(metadata),
+    auto a = std::make_shared<attempt<Aggregate>>(runtime_, observer_, lanes_, std::move(command), std::move(metadata),
                                                   options, std::move(done));
     const std::string id = a->aggregate_id;
     lanes_->enter(id, [a] { a->step(); });

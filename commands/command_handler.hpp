@@ -32,6 +32,7 @@
 #include <string>
 
 #include "base/result.hpp"
+#include "commands/command_observer.hpp"
 #include "domain/common.hpp"
 #include "eventstore/aggregates.hpp"
 #include "eventstore/position.hpp"
@@ -118,8 +119,9 @@ private:
 template <class Aggregate>
 class command_handler {
 public:
-    explicit command_handler(store_runtime runtime)
-        : runtime_(runtime), lanes_(std::make_shared<detail::aggregate_lanes>()) {}
+    // `observer` (optional) must outlive the handler.
+    explicit command_handler(store_runtime runtime, command_observer* observer = nullptr)
+        : runtime_(runtime), observer_(observer), lanes_(std::make_shared<detail::aggregate_lanes>()) {}
 
     void handle(typename Aggregate::command command, command_metadata metadata, command_options options,
                 command_callback done) const;
@@ -134,6 +136,7 @@ public:
 
 private:
     store_runtime runtime_;
+    command_observer* observer_;
     std::shared_ptr<detail::aggregate_lanes> lanes_;
 };
 

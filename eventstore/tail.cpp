@@ -651,6 +651,17 @@ std::int64_t tail::known_log_end(context ctx, std::int32_t partition) const {
     return high;
 }
 
+std::vector<partition_progress> tail::progress() const {
+    std::vector<partition_progress> out;
+    {
+        std::lock_guard lock(impl_->mu);
+        out.reserve(impl_->applied.size());
+        for (const auto& [pk, next] : impl_->applied) out.push_back({pk.ctx, pk.partition, next, -1});
+    }
+    for (auto& p : out) p.log_end = known_log_end(p.ctx, p.partition);
+    return out;
+}
+
 bool tail::caught_up() const {
     std::lock_guard lock(impl_->mu);
     return impl_->not_caught_up.empty();

@@ -76,6 +76,16 @@ using verdict_callback = std::function<void(result<verdict_report, wait_error>)>
 using position_callback = std::function<void(result<void, wait_error>)>;
 using clock = std::chrono::steady_clock;
 
+// One partition's progress, for metrics: the tail has applied everything below
+// `next_offset`; `log_end` is the partition's high watermark as the consumer last saw it
+// (-1 when not known yet).
+struct partition_progress {
+    context ctx = context::orders;
+    std::int32_t partition = 0;
+    std::int64_t next_offset = 0;
+    std::int64_t log_end = -1;
+};
+
 struct tail_stats {
     std::int64_t records = 0;
     std::int64_t applied = 0;
@@ -159,6 +169,10 @@ public:
     // The partition's end as the consumer last saw it (no network round trip); -1 when
     // not known yet.
     [[nodiscard]] std::int64_t known_log_end(context ctx, std::int32_t partition) const;
+
+    // Every partition the tail reads, in (context, partition) order; no network round trip
+    // (librdkafka caches the watermarks from fetch responses).
+    [[nodiscard]] std::vector<partition_progress> progress() const;
 
     // True once every partition has been read to the end at least once since start.
     [[nodiscard]] bool caught_up() const;

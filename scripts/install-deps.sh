@@ -14,8 +14,9 @@ packages=(
   postgresql-15 kcat openssl
   # the HTTP API (issue #4)
   libjwt-dev librestinio-dev libasio-dev libhttp-parser-dev libssl-dev
-  # end-to-end tests speak HTTP to the binary through curl
-  curl
+  # end-to-end tests speak HTTP to the binary through curl, and read /metrics with a
+  # foreign Prometheus parser
+  curl python3-prometheus-client
 )
 
 missing=()

@@ -20,6 +20,7 @@
 
 #include "adapters/auth/jwt.hpp"
 #include "adapters/http/server.hpp"
+#include "adapters/metrics/service_metrics.hpp"
 #include "commands/command_handler.hpp"
 #include "eventstore/aggregate_reader.hpp"
 #include "eventstore/embedded_cluster.hpp"
@@ -256,8 +257,12 @@ int run_serve(const serve_config& config) {
         spdlog::error("cannot open the idempotency store: {}", idempotency.error());
         return exit_environment;
     }
-    auto orders = std::make_unique<commands::order_handler>(commands::store_runtime{**store, **producer, **tail});
-    auto reviews = std::make_unique<commands::review_handler>(commands::store_runtime{**store, **producer, **tail});
+    metrics::service_metrics service_metrics(SHOPSTREAM_VERSION);  // outlives the server and the handlers
+    service_metrics.watch(**tail);
+    auto orders = std::make_unique<commands::order_handler>(commands::store_runtime{**store, **producer, **tail},
+                                                            &service_metrics.commands());
+    auto reviews = std::make_unique<commands::review_handler>(commands::store_runtime{**store, **producer, **tail},
+                                                              &service_metrics.commands());
 
     rd_kafka_t* client = (*producer)->client();
     http::readiness_check brokers = [client]() -> std::optional<std::string> {
@@ -276,9 +281,10 @@ int run_serve(const serve_config& config) {
     server_options.port = listen->second;
     server_options.rate_limit = *rate_limit;
     server_options.rate_burst = rate_burst;
-    auto server = http::server::start(
-        server_options, http::server_dependencies{*orders, *reviews, **store, **tail, **reader, *authority, brokers,
-                                                   idempotency->get()});
+    auto server = http::server::start(server_options,
+                                      http::server_dependencies{*orders, *reviews, **store, **tail, **reader,
+                                                                *authority, brokers, idempotency->get(),
+                                                                &service_metrics});
     if (!server) {
         spdlog::error("{}", server.error());
         return exit_environment;

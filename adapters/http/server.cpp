@@ -186,6 +186,7 @@ enum class route_id : std::uint8_t {
     healthz,
     readyz,
     openapi,
+    metrics,
     place_order,
     cancel_order,
     ship_order,
@@ -207,10 +208,11 @@ struct route_pattern {
 
 constexpr bool is_parameter(std::string_view segment) { return segment.starts_with('{'); }
 
-constexpr std::array<route_pattern, 13> routes = {{
+constexpr std::array<route_pattern, 14> routes = {{
     {"GET", {"healthz"}, route_id::healthz},
     {"GET", {"readyz"}, route_id::readyz},
     {"GET", {"v1", "openapi.json"}, route_id::openapi},
+    {"GET", {"metrics"}, route_id::metrics},
     {"POST", {"v1", "orders"}, route_id::place_order},
     {"POST", {"v1", "orders", "{id}", "cancel"}, route_id::cancel_order},
     {"POST", {"v1", "orders", "{id}", "ship"}, route_id::ship_order},
@@ -322,9 +324,25 @@ struct exchange {
     std::string traceparent;
     std::string method;
     std::string path;
+    // For the metrics: when the request was taken, and its route's template.
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    std::string_view route = "unmatched";
+    adapters::metrics::service_metrics* metrics = nullptr;
 };
 
+// The template of a route ("/v1/orders/{id}/cancel"), a metrics label.
+std::string_view route_template(route_id id) {
+    static const std::vector<route_info> table = route_table();
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+        if (routes[i].id == id) return table[i].path;
+    }
+    return "unmatched";
+}
+
 void send(const exchange& x, response r) {
+    if (x.metrics != nullptr) {
+        x.metrics->record_request(x.route, x.method, r.status, std::chrono::steady_clock::now() - x.started);
+    }
     if (r.status >= 500) {
         spdlog::warn("request {} {} {} -> {}", x.request_id, x.method, x.path, r.status);
     } else {
@@ -457,6 +475,7 @@ struct server::impl {
 
 restinio::request_handling_status_t server::impl::on_request(restinio::request_handle_t req) {
     exchange x;
+    x.metrics = deps.metrics;
     x.flights = flights;
     x.in_flight = std::make_shared<flight>(flights);
     const auto& h = req->header();
@@ -483,6 +502,7 @@ restinio::request_handling_status_t server::impl::on_request(restinio::request_h
         }
         return restinio::request_accepted();
     }
+    x.route = route_template(m.route->id);
     try {
         dispatch(std::move(x), *m.route);
     } catch (const std::exception& e) {
@@ -504,6 +524,11 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
     }
     if (route.id == route_id::openapi) {  // no token, no rate limit
         send(x, response{200, "application/json", std::string(openapi_document()), {}, false});
+        return;
+    }
+    if (route.id == route_id::metrics) {  // no token, no rate limit
+        if (deps.metrics == nullptr) return send_problem(x, route_not_found(x.method, x.path));
+        send(x, response{200, std::string(metrics::exposition_content_type), deps.metrics->expose(), {}, false});
         return;
     }
 

@@ -1,7 +1,7 @@
 #pragma once
 // The HTTP API server (issue #4, first increment): an asynchronous HTTP/1.1 server
 // (RESTinio on standalone asio, kept out of this header) that serves the command routes,
-// the aggregates' event histories, /healthz and /readyz.
+// the aggregates' event histories, /healthz, /readyz and /metrics.
 //
 // A command request holds no thread while it waits for its verdict: the route hands the
 // command to the context's command_handler and returns; the handler's callback (on the
@@ -29,6 +29,7 @@
 
 #include "adapters/auth/jwt.hpp"
 #include "adapters/http/idempotency_store.hpp"
+#include "adapters/metrics/service_metrics.hpp"
 #include "base/result.hpp"
 #include "commands/command_handler.hpp"
 #include "eventstore/aggregate_reader.hpp"
@@ -91,6 +92,8 @@ struct server_dependencies {
     // Answers to commands sent with an Idempotency-Key; null: a key only fixes the command
     // id (a retry is a duplicate the apply rule ignores, answered from the log).
     idempotency_store* idempotency = nullptr;
+    // Fed with every answer and served at GET /metrics; null: /metrics answers 404.
+    adapters::metrics::service_metrics* metrics = nullptr;
 };
 
 class server {

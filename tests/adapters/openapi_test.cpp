@@ -1,6 +1,6 @@
 // The embedded OpenAPI document (adapters/http/openapi.json): it is OpenAPI 3.1, it lists
 // exactly the routes the server answers, every reference in it resolves, every path
-// parameter is declared, the open routes are the three that need no token, and every
+// parameter is declared, the open routes are the four that need no token, and every
 // error response is a shared problem+json Problem.
 #include "adapters/http/openapi.hpp"
 
@@ -118,10 +118,10 @@ TEST(openapi_document, declares_every_path_parameter_and_no_other) {
     }
 }
 
-TEST(openapi_document, only_health_readiness_and_the_document_need_no_token) {
+TEST(openapi_document, only_health_readiness_metrics_and_the_document_need_no_token) {
     const json doc = document();
     EXPECT_EQ(doc.at("security"), json::parse(R"([{"bearerAuth": []}])"));
-    const std::set<std::string> open = {"/healthz", "/readyz", "/v1/openapi.json"};
+    const std::set<std::string> open = {"/healthz", "/readyz", "/metrics", "/v1/openapi.json"};
     for (const auto& [path, item] : doc.at("paths").items()) {
         for (const auto& [method, op] : item.items()) {
             if (!http_methods.count(method)) continue;

@@ -1,8 +1,8 @@
 // `shopstream serve` as a separate process, spoken to over HTTP with curl: every command
 // route, the event histories, bad input (and that it appends nothing), auth, If-Match,
-// concurrent commands on one aggregate, and a graceful stop that loses no acknowledged
-// command (checked across a restart on an external cluster, since the embedded one dies
-// with the process).
+// concurrent commands on one aggregate, /metrics (read by Debian's python3-prometheus-client
+// parser), and a graceful stop that loses no acknowledged command (checked across a
+// restart on an external cluster, since the embedded one dies with the process).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -156,6 +156,17 @@ std::string read_log(const std::filesystem::path& p) {
     std::stringstream s;
     s << in.rdbuf();
     return s.str();
+}
+
+// "0.1.0", as `shopstream version` prints it.
+std::string binary_version() {
+    auto version = run({SHOPSTREAM_BINARY, "version"}, 30s);
+    if (!version || !version->status.success()) throw std::runtime_error("shopstream version failed");
+    std::istringstream words(version->standard_output);
+    std::string name, number;
+    words >> name >> number;
+    if (name != "shopstream" || number.empty()) throw std::runtime_error("shopstream version: " + version->standard_output);
+    return number;
 }
 
 const std::regex position_pattern("[0-9]+:[0-9]+");
@@ -854,13 +865,7 @@ TEST(serve_cli, unreachable_brokers_fail_fast_with_one_line_in_either_log_format
 // The OpenAPI document is served without a token, as JSON, and describes this binary's
 // version.
 TEST_F(serve_e2e, the_openapi_document_is_served_without_a_token_with_the_binary_version) {
-    auto version = run({SHOPSTREAM_BINARY, "version"}, 30s);
-    ASSERT_TRUE(version.has_value()) << version.error();
-    ASSERT_TRUE(version->status.success()) << version->standard_error;
-    std::istringstream words(version->standard_output);
-    std::string name, number;
-    words >> name >> number;
-    ASSERT_EQ(name, "shopstream") << version->standard_output;
+    const std::string number = binary_version();
 
     auto r = call(base(), "GET", "/v1/openapi.json");
     ASSERT_EQ(r.status, 200) << r.body;
@@ -872,6 +877,167 @@ TEST_F(serve_e2e, the_openapi_document_is_served_without_a_token_with_the_binary
     EXPECT_TRUE(doc.at("paths").contains("/v1/openapi.json"));
 
     expect_problem(call(base(), "POST", "/v1/openapi.json"), 405, "method-not-allowed");
+}
+
+// ---- /metrics ----------------------------------------------------------------------------
+
+// The samples of GET /metrics as a foreign parser reads them (Debian's
+// python3-prometheus-client, installed by scripts/install-deps.sh; /usr/bin/python3, since
+// another python3 on PATH may not see Debian's modules): [{family, type, name, labels, value}].
+json scrape_metrics(const std::string& base, const std::filesystem::path& dir) {
+    auto r = call(base, "GET", "/metrics");  // no token
+    if (r.status != 200) throw std::runtime_error("/metrics: " + std::to_string(r.status) + " " + r.body);
+    if (r.header("content-type") != "text/plain; version=0.0.4; charset=utf-8") {
+        throw std::runtime_error("/metrics content type: " + r.header("content-type"));
+    }
+    const auto file = dir / "metrics.txt";
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << r.body;
+    static const std::string parser = R"(
+import json, math, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = []
+for f in text_string_to_metric_families(open(sys.argv[1], encoding="utf-8").read()):
+    for s in f.samples:
+        v = s.value if math.isfinite(s.value) else str(s.value)
+        out.append({"family": f.name, "type": f.type, "name": s.name, "labels": s.labels, "value": v})
+print(json.dumps(out))
+)";
+    auto parsed = run({"/usr/bin/python3", "-c", parser, file.string()}, 30s);
+    if (!parsed) throw std::runtime_error("cannot run the parser: " + parsed.error());
+    if (!parsed->status.success()) {
+        throw std::runtime_error("the Prometheus parser refused /metrics: " + parsed->standard_error + "\n" + r.body);
+    }
+    return json::parse(parsed->standard_output);
+}
+
+// The value of the sample `name` with exactly these labels; 0 when there is none.
+double sample(const json& samples, const std::string& name, const std::map<std::string, std::string>& labels = {}) {
+    for (const auto& s : samples) {
+        if (s.at("name") == name && s.at("labels").get<std::map<std::string, std::string>>() == labels) {
+            return s.at("value").get<double>();
+        }
+    }
+    return 0;
+}
+
+// Every line is a HELP, a TYPE, or a sample of the family the TYPE before it named.
+void expect_strict_line_format(const std::string& text) {
+    static const std::regex help(R"(# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .*)");
+    static const std::regex type(R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram))");
+    static const std::regex sample_line(
+        R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*"(,[a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*")*\})? ([-+0-9.eE]+|[+-]Inf|NaN))");
+    ASSERT_FALSE(text.empty());
+    ASSERT_EQ(text.back(), '\n');
+    std::istringstream lines(text);
+    std::string line, family, family_type;
+    while (std::getline(lines, line)) {
+        std::smatch m;
+        if (std::regex_match(line, m, help)) continue;
+        if (std::regex_match(line, m, type)) {
+            family = m[1];
+            family_type = m[2];
+            continue;
+        }
+        ASSERT_TRUE(std::regex_match(line, m, sample_line)) << "not a sample line: " << line;
+        const std::string name = m[1];
+        const bool of_family = name == family || (family_type == "histogram" && (name == family + "_bucket" ||
+                                                                                name == family + "_sum" ||
+                                                                                name == family + "_count"));
+        EXPECT_TRUE(of_family) << line << " follows # TYPE " << family;
+    }
+}
+
+TEST_F(serve_e2e, metrics_count_requests_commands_and_commits_with_their_labels) {
+    const std::string customer = mint("cust-metrics", domain::role::customer);
+    const json before = scrape_metrics(base(), dir_->path());
+
+    // One command applied, one rejected by the decider, one bad request, one unknown path.
+    auto placed = call(base(), "POST", "/v1/orders", with_body(order_body, customer));
+    ASSERT_EQ(placed.status, 201) << placed.body;
+    const std::string id = placed.body_json().at("orderId");
+    expect_problem(call(base(), "POST", "/v1/orders/" + id + "/ship", bearer(mint("admin-1", domain::role::admin))),
+                   409, "conflict");
+    expect_problem(call(base(), "POST", "/v1/orders", with_body("{not json", customer)), 400, "malformed-json");
+    EXPECT_EQ(call(base(), "GET", "/v1/no/such/" + id).status, 404);
+
+    // The broker's acknowledgement may reach the producer after the verdict answered.
+    json after;
+    const auto appended = [&] {
+        return sample(after, "shopstream_commits_appended_total", {{"context", "orders"}}) -
+               sample(before, "shopstream_commits_appended_total", {{"context", "orders"}});
+    };
+    for (int i = 0; i < 50; ++i) {
+        after = scrape_metrics(base(), dir_->path());
+        if (appended() >= 1) break;
+        std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_EQ(appended(), 1);  // the rejected and the bad command appended nothing
+
+    const auto delta = [&](const std::string& name, const std::map<std::string, std::string>& labels) {
+        return sample(after, name, labels) - sample(before, name, labels);
+    };
+    const std::string requests = "shopstream_http_requests_total";
+    EXPECT_EQ(delta(requests, {{"route", "/v1/orders"}, {"method", "POST"}, {"status", "201"}}), 1);
+    EXPECT_EQ(delta(requests, {{"route", "/v1/orders"}, {"method", "POST"}, {"status", "400"}}), 1);
+    EXPECT_EQ(delta(requests, {{"route", "/v1/orders/{id}/ship"}, {"method", "POST"}, {"status", "409"}}), 1);
+    EXPECT_EQ(delta(requests, {{"route", "unmatched"}, {"method", "GET"}, {"status", "404"}}), 1);
+    EXPECT_GE(delta(requests, {{"route", "/metrics"}, {"method", "GET"}, {"status", "200"}}), 1);
+    EXPECT_EQ(delta("shopstream_http_request_duration_seconds_count", {{"route", "/v1/orders"}, {"method", "POST"}}),
+              2);
+    EXPECT_EQ(delta("shopstream_http_request_duration_seconds_bucket",
+                    {{"route", "/v1/orders"}, {"method", "POST"}, {"le", "+Inf"}}),
+              2);
+    for (const auto& s : after) {  // route templates only: no raw path, no order id
+        if (s.at("labels").contains("route")) {
+            EXPECT_EQ(s.at("labels").at("route").get<std::string>().find(id), std::string::npos) << s.dump();
+        }
+    }
+
+    const std::string commands = "shopstream_commands_total";
+    EXPECT_EQ(delta(commands, {{"context", "orders"}, {"command", "place_order"}, {"outcome", "applied"}}), 1);
+    EXPECT_EQ(delta(commands, {{"context", "orders"}, {"command", "ship_order"}, {"outcome", "rejected"}}), 1);
+    EXPECT_EQ(delta(commands, {{"context", "orders"}, {"command", "place_order"}, {"outcome", "rejected"}}), 0);
+    EXPECT_EQ(delta("shopstream_command_verdict_seconds_count", {{"context", "orders"}}), 1);
+
+    // The tail: every orders partition (4) has its applied offset and a lag, and the
+    // applied offsets moved by the one commit appended.
+    double applied_before = 0, applied_after = 0;
+    int partitions = 0, lags = 0;
+    for (const auto& s : before) {
+        if (s.at("name") == "shopstream_tail_applied_offset" && s.at("labels").at("context") == "orders") {
+            applied_before += s.at("value").get<double>();
+        }
+    }
+    for (const auto& s : after) {
+        if (s.at("labels").value("context", "") != "orders") continue;
+        if (s.at("name") == "shopstream_tail_applied_offset") {
+            ++partitions;
+            applied_after += s.at("value").get<double>();
+        }
+        if (s.at("name") == "shopstream_tail_lag_records") {
+            ++lags;
+            EXPECT_GE(s.at("value").get<double>(), 0) << s.dump();
+        }
+    }
+    EXPECT_EQ(partitions, 4);
+    EXPECT_EQ(lags, 4);
+    EXPECT_EQ(applied_after - applied_before, 1);
+
+    // Process basics, and the families' types as the parser read them.
+    EXPECT_EQ(sample(after, "shopstream_build_info", {{"version", binary_version()}}), 1);
+    EXPECT_GT(sample(after, "process_resident_memory_bytes"), 1e6);
+    EXPECT_GT(sample(after, "process_cpu_seconds_total"), 0);
+    const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    EXPECT_GT(sample(after, "process_start_time_seconds"), now - 600);
+    EXPECT_LE(sample(after, "process_start_time_seconds"), now + 1);
+    std::map<std::string, std::string> types;
+    for (const auto& s : after) types[s.at("family")] = s.at("type");
+    EXPECT_EQ(types["shopstream_http_requests"], "counter");  // the parser drops _total from family names
+    EXPECT_EQ(types["shopstream_http_request_duration_seconds"], "histogram");
+    EXPECT_EQ(types["shopstream_command_verdict_seconds"], "histogram");
+    EXPECT_EQ(types["shopstream_tail_lag_records"], "gauge");
+
+    expect_strict_line_format(call(base(), "GET", "/metrics").body);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "commands/command_handler.hpp"
@@ -271,6 +273,75 @@ TEST_F(eventstore_test, single_aggregate_reads_return_the_applied_events_in_orde
     auto none = (*reader)->read(*store_, eventstore::context::reviews, "no-such-review");
     ASSERT_TRUE(none.has_value());
     EXPECT_TRUE(none->empty());
+}
+
+// What a handler reports to its observer matches what it did: every answer once, every
+// commit it produced acknowledged and judged, and a lost commit (two handlers, so two sets
+// of lanes, racing on one review) reported as conflict_retried before it is decided again.
+TEST_F(eventstore_test, the_observer_sees_every_outcome_commit_and_verdict) {
+    struct recording_observer final : commands::command_observer {
+        std::mutex mu;
+        std::map<std::pair<std::string, commands::observed_outcome>, int> outcomes;
+        std::atomic<int> appended{0};
+        std::atomic<int> verdicts{0};
+        void on_outcome(eventstore::context ctx, std::string_view command,
+                        commands::observed_outcome o) noexcept override {
+            EXPECT_EQ(ctx, eventstore::context::reviews);
+            std::lock_guard lock(mu);
+            ++outcomes[{std::string(command), o}];
+        }
+        void on_appended(eventstore::context /*ctx*/) noexcept override { ++appended; }
+        void on_verdict(eventstore::context /*ctx*/, std::chrono::steady_clock::duration took) noexcept override {
+            EXPECT_GE(took.count(), 0);
+            ++verdicts;
+        }
+        int count(const std::string& command, commands::observed_outcome o) {
+            std::lock_guard lock(mu);
+            return outcomes[{command, o}];
+        }
+    } seen;
+    commands::review_handler first(runtime(), &seen);
+    commands::review_handler second(runtime(), &seen);
+    ASSERT_TRUE(first
+                    .handle_sync(review::submit_review{"sku-7", domain::customer_id("author"), 4, "Fine", "Ok",
+                                                       customer("author"), 1},
+                                 meta("submit"))
+                    .has_value());
+    const domain::review_id id = review::review_id_for("sku-7", domain::customer_id("author"));
+    constexpr int voters = 16;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < voters; ++i) {
+        threads.emplace_back([&, i] {
+            const auto& h = i % 2 == 0 ? first : second;
+            auto r = h.handle_sync(review::vote_helpful{id, customer("v-" + std::to_string(i)), 2},
+                                   meta("v-" + std::to_string(i)));
+            EXPECT_TRUE(r.has_value() && r->kind == outcome_kind::applied);
+        });
+    }
+    for (auto& t : threads) t.join();
+    auto rejected = first.handle_sync(review::vote_helpful{id, customer("author"), 2}, meta("self-vote"));
+    ASSERT_FALSE(rejected.has_value());
+
+    using commands::observed_outcome;
+    EXPECT_EQ(seen.count("submit_review", observed_outcome::applied), 1);
+    EXPECT_EQ(seen.count("vote_helpful", observed_outcome::applied), voters);
+    EXPECT_EQ(seen.count("vote_helpful", observed_outcome::rejected), 1);
+    // Every commit produced either won or lost and was decided again.
+    const int commits = 1 + voters + seen.count("vote_helpful", observed_outcome::conflict_retried);
+    EXPECT_EQ(seen.verdicts.load(), commits);
+    EXPECT_EQ(tail_->stats().records, commits);
+    // The broker's acknowledgement may come after the verdict.
+    for (int i = 0; i < 100 && seen.appended.load() < commits; ++i) std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(seen.appended.load(), commits);
+
+    // The tail's progress: it applied every commit, and has seen the end of each partition.
+    std::int64_t applied = 0;
+    for (const auto& p : tail_->progress()) {
+        if (p.ctx != eventstore::context::reviews) continue;
+        applied += p.next_offset;
+        EXPECT_EQ(p.log_end, p.next_offset) << "partition " << p.partition;
+    }
+    EXPECT_EQ(applied, commits);
 }
 
 }  // namespace
