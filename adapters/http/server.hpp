@@ -83,7 +83,8 @@ struct server_dependencies {
     const eventstore::tail& tail;
     eventstore::aggregate_reader& reader;
     const auth::jwt_authority& authority;
-    readiness_check brokers;  // may be empty
+    readiness_check brokers;   // may be empty
+    readiness_check postgres;  // may be empty
 };
 
 class server {
