@@ -150,8 +150,15 @@ int run_cli(int argc, char** argv) {
     serve->add_option("--brokers", serve_options.brokers,
                       "Kafka bootstrap servers host:port,...; absent: the embedded cluster")
         ->envname("SHOPSTREAM_BROKERS");
+    serve->add_option("--postgres", serve_options.postgres,
+                      "PostgreSQL of the read models, a libpq URL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DB); "
+                      "checked at start; required with --brokers; absent: a local PostgreSQL 15 in "
+                      "<data-dir>/postgres, started and stopped with serve (embedded mode only)")
+        ->envname("SHOPSTREAM_POSTGRES")
+        ->type_name("URL");
     serve->add_option("--data-dir", serve_options.data_dir,
-                      "directory of the LMDB state store; absent: a temporary one (embedded mode only)")
+                      "directory of the LMDB state store (and of the local PostgreSQL without --postgres); absent: a "
+                      "temporary one, removed at exit (embedded mode only)")
         ->envname("SHOPSTREAM_DATA_DIR");
     serve->add_option("--jwt-secret", serve_options.jwt_secret,
                       "HMAC secret of the bearer tokens, at least 32 bytes; absent: a random one, printed with "

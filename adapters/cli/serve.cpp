@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <chrono>
@@ -21,6 +22,8 @@
 #include "adapters/auth/jwt.hpp"
 #include "adapters/http/server.hpp"
 #include "adapters/metrics/service_metrics.hpp"
+#include "adapters/postgres/connection.hpp"
+#include "adapters/postgres/local_cluster.hpp"
 #include "commands/command_handler.hpp"
 #include "eventstore/aggregate_reader.hpp"
 #include "eventstore/embedded_cluster.hpp"
@@ -152,6 +155,21 @@ int run_serve(const serve_config& config) {
         std::fprintf(stderr, "shopstream serve: --jwt-secret is required with --brokers (see --help)\n");
         return exit_usage;
     }
+    // With a real Kafka cluster the read models must outlive this process: a PostgreSQL
+    // started here would not, so it must be named.
+    if (!embedded && config.postgres.empty()) {
+        std::fprintf(stderr, "shopstream serve: --postgres is required with --brokers (see --help)\n");
+        return exit_usage;
+    }
+    std::optional<postgres::database_url> postgres_url;
+    if (!config.postgres.empty()) {
+        auto parsed = postgres::database_url::parse(config.postgres);
+        if (!parsed) {
+            std::fprintf(stderr, "shopstream serve: --postgres: %s (see --help)\n", parsed.error().c_str());
+            return exit_usage;
+        }
+        postgres_url.emplace(std::move(*parsed));
+    }
     const auto listen = parse_listen(config.listen);
     if (!listen) {
         std::fprintf(stderr, "shopstream serve: --listen: expected HOST:PORT, got '%s' (see --help)\n",
@@ -203,6 +221,7 @@ int run_serve(const serve_config& config) {
     }
 
     // ---- the data directory ----
+    std::error_code ec;
     temp_dir_guard temp;
     std::filesystem::path data_dir = config.data_dir;
     if (data_dir.empty()) {
@@ -214,14 +233,59 @@ int run_serve(const serve_config& config) {
         }
         data_dir = pattern;
         temp.path = data_dir;
+        // The local PostgreSQL runs as `nobody` when we are root and must get through it.
+        if (::geteuid() == 0 && !postgres_url) {
+            std::filesystem::permissions(data_dir, std::filesystem::perms::others_exec,
+                                         std::filesystem::perm_options::add, ec);
+        }
         spdlog::info("data directory {} (temporary: removed at exit)", data_dir.string());
     }
-    std::error_code ec;
     std::filesystem::create_directories(data_dir, ec);
     if (ec) {
         spdlog::error("cannot create the data directory {}: {}", data_dir.string(), ec.message());
         return exit_environment;
     }
+
+    // ---- PostgreSQL (declared after `temp`: on every return it stops before the directory goes) ----
+    std::unique_ptr<postgres::local_cluster> local_postgres;
+    if (postgres_url) {
+        // Fail fast, in one line, when nothing answers at --postgres (issue #4).
+        if (auto reached = postgres::ping(*postgres_url, std::chrono::seconds(5)); !reached) {
+            spdlog::error("cannot reach PostgreSQL at {}: {}", postgres_url->describe(), reached.error());
+            return exit_environment;
+        }
+        spdlog::info("PostgreSQL at {} answers", postgres_url->describe());
+    } else {
+        const auto began = std::chrono::steady_clock::now();
+        postgres::local_cluster_options pg_options;
+        pg_options.directory = data_dir / "postgres";
+        // On the ephemeral log the read models are rebuilt anyway: durability buys nothing.
+        pg_options.durable = false;
+        auto started = postgres::local_cluster::start(pg_options);
+        if (!started) {
+            // The first line names the cause and the log file; the log's tail follows it there.
+            const std::string& why = started.error();
+            spdlog::error("cannot start the local PostgreSQL in {}: {}", pg_options.directory.string(),
+                          why.substr(0, why.find('\n')));
+            return exit_environment;
+        }
+        local_postgres = std::move(*started);
+        if (auto created = local_postgres->ensure_database("shopstream"); !created) {
+            spdlog::error("local PostgreSQL in {}: {}", local_postgres->directory().string(), created.error());
+            return exit_environment;
+        }
+        postgres_url.emplace(*postgres::database_url::parse(local_postgres->url("shopstream")));
+        const auto took =
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
+        spdlog::warn(
+            "NO --postgres: started a LOCAL PostgreSQL 15 (pid {}, {} ms, {}) at {} with its data in {}. It lives and "
+            "dies with this process, runs without fsync and holds nothing yet (the read models arrive with the "
+            "projections). Use --postgres for a server of your own.",
+            local_postgres->pid(), took.count(), local_postgres->initialized() ? "new cluster" : "existing cluster",
+            local_postgres->url("shopstream"), local_postgres->data_directory().string());
+    }
+    postgres::health postgres_health(*postgres_url);
+    http::readiness_check postgres_ready = [&postgres_health] { return postgres_health.check(); };
 
     // ---- the event store ----
     eventstore::state_store::options store_options;
@@ -283,8 +347,8 @@ int run_serve(const serve_config& config) {
     server_options.rate_burst = rate_burst;
     auto server = http::server::start(server_options,
                                       http::server_dependencies{*orders, *reviews, **store, **tail, **reader,
-                                                                *authority, brokers, idempotency->get(),
-                                                                &service_metrics});
+                                                                *authority, brokers, postgres_ready,
+                                                                idempotency->get(), &service_metrics});
     if (!server) {
         spdlog::error("{}", server.error());
         return exit_environment;
@@ -332,6 +396,14 @@ int run_serve(const serve_config& config) {
     reader->reset();
     store->reset();
     cluster.reset();
+    if (local_postgres) {
+        const auto ended = local_postgres->stop();
+        if (ended.success()) {
+            spdlog::info("local PostgreSQL stopped");
+        } else {
+            spdlog::warn("local PostgreSQL ended with {}", ended.describe());
+        }
+    }
     spdlog::info("stopped");
     return 0;
 }

@@ -2,7 +2,9 @@
 // `shopstream serve`: the event store (state store, tail, producer, history reader), the
 // command handlers and the HTTP API in one process (ARCHITECTURE.md decision 10), until
 // SIGTERM/SIGINT. Without brokers it starts the embedded Kafka-protocol cluster
-// (decision 11) and, unless given, a temporary data directory and a random JWT secret.
+// (decision 11) and, unless given, a temporary data directory, a local PostgreSQL 15 in
+// it (adapters/postgres/local_cluster.hpp; stopped at exit, also on start-up failures)
+// and a random JWT secret. A PostgreSQL given by URL must answer at start.
 //
 // The first line on stdout is machine-readable: `listening on http://HOST:PORT` (the real
 // port when 0 was asked for); everything else goes to the log on stderr.
@@ -20,6 +22,7 @@ namespace shopstream::adapters {
 struct serve_config {
     std::string listen = "127.0.0.1:8080";
     std::string brokers;     // empty: the embedded cluster
+    std::string postgres;    // a libpq URL; empty: a local PostgreSQL in <data-dir>/postgres (embedded mode only)
     std::string data_dir;    // empty: a fresh temporary directory (embedded mode only)
     std::string jwt_secret;  // empty: a random one (embedded mode only)
     int partitions = 16;

@@ -843,12 +843,13 @@ void server::impl::readyz(exchange x) {
         } else {
             checks["tail"] = "ok";
         }
-        if (deps.brokers) {
-            if (auto down = deps.brokers()) {
-                checks["brokers"] = *down;
+        for (const auto& [name, check] : {std::pair{"brokers", &deps.brokers}, std::pair{"postgres", &deps.postgres}}) {
+            if (!*check) continue;
+            if (auto down = (*check)()) {
+                checks[name] = *down;
                 ready = false;
             } else {
-                checks["brokers"] = "ok";
+                checks[name] = "ok";
             }
         }
         nlohmann::json body = {{"ready", ready}, {"checks", checks}};

@@ -88,7 +88,8 @@ struct server_dependencies {
     eventstore::tail& tail;
     eventstore::aggregate_reader& reader;
     const auth::jwt_authority& authority;
-    readiness_check brokers;  // may be empty
+    readiness_check brokers;   // may be empty
+    readiness_check postgres;  // may be empty
     // Answers to commands sent with an Idempotency-Key; null: a key only fixes the command
     // id (a retry is a duplicate the apply rule ignores, answered from the log).
     idempotency_store* idempotency = nullptr;

@@ -24,7 +24,9 @@
 #include "eventstore/producer.hpp"
 #include "eventstore/state_store.hpp"
 #include "eventstore/tail.hpp"
+#include "tests/support/postgres_fixture.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/serve_process.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace shopstream::testing {
@@ -122,24 +124,12 @@ const std::string order_body =
     R"({"lines":[{"sku":"sku-1","quantity":2,"unitPrice":{"amount":1250,"currency":"EUR"}}]})";
 const std::string review_body = R"({"rating":4,"title":"Good","body":"Does the job"})";
 
-struct server_process {
-    process child;
-    std::string base;
-};
+using server_process = serve_process;
 
-server_process start_serve(std::vector<std::string> extra, const std::filesystem::path& log) {
-    std::vector<std::string> argv = {SHOPSTREAM_BINARY, "serve", "--listen", "127.0.0.1:0", "--partitions", "4"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    spawn_options options(argv);
-    options.environment = {{"SHOPSTREAM_JWT_SECRET", secret}};
-    options.standard_error = output::to_file(log);
-    auto child = process::spawn(options);
-    if (!child) throw std::runtime_error(child.error());
-    auto line = child->read_line(30s);
-    if (!line) throw std::runtime_error("serve did not start: " + line.error());
-    const std::string prefix = "listening on ";
-    if (line->rfind(prefix, 0) != 0) throw std::runtime_error("unexpected first line: " + *line);
-    return {std::move(*child), line->substr(prefix.size())};
+server_process start_serve(const std::vector<std::string>& extra, const std::filesystem::path& log) {
+    std::vector<std::string> args = {"--partitions", "4"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return spawn_serve(SHOPSTREAM_BINARY, args, log, {{"SHOPSTREAM_JWT_SECRET", secret}});
 }
 
 void expect_problem(const http_response& r, int status, const std::string& type_suffix) {
@@ -151,12 +141,7 @@ void expect_problem(const http_response& r, int status, const std::string& type_
     EXPECT_EQ(p.value("type", ""), "https://shopstream.dev/problems/" + type_suffix) << r.body;
 }
 
-std::string read_log(const std::filesystem::path& p) {
-    std::ifstream in(p);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+std::string read_log(const std::filesystem::path& p) { return read_file(p); }
 
 // "0.1.0", as `shopstream version` prints it.
 std::string binary_version() {
@@ -171,10 +156,18 @@ std::string binary_version() {
 
 const std::regex position_pattern("[0-9]+:[0-9]+");
 
+// serve's local PostgreSQL lives in <data-dir>/postgres and runs as `nobody` when the
+// tests run as root: it must get through the test's directory.
+const temp_dir& traversable(const temp_dir& dir) {
+    std::filesystem::permissions(dir.path(), std::filesystem::perms::others_exec, std::filesystem::perm_options::add);
+    return dir;
+}
+
 class serve_e2e : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         dir_ = new temp_dir();
+        traversable(*dir_);
         server_ = new server_process(
             start_serve({"--data-dir", (dir_->path() / "data").string()}, dir_->path() / "serve.log"));
     }
@@ -222,6 +215,7 @@ TEST_F(serve_e2e, health_and_readiness_need_no_token) {
     EXPECT_EQ(ready.status, 200) << ready.body;
     EXPECT_EQ(ready.body_json().at("checks").at("tail"), "ok");
     EXPECT_EQ(ready.body_json().at("checks").at("brokers"), "ok");
+    EXPECT_EQ(ready.body_json().at("checks").at("postgres"), "ok") << ready.body;
     EXPECT_FALSE(ready.header("x-request-id").empty());
 }
 
@@ -571,6 +565,11 @@ TEST(serve_cli, usage_and_environment_errors_are_one_line_with_their_exit_code) 
              {{"--rate-burst", "0"}, 2},
              {{"--rate-burst", "2x"}, 2},
              {{"--brokers", "127.0.0.1:1"}, 2},  // needs --data-dir and --jwt-secret
+             // and --postgres: a PostgreSQL started here would die with it
+             {{"--brokers", "127.0.0.1:1", "--data-dir", dir.path().string(), "--jwt-secret", secret}, 2},
+             {{"--postgres", "not a url"}, 2},
+             {{"--postgres", "postgresql://127.0.0.1:99999/db"}, 2},
+             {{"--postgres", "postgresql://127.0.0.1/db?no_such_option=1"}, 2},
              {{"--listen", "203.0.113.1:0"}, 1},  // not an address of this machine
          }) {
         std::vector<std::string> argv = {SHOPSTREAM_BINARY, "serve"};
@@ -586,6 +585,7 @@ TEST(serve_cli, usage_and_environment_errors_are_one_line_with_their_exit_code) 
 // Retry-After and its command does nothing; other principals are not affected.
 TEST(serve_rate_limit, a_principal_past_its_burst_is_refused_with_retry_after_and_appends_nothing) {
     temp_dir dir;
+    traversable(dir);
     auto server = start_serve({"--data-dir", (dir.path() / "data").string(), "--rate-limit", "1", "--rate-burst", "2"},
                               dir.path() / "serve.log");
     // Three reviews by three authors (one request each, within their own bursts).
@@ -680,7 +680,8 @@ TEST(serve_ship, an_order_the_saga_confirmed_and_captured_ships_for_an_admin_onl
     ASSERT_TRUE(cluster.has_value()) << cluster.error();
     auto bootstrap = cluster->read_line(20s);
     ASSERT_TRUE(bootstrap.has_value()) << bootstrap.error();
-    auto server = start_serve({"--brokers", *bootstrap, "--data-dir", (dir.path() / "data").string()},
+    auto server = start_serve({"--brokers", *bootstrap, "--data-dir", (dir.path() / "data").string(), "--postgres",
+                               shared_postgres().connection_string()},
                               dir.path() / "serve.log");
 
     const std::string customer = mint("cust-ship", domain::role::customer);
@@ -763,7 +764,8 @@ TEST(serve_shutdown, sigterm_finishes_in_flight_requests_and_loses_no_acknowledg
     ASSERT_TRUE(cluster.has_value()) << cluster.error();
     auto bootstrap = cluster->read_line(20s);
     ASSERT_TRUE(bootstrap.has_value()) << bootstrap.error();
-    const std::vector<std::string> args = {"--brokers", *bootstrap, "--data-dir", (dir.path() / "data").string()};
+    const std::vector<std::string> args = {"--brokers", *bootstrap, "--data-dir", (dir.path() / "data").string(),
+                                           "--postgres", shared_postgres().connection_string()};
 
     auto first = start_serve(args, dir.path() / "first.log");
     auto submitted = call(first.base, "POST", "/v1/products/sku-stop/reviews",
@@ -835,7 +837,7 @@ TEST(serve_cli, unreachable_brokers_fail_fast_with_one_line_in_either_log_format
         const std::vector<std::string> argv = {SHOPSTREAM_BINARY, "serve",         "--brokers",
                                                "127.0.0.1:1",     "--data-dir",    (dir.path() / format).string(),
                                                "--jwt-secret",    secret,          "--log-format",
-                                               format};
+                                               format,            "--postgres",    "postgresql://127.0.0.1:1/x"};
         const auto started = std::chrono::steady_clock::now();
         auto out = run(argv, 30s);
         const auto took = std::chrono::steady_clock::now() - started;

@@ -1,5 +1,5 @@
 // The throwaway PostgreSQL server (tests/support/postgres_fixture.hpp) and the child
-// process layer under it (tests/support/process.hpp).
+// process layer under it (adapters/os/process.hpp, re-exported by tests/support/process.hpp).
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

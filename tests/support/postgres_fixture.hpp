@@ -1,15 +1,10 @@
 #pragma once
-// A throwaway PostgreSQL 15 server for integration and end-to-end tests.
-//
-// start() runs `initdb` into a fresh temporary directory and starts `postgres` directly
-// as a child process (not through pg_ctl, so the fixture owns its pid and the server dies
-// with the test through PR_SET_PDEATHSIG). It listens on 127.0.0.1 only, on a free port
-// picked by the kernel, with its unix socket inside the temporary directory and trust
-// authentication (nothing else can reach it). fsync stays on, as in production, so tests
-// exercise real durability costs. PostgreSQL refuses to run as root: when the tests run as
-// root the server runs as `nobody` (env SHOPSTREAM_TEST_PG_USER to change), which owns the
-// temporary directory; the database superuser has that OS user's name. Binaries come from
-// /usr/lib/postgresql/15/bin (env SHOPSTREAM_PG_BINDIR to change).
+// A throwaway PostgreSQL 15 server for integration and end-to-end tests: the local
+// cluster `serve` runs in embedded mode (adapters/postgres/local_cluster.hpp: initdb,
+// 127.0.0.1 on a free port, trust authentication, run as `nobody` when root), in a fresh
+// temporary directory removed by stop(). When the tests run as root the server runs as
+// `nobody` (env SHOPSTREAM_TEST_PG_USER to change). fsync stays on, as in production, so
+// tests exercise real durability costs.
 //
 // initdb costs about a second, so a test binary normally shares one server
 // (shared_postgres()) and isolates tests by database (create_database()).
@@ -26,6 +21,7 @@
 #include <string_view>
 
 #include "base/result.hpp"
+#include "adapters/postgres/local_cluster.hpp"
 #include "tests/support/process.hpp"
 
 namespace shopstream::testing {
@@ -49,22 +45,19 @@ public:
     // the temporary directory. Idempotent. Returns how the server process ended.
     exit_status stop();
 
-    [[nodiscard]] int port() const noexcept { return port_; }
-    [[nodiscard]] const std::string& user() const noexcept { return user_; }
+    [[nodiscard]] int port() const noexcept { return cluster_->port(); }
+    [[nodiscard]] const std::string& user() const noexcept { return cluster_->user(); }
     [[nodiscard]] const std::filesystem::path& directory() const noexcept { return directory_; }
-    [[nodiscard]] std::filesystem::path data_directory() const { return directory_ / "data"; }
-    [[nodiscard]] std::filesystem::path log_file() const { return directory_ / "server.log"; }
-    [[nodiscard]] bool running() const noexcept { return server_ && server_->running(); }
+    [[nodiscard]] std::filesystem::path data_directory() const { return cluster_->data_directory(); }
+    [[nodiscard]] std::filesystem::path log_file() const { return cluster_->log_file(); }
+    [[nodiscard]] bool running() const noexcept { return cluster_ && cluster_->running(); }
 
 private:
     postgres_server() = default;
 
     std::filesystem::path directory_;
     bool removed_ = false;
-    std::string user_;
-    int port_ = 0;
-    std::optional<process> server_;
-    std::optional<exit_status> stopped_;
+    std::unique_ptr<adapters::postgres::local_cluster> cluster_;
     std::atomic<unsigned> database_counter_ = 0;
 };
 

@@ -1,4 +1,4 @@
-#include "tests/support/process.hpp"
+#include "adapters/os/process.hpp"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -15,7 +15,7 @@
 
 extern char** environ;  // NOLINT: POSIX
 
-namespace shopstream::testing {
+namespace shopstream::adapters::os {
 namespace {
 
 using steady = std::chrono::steady_clock;
@@ -97,8 +97,8 @@ result<std::pair<int, int>, std::string> open_output(const output& out, int stan
             return std::pair{fd, -1};
         }
         case output::kind::file: {
-            const int fd = ::open(out.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-                                    0644);
+            const int fd = ::open(out.path.c_str(),
+                                  O_WRONLY | O_CREAT | (out.truncate ? O_TRUNC : 0) | O_APPEND | O_CLOEXEC, 0644);
             if (fd < 0) return fail("spawn: " + out.path.string() + ": " + errno_text(errno));
             return std::pair{fd, -1};
         }
@@ -116,8 +116,9 @@ struct child_failure {
     int step;
     int error;
 };
-constexpr std::array<const char*, 8> child_steps = {
+constexpr std::array<const char*, 9> child_steps = {
     "dup2", "chdir", "setgroups", "setgid", "setuid", "prctl(PR_SET_PDEATHSIG)", "parent already gone", "exec",
+    "setpgid",
 };
 
 [[noreturn]] void child_fail(int status_fd, int step) {
@@ -226,6 +227,7 @@ result<process, std::string> process::start(const spawn_options& options) {
         }
         // dup2 onto itself keeps FD_CLOEXEC (when the parent's own stdout is inherited).
         for (int fd = 0; fd <= 2; ++fd) ::fcntl(fd, F_SETFD, 0);
+        if (options.own_process_group && ::setpgid(0, 0) != 0) child_fail(status_fd, 8);
         if (!working_directory.empty() && ::chdir(working_directory.c_str()) != 0) child_fail(status_fd, 1);
         if (options.gid || options.uid) {
             if (::setgroups(0, nullptr) != 0) child_fail(status_fd, 2);
@@ -418,4 +420,4 @@ result<run_result, std::string> run(std::vector<std::string> argv, std::chrono::
     return out;
 }
 
-}  // namespace shopstream::testing
+}  // namespace shopstream::adapters::os
