@@ -170,6 +170,9 @@ int run_cli(int argc, char** argv) {
     serve->add_option("--log-format", serve_options.log_format, "text or json (one JSON object per line)")
         ->envname("SHOPSTREAM_LOG_FORMAT")
         ->capture_default_str();
+    serve->add_flag("--access-log,!--no-access-log", serve_options.access_log,
+                    "log every request at info: request id, method, path, status, time")
+        ->envname("SHOPSTREAM_ACCESS_LOG");
     serve->add_option("--rate-limit", serve_options.rate_limit,
                       "requests per second per principal (JWT subject); 0: no limit; refused: 429 with Retry-After")
         ->envname("SHOPSTREAM_RATE_LIMIT")

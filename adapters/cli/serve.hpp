@@ -27,6 +27,7 @@ struct serve_config {
     std::string jwt_secret;  // empty: a random one (embedded mode only)
     int partitions = 16;
     std::string log_format = "text";  // text | json
+    bool access_log = false;
     // Requests per second per principal (a non-negative number; 0: no limit) and the
     // token bucket's size (empty: twice the rate, at least 1); checked by run_serve.
     std::string rate_limit = "1000";

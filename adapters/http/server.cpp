@@ -328,6 +328,7 @@ struct exchange {
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     std::string_view route = "unmatched";
     adapters::metrics::service_metrics* metrics = nullptr;
+    bool access_log = false;  // one info line per answered request
 };
 
 // The template of a route ("/v1/orders/{id}/cancel"), a metrics label.
@@ -345,6 +346,9 @@ void send(const exchange& x, response r) {
     }
     if (r.status >= 500) {
         spdlog::warn("request {} {} {} -> {}", x.request_id, x.method, x.path, r.status);
+    } else if (x.access_log) {
+        spdlog::info("request {} {} {} -> {} in {:.3f} ms", x.request_id, x.method, x.path, r.status,
+                     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - x.started).count());
     } else {
         spdlog::debug("request {} {} {} -> {}", x.request_id, x.method, x.path, r.status);
     }
@@ -476,6 +480,7 @@ struct server::impl {
 restinio::request_handling_status_t server::impl::on_request(restinio::request_handle_t req) {
     exchange x;
     x.metrics = deps.metrics;
+    x.access_log = options.access_log;
     x.flights = flights;
     x.in_flight = std::make_shared<flight>(flights);
     const auto& h = req->header();

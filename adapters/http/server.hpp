@@ -60,6 +60,9 @@ struct server_options {
     // How long a read with X-Min-Position (or ?minPosition=) waits for the position to be
     // applied before it is answered 503 with Retry-After.
     std::chrono::milliseconds min_position_timeout{2'000};
+    // Logs every request at info (request id, method, path, status, time); otherwise only
+    // 5xx answers are logged (warn) and the rest at debug.
+    bool access_log = false;
 };
 
 // One route the server answers: the method and the path template, parameters named as the

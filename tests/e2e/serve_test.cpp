@@ -756,6 +756,24 @@ TEST(serve_ship, an_order_the_saga_confirmed_and_captured_ships_for_an_admin_onl
     EXPECT_TRUE(cluster->wait_for(20s).has_value());
 }
 
+TEST(serve_access_log, every_request_is_logged_with_its_request_id_status_and_time_when_asked) {
+    temp_dir dir;
+    traversable(dir);
+    auto server = start_serve({"--data-dir", (dir.path() / "data").string(), "--access-log"}, dir.path() / "serve.log");
+    request_options o;
+    o.headers = {"X-Request-Id: access-1"};
+    EXPECT_EQ(call(server.base, "GET", "/healthz", o).status, 200);
+    o.headers = {"X-Request-Id: access-2"};
+    EXPECT_EQ(call(server.base, "GET", "/v1/nowhere", o).status, 404);
+    ASSERT_TRUE(server.child.send_signal(SIGTERM).has_value());
+    auto status = server.child.wait_for(30s);
+    ASSERT_TRUE(status.has_value());
+    const auto log = read_log(dir.path() / "serve.log");
+    EXPECT_TRUE(std::regex_search(log, std::regex(R"(request access-1 GET /healthz -> 200 in [0-9]+\.[0-9]{3} ms)")))
+        << log;
+    EXPECT_TRUE(std::regex_search(log, std::regex(R"(request access-2 GET /v1/nowhere -> 404 in )"))) << log;
+}
+
 TEST(serve_shutdown, sigterm_finishes_in_flight_requests_and_loses_no_acknowledged_command) {
     temp_dir dir;
     spawn_options cluster_options({SHOPSTREAM_BINARY, "embedded-cluster", "--partitions", "4"});
