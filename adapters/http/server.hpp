@@ -55,7 +55,7 @@ struct server_options {
     // Per-principal token bucket (rate_limiter.hpp), checked right after authentication:
     // requests per second per JWT subject (0: no limit) and the bucket size (nullopt:
     // max(1, 2 × rate)). A refused request is a 429 with Retry-After and does no work.
-    double rate_limit = 1000;
+    double rate_limit = 5000;
     std::optional<double> rate_burst;
     // How long a read with X-Min-Position (or ?minPosition=) waits for the position to be
     // applied before it is answered 503 with Retry-After.
