@@ -312,6 +312,9 @@ int run_serve(const serve_config& config) {
     }
     eventstore::producer_options producer_options;
     producer_options.bootstrap_servers = bootstrap;
+    // Commands are appended from the HTTP event loop's threads: a full local queue is
+    // answered 503 (Retry-After) at once rather than holding a loop thread while it drains.
+    producer_options.enqueue_timeout = std::chrono::milliseconds(0);
     auto producer = eventstore::producer::start(producer_options);
     if (!producer) {
         spdlog::error("cannot start the producer: {}", producer.error());
