@@ -81,6 +81,7 @@ struct store_process {
         eventstore::tail_options to;
         to.bootstrap_servers = brokers;
         to.max_batch = static_cast<std::size_t>(max_batch);
+        to.fetch_wait = eventstore::embedded_fetch_wait;  // as `serve` on the embedded cluster
         auto t = eventstore::tail::start(to, *store);
         if (!t) throw std::runtime_error(t.error());
         tail = std::move(*t);

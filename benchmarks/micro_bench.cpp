@@ -2,6 +2,7 @@
 // command costs to encode, what one commit costs the tail to judge and apply. Run:
 //   build/release/benchmarks/micro_bench
 #include <benchmark/benchmark.h>
+#include <lmdb.h>
 
 #include <filesystem>
 
@@ -223,5 +224,67 @@ void tail_batch_hot_aggregate(benchmark::State& state) {
 BENCHMARK(tail_batch_hot_aggregate)->Unit(benchmark::kMillisecond)->Iterations(20);
 
 }  // namespace
+
+// The measured reason behind the proposal to keep each applied commit's bytes in the
+// state store (ARCHITECTURE.md decision 2 says reads fetch the offsets from the log): one
+// aggregate's 1 000 commits read back with an LMDB cursor range scan and verified
+// (decode_commit), in an environment holding 100 000 other aggregates' commits. Compare
+// eventstore_bench's "read one aggregate of 1000 events" from the embedded cluster.
+void read_1000_commits_from_lmdb(benchmark::State& state) {
+    const auto dir = std::filesystem::temp_directory_path() / "shopstream-micro-read";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    MDB_env* env = nullptr;
+    mdb_env_create(&env);
+    mdb_env_set_mapsize(env, std::size_t{4} << 30);
+    mdb_env_open(env, dir.c_str(), MDB_NOSYNC, 0644);
+    MDB_dbi dbi = 0;
+    auto key_of = [](const std::string& aggregate, std::uint64_t version) {
+        std::string k = aggregate;
+        k.push_back('\0');
+        for (int shift = 56; shift >= 0; shift -= 8) k.push_back(static_cast<char>((version >> shift) & 0xFF));
+        return k;
+    };
+    auto put = [&](MDB_txn* txn, const std::string& k, const std::vector<std::uint8_t>& v) {
+        MDB_val key{k.size(), const_cast<char*>(k.data())};
+        MDB_val val{v.size(), const_cast<std::uint8_t*>(v.data())};
+        mdb_put(txn, dbi, &key, &val, 0);
+    };
+    MDB_txn* txn = nullptr;
+    mdb_txn_begin(env, nullptr, 0, &txn);
+    mdb_dbi_open(txn, nullptr, 0, &dbi);
+    for (int i = 0; i < 100'000; ++i) put(txn, key_of(commit_of(i).aggregate_id, 1), eventstore::encode_commit(commit_of(i)));
+    const std::string big = "sku-big~author";
+    for (std::uint64_t v = 1; v <= 1000; ++v) {
+        auto c = commit_of(static_cast<int>(v));
+        c.aggregate_id = big;
+        c.expected_version = v - 1;
+        put(txn, key_of(big, v), eventstore::encode_commit(c));
+    }
+    mdb_txn_commit(txn);
+    for (auto _ : state) {
+        MDB_txn* r = nullptr;
+        mdb_txn_begin(env, nullptr, MDB_RDONLY, &r);
+        MDB_cursor* cursor = nullptr;
+        mdb_cursor_open(r, dbi, &cursor);
+        const auto first = key_of(big, 1);
+        MDB_val k{first.size(), const_cast<char*>(first.data())};
+        MDB_val v;
+        std::size_t read = 0;
+        for (int rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE); rc == 0 && read < 1000;
+             rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+            auto decoded = eventstore::decode_commit(
+                std::span<const std::uint8_t>(static_cast<const std::uint8_t*>(v.mv_data), v.mv_size));
+            benchmark::DoNotOptimize(decoded);
+            ++read;
+        }
+        mdb_cursor_close(cursor);
+        mdb_txn_abort(r);
+        if (read != 1000) state.SkipWithError("not 1000 commits");
+    }
+    mdb_env_close(env);
+    std::filesystem::remove_all(dir);
+}
+BENCHMARK(read_1000_commits_from_lmdb)->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -299,12 +299,7 @@ int run_serve(const serve_config& config) {
     }
     eventstore::tail_options tail_options;
     tail_options.bootstrap_servers = bootstrap;
-    // The embedded cluster holds an idle fetch for the whole fetch.wait.max.ms even when a
-    // record arrives meanwhile (a real broker answers at once), so the wait is a verdict's
-    // latency. Measured with benchmarks/http/run.sh: 5 ms → 2 ms takes p50 at 8
-    // connections from 5.9 to 3.3 ms and 64 connections from 10.0 k to 12.1 k commands/s,
-    // for 11 % instead of 6.5 % of a core when idle (1 ms: 18 %; 0: 160 %).
-    if (embedded) tail_options.fetch_wait = std::chrono::milliseconds(2);
+    if (embedded) tail_options.fetch_wait = eventstore::embedded_fetch_wait;
     auto tail = eventstore::tail::start(tail_options, **store);
     if (!tail) {
         spdlog::error("cannot start the tail: {}", tail.error());
