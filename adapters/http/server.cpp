@@ -695,9 +695,9 @@ bool server::impl::answer_from_store(const exchange& x, const keyed_request& k) 
 bool server::impl::enter_key(const exchange& x, const keyed_request& k) {
     {
         std::lock_guard lock(keys_mu);
-        auto [it, inserted] = running_keys.try_emplace(k.key, running_key{k.digest, 0});
-        if (it->second.digest == k.digest) {
-            ++it->second.count;
+        auto& running = running_keys.try_emplace(k.key, running_key{k.digest, 0}).first->second;
+        if (running.digest == k.digest) {
+            ++running.count;
             return true;
         }
     }
@@ -742,7 +742,6 @@ void server::impl::command(exchange x, const commands::command_handler<Aggregate
             send(x, std::move(resp));
         });
 }
-
 
 // X-Min-Position (or ?minPosition=): read-your-writes. The read waits, bounded, until the
 // context's tail has applied the position a command answer carried.
