@@ -166,16 +166,11 @@ TEST(serve_postgres, a_failed_start_stops_the_local_postgres) {
 // Nothing answers at --postgres: exit 1 within seconds, and the one line on stderr names it.
 TEST(serve_postgres, an_unreachable_postgres_fails_fast_with_one_line_in_either_log_format) {
     temp_dir dir;
-    spawn_options cluster_options({SHOPSTREAM_BINARY, "embedded-cluster", "--partitions", "2"});
-    cluster_options.standard_error = output::null();
-    auto cluster = process::spawn(cluster_options);
-    ASSERT_TRUE(cluster.has_value()) << cluster.error();
-    auto bootstrap = cluster->read_line(20s);
-    ASSERT_TRUE(bootstrap.has_value()) << bootstrap.error();
+    const auto cluster = spawn_cluster(SHOPSTREAM_BINARY, 2);
 
     for (const std::string format : {"text", "json"}) {
         const auto began = std::chrono::steady_clock::now();
-        auto out = run({SHOPSTREAM_BINARY, "serve", "--brokers", *bootstrap, "--partitions", "2", "--data-dir",
+        auto out = run({SHOPSTREAM_BINARY, "serve", "--brokers", cluster.bootstrap(), "--partitions", "2", "--data-dir",
                         (dir.path() / format).string(), "--jwt-secret", secret, "--log-format", format,
                         "--postgres", "postgresql://shop:pw@127.0.0.1:1/orders"},
                        60s);
@@ -195,8 +190,6 @@ TEST(serve_postgres, an_unreachable_postgres_fails_fast_with_one_line_in_either_
             EXPECT_EQ(parsed.value("level", ""), "error");
         }
     }
-    ASSERT_TRUE(cluster->send_signal(SIGTERM).has_value());
-    EXPECT_TRUE(cluster->wait_for(20s).has_value());
 }
 
 TEST(serve_postgres, the_flag_wins_over_shopstream_postgres) {

@@ -143,6 +143,13 @@ void expect_problem(const http_response& r, int status, const std::string& type_
 
 std::string read_log(const std::filesystem::path& p) { return read_file(p); }
 
+// SIGTERM: serve must stop in time and exit 0 (its log shown otherwise).
+void expect_clean_stop(server_process& server, const std::filesystem::path& log) {
+    auto status = stop_serve(server);
+    ASSERT_TRUE(status.has_value()) << status.error() << "\n" << read_log(log);
+    EXPECT_TRUE(status->success()) << status->describe() << "\n" << read_log(log);
+}
+
 // "0.1.0", as `shopstream version` prints it.
 std::string binary_version() {
     auto version = run({SHOPSTREAM_BINARY, "version"}, 30s);
@@ -172,12 +179,7 @@ protected:
             start_serve({"--data-dir", (dir_->path() / "data").string()}, dir_->path() / "serve.log"));
     }
     static void TearDownTestSuite() {
-        ASSERT_TRUE(server_->child.send_signal(SIGTERM).has_value());
-        auto status = server_->child.wait_for(20s);
-        EXPECT_TRUE(status.has_value()) << "serve did not stop on SIGTERM";
-        if (status) {
-            EXPECT_TRUE(status->success()) << status->describe();
-        }
+        expect_clean_stop(*server_, dir_->path() / "serve.log");
         delete server_;
         delete dir_;
     }
@@ -658,29 +660,17 @@ TEST(serve_rate_limit, a_principal_past_its_burst_is_refused_with_retry_after_an
         }
     }
 
-    ASSERT_TRUE(server.child.send_signal(SIGTERM).has_value());
-    auto status = server.child.wait_for(20s);
-    ASSERT_TRUE(status.has_value());
-    EXPECT_TRUE(status->success()) << status->describe();
+    expect_clean_stop(server, dir.path() / "serve.log");
 }
 
-// The embedded cluster dies with serve, so this runs serve on an external cluster (the
-// `embedded-cluster` subcommand) with --brokers, stops it with SIGTERM while votes are in
-// flight, restarts it on the same data directory and checks that every vote answered 2xx
-// is in the log.
 // The success path of POST /v1/orders/{id}/ship. Shipping needs an order the payment saga
 // confirmed and whose capture it recorded; until the saga lands, this test plays the saga
 // as what it will be: another writer of the same log (its own state store, tail and
 // producer, commands as the `system` actor), next to a `serve` on an external cluster.
 TEST(serve_ship, an_order_the_saga_confirmed_and_captured_ships_for_an_admin_only) {
     temp_dir dir;
-    spawn_options cluster_options({SHOPSTREAM_BINARY, "embedded-cluster", "--partitions", "4"});
-    cluster_options.standard_error = output::null();
-    auto cluster = process::spawn(cluster_options);
-    ASSERT_TRUE(cluster.has_value()) << cluster.error();
-    auto bootstrap = cluster->read_line(20s);
-    ASSERT_TRUE(bootstrap.has_value()) << bootstrap.error();
-    auto server = start_serve({"--brokers", *bootstrap, "--data-dir", (dir.path() / "data").string(), "--postgres",
+    const auto cluster = spawn_cluster(SHOPSTREAM_BINARY, 4);
+    auto server = start_serve({"--brokers", cluster.bootstrap(), "--data-dir", (dir.path() / "data").string(), "--postgres",
                                shared_postgres().connection_string()},
                               dir.path() / "serve.log");
 
@@ -698,11 +688,11 @@ TEST(serve_ship, an_order_the_saga_confirmed_and_captured_ships_for_an_admin_onl
         auto store = eventstore::state_store::open(dir.path() / "saga", store_options);
         ASSERT_TRUE(store.has_value()) << store.error().message;
         eventstore::tail_options tail_options;
-        tail_options.bootstrap_servers = *bootstrap;
+        tail_options.bootstrap_servers = cluster.bootstrap();
         auto tail = eventstore::tail::start(tail_options, **store);
         ASSERT_TRUE(tail.has_value()) << tail.error();
         eventstore::producer_options producer_options;
-        producer_options.bootstrap_servers = *bootstrap;
+        producer_options.bootstrap_servers = cluster.bootstrap();
         auto producer = eventstore::producer::start(producer_options);
         ASSERT_TRUE(producer.has_value()) << producer.error();
         {
@@ -748,12 +738,7 @@ TEST(serve_ship, an_order_the_saga_confirmed_and_captured_ships_for_an_admin_onl
     EXPECT_EQ(types, (std::vector<std::string>{"order_placed", "order_confirmed", "order_payment_captured",
                                                "order_shipped"}));
 
-    ASSERT_TRUE(server.child.send_signal(SIGTERM).has_value());
-    auto status = server.child.wait_for(30s);
-    ASSERT_TRUE(status.has_value());
-    EXPECT_TRUE(status->success()) << status->describe() << "\n" << read_log(dir.path() / "serve.log");
-    ASSERT_TRUE(cluster->send_signal(SIGTERM).has_value());
-    EXPECT_TRUE(cluster->wait_for(20s).has_value());
+    expect_clean_stop(server, dir.path() / "serve.log");
 }
 
 TEST(serve_access_log, every_request_is_logged_with_its_request_id_status_and_time_when_asked) {
@@ -765,24 +750,21 @@ TEST(serve_access_log, every_request_is_logged_with_its_request_id_status_and_ti
     EXPECT_EQ(call(server.base, "GET", "/healthz", o).status, 200);
     o.headers = {"X-Request-Id: access-2"};
     EXPECT_EQ(call(server.base, "GET", "/v1/nowhere", o).status, 404);
-    ASSERT_TRUE(server.child.send_signal(SIGTERM).has_value());
-    auto status = server.child.wait_for(30s);
-    ASSERT_TRUE(status.has_value());
+    expect_clean_stop(server, dir.path() / "serve.log");
     const auto log = read_log(dir.path() / "serve.log");
     EXPECT_TRUE(std::regex_search(log, std::regex(R"(request access-1 GET /healthz -> 200 in [0-9]+\.[0-9]{3} ms)")))
         << log;
     EXPECT_TRUE(std::regex_search(log, std::regex(R"(request access-2 GET /v1/nowhere -> 404 in )"))) << log;
 }
 
+// The embedded cluster dies with serve, so this runs serve on an external cluster (the
+// `embedded-cluster` subcommand) with --brokers, stops it with SIGTERM while votes are in
+// flight, restarts it on the same data directory and checks that every vote answered 2xx
+// is in the log.
 TEST(serve_shutdown, sigterm_finishes_in_flight_requests_and_loses_no_acknowledged_command) {
     temp_dir dir;
-    spawn_options cluster_options({SHOPSTREAM_BINARY, "embedded-cluster", "--partitions", "4"});
-    cluster_options.standard_error = output::null();
-    auto cluster = process::spawn(cluster_options);
-    ASSERT_TRUE(cluster.has_value()) << cluster.error();
-    auto bootstrap = cluster->read_line(20s);
-    ASSERT_TRUE(bootstrap.has_value()) << bootstrap.error();
-    const std::vector<std::string> args = {"--brokers", *bootstrap, "--data-dir", (dir.path() / "data").string(),
+    const auto cluster = spawn_cluster(SHOPSTREAM_BINARY, 4);
+    const std::vector<std::string> args = {"--brokers", cluster.bootstrap(), "--data-dir", (dir.path() / "data").string(),
                                            "--postgres", shared_postgres().connection_string()};
 
     auto first = start_serve(args, dir.path() / "first.log");
@@ -839,12 +821,7 @@ TEST(serve_shutdown, sigterm_finishes_in_flight_requests_and_loses_no_acknowledg
     }
     for (const auto& voter : acknowledged) EXPECT_TRUE(in_log.count(voter)) << voter << " acknowledged, not in the log";
 
-    ASSERT_TRUE(second.child.send_signal(SIGTERM).has_value());
-    auto second_status = second.child.wait_for(30s);
-    ASSERT_TRUE(second_status.has_value());
-    EXPECT_TRUE(second_status->success()) << second_status->describe() << "\n" << read_log(dir.path() / "second.log");
-    ASSERT_TRUE(cluster->send_signal(SIGTERM).has_value());
-    EXPECT_TRUE(cluster->wait_for(20s).has_value());
+    expect_clean_stop(second, dir.path() / "second.log");
 }
 
 // Unreachable brokers (issue #4): exit 1 quickly, with ONE line naming them, and no

@@ -1,5 +1,6 @@
 #include "tests/support/serve_process.hpp"
 
+#include <csignal>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -22,6 +23,29 @@ serve_process spawn_serve(const std::string& binary, const std::vector<std::stri
     const std::string prefix = "listening on ";
     if (line->rfind(prefix, 0) != 0) throw std::runtime_error("unexpected first line: " + *line);
     return {std::move(*child), line->substr(prefix.size())};
+}
+
+result<exit_status, std::string> stop_serve(serve_process& server, std::chrono::milliseconds timeout) {
+    if (auto sent = server.child.send_signal(SIGTERM); !sent) return fail("cannot signal serve: " + sent.error());
+    auto status = server.child.wait_for(timeout);
+    if (!status) return fail("serve did not stop within " + std::to_string(timeout.count()) + " ms of SIGTERM");
+    return *status;
+}
+
+cluster_process::~cluster_process() {
+    if (!owned_) return;
+    (void)child_.send_signal(SIGTERM);
+    (void)child_.wait_for(std::chrono::seconds(20));
+}
+
+cluster_process spawn_cluster(const std::string& binary, int partitions, std::chrono::milliseconds timeout) {
+    spawn_options options({binary, "embedded-cluster", "--partitions", std::to_string(partitions)});
+    options.standard_error = output::null();
+    auto child = process::spawn(std::move(options));
+    if (!child) throw std::runtime_error(child.error());
+    auto line = child->read_line(timeout);
+    if (!line) throw std::runtime_error("embedded-cluster did not start: " + line.error());
+    return cluster_process(std::move(*child), std::move(*line));
 }
 
 std::string read_file(const std::filesystem::path& path) {
