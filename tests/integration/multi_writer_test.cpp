@@ -9,7 +9,6 @@
 //     applies nothing twice.
 #include <gtest/gtest.h>
 
-#include <array>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -204,11 +203,11 @@ protected:
         cluster_.emplace(std::move(*c));
         auto topics = eventstore::create_topics(*cluster_, partitions);
         ASSERT_TRUE(topics.has_value()) << topics.error();
-        auto conf = testing::make_conf(testing::consumer_config(bootstrap()));
+        auto conf = eventstore::kafka::make_conf(testing::consumer_config(bootstrap()));
         ASSERT_TRUE(conf.has_value()) << conf.error();
-        std::array<char, 256> err{};
-        watermarks_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf->release(), err.data(), err.size()));
-        ASSERT_NE(watermarks_, nullptr) << err.data();
+        auto client = eventstore::kafka::make_client(RD_KAFKA_CONSUMER, std::move(*conf));
+        ASSERT_TRUE(client.has_value()) << client.error();
+        watermarks_ = std::move(*client);
     }
 
     [[nodiscard]] const std::string& bootstrap() const { return cluster_->bootstrap_servers(); }
@@ -259,7 +258,7 @@ protected:
 
     testing::temp_dir dir_{"multi-writer"};
     std::optional<eventstore::embedded_cluster> cluster_;
-    testing::handle_ptr watermarks_;
+    eventstore::kafka::handle watermarks_;
 };
 
 std::vector<std::string> review_ids(int count) {
