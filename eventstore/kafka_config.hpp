@@ -1,7 +1,8 @@
 #pragma once
 // Small helpers over librdkafka's C configuration API shared by the producer, the tail
 // and the aggregate reader: RAII handles, a checked `set`, and librdkafka's own log
-// lines routed through spdlog. Internal to eventstore/.
+// lines routed through spdlog. Outside eventstore/ only the test support and the
+// benchmarks use them, for the clients they drive by hand.
 
 #include <librdkafka/rdkafka.h>
 

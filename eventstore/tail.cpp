@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <set>
 
 #include "eventstore/aggregates.hpp"
@@ -665,6 +666,40 @@ std::vector<partition_progress> tail::progress() const {
 bool tail::caught_up() const {
     std::lock_guard lock(impl_->mu);
     return impl_->not_caught_up.empty();
+}
+
+result<std::vector<std::int64_t>, std::string> tail::await_log_end(context ctx, clock::time_point deadline) const {
+    const std::string topic(topic_of(ctx));
+    const std::int32_t count = partition_count(ctx);
+    if (count == 0) return fail("this tail does not read " + topic);
+    std::vector<std::int64_t> ends;
+    ends.reserve(static_cast<std::size_t>(count));
+    for (std::int32_t p = 0; p < count; ++p) {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();
+        if (left <= 0) return fail("the deadline passed while asking for the end of " + topic);
+        std::int64_t low = 0;
+        std::int64_t high = 0;
+        const auto err = rd_kafka_query_watermark_offsets(
+            impl_->consumer.get(), topic.c_str(), p, &low, &high,
+            static_cast<int>(std::min<std::int64_t>(left, std::numeric_limits<int>::max())));
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            return fail("cannot read the end of " + topic + " partition " + std::to_string(p) + ": " +
+                        rd_kafka_err2str(err));
+        }
+        ends.push_back(high);
+    }
+    for (;;) {
+        std::int32_t behind = 0;
+        while (behind < count && applied_through(ctx, behind) >= ends[static_cast<std::size_t>(behind)]) ++behind;
+        if (behind == count) return ends;
+        if (auto f = failure()) return fail("the tail failed: " + *f);
+        if (clock::now() >= deadline) {
+            return fail("the deadline passed with " + topic + " partition " + std::to_string(behind) +
+                        " applied through offset " + std::to_string(applied_through(ctx, behind)) +
+                        " of its end " + std::to_string(ends[static_cast<std::size_t>(behind)]));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
 }
 
 std::int32_t tail::partition_count(context ctx) const {

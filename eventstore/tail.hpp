@@ -177,6 +177,15 @@ public:
     // True once every partition has been read to the end at least once since start.
     [[nodiscard]] bool caught_up() const;
 
+    // Waits until every partition of `ctx` is applied through the end the log has now
+    // (the high watermarks, asked of the brokers once, at the call) and returns those
+    // ends by partition. Fails when the brokers do not answer, when the tail fails, or
+    // when `deadline` passes first, saying which partition is behind and by how much.
+    // Blocks the caller, checking every millisecond: for start-up, tests and benchmarks,
+    // not for a request path.
+    [[nodiscard]] result<std::vector<std::int64_t>, std::string> await_log_end(context ctx,
+                                                                              clock::time_point deadline) const;
+
     [[nodiscard]] std::int32_t partition_count(context ctx) const;
     [[nodiscard]] const std::string& log_identity() const noexcept { return identity_; }
     [[nodiscard]] std::optional<std::string> failure() const;

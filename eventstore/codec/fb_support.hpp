@@ -52,13 +52,29 @@ private:
 // The root table of `bytes` (aligned) once `verify` — a generated
 // VerifySizePrefixed<root>Buffer, which checks the size prefix against the length, the
 // file identifier and every offset — accepted it; verification_failed naming `what`
-// otherwise.
+// otherwise. The size prefix is compared first on its own, so that a truncated or
+// extended buffer (the common corruption) is reported as such rather than as the
+// verifier's bare refusal.
 template <class Root>
 result<const Root*, codec_error> verified_root(std::span<const std::uint8_t> bytes,
                                                bool (*verify)(flatbuffers::Verifier&),
                                                std::string_view what) {
+    constexpr std::size_t prefix_size = sizeof(flatbuffers::uoffset_t);
+    if (bytes.size() < prefix_size) {
+        return failure(codec_errc::verification_failed,
+                       std::to_string(bytes.size()) + " bytes cannot hold a size-prefixed " +
+                           std::string(what));
+    }
     if (bytes.size() >= FLATBUFFERS_MAX_BUFFER_SIZE) {
         return failure(codec_errc::verification_failed, "larger than a FlatBuffer can be");
+    }
+    flatbuffers::uoffset_t prefix = 0;
+    std::memcpy(&prefix, bytes.data(), prefix_size);
+    prefix = flatbuffers::EndianScalar(prefix);
+    if (prefix != bytes.size() - prefix_size) {
+        return failure(codec_errc::verification_failed,
+                       "size prefix " + std::to_string(prefix) + " does not match the " +
+                           std::to_string(bytes.size() - prefix_size) + " bytes that follow it");
     }
     flatbuffers::Verifier verifier(bytes.data(), bytes.size());
     if (!verify(verifier)) {

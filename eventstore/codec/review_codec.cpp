@@ -4,7 +4,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
@@ -363,56 +362,17 @@ decoded<dom::event> decode(std::uint16_t type, std::uint16_t schema_version,
                                                            std::to_string(schema_version)));
     }
 
-    constexpr std::size_t prefix_size = sizeof(flatbuffers::uoffset_t);
-    if (payload.size() < prefix_size || payload.size() >= FLATBUFFERS_MAX_BUFFER_SIZE) {
-        return fail(fail_with(
-            codec_errc::verification_failed,
-            "payload size " + std::to_string(payload.size()) + " cannot hold a review envelope"));
-    }
-
-    // FlatBuffers reads scalars in place (and silences UBSan's alignment check to do so);
-    // bytes handed over by Kafka or nested in a commit may sit at any address, so a
-    // misaligned payload is copied to keep those reads well-defined on every target.
-    std::vector<std::uint8_t> aligned_copy;
-    const std::uint8_t* data = payload.data();
-    if (reinterpret_cast<std::uintptr_t>(data) % alignof(std::int64_t) != 0) {
-        aligned_copy.assign(payload.begin(), payload.end());
-        data = aligned_copy.data();
-    }
-
-    flatbuffers::uoffset_t prefix = 0;
-    std::memcpy(&prefix, data, prefix_size);
-    prefix = flatbuffers::EndianScalar(prefix);
-    if (prefix != payload.size() - prefix_size) {
-        return fail(fail_with(codec_errc::verification_failed,
-                              "size prefix " + std::to_string(prefix) + " does not match the " +
-                                  std::to_string(payload.size() - prefix_size) +
-                                  " bytes that follow it"));
-    }
-    flatbuffers::Verifier verifier(data, payload.size());
-    if (!fb::VerifySizePrefixedenvelopeBuffer(verifier)) {
-        return fail(fail_with(codec_errc::verification_failed,
-                              "the payload is not a valid review envelope (identifier \"SSRV\")"));
-    }
-
-    const fb::envelope* env = fb::GetSizePrefixedenvelope(data);
-    const fb::event actual = env->event_type();
-    if (actual == fb::event::NONE) {
-        return fail(fail_with(codec_errc::invalid_value, "the envelope holds no event"));
-    }
-    if (actual != *expected) {
-        return fail(
-            fail_with(codec_errc::type_mismatch, "type id " + std::to_string(type) +
-                                                     " but the envelope holds union member " +
-                                                     std::to_string(static_cast<int>(actual))));
-    }
-    switch (actual) {
-        case fb::event::review_submitted: return read_event<fb::review_submitted>(*env);
-        case fb::event::review_edited: return read_event<fb::review_edited>(*env);
-        case fb::event::review_retracted: return read_event<fb::review_retracted>(*env);
-        case fb::event::review_hidden: return read_event<fb::review_hidden>(*env);
-        case fb::event::review_restored: return read_event<fb::review_restored>(*env);
-        case fb::event::review_marked_helpful: return read_event<fb::review_marked_helpful>(*env);
+    const fb_support::aligned_bytes aligned(payload);
+    const auto opened = fb_support::verified_envelope<fb::envelope>(
+        aligned, &fb::VerifySizePrefixedenvelopeBuffer, "review envelope (\"SSRV\")", type, *expected);
+    if (!opened) return fail(opened.error());
+    switch (*expected) {
+        case fb::event::review_submitted: return read_event<fb::review_submitted>(**opened);
+        case fb::event::review_edited: return read_event<fb::review_edited>(**opened);
+        case fb::event::review_retracted: return read_event<fb::review_retracted>(**opened);
+        case fb::event::review_hidden: return read_event<fb::review_hidden>(**opened);
+        case fb::event::review_restored: return read_event<fb::review_restored>(**opened);
+        case fb::event::review_marked_helpful: return read_event<fb::review_marked_helpful>(**opened);
         case fb::event::NONE: break;
     }
     return fail(

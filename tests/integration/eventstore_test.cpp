@@ -201,6 +201,25 @@ TEST_F(eventstore_test, a_restarted_process_resumes_from_its_checkpoints) {
     EXPECT_EQ(tail_->stats().records, 1);  // only the new commit: the rest came from the store
 }
 
+TEST_F(eventstore_test, await_log_end_returns_the_ends_it_waited_for_and_fails_at_its_deadline) {
+    commands::order_handler orders(runtime());
+    for (int i = 0; i < 5; ++i) {
+        ASSERT_TRUE(orders.handle_sync(place("e-" + std::to_string(i)), meta("e-" + std::to_string(i))).has_value());
+    }
+    auto ends = tail_->await_log_end(eventstore::context::orders, eventstore::clock::now() + 10s);
+    ASSERT_TRUE(ends.has_value()) << ends.error();
+    ASSERT_EQ(ends->size(), 4U);
+    std::int64_t records = 0;
+    for (std::int32_t p = 0; p < 4; ++p) {
+        EXPECT_EQ(tail_->applied_through(eventstore::context::orders, p), ends->at(static_cast<std::size_t>(p)));
+        records += ends->at(static_cast<std::size_t>(p));
+    }
+    EXPECT_EQ(records, 5);
+    auto late = tail_->await_log_end(eventstore::context::orders, eventstore::clock::now() - 1s);
+    ASSERT_FALSE(late.has_value());
+    EXPECT_NE(late.error().find("deadline"), std::string::npos) << late.error();
+}
+
 TEST_F(eventstore_test, a_store_of_another_log_is_refused) {
     close_process();
     auto other = eventstore::embedded_cluster::start(1);

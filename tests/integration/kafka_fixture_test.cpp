@@ -219,7 +219,7 @@ TEST_F(kafka_fixture_test, keys_land_where_the_java_partitioner_puts_them) {
     // And librdkafka's own default (consistent_random, CRC32) would not agree: the check
     // above can tell the difference.
     auto config = producer_config(bootstrap());
-    config.emplace_back("partitioner", "consistent_random");
+    config["partitioner"] = "consistent_random";
     auto crc = test_producer::create(config);
     ASSERT_TRUE(crc.has_value()) << crc.error();
     for (int i = 0; i < 20; ++i) {

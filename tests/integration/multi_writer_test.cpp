@@ -9,7 +9,6 @@
 //     applies nothing twice.
 #include <gtest/gtest.h>
 
-#include <array>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -204,11 +203,6 @@ protected:
         cluster_.emplace(std::move(*c));
         auto topics = eventstore::create_topics(*cluster_, partitions);
         ASSERT_TRUE(topics.has_value()) << topics.error();
-        auto conf = testing::make_conf(testing::consumer_config(bootstrap()));
-        ASSERT_TRUE(conf.has_value()) << conf.error();
-        std::array<char, 256> err{};
-        watermarks_.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf->release(), err.data(), err.size()));
-        ASSERT_NE(watermarks_, nullptr) << err.data();
     }
 
     [[nodiscard]] const std::string& bootstrap() const { return cluster_->bootstrap_servers(); }
@@ -228,30 +222,10 @@ protected:
         if (!t) throw std::runtime_error(t.error());
         out.tail = std::move(*t);
 
-        const std::string topic(eventstore::topic_of(ctx));
-        std::vector<std::int64_t> ends;
+        auto ends = out.tail->await_log_end(ctx, eventstore::clock::now() + 20s);
+        if (!ends) throw std::runtime_error("the tail on " + dir.string() + " did not reach the log end: " + ends.error());
         for (std::int32_t p = 0; p < partitions; ++p) {
-            std::int64_t low = 0;
-            std::int64_t high = 0;
-            const auto err = rd_kafka_query_watermark_offsets(watermarks_.get(), topic.c_str(), p, &low, &high, 5000);
-            if (err != RD_KAFKA_RESP_ERR_NO_ERROR) throw std::runtime_error(rd_kafka_err2str(err));
-            ends.push_back(high);
-        }
-        const auto deadline = eventstore::clock::now() + 20s;
-        for (;;) {
-            bool all = true;
-            for (std::int32_t p = 0; p < partitions; ++p) {
-                all = all && out.tail->applied_through(ctx, p) >= ends[static_cast<std::size_t>(p)];
-            }
-            if (all) break;
-            if (auto f = out.tail->failure()) throw std::runtime_error("tail failed: " + *f);
-            if (eventstore::clock::now() > deadline) {
-                throw std::runtime_error("the tail on " + dir.string() + " did not reach the log end in 20 s");
-            }
-            std::this_thread::sleep_for(5ms);
-        }
-        for (std::int32_t p = 0; p < partitions; ++p) {
-            EXPECT_EQ(out.tail->applied_through(ctx, p), ends[static_cast<std::size_t>(p)])
+            EXPECT_EQ(out.tail->applied_through(ctx, p), ends->at(static_cast<std::size_t>(p)))
                 << dir << " applied past the end of partition " << p;
         }
         return out;
@@ -259,7 +233,6 @@ protected:
 
     testing::temp_dir dir_{"multi-writer"};
     std::optional<eventstore::embedded_cluster> cluster_;
-    testing::handle_ptr watermarks_;
 };
 
 std::vector<std::string> review_ids(int count) {

@@ -11,6 +11,7 @@
 namespace shopstream::testing {
 namespace {
 
+namespace kafka = eventstore::kafka;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
@@ -20,15 +21,6 @@ int clamp_ms(std::chrono::milliseconds timeout) {
 
 std::string view_to_string(const void* data, std::size_t size) {
     return {static_cast<const char*>(data), size};
-}
-
-// A handle of `type` from `config`; librdkafka takes the conf only on success.
-result<handle_ptr, std::string> make_handle(rd_kafka_type_t type, conf_ptr conf) {
-    std::array<char, 512> error{};
-    rd_kafka_t* handle = rd_kafka_new(type, conf.get(), error.data(), error.size());
-    if (handle == nullptr) return fail(std::string("rd_kafka_new: ") + error.data());
-    (void)conf.release();
-    return handle_ptr(handle);
 }
 
 std::string unique_group_id() {
@@ -81,18 +73,6 @@ kafka_config consumer_config(std::string_view bootstrap) {
     };
 }
 
-result<conf_ptr, std::string> make_conf(const kafka_config& config) {
-    conf_ptr conf(rd_kafka_conf_new());
-    std::array<char, 512> error{};
-    for (const auto& [key, value] : config) {
-        if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), error.data(), error.size()) !=
-            RD_KAFKA_CONF_OK) {
-            return fail(key + "=" + value + ": " + error.data());
-        }
-    }
-    return conf;
-}
-
 record to_record(const rd_kafka_message_t& message) {
     record out;
     if (message.key != nullptr) out.key = view_to_string(message.key, message.key_len);
@@ -117,12 +97,12 @@ record to_record(const rd_kafka_message_t& message) {
 // ---- producer ---------------------------------------------------------------------------
 
 result<test_producer, std::string> test_producer::create(const kafka_config& config) {
-    auto conf = make_conf(config);
+    auto conf = kafka::make_conf(config);
     if (!conf) return fail("producer: " + conf.error());
     auto s = std::make_unique<state>();
     rd_kafka_conf_set_opaque(conf->get(), s.get());
     rd_kafka_conf_set_dr_msg_cb(conf->get(), &test_producer::on_delivery);
-    auto handle = make_handle(RD_KAFKA_PRODUCER, std::move(*conf));
+    auto handle = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
     if (!handle) return fail("producer: " + handle.error());
     return test_producer(std::move(s), std::move(*handle));
 }
@@ -211,36 +191,24 @@ result<void, std::string> test_producer::flush(std::chrono::milliseconds timeout
 
 namespace {
 
-// Asks `handle`'s cluster for the topic's metadata (which also fills the handle's cache
-// of partition leaders).
+// The topic's partition count from `handle`'s metadata of all topics (which also fills
+// the handle's cache of partition leaders).
 result<int, std::string> partition_count_via(rd_kafka_t* handle, const std::string& name) {
-    rd_kafka_topic_t* topic_handle = rd_kafka_topic_new(handle, name.c_str(), nullptr);
-    const rd_kafka_metadata_t* metadata = nullptr;
-    const rd_kafka_resp_err_t err = rd_kafka_metadata(handle, 0, topic_handle, &metadata, 10'000);
-    rd_kafka_topic_destroy(topic_handle);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return fail("metadata for " + name + ": " + rd_kafka_err2str(err));
-    result<int, std::string> count = fail("metadata for " + name + ": topic not listed");
-    for (int i = 0; i < metadata->topic_cnt; ++i) {
-        const auto& t = metadata->topics[i];
-        if (name != t.topic) continue;
-        if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            count = fail("metadata for " + name + ": " + rd_kafka_err2str(t.err));
-        } else {
-            count = t.partition_cnt;
-        }
-    }
-    rd_kafka_metadata_destroy(metadata);
-    return count;
+    auto counts = kafka::partition_counts(handle, 10s);
+    if (!counts) return fail("metadata for " + name + ": " + counts.error());
+    const auto found = counts->find(name);
+    if (found == counts->end()) return fail("metadata for " + name + ": topic not listed");
+    return found->second;
 }
 
 }  // namespace
 
 result<int, std::string> partition_count(std::string_view bootstrap, std::string_view topic) {
-    auto conf = make_conf({{"bootstrap.servers", std::string(bootstrap)},
-                           {"socket.nagle.disable", "true"},
-                           {"log.connection.close", "false"}});
+    auto conf = kafka::make_conf({{"bootstrap.servers", std::string(bootstrap)},
+                                  {"socket.nagle.disable", "true"},
+                                  {"log.connection.close", "false"}});
     if (!conf) return fail(std::move(conf.error()));
-    auto handle = make_handle(RD_KAFKA_PRODUCER, std::move(*conf));
+    auto handle = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
     if (!handle) return fail(std::move(handle.error()));
     return partition_count_via(handle->get(), std::string(topic));
 }
@@ -248,9 +216,9 @@ result<int, std::string> partition_count(std::string_view bootstrap, std::string
 result<std::vector<record>, std::string> consume_all(std::string_view bootstrap, std::string_view topic,
                                                      std::chrono::milliseconds timeout) {
     const auto deadline = steady::now() + timeout;
-    auto conf = make_conf(consumer_config(bootstrap));
+    auto conf = kafka::make_conf(consumer_config(bootstrap));
     if (!conf) return fail("consumer: " + conf.error());
-    auto handle = make_handle(RD_KAFKA_CONSUMER, std::move(*conf));
+    auto handle = kafka::make_client(RD_KAFKA_CONSUMER, std::move(*conf));
     if (!handle) return fail("consumer: " + handle.error());
     rd_kafka_t* consumer = handle->get();
 

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -32,6 +33,7 @@
 
 #include "base/result.hpp"
 #include "eventstore/embedded_cluster.hpp"
+#include "eventstore/kafka_config.hpp"
 
 namespace shopstream::testing {
 
@@ -64,7 +66,8 @@ private:
 
 // ---- client configuration ---------------------------------------------------------------
 
-using kafka_config = std::vector<std::pair<std::string, std::string>>;
+// Settings as eventstore::kafka::make_conf takes them (which also builds the clients here).
+using kafka_config = std::map<std::string, std::string>;
 
 // Idempotent, acks=all, partitioner=murmur2_random (the Java client's default, so keys land
 // where Java clients put them), no Nagle, short linger, reconnect backoff capped at 500 ms.
@@ -74,17 +77,6 @@ using kafka_config = std::vector<std::pair<std::string, std::string>>;
 // idle fetch on the mock is held for all of fetch.wait.max.ms). Needs a group.id only
 // because librdkafka's assign() does; nothing is committed.
 [[nodiscard]] kafka_config consumer_config(std::string_view bootstrap);
-
-struct conf_deleter {
-    void operator()(rd_kafka_conf_t* conf) const noexcept { rd_kafka_conf_destroy(conf); }
-};
-struct handle_deleter {
-    void operator()(rd_kafka_t* handle) const noexcept { rd_kafka_destroy(handle); }
-};
-using conf_ptr = std::unique_ptr<rd_kafka_conf_t, conf_deleter>;
-using handle_ptr = std::unique_ptr<rd_kafka_t, handle_deleter>;
-
-[[nodiscard]] result<conf_ptr, std::string> make_conf(const kafka_config& config);
 
 // ---- records ----------------------------------------------------------------------------
 
@@ -142,10 +134,11 @@ private:
     };
     static void on_delivery(rd_kafka_t* handle, const rd_kafka_message_t* message, void* opaque);
 
-    test_producer(std::unique_ptr<state> s, handle_ptr h) : state_(std::move(s)), handle_(std::move(h)) {}
+    test_producer(std::unique_ptr<state> s, eventstore::kafka::handle h)
+        : state_(std::move(s)), handle_(std::move(h)) {}
 
-    std::unique_ptr<state> state_;  // heap: librdkafka holds its address as the opaque
-    handle_ptr handle_;             // destroyed first (declared last)
+    std::unique_ptr<state> state_;      // heap: librdkafka holds its address as the opaque
+    eventstore::kafka::handle handle_;  // destroyed first (declared last)
 };
 
 // ---- consumer ---------------------------------------------------------------------------
