@@ -58,7 +58,9 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
     std::string aggregate_id;
     clock::time_point deadline;
     int attempts = 0;
-    bool waited_for_log = false;
+    // Until when a command expecting a version the store has not reached waits for the
+    // partition's next records when the tail knows of none yet (set at the first such wait).
+    clock::time_point quiet_until{};
     clock::time_point produced_at;  // of the latest commit, with an observer
 
     attempt(store_runtime r, command_observer* obs, std::shared_ptr<detail::aggregate_lanes> l,
@@ -97,13 +99,11 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
             }
         }
         if (options.expected_version && *options.expected_version != version) {
-            if (*options.expected_version > version && !waited_for_log) {
-                wait_for_log_end();
+            if (*options.expected_version > version) {
+                wait_for_log_end(version);
                 return;
             }
-            finish(fail(error_of(command_errc::precondition_failed,
-                                 "expected version " + std::to_string(*options.expected_version) +
-                                     " but the aggregate is at version " + std::to_string(version))));
+            fail_precondition(version);
             return;
         }
 
@@ -127,24 +127,42 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
         append(version, *decision);
     }
 
-    // The command expects a version the local store has not reached: wait until the tail
-    // has applied the partition as far as the log is known to reach, then decide.
-    void wait_for_log_end() {
+    void fail_precondition(std::uint64_t version) {
+        finish(fail(error_of(command_errc::precondition_failed,
+                             "expected version " + std::to_string(*options.expected_version) +
+                                 " but the aggregate is at version " + std::to_string(version))));
+    }
+
+    // The command expects a version the local store has not reached. When the tail knows
+    // the partition goes further, wait (up to the command's deadline) until it applied that
+    // far, then decide again. When it knows of nothing further, its view of the log end
+    // may be a fetch old - another writer's commit can be on its way - so wait for the
+    // partition's next records for a short window before answering precondition_failed.
+    void wait_for_log_end(std::uint64_t version) {
         constexpr auto ctx = Aggregate::ctx;
-        waited_for_log = true;
+        constexpr auto quiet_window = std::chrono::milliseconds(100);
         const std::int32_t partition = eventstore::murmur2_partition(aggregate_id, rt.tail.partition_count(ctx));
         const std::int64_t end = rt.tail.known_log_end(ctx, partition);
-        if (end <= rt.tail.applied_through(ctx, partition)) {
-            step();
-            return;
+        const std::int64_t applied = rt.tail.applied_through(ctx, partition);
+        eventstore::position target{partition, end - 1};
+        clock::time_point until = deadline;
+        if (end <= applied) {
+            if (quiet_until == clock::time_point{}) quiet_until = std::min(deadline, clock::now() + quiet_window);
+            if (clock::now() >= quiet_until) {
+                fail_precondition(version);
+                return;
+            }
+            target.offset = applied;  // the partition's next record
+            until = quiet_until;
         }
         auto self = this->shared_from_this();
-        rt.tail.await_position(ctx, {partition, end - 1}, deadline, [self](result<void, eventstore::wait_error> r) {
-            if (!r && r.error().code == eventstore::wait_errc::stopped) {
+        rt.tail.await_position(ctx, target, until, [self, until](result<void, eventstore::wait_error> r) {
+            if (!r && (r.error().code == eventstore::wait_errc::stopped || clock::now() < until)) {
+                // The tail is stopping, or refused the wait outright (a partition it does not read).
                 self->finish(fail(error_of(command_errc::unavailable, r.error().message)));
                 return;
             }
-            self->step();  // on timeout step() reports timed_out
+            self->step();  // decides again; past the command's deadline it reports timed_out
         });
     }
 

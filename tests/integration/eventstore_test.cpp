@@ -220,6 +220,33 @@ TEST_F(eventstore_test, await_log_end_returns_the_ends_it_waited_for_and_fails_a
     EXPECT_NE(late.error().find("deadline"), std::string::npos) << late.error();
 }
 
+// A second writer (its own store and tail) is told the version another writer just
+// reached (If-Match from another process's answer): its tail may not have that commit
+// yet, and may not even know the log grew. It must wait for it, not answer 412.
+TEST_F(eventstore_test, a_version_another_writer_just_reached_is_waited_for_not_refused) {
+    auto other_store = eventstore::state_store::open(dir_.path() / "other",
+                                                     {std::uint64_t{1} << 30, eventstore::state_store::durability::relaxed});
+    ASSERT_TRUE(other_store.has_value()) << other_store.error().message;
+    auto other_tail = eventstore::tail::start(tail_options(cluster_->bootstrap_servers()), **other_store);
+    ASSERT_TRUE(other_tail.has_value()) << other_tail.error();
+    {
+        const commands::order_handler here(runtime());
+        const commands::order_handler there(commands::store_runtime{**other_store, *producer_, **other_tail});
+        for (int i = 0; i < 20; ++i) {
+            const std::string id = "o-race-" + std::to_string(i);
+            auto placed = here.handle_sync(place(id), meta("p-" + std::to_string(i)));
+            ASSERT_TRUE(placed.has_value()) << placed.error().message;
+            commands::command_options at_one;
+            at_one.expected_version = placed->version;
+            auto cancelled = there.handle_sync(order::cancel_order{domain::order_id(id), customer("c-1"), 2},
+                                               meta("c-" + std::to_string(i)), at_one);
+            ASSERT_TRUE(cancelled.has_value()) << i << ": " << cancelled.error().message;
+            EXPECT_EQ(cancelled->version, 2U);
+        }
+    }
+    other_tail->reset();
+}
+
 TEST_F(eventstore_test, a_store_of_another_log_is_refused) {
     close_process();
     auto other = eventstore::embedded_cluster::start(1);
