@@ -252,6 +252,7 @@ struct matched_route {
 struct route_match {
     std::optional<matched_route> route;
     std::vector<std::string> allowed;  // methods of the path, when the method is wrong
+    std::optional<route_id> path_route;  // a route of the path, when the method is wrong
 };
 
 route_match match(std::string_view method, std::string_view path) {
@@ -277,6 +278,7 @@ route_match match(std::string_view method, std::string_view path) {
             return out;
         }
         out.allowed.emplace_back(r.method);
+        if (!out.path_route) out.path_route = r.id;
     }
     return out;
 }
@@ -501,6 +503,7 @@ restinio::request_handling_status_t server::impl::on_request(restinio::request_h
     auto m = match(x.method, x.path);
     if (!m.route) {
         if (!m.allowed.empty()) {
+            x.route = route_template(*m.path_route);  // the path's template, as a metrics label
             send_problem(x, method_not_allowed(x.method, m.allowed));
         } else {
             send_problem(x, route_not_found(x.method, x.path));

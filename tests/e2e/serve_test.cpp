@@ -948,7 +948,8 @@ TEST_F(serve_e2e, metrics_count_requests_commands_and_commits_with_their_labels)
     const std::string customer = mint("cust-metrics", domain::role::customer);
     const json before = scrape_metrics(base(), dir_->path());
 
-    // One command applied, one rejected by the decider, one bad request, one unknown path.
+    // One command applied, one rejected by the decider, one bad request, one unknown path,
+    // one wrong method on a known path.
     auto placed = call(base(), "POST", "/v1/orders", with_body(order_body, customer));
     ASSERT_EQ(placed.status, 201) << placed.body;
     const std::string id = placed.body_json().at("orderId");
@@ -956,6 +957,7 @@ TEST_F(serve_e2e, metrics_count_requests_commands_and_commits_with_their_labels)
                    409, "conflict");
     expect_problem(call(base(), "POST", "/v1/orders", with_body("{not json", customer)), 400, "malformed-json");
     EXPECT_EQ(call(base(), "GET", "/v1/no/such/" + id).status, 404);
+    EXPECT_EQ(call(base(), "DELETE", "/v1/orders/" + id + "/ship", bearer(customer)).status, 405);
 
     // The broker's acknowledgement may reach the producer after the verdict answered.
     json after;
@@ -978,6 +980,7 @@ TEST_F(serve_e2e, metrics_count_requests_commands_and_commits_with_their_labels)
     EXPECT_EQ(delta(requests, {{"route", "/v1/orders"}, {"method", "POST"}, {"status", "400"}}), 1);
     EXPECT_EQ(delta(requests, {{"route", "/v1/orders/{id}/ship"}, {"method", "POST"}, {"status", "409"}}), 1);
     EXPECT_EQ(delta(requests, {{"route", "unmatched"}, {"method", "GET"}, {"status", "404"}}), 1);
+    EXPECT_EQ(delta(requests, {{"route", "/v1/orders/{id}/ship"}, {"method", "DELETE"}, {"status", "405"}}), 1);
     EXPECT_GE(delta(requests, {{"route", "/metrics"}, {"method", "GET"}, {"status", "200"}}), 1);
     EXPECT_EQ(delta("shopstream_http_request_duration_seconds_count", {{"route", "/v1/orders"}, {"method", "POST"}}),
               2);
