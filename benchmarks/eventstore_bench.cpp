@@ -27,6 +27,8 @@
 #include <vector>
 
 #include "commands/command_handler.hpp"
+#include "eventstore/producer.hpp"
+#include "eventstore/tail.hpp"
 #include "eventstore/aggregate_reader.hpp"
 #include "eventstore/embedded_cluster.hpp"
 #include "eventstore/kafka_config.hpp"

@@ -2,6 +2,7 @@
 
 #include <future>
 #include <memory>
+#include <shared_mutex>
 #include <variant>
 
 #include "eventstore/commit.hpp"
@@ -10,6 +11,7 @@ namespace shopstream::commands {
 namespace {
 
 using eventstore::clock;
+
 
 command_error error_of(command_errc code, std::string message) {
     return command_error{code, {}, std::move(message)};
@@ -44,13 +46,63 @@ std::string_view role_name(domain::role r) {
     return "unknown";
 }
 
+}  // namespace
+
+namespace detail {
+
+// What every command of one handler shares. Attempts hold it, so it outlives the handler
+// while callbacks of the tail or the producer may still reach an attempt.
+struct handler_core {
+    handler_core(store_runtime r, const handler_options& o)
+        : rt(r),
+          observer(o.observer),
+          clock(o.clock != nullptr ? *o.clock : eventstore::steady_clock_source()),
+          owned(o.continuations == nullptr ? std::make_unique<thread_pool>(o.threads) : nullptr),
+          continuations(o.continuations != nullptr ? *o.continuations : *owned),
+          log_end_timeout(o.log_end_timeout) {}
+
+    store_runtime rt;
+    command_observer* observer;  // may be null
+    const eventstore::clock_source& clock;
+    std::unique_ptr<thread_pool> owned;
+    executor& continuations;
+    std::chrono::milliseconds log_end_timeout;
+    aggregate_lanes lanes;
+
+    // Appends take it shared and check `stopping`; stop() takes it exclusively, so once
+    // stop() has set the flag no thread is inside, or will enter, the appender.
+    std::shared_mutex gate;
+    bool stopping = false;
+
+    [[nodiscard]] bool is_stopping() {
+        std::shared_lock lock(gate);
+        return stopping;
+    }
+
+    // Runs `work` on the executor; inline when it is stopping (work then sees `stopping`
+    // and finishes without producing).
+    void continue_with(std::function<void()> work) {
+        if (!continuations.post(work)) work();
+    }
+
+    void stop() {
+        {
+            std::unique_lock lock(gate);
+            stopping = true;
+        }
+        if (owned) owned->stop();
+    }
+};
+
+}  // namespace detail
+
+namespace {
+
 // One command's progress through decide → append → verdict, kept alive by the
 // callbacks that continue it.
 template <class Aggregate>
 struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
-    store_runtime rt;
-    command_observer* observer;  // may be null
-    std::shared_ptr<detail::aggregate_lanes> lanes;
+    std::shared_ptr<detail::handler_core> core;
     typename Aggregate::command command;
     command_metadata metadata;
     command_options options;
@@ -58,32 +110,49 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
     std::string aggregate_id;
     clock::time_point deadline;
     int attempts = 0;
-    // Until when a command expecting a version the store has not reached waits for the
-    // partition's next records when the tail knows of none yet (set at the first such wait).
-    clock::time_point quiet_until{};
+    // Whether the partition's end has been asked of the brokers for this command's
+    // expected version (at most once: after the store applied that far, a version still
+    // missing is beyond what the log held).
+    bool log_end_checked = false;
     clock::time_point produced_at;  // of the latest commit, with an observer
 
-    attempt(store_runtime r, command_observer* obs, std::shared_ptr<detail::aggregate_lanes> l,
-            typename Aggregate::command c, command_metadata m, command_options o, command_callback d)
-        : rt(r), observer(obs), lanes(std::move(l)), command(std::move(c)), metadata(std::move(m)), options(o), done(std::move(d)),
-          aggregate_id(Aggregate::aggregate_id(command)), deadline(clock::now() + options.timeout) {}
+    attempt(std::shared_ptr<detail::handler_core> c, typename Aggregate::command cmd, command_metadata m,
+            command_options o, command_callback d)
+        : core(std::move(c)), command(std::move(cmd)), metadata(std::move(m)), options(o), done(std::move(d)),
+          aggregate_id(Aggregate::aggregate_id(command)), deadline(core->clock.now() + options.timeout) {}
+
+    [[nodiscard]] clock::time_point now() const { return core->clock.now(); }
 
     void finish(command_result r) {
         auto cb = std::move(done);
         done = nullptr;
         if (!cb) return;
-        if (observer != nullptr) observer->on_outcome(Aggregate::ctx, Aggregate::command_name(command), observed(r));
+        if (core->observer != nullptr) {
+            core->observer->on_outcome(Aggregate::ctx, Aggregate::command_name(command), observed(r));
+        }
         cb(std::move(r));
-        lanes->release(aggregate_id);
+        if (auto next = core->lanes.release(aggregate_id)) core->continue_with(std::move(next));
+    }
+
+    // Continues on the executor (see command_handler.hpp, "Threads").
+    template <class F>
+    void later(F&& f) {
+        core->continue_with([self = this->shared_from_this(), f = std::forward<F>(f)]() mutable { f(*self); });
     }
 
     void step() {
         constexpr auto ctx = Aggregate::ctx;
-        if (clock::now() >= deadline) {
-            finish(fail(error_of(command_errc::timed_out, "no verdict before the deadline")));
+        if (core->is_stopping()) {
+            finish(fail(error_of(command_errc::unavailable, "shutting down: nothing was appended")));
             return;
         }
-        auto loaded = rt.store.load(ctx, aggregate_id);
+        if (now() >= deadline) {
+            // Every commit this command produced before was judged a loser: nothing of it
+            // can apply any more.
+            finish(fail(error_of(command_errc::unavailable, "no decision before the deadline; nothing was appended")));
+            return;
+        }
+        auto loaded = core->rt.store.load(ctx, aggregate_id);
         if (!loaded) {
             finish(fail(error_of(command_errc::internal, loaded.error().message)));
             return;
@@ -99,8 +168,9 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
             }
         }
         if (options.expected_version && *options.expected_version != version) {
-            if (*options.expected_version > version) {
-                wait_for_log_end(version);
+            if (*options.expected_version > version && !log_end_checked) {
+                log_end_checked = true;
+                later([](attempt& a) { a.catch_up_with_log_end(); });  // a blocking round trip
                 return;
             }
             fail_precondition(version);
@@ -133,37 +203,33 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
                                  " but the aggregate is at version " + std::to_string(version))));
     }
 
-    // The command expects a version the local store has not reached. When the tail knows
-    // the partition goes further, wait (up to the command's deadline) until it applied that
-    // far, then decide again. When it knows of nothing further, its view of the log end
-    // may be a fetch old - another writer's commit can be on its way - so wait for the
-    // partition's next records for a short window before answering precondition_failed.
-    void wait_for_log_end(std::uint64_t version) {
+    // The command expects a version the local store has not reached. Another writer may
+    // have reached it, and this tail not applied it yet (busy, or its view of the log end
+    // a fetch old): ask the brokers where the partition ends now, wait (within the
+    // deadline) until the store applied that far, then decide again - so precondition_failed
+    // only ever means the version is beyond what the log held. Runs on the executor.
+    void catch_up_with_log_end() {
         constexpr auto ctx = Aggregate::ctx;
-        constexpr auto quiet_window = std::chrono::milliseconds(100);
-        const std::int32_t partition = eventstore::murmur2_partition(aggregate_id, rt.tail.partition_count(ctx));
-        const std::int64_t end = rt.tail.known_log_end(ctx, partition);
-        const std::int64_t applied = rt.tail.applied_through(ctx, partition);
-        eventstore::position target{partition, end - 1};
-        clock::time_point until = deadline;
-        if (end <= applied) {
-            if (quiet_until == clock::time_point{}) quiet_until = std::min(deadline, clock::now() + quiet_window);
-            if (clock::now() >= quiet_until) {
-                fail_precondition(version);
-                return;
-            }
-            target.offset = applied;  // the partition's next record
-            until = quiet_until;
+        const std::int32_t partition = eventstore::murmur2_partition(aggregate_id, core->rt.tail.partition_count(ctx));
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now());
+        auto end = core->rt.tail.query_log_end(ctx, partition, std::min(left, core->log_end_timeout));
+        if (!end) {
+            finish(fail(error_of(command_errc::unavailable, "nothing was appended: " + end.error())));
+            return;
         }
-        auto self = this->shared_from_this();
-        rt.tail.await_position(ctx, target, until, [self, until](result<void, eventstore::wait_error> r) {
-            if (!r && (r.error().code == eventstore::wait_errc::stopped || clock::now() < until)) {
-                // The tail is stopping, or refused the wait outright (a partition it does not read).
-                self->finish(fail(error_of(command_errc::unavailable, r.error().message)));
-                return;
-            }
-            self->step();  // decides again; past the command's deadline it reports timed_out
-        });
+        if (core->rt.tail.applied_through(ctx, partition) >= *end) {
+            step();
+            return;
+        }
+        core->rt.tail.await_position(ctx, {partition, *end - 1}, deadline,
+                                     [self = this->shared_from_this()](result<void, eventstore::wait_error> r) {
+                                         if (!r && r.error().code == eventstore::wait_errc::stopped) {
+                                             self->finish(fail(error_of(command_errc::unavailable, r.error().message)));
+                                             return;
+                                         }
+                                         // Past the deadline, step() answers so.
+                                         self->later([](attempt& a) { a.step(); });
+                                     });
     }
 
     void append(std::uint64_t version, const std::vector<typename Aggregate::event>& events) {
@@ -188,40 +254,54 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
                                             metadata.causation_id,
                                             std::string(role_name(by.role)) + ":" + by.id,
                                             metadata.traceparent};
-        ++attempts;
         auto self = this->shared_from_this();
+        std::shared_lock gate(core->gate);
+        if (core->stopping) {
+            gate.unlock();
+            finish(fail(error_of(command_errc::unavailable, "shutting down: nothing was appended")));
+            return;
+        }
+        ++attempts;
         // Set before the wait is registered (under the tail's lock), so the tail's thread
         // reads it after this write.
-        if (observer != nullptr) produced_at = clock::now();
+        if (core->observer != nullptr) produced_at = now();
         // Registered before producing, so the verdict cannot be missed.
-        const auto registered = rt.tail.await_verdict(
+        const auto registered = core->rt.tail.await_verdict(
             ctx, aggregate_id, metadata.command_id, version, deadline,
-            [self](result<eventstore::verdict_report, eventstore::wait_error> r) { self->on_verdict(std::move(r)); });
+            [self](result<eventstore::verdict_report, eventstore::wait_error> r) {
+                self->later([r = std::move(r)](attempt& a) mutable { a.on_verdict(std::move(r)); });
+            });
         if (!registered) {
-            finish(fail(error_of(command_errc::unavailable, "shutting down: the command was not appended")));
+            gate.unlock();
+            finish(fail(error_of(command_errc::unavailable, "shutting down: nothing was appended")));
             return;
         }
         const auto ticket = *registered;
-        rt.producer.append(ctx, aggregate_id, value, headers,
-                           [self, ticket](result<eventstore::position, eventstore::append_error> r) {
-                               if (r) {  // the verdict answers
-                                   if (self->observer != nullptr) self->observer->on_appended(Aggregate::ctx);
-                                   return;
-                               }
-                               if (!self->rt.tail.cancel(ticket)) return;  // already answered
-                               self->finish(fail(error_of(command_errc::unavailable,
-                                                          "the log did not take the commit: " + r.error().message)));
-                           });
+        core->rt.producer.append(
+            ctx, aggregate_id, value, headers, [self, ticket](result<eventstore::position, eventstore::append_error> r) {
+                if (r) {  // the verdict answers
+                    if (self->core->observer != nullptr) self->core->observer->on_appended(Aggregate::ctx);
+                    return;
+                }
+                // A commit that may be in the log may still win: its verdict (or the
+                // deadline) answers. Only one that is certainly not there is 503.
+                if (eventstore::may_be_in_log(r.error().code)) return;
+                if (!self->core->rt.tail.cancel(ticket)) return;  // already answered
+                self->later([message = std::move(r.error().message)](attempt& a) {
+                    a.finish(fail(error_of(command_errc::unavailable, "the log did not take the commit: " + message)));
+                });
+            });
     }
 
     void on_verdict(result<eventstore::verdict_report, eventstore::wait_error> r) {
         if (!r) {
-            const auto code = r.error().code == eventstore::wait_errc::timed_out ? command_errc::timed_out
-                                                                                 : command_errc::unavailable;
-            finish(fail(error_of(code, r.error().message)));
+            // A commit was produced: without its verdict (deadline, or the tail stopped
+            // first) it may still apply.
+            finish(fail(error_of(command_errc::timed_out, "outcome unknown: " + r.error().message +
+                                                              "; a retry with the same command id is safe")));
             return;
         }
-        if (observer != nullptr) observer->on_verdict(Aggregate::ctx, clock::now() - produced_at);
+        if (core->observer != nullptr) core->observer->on_verdict(Aggregate::ctx, now() - produced_at);
         switch (r->verdict) {
             case eventstore::verdict::applied:
                 finish(command_outcome{outcome_kind::applied, aggregate_id, r->version, r->at, attempts});
@@ -243,8 +323,9 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
                                                              " times to concurrent commands on " + aggregate_id)));
             return;
         }
-        if (observer != nullptr) {
-            observer->on_outcome(Aggregate::ctx, Aggregate::command_name(command), observed_outcome::conflict_retried);
+        if (core->observer != nullptr) {
+            core->observer->on_outcome(Aggregate::ctx, Aggregate::command_name(command),
+                                       observed_outcome::conflict_retried);
         }
         step();  // the tail applied the winner before judging us: the store is fresh
     }
@@ -254,75 +335,68 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
 
 namespace detail {
 
-namespace {
-// Commands that finish inline would start the next one from inside release(), nesting
-// one stack frame per queued command; instead, the outermost release() on a thread runs
-// what the nested ones hand it.
-thread_local std::deque<std::function<void()>>* draining = nullptr;
-
-void run_drained(std::function<void()> start) {
-    if (draining != nullptr) {
-        draining->push_back(std::move(start));
-        return;
-    }
-    std::deque<std::function<void()>> pending;
-    draining = &pending;
-    pending.push_back(std::move(start));
-    while (!pending.empty()) {
-        auto next = std::move(pending.front());
-        pending.pop_front();
-        next();
-    }
-    draining = nullptr;
-}
-}  // namespace
-
-void aggregate_lanes::enter(const std::string& aggregate_id, std::function<void()> start) {
-    {
-        std::lock_guard lock(mu_);
-        auto [it, fresh] = waiting_.try_emplace(aggregate_id);
-        if (!fresh) {
-            it->second.push_back(std::move(start));
-            return;
-        }
-    }
-    run_drained(std::move(start));
+bool aggregate_lanes::enter(const std::string& aggregate_id, std::function<void()> start) {
+    std::lock_guard lock(mu_);
+    auto [it, fresh] = waiting_.try_emplace(aggregate_id);
+    if (!fresh) it->second.push_back(std::move(start));
+    return fresh;
 }
 
-void aggregate_lanes::release(const std::string& aggregate_id) {
-    std::function<void()> next;
-    {
-        std::lock_guard lock(mu_);
-        auto it = waiting_.find(aggregate_id);
-        if (it == waiting_.end()) return;
-        if (it->second.empty()) {
-            waiting_.erase(it);
-            return;
-        }
-        next = std::move(it->second.front());
-        it->second.pop_front();
+std::function<void()> aggregate_lanes::release(const std::string& aggregate_id) {
+    std::lock_guard lock(mu_);
+    auto it = waiting_.find(aggregate_id);
+    if (it == waiting_.end()) return {};
+    if (it->second.empty()) {
+        waiting_.erase(it);
+        return {};
     }
-    run_drained(std::move(next));
+    auto next = std::move(it->second.front());
+    it->second.pop_front();
+    return next;
 }
 
 }  // namespace detail
 
 template <class Aggregate>
+command_handler<Aggregate>::command_handler(store_runtime runtime, command_observer* observer)
+    : command_handler(runtime, handler_options{.observer = observer}) {}
+
+template <class Aggregate>
+command_handler<Aggregate>::command_handler(store_runtime runtime, handler_options options)
+    : core_(std::make_shared<detail::handler_core>(runtime, options)) {}
+
+template <class Aggregate>
+command_handler<Aggregate>::~command_handler() {
+    stop();
+}
+
+template <class Aggregate>
+void command_handler<Aggregate>::stop() {
+    core_->stop();
+}
+
+template <class Aggregate>
 void command_handler<Aggregate>::handle(typename Aggregate::command command, command_metadata metadata,
                                         command_options options, command_callback done) const {
-    if (metadata.command_id.empty() || metadata.command_id.size() > 255) {
-        if (observer_ != nullptr) {
-            observer_->on_outcome(Aggregate::ctx, Aggregate::command_name(command), observed_outcome::rejected);
+    auto* observer = core_->observer;
+    auto refuse = [&](command_error e) {
+        if (observer != nullptr) {
+            observer->on_outcome(Aggregate::ctx, Aggregate::command_name(command),
+                                 observed(command_result(fail(e))));
         }
-        done(fail(command_error{command_errc::rejected,
-                                {domain::rejection_code::invalid, "", "a command id of 1-255 bytes is required"},
-                                {}}));
-        return;
+        done(fail(std::move(e)));
+    };
+    if (metadata.command_id.empty() || metadata.command_id.size() > 255) {
+        return refuse(command_error{command_errc::rejected,
+                                    {domain::rejection_code::invalid, "", "a command id of 1-255 bytes is required"},
+                                    {}});
     }
-    auto a = std::make_shared<attempt<Aggregate>>(runtime_, observer_, lanes_, std::move(command), std::move(metadata),
-                                                  options, std::move(done));
-    const std::string id = a->aggregate_id;
-    lanes_->enter(id, [a] { a->step(); });
+    if (core_->is_stopping()) {
+        return refuse(error_of(command_errc::unavailable, "shutting down: nothing was appended"));
+    }
+    auto a = std::make_shared<attempt<Aggregate>>(core_, std::move(command), std::move(metadata), options,
+                                                  std::move(done));
+    if (core_->lanes.enter(a->aggregate_id, [a] { a->step(); })) a->step();
 }
 
 template <class Aggregate>
@@ -338,7 +412,7 @@ command_result command_handler<Aggregate>::handle_sync(typename Aggregate::comma
 template <class Aggregate>
 result<std::optional<current_aggregate<Aggregate>>, std::string> command_handler<Aggregate>::current(
     std::string_view aggregate_id) const {
-    auto loaded = runtime_.store.load(Aggregate::ctx, aggregate_id);
+    auto loaded = core_->rt.store.load(Aggregate::ctx, aggregate_id);
     if (!loaded) return fail(std::move(loaded.error().message));
     if (!*loaded) return std::optional<current_aggregate<Aggregate>>{};
     auto state = Aggregate::decode_state((*loaded)->snapshot);

@@ -2,24 +2,45 @@
 // Command handling for one context (ARCHITECTURE.md, "The flow of one command"):
 //
 //   load the aggregate from the local state store (waiting, bounded, until the store has
-//   caught up when the command expects a newer version) → decide → produce ONE commit
-//   record → wait for the tail's verdict on it → answer.
+//   applied the log as far as the brokers hold it when the command expects a newer
+//   version) → decide → produce ONE commit record → wait for the tail's verdict on it →
+//   answer.
 //
-// Answers: applied (the new version and the commit's position); duplicate (the command
-// id already won: the first answer again); unchanged (the decider accepted the command
-// as an idempotent repeat and nothing was appended). A loser is decided again on the new
-// state (bounded attempts) unless the command carried an expected version, which then
-// fails with precondition_failed. A command whose verdict does not come in time reports
-// timed_out; retrying it with the same command id is safe, because the apply rule turns a
-// second copy into a duplicate.
+// What each answer means, and so what a client may be told (decision 13):
+//   applied / duplicate / unchanged   the command's effect is in the log and won (2xx);
+//   rejected / precondition_failed / conflict   decided against; nothing of it applies;
+//   unavailable   NOTHING was appended that could still apply (the log refused the
+//                 commit, the queue was full, the deadline passed before a commit was
+//                 produced, shutting down): safe to retry (503);
+//   timed_out     a commit was produced and its verdict did not come in time: it may or
+//                 may not apply. Retrying with the same command id is safe - the apply rule
+//                 turns a second copy into a duplicate (504).
+// A loser is decided again on the new state (bounded attempts) unless the command carried
+// an expected version, which then fails with precondition_failed.
 //
 // Within one handler, commands on the same aggregate run one after another (a lane per
 // aggregate): they would otherwise only defeat each other as losers. Commands on
 // different aggregates run concurrently, and writers in other processes are arbitrated
-// by the log. Use one handler per context per process.
+// by the log.
 //
-// Thread-safety: handle() may be called from any thread concurrently. `done` runs on
-// the tail's or the producer's thread, or inline; it must be short and not block.
+// Threads: handle() runs the first step (load, decide, produce) on the caller's thread.
+// Everything that follows a verdict, a delivery report or a wait - deciding again, the
+// lane's next command, asking the brokers for a partition's end, and `done` itself - runs
+// on the handler's executor (by default its own small thread_pool), never on the tail's
+// or the producer's thread, so one slow step or answer cannot hold the verdicts of other
+// aggregates. `done` is called exactly once; it should be short (it holds an executor
+// thread), and may be called inline from handle() for answers that need no log.
+//
+// Shutdown is safe by construction: stop() (also run by the destructor) refuses new
+// commands, makes every command still running finish without producing again
+// (unavailable, or timed_out for one whose commit is in flight), and returns only when
+// none of its threads will call the appender. So: stop the callers, stop() the handler,
+// destroy the appender (producer: flushes; its last reports still reach the handler's
+// state, kept alive by them), then the tail (pending waits end), then the store. The
+// store, appender and tail must outlive every callback they make into the handler.
+//
+// Thread-safety: handle() and current() may be called from any thread concurrently;
+// stop() from one thread, not from an executor thread or inside `done`.
 
 #include <chrono>
 #include <cstdint>
@@ -34,11 +55,11 @@
 #include "base/result.hpp"
 #include "commands/command_observer.hpp"
 #include "domain/common.hpp"
+#include "commands/executor.hpp"
 #include "eventstore/aggregates.hpp"
+#include "eventstore/log_ports.hpp"
 #include "eventstore/position.hpp"
-#include "eventstore/producer.hpp"
 #include "eventstore/state_store.hpp"
-#include "eventstore/tail.hpp"
 
 namespace shopstream::commands {
 
@@ -70,8 +91,10 @@ enum class command_errc : std::uint8_t {
     rejected = 0,             // the decider said no: see `rejection`
     precondition_failed = 1,  // expected_version is not the aggregate's version
     conflict = 2,             // lost max_attempts times to concurrent writers
-    timed_out = 3,            // no verdict in time: the command may still apply; retry safely
-    unavailable = 4,          // the log could not take the commit (back-pressure, broker down)
+    timed_out = 3,            // a commit was produced and no verdict came in time: it may still
+                              // apply; retry with the same command id
+    unavailable = 4,          // nothing that could apply was appended (queue full, the log
+                              // refused it, brokers unreachable, deadline before producing)
     internal = 5,             // the store failed; details in `message`
 };
 
@@ -84,13 +107,24 @@ struct command_error {
 using command_result = result<command_outcome, command_error>;
 using command_callback = std::function<void(command_result)>;
 
-// The event-store pieces a handler works with; they must outlive it. Shut down in this
-// order: stop calling handle(), destroy the producer (it flushes, and answers what it
-// cannot deliver), then the tail (pending waits end as unavailable), then the store.
+// The event-store pieces a handler works with (eventstore::producer and tail, or the
+// in-memory twin eventstore::memory_log for both); see "Shutdown" above for their order.
 struct store_runtime {
     eventstore::state_store& store;
-    eventstore::producer& producer;
-    eventstore::tail& tail;
+    eventstore::commit_appender& producer;
+    eventstore::commit_tail& tail;
+};
+
+struct handler_options {
+    command_observer* observer = nullptr;  // optional; must outlive the handler
+    // Deadlines are measured on it; it must be the clock the tail expires waits on.
+    const eventstore::clock_source* clock = nullptr;  // nullptr: the steady clock
+    // Where continuations run; nullptr: a thread_pool of `threads` owned by the handler.
+    // An injected executor must outlive every callback into the handler.
+    executor* continuations = nullptr;
+    std::size_t threads = 2;
+    // How long asking the brokers for a partition's end may take, within the deadline.
+    std::chrono::milliseconds log_end_timeout{2'000};
 };
 
 // An aggregate as the local store knows it.
@@ -105,23 +139,29 @@ namespace detail {
 // Serialises the commands of one aggregate; see command_handler.
 class aggregate_lanes {
 public:
-    // Runs `start` now if the aggregate's lane is free, else after the commands queued
-    // before it; every started command must call release() exactly once.
-    void enter(const std::string& aggregate_id, std::function<void()> start);
-    void release(const std::string& aggregate_id);
+    // True when the aggregate's lane was free: the caller runs its command now. Otherwise
+    // `start` is queued behind the commands before it.
+    [[nodiscard]] bool enter(const std::string& aggregate_id, std::function<void()> start);
+    // Ends the running command of the lane and hands back the next one queued (empty when
+    // none): the caller runs it. Every command that ran must be released exactly once.
+    [[nodiscard]] std::function<void()> release(const std::string& aggregate_id);
 
 private:
     std::mutex mu_;
     std::unordered_map<std::string, std::deque<std::function<void()>>> waiting_;
 };
+
+struct handler_core;
 }  // namespace detail
 
 template <class Aggregate>
 class command_handler {
 public:
-    // `observer` (optional) must outlive the handler.
-    explicit command_handler(store_runtime runtime, command_observer* observer = nullptr)
-        : runtime_(runtime), observer_(observer), lanes_(std::make_shared<detail::aggregate_lanes>()) {}
+    explicit command_handler(store_runtime runtime, command_observer* observer = nullptr);
+    command_handler(store_runtime runtime, handler_options options);
+    command_handler(const command_handler&) = delete;
+    command_handler& operator=(const command_handler&) = delete;
+    ~command_handler();  // stop()
 
     void handle(typename Aggregate::command command, command_metadata metadata, command_options options,
                 command_callback done) const;
@@ -134,10 +174,11 @@ public:
     [[nodiscard]] result<std::optional<current_aggregate<Aggregate>>, std::string> current(
         std::string_view aggregate_id) const;
 
+    // See "Shutdown" above. Idempotent.
+    void stop();
+
 private:
-    store_runtime runtime_;
-    command_observer* observer_;
-    std::shared_ptr<detail::aggregate_lanes> lanes_;
+    std::shared_ptr<detail::handler_core> core_;
 };
 
 extern template class command_handler<eventstore::order_aggregate>;

@@ -8,6 +8,11 @@
 namespace shopstream::eventstore {
 namespace {
 
+// Set while a delivery report runs: an append() from inside one must not wait for queue
+// room, because the thread it would wait on is this one (rd_kafka_flush() serves delivery
+// reports on its caller's thread too, so the poller's id alone would not tell).
+thread_local bool in_delivery_report = false;
+
 struct pending {
     append_callback done;
     std::atomic<std::int64_t>* in_flight;
@@ -133,11 +138,17 @@ void producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*
     auto* p = static_cast<pending*>(message->_private);
     std::unique_ptr<pending> owned(p);
     p->in_flight->fetch_sub(1);
+    in_delivery_report = true;
     if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        p->done(fail(append_error{append_errc::delivery_failed, rd_kafka_err2str(message->err)}));
-        return;
+        // NOT_PERSISTED: never sent, or refused by the broker. Anything else (sent and not
+        // acknowledged) may be in the log: the writer must not be told it is not.
+        const bool absent = rd_kafka_message_status(message) == RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
+        p->done(fail(append_error{absent ? append_errc::not_persisted : append_errc::possibly_persisted,
+                                  rd_kafka_err2str(message->err)}));
+    } else {
+        p->done(position{message->partition, message->offset});
     }
-    p->done(position{message->partition, message->offset});
+    in_delivery_report = false;
 }
 
 void producer::append(context ctx, std::string_view key, std::span<const std::uint8_t> value,
@@ -152,7 +163,8 @@ void producer::append(context ctx, std::string_view key, std::span<const std::ui
     const std::string topic(topic_of(ctx));
     auto* p = new pending{std::move(done), &in_flight_};
     in_flight_.fetch_add(1);
-    const auto deadline = std::chrono::steady_clock::now() + options_.enqueue_timeout;
+    const auto deadline =
+        std::chrono::steady_clock::now() + (in_delivery_report ? std::chrono::milliseconds(0) : options_.enqueue_timeout);
     for (;;) {
         headers_ptr headers = make_headers(metadata);
         std::array<rd_kafka_vu_t, 7> vus{};

@@ -5,9 +5,15 @@
 // aggregate id, exactly as the Java client's default partitioner does, so every client
 // puts an aggregate's commits in the same partition.
 //
-// Back-pressure: when librdkafka's local queue is full, append() waits for room up to
-// `enqueue_timeout` and then fails with append_errc::backpressure - it never drops a
-// record silently and never blocks forever.
+// Back-pressure: when librdkafka's local queue is full, append() fails at once with
+// append_errc::backpressure (by default; `enqueue_timeout` lets a caller that may block
+// wait for room that long) - it never drops a record silently and never blocks forever.
+// On the producer's own delivery thread it never waits, whatever `enqueue_timeout` says:
+// only that thread drains the queue it would be waiting on.
+//
+// A failed delivery says what the client may be told (rd_kafka_message_status()):
+// not_persisted - the record is not in the log; possibly_persisted - it was sent and not
+// acknowledged, so it may be in the log and may still win.
 //
 // Thread-safety: append(), partition_for() and flush() may be called from any threads.
 // Completion callbacks run on the producer's delivery thread (or inline when append()
@@ -29,6 +35,7 @@
 #include "eventstore/commit.hpp"
 #include "eventstore/context.hpp"
 #include "eventstore/kafka_config.hpp"
+#include "eventstore/log_ports.hpp"
 #include "eventstore/position.hpp"
 
 namespace shopstream::eventstore {
@@ -38,28 +45,14 @@ struct producer_options {
     std::vector<context> contexts{all_contexts.begin(), all_contexts.end()};
     std::chrono::milliseconds linger{1};
     std::chrono::milliseconds delivery_timeout{30'000};  // message.timeout.ms
-    std::chrono::milliseconds enqueue_timeout{2'000};
+    std::chrono::milliseconds enqueue_timeout{0};  // how long append() may wait for queue room
     std::chrono::milliseconds metadata_timeout{10'000};
     int queue_messages = 100'000;
     // Passed to librdkafka as they are (tuning, tests); they win over the settings above.
     std::map<std::string, std::string> extra;
 };
 
-enum class append_errc : std::uint8_t {
-    backpressure = 0,     // the local queue stayed full for enqueue_timeout
-    delivery_failed = 1,  // not acknowledged by the cluster (timeout, fatal error): the
-                          // record may or may not be in the log
-    invalid = 2,          // refused before sending (e.g. too large, unknown context)
-};
-
-struct append_error {
-    append_errc code = append_errc::delivery_failed;
-    std::string message;
-};
-
-using append_callback = std::function<void(result<position, append_error>)>;
-
-class producer {
+class producer final : public commit_appender {
 public:
     [[nodiscard]] static result<std::unique_ptr<producer>, std::string> start(producer_options options);
 
@@ -72,7 +65,7 @@ public:
     // partition_for(ctx, key). `done` is called exactly once with the record's position or
     // the reason it is not known to be in the log.
     void append(context ctx, std::string_view key, std::span<const std::uint8_t> value,
-                const commit_metadata& metadata, append_callback done);
+                const commit_metadata& metadata, append_callback done) override;
 
     [[nodiscard]] std::int32_t partition_for(context ctx, std::string_view key) const;
     [[nodiscard]] std::int32_t partition_count(context ctx) const;
@@ -98,8 +91,5 @@ private:
     std::atomic<std::int64_t> in_flight_{0};
     std::thread poller_;
 };
-
-// Kafka's murmur2 partitioner (the Java client's default for keyed records).
-[[nodiscard]] std::int32_t murmur2_partition(std::string_view key, std::int32_t partition_count) noexcept;
 
 }  // namespace shopstream::eventstore

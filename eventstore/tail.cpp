@@ -385,13 +385,16 @@ void tail::impl::run() {
     messages.reserve(options.max_batch);
     while (!stopping.load(std::memory_order_relaxed)) {
         expire(clock::now());
+        bool failed = false;
         {
             std::lock_guard lock(mu);
-            if (failure) {
-                // Keep the connection but apply nothing more; waits expire normally.
-                std::this_thread::sleep_for(std::chrono::milliseconds(20));
-                continue;
-            }
+            failed = failure.has_value();
+        }
+        if (failed) {
+            // Keep the connection but apply nothing more; waits expire normally. The lock
+            // is not held while sleeping: every caller of the public functions takes it.
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            continue;
         }
         rd_kafka_message_t* first = rd_kafka_consumer_poll(consumer.get(), 20);
         if (first == nullptr) continue;
@@ -652,6 +655,21 @@ std::int64_t tail::known_log_end(context ctx, std::int32_t partition) const {
     return high;
 }
 
+result<std::int64_t, std::string> tail::query_log_end(context ctx, std::int32_t partition,
+                                                     std::chrono::milliseconds timeout) const {
+    const std::string topic(topic_of(ctx));
+    std::int64_t low = 0;
+    std::int64_t high = 0;
+    const auto err = rd_kafka_query_watermark_offsets(
+        impl_->consumer.get(), topic.c_str(), partition, &low, &high,
+        static_cast<int>(std::clamp<std::int64_t>(timeout.count(), 1, std::numeric_limits<int>::max())));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return fail("cannot read the end of " + topic + " partition " + std::to_string(partition) + ": " +
+                    rd_kafka_err2str(err));
+    }
+    return high;
+}
+
 std::vector<partition_progress> tail::progress() const {
     std::vector<partition_progress> out;
     {
@@ -675,18 +693,11 @@ result<std::vector<std::int64_t>, std::string> tail::await_log_end(context ctx, 
     std::vector<std::int64_t> ends;
     ends.reserve(static_cast<std::size_t>(count));
     for (std::int32_t p = 0; p < count; ++p) {
-        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();
-        if (left <= 0) return fail("the deadline passed while asking for the end of " + topic);
-        std::int64_t low = 0;
-        std::int64_t high = 0;
-        const auto err = rd_kafka_query_watermark_offsets(
-            impl_->consumer.get(), topic.c_str(), p, &low, &high,
-            static_cast<int>(std::min<std::int64_t>(left, std::numeric_limits<int>::max())));
-        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            return fail("cannot read the end of " + topic + " partition " + std::to_string(p) + ": " +
-                        rd_kafka_err2str(err));
-        }
-        ends.push_back(high);
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
+        if (left.count() <= 0) return fail("the deadline passed while asking for the end of " + topic);
+        auto high = query_log_end(ctx, p, left);
+        if (!high) return fail(std::move(high.error()));
+        ends.push_back(*high);
     }
     for (;;) {
         std::int32_t behind = 0;

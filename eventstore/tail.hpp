@@ -44,6 +44,7 @@
 #include "eventstore/apply_rule.hpp"
 #include "eventstore/context.hpp"
 #include "eventstore/kafka_config.hpp"
+#include "eventstore/log_ports.hpp"
 #include "eventstore/position.hpp"
 #include "eventstore/state_store.hpp"
 
@@ -58,23 +59,6 @@ struct tail_options {
     // Passed to librdkafka as they are; they win over the settings above.
     std::map<std::string, std::string> extra;
 };
-
-struct verdict_report {
-    eventstore::verdict verdict = verdict::loser;
-    std::uint64_t version = 0;  // applied: resulting; duplicate: the original's; loser: now
-    position at;                // applied/loser: this record; duplicate: the original
-};
-
-enum class wait_errc : std::uint8_t { timed_out = 0, stopped = 1 };
-
-struct wait_error {
-    wait_errc code = wait_errc::timed_out;
-    std::string message;
-};
-
-using verdict_callback = std::function<void(result<verdict_report, wait_error>)>;
-using position_callback = std::function<void(result<void, wait_error>)>;
-using clock = std::chrono::steady_clock;
 
 // One partition's progress, for metrics: the tail has applied everything below
 // `next_offset`; `log_end` is the partition's high watermark as the consumer last saw it
@@ -136,7 +120,7 @@ private:
     std::unique_ptr<impl> impl_;
 };
 
-class tail {
+class tail final : public commit_tail {
 public:
     // Checks the log identity and truncation, then starts applying from the store's
     // checkpoints. `store` must outlive the tail.
@@ -147,24 +131,16 @@ public:
     tail& operator=(const tail&) = delete;
     ~tail();  // stops; pending waits end with wait_errc::stopped
 
-    using ticket = std::uint64_t;
-
-    // The aggregate id is part of what is awaited: command ids are unique per aggregate
-    // only (the apply rule keeps them per aggregate), so a command id reused on another
-    // aggregate must not answer this wait. Returns nullopt, without calling `done`, once
-    // the tail is stopping: the caller must not produce the commit then.
-    [[nodiscard]] std::optional<ticket> await_verdict(context ctx, std::string_view aggregate_id, std::string_view command_id,
-                         std::uint64_t expected_version, clock::time_point deadline, verdict_callback done);
-
-    // Called back once every record up to and including `p` is applied to the store
-    // (with wait_errc::stopped, inline, once the tail is stopping).
-    void await_position(context ctx, position p, clock::time_point deadline, position_callback done);
-
-    // Removes a wait without calling it; false when it already fired.
-    bool cancel(ticket t);
-
-    // Next offset to apply in the partition (everything before it is in the store).
-    [[nodiscard]] std::int64_t applied_through(context ctx, std::int32_t partition) const;
+    // commit_tail (eventstore/log_ports.hpp).
+    [[nodiscard]] std::optional<ticket> await_verdict(context ctx, std::string_view aggregate_id,
+                                                      std::string_view command_id, std::uint64_t expected_version,
+                                                      clock::time_point deadline, verdict_callback done) override;
+    void await_position(context ctx, position p, clock::time_point deadline, position_callback done) override;
+    bool cancel(ticket t) override;
+    [[nodiscard]] std::int64_t applied_through(context ctx, std::int32_t partition) const override;
+    [[nodiscard]] result<std::int64_t, std::string> query_log_end(context ctx, std::int32_t partition,
+                                                                  std::chrono::milliseconds timeout) const override;
+    [[nodiscard]] std::int32_t partition_count(context ctx) const override;
 
     // The partition's end as the consumer last saw it (no network round trip); -1 when
     // not known yet.
@@ -186,7 +162,6 @@ public:
     [[nodiscard]] result<std::vector<std::int64_t>, std::string> await_log_end(context ctx,
                                                                               clock::time_point deadline) const;
 
-    [[nodiscard]] std::int32_t partition_count(context ctx) const;
     [[nodiscard]] const std::string& log_identity() const noexcept { return identity_; }
     [[nodiscard]] std::optional<std::string> failure() const;
     [[nodiscard]] tail_stats stats() const;

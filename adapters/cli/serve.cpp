@@ -388,11 +388,14 @@ int run_serve(const serve_config& config) {
     sigwait(&signals, &received);
     spdlog::info("signal {} received: no new connections, finishing the requests in flight", received);
 
-    // The order of command_handler.hpp: no more handle() calls (the server drains), then
+    // The order of command_handler.hpp, "Shutdown": no more handle() calls (the server
+    // drains), the handlers stop (no thread of theirs calls the producer after this), then
     // the producer (flushes), then the tail, then the store. The server itself goes after
     // the producer and the tail: their last callbacks still answer through it.
     const std::size_t unanswered = (*server)->shutdown();
     if (unanswered != 0) spdlog::warn("{} requests were still unanswered at the drain deadline", unanswered);
+    orders->stop();
+    reviews->stop();
     producer->reset();
     tail->reset();
     server->reset();

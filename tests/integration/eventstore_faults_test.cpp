@@ -21,6 +21,8 @@
 #include <thread>
 
 #include "commands/command_handler.hpp"
+#include "eventstore/producer.hpp"
+#include "eventstore/tail.hpp"
 #include "eventstore/aggregate_reader.hpp"
 #include "eventstore/commit.hpp"
 #include "eventstore/embedded_cluster.hpp"

@@ -94,7 +94,7 @@ TEST_F(producer_test, a_full_local_queue_pushes_back_within_the_enqueue_timeout)
     EXPECT_EQ((*p)->in_flight(), 0);
 }
 
-TEST_F(producer_test, an_undeliverable_record_is_reported_as_delivery_failed) {
+TEST_F(producer_test, an_undeliverable_record_is_reported_as_not_persisted) {
     auto o = options();
     o.delivery_timeout = 1s;
     auto p = eventstore::producer::start(o);
@@ -107,7 +107,7 @@ TEST_F(producer_test, an_undeliverable_record_is_reported_as_delivery_failed) {
     for (int i = 0; i < 600 && out.count() == 0; ++i) std::this_thread::sleep_for(50ms);  // bound: 30 s
     ASSERT_EQ(out.count(), 1U);
     ASSERT_FALSE(out.seen[0].has_value());
-    EXPECT_EQ(out.seen[0].error().code, eventstore::append_errc::delivery_failed);
+    EXPECT_EQ(out.seen[0].error().code, eventstore::append_errc::not_persisted);
     for (int b = 1; b <= 3; ++b) {
         cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_up(m, b); });
     }
