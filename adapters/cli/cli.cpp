@@ -173,6 +173,12 @@ int run_cli(int argc, char** argv) {
     serve->add_flag("--access-log,!--no-access-log", serve_options.access_log,
                     "log every request at info: request id, method, path, status, time")
         ->envname("SHOPSTREAM_ACCESS_LOG");
+    serve->add_option("--drain-timeout-ms", serve_options.drain_timeout_ms,
+                      "at SIGTERM, how long the requests in flight may take to be answered before the "
+                      "commands still running are ended (they append nothing more)")
+        ->envname("SHOPSTREAM_DRAIN_TIMEOUT_MS")
+        ->check(CLI::Range(0, 600'000))
+        ->capture_default_str();
     serve->add_option("--rate-limit", serve_options.rate_limit,
                       "requests per second per principal (JWT subject); 0: no limit; refused: 429 with Retry-After")
         ->envname("SHOPSTREAM_RATE_LIMIT")

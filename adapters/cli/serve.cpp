@@ -349,6 +349,7 @@ int run_serve(const serve_config& config) {
     server_options.port = listen->second;
     server_options.rate_limit = *rate_limit;
     server_options.access_log = config.access_log;
+    server_options.drain_timeout = std::chrono::milliseconds(config.drain_timeout_ms);
     server_options.rate_burst = rate_burst;
     auto server = http::server::start(server_options,
                                       http::server_dependencies{*orders, *reviews, **store, **tail, **reader,

@@ -28,6 +28,7 @@ struct serve_config {
     int partitions = 16;
     std::string log_format = "text";  // text | json
     bool access_log = false;
+    int drain_timeout_ms = 10'000;  // at SIGTERM: how long requests in flight may take to finish
     // Requests per second per principal (a non-negative number; 0: no limit) and the
     // token bucket's size (empty: twice the rate, at least 1); checked by run_serve.
     std::string rate_limit = "5000";  // per principal: a benchmark from a handful of callers is not limited

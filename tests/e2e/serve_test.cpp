@@ -5,6 +5,7 @@
 // restart on an external cluster, since the embedded one dies with the process).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -822,6 +823,80 @@ TEST(serve_shutdown, sigterm_finishes_in_flight_requests_and_loses_no_acknowledg
     for (const auto& voter : acknowledged) EXPECT_TRUE(in_log.count(voter)) << voter << " acknowledged, not in the log";
 
     expect_clean_stop(second, dir.path() / "second.log");
+}
+
+// Issue 8, item 4: SIGTERM with no time to drain while two processes' votes on one review
+// keep losing to each other (losers decided again, lanes queued): the stopping process
+// must not touch its producer once it is gone (ASan aborts this build if it does), must
+// exit 0, and every vote either process answered 200 must be in the log.
+TEST(serve_shutdown, sigterm_without_drain_time_during_conflicting_commands_is_clean_and_loses_no_acknowledged_vote) {
+    temp_dir dir;
+    const auto cluster = spawn_cluster(SHOPSTREAM_BINARY, 4);
+    auto args_for = [&](const std::string& name) {
+        return std::vector<std::string>{"--brokers", cluster.bootstrap(), "--data-dir", (dir.path() / name).string(),
+                                        "--postgres", shared_postgres().connection_string(), "--drain-timeout-ms", "0"};
+    };
+    auto stopping = start_serve(args_for("a"), dir.path() / "a.log");
+    auto staying = start_serve(args_for("b"), dir.path() / "b.log");
+    auto submitted = call(stopping.base, "POST", "/v1/products/sku-race/reviews",
+                          with_body(review_body, mint("author-race", domain::role::customer)));
+    ASSERT_EQ(submitted.status, 201) << submitted.body;
+    const std::string review = submitted.body_json().at("reviewId");
+    const std::string admin = mint("admin-1", domain::role::admin);
+    // The other process has applied the review before the votes start.
+    for (int i = 0; i < 100 && call(staying.base, "GET", "/v1/reviews/" + review + "/events", bearer(admin)).status != 200;
+         ++i) {
+        std::this_thread::sleep_for(50ms);
+    }
+
+    constexpr int voters = 60;
+    std::vector<int> statuses(voters, 0);
+    std::atomic<int> answered{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < voters; ++i) {
+        threads.emplace_back([&, i] {
+            const auto& base = i % 2 == 0 ? stopping.base : staying.base;
+            auto r = try_call(base, "POST", "/v1/reviews/" + review + "/helpful",
+                              bearer(mint("race-voter-" + std::to_string(i), domain::role::customer)));
+            statuses[static_cast<std::size_t>(i)] = r ? r->status : -1;
+            ++answered;
+        });
+    }
+    // Some votes have been answered, most are still queued or racing.
+    for (int i = 0; i < 2000 && answered.load() < 4; ++i) std::this_thread::sleep_for(1ms);
+    ASSERT_TRUE(stopping.child.send_signal(SIGTERM).has_value());
+    for (auto& t : threads) t.join();
+    auto status = stopping.child.wait_for(30s);
+    ASSERT_TRUE(status.has_value()) << "serve did not stop within 30 s of SIGTERM";
+    EXPECT_TRUE(status->success()) << status->describe() << "\n" << read_log(dir.path() / "a.log");
+
+    std::set<std::string> acknowledged;
+    for (int i = 0; i < voters; ++i) {
+        const int s = statuses[static_cast<std::size_t>(i)];
+        if (i % 2 == 0) {
+            // 200; 503: nothing appended; 504: outcome unknown; -1: closed while stopping.
+            EXPECT_TRUE(s == 200 || s == 503 || s == 504 || s == -1) << "voter " << i << ": " << s;
+        } else {
+            EXPECT_TRUE(s == 200 || s == 409) << "voter " << i << " (the process that stays): " << s;
+        }
+        if (s == 200) acknowledged.insert("race-voter-" + std::to_string(i));
+    }
+    std::printf("votes: %zu answered 200 of %d\n", acknowledged.size(), voters);
+    http_response history;
+    std::set<std::string> in_log;
+    for (int attempt = 0; attempt < 100; ++attempt) {  // the staying tail applies what the other produced last
+        history = call(staying.base, "GET", "/v1/reviews/" + review + "/events", bearer(admin));
+        ASSERT_EQ(history.status, 200) << history.body;
+        in_log.clear();
+        const json events = history.body_json();
+        for (const auto& e : events.at("events")) {
+            if (e.at("type") == "review_marked_helpful") in_log.insert(e.at("data").at("voterId").get<std::string>());
+        }
+        if (std::includes(in_log.begin(), in_log.end(), acknowledged.begin(), acknowledged.end())) break;
+        std::this_thread::sleep_for(100ms);
+    }
+    for (const auto& voter : acknowledged) EXPECT_TRUE(in_log.count(voter)) << voter << " acknowledged, not in the log";
+    expect_clean_stop(staying, dir.path() / "b.log");
 }
 
 // Unreachable brokers (issue #4): exit 1 quickly, with ONE line naming them, and no

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "eventstore/embedded_cluster.hpp"
+#include "eventstore/kafka_config.hpp"
 #include "eventstore/producer.hpp"
 #include "eventstore/topics.hpp"
 #include "tests/support/kafka_fixture.hpp"
@@ -111,6 +112,83 @@ TEST_F(producer_test, an_undeliverable_record_is_reported_as_not_persisted) {
     for (int b = 1; b <= 3; ++b) {
         cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_up(m, b); });
     }
+}
+
+// Issue 8, item 1: a record the cluster appended but did not acknowledge in time is
+// "possibly persisted" - it IS in the log here - never "not persisted".
+TEST_F(producer_test, a_record_sent_and_not_acknowledged_is_reported_as_possibly_persisted) {
+    auto o = options();
+    o.delivery_timeout = 1500ms;
+    auto p = eventstore::producer::start(o);
+    ASSERT_TRUE(p.has_value()) << p.error();
+    // Warm up: producer id acquired and connections up before the responses are slowed.
+    outcomes warm;
+    (*p)->append(eventstore::context::orders, "k", std::vector<std::uint8_t>(10, 1), {}, [&](auto r) { warm.add(std::move(r)); });
+    ASSERT_TRUE((*p)->flush(10s).has_value());
+    ASSERT_TRUE(warm.seen.at(0).has_value());
+    const std::int32_t partition = warm.seen[0]->partition;
+    const std::int64_t before = warm.seen[0]->offset + 1;
+    // Every broker answers 5 s late: the record is appended, its acknowledgement comes
+    // after the delivery timeout.
+    for (int b = 1; b <= 3; ++b) {
+        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_rtt(m, b, 5000); });
+    }
+    outcomes out;
+    (*p)->append(eventstore::context::orders, "k", std::vector<std::uint8_t>(10, 2), {}, [&](auto r) { out.add(std::move(r)); });
+    for (int i = 0; i < 400 && out.count() == 0; ++i) std::this_thread::sleep_for(25ms);  // bound: 10 s
+    ASSERT_EQ(out.count(), 1U);
+    ASSERT_FALSE(out.seen[0].has_value());
+    EXPECT_EQ(out.seen[0].error().code, eventstore::append_errc::possibly_persisted) << out.seen[0].error().message;
+    for (int b = 1; b <= 3; ++b) {
+        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_rtt(m, b, 0); });
+    }
+    // And the log does hold it: answering "not done" would have been a lie.
+    auto conf = eventstore::kafka::make_conf({{"bootstrap.servers", cluster_->bootstrap_servers()}});
+    ASSERT_TRUE(conf.has_value()) << conf.error();
+    auto reader = eventstore::kafka::make_client(RD_KAFKA_CONSUMER, std::move(*conf));
+    ASSERT_TRUE(reader.has_value()) << reader.error();
+    std::int64_t low = 0;
+    std::int64_t high = 0;
+    ASSERT_EQ(rd_kafka_query_watermark_offsets(reader->get(), "orders.events", partition, &low, &high, 10'000),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    EXPECT_EQ(high, before + 1);
+}
+
+// Issue 8, item 5: inside a delivery report the queue can only drain after the report
+// returns, so an append from there must not wait for room, whatever enqueue_timeout says.
+TEST_F(producer_test, an_append_from_a_delivery_report_never_waits_for_queue_room) {
+    EXPECT_EQ(eventstore::producer_options{}.enqueue_timeout, 0ms);
+    auto o = options();
+    o.queue_messages = 1;
+    o.enqueue_timeout = 5s;
+    o.delivery_timeout = 500ms;
+    auto p = eventstore::producer::start(o);
+    ASSERT_TRUE(p.has_value()) << p.error();
+    for (int b = 1; b <= 3; ++b) {
+        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_down(m, b); });
+    }
+    outcomes first;
+    outcomes inner;
+    std::atomic<std::int64_t> inner_took_ms{-1};
+    auto* raw = p->get();
+    raw->append(eventstore::context::orders, "a", std::vector<std::uint8_t>(10, 1), {}, [&](auto r) {
+        first.add(std::move(r));
+        const auto t0 = std::chrono::steady_clock::now();
+        raw->append(eventstore::context::orders, "b", std::vector<std::uint8_t>(10, 2), {},
+                    [&](auto r2) { inner.add(std::move(r2)); });
+        inner_took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    });
+    for (int i = 0; i < 600 && inner_took_ms.load() < 0; ++i) std::this_thread::sleep_for(25ms);  // bound: 15 s
+    ASSERT_GE(inner_took_ms.load(), 0);
+    ASSERT_EQ(first.count(), 1U);
+    EXPECT_FALSE(first.seen[0].has_value());
+    // The queue (room for one) still counts the record being reported: the inner append
+    // is refused at once instead of waiting the 5 s enqueue timeout on this very thread.
+    EXPECT_LT(inner_took_ms.load(), 2'500);
+    for (int b = 1; b <= 3; ++b) {
+        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_up(m, b); });
+    }
+    (void)(*p)->flush(5s);
 }
 
 }  // namespace
