@@ -12,9 +12,19 @@
 //   loser      anything else (a concurrent writer got there first): ignored.
 //
 // A duplicate's expected version is always stale (its original moved the version on),
-// so the duplicate check only tells a retry apart from a genuine loser; it never makes
-// a commit apply that the version check alone would have refused. That is why a
-// bounded window of recent command ids is enough for correctness.
+// so the duplicate check never makes a commit apply that the version check alone would
+// have refused: a late COPY of a commit (a producer retry) can never apply twice, inside
+// the window or beyond it.
+//
+// What the window does NOT guarantee: a command id RE-DECIDED on a fresh view - a client
+// retrying a command that already won, after more than `recent_command_window` other
+// commands on the same aggregate - is judged like a new command and applies again
+// (apply_rule_test: beyond_the_window_a_re_decided_command_id_is_a_new_command). What
+// covers that case is above the rule: a retry over HTTP with the same Idempotency-Key
+// within 24 h is answered from the stored answer and never reaches the log
+// (adapters/http/idempotency_store.hpp), and every command of this domain is idempotent
+// at its decider (a repeat decides "unchanged", no second effect). A future command that
+// is not idempotent at its decider must not rely on the window alone.
 //
 // Pure functions over values; safe from any thread.
 
