@@ -27,6 +27,24 @@ private:
     std::string value_;
 };
 
+// A non-owning view of an identifier, as distinct as the owning type: a function taking
+// (id_ref<aggregate>, id_ref<command>) does not compile with the two swapped. Built
+// explicitly from the id's text (wire bytes, a key) or implicitly from its strong_id.
+// Valid while the viewed text is.
+template <class Tag>
+class id_ref {
+public:
+    constexpr explicit id_ref(std::string_view value) noexcept : value_(value) {}
+    id_ref(const strong_id<Tag>& id) noexcept : value_(id.value()) {}  // NOLINT: same identity
+
+    [[nodiscard]] constexpr std::string_view value() const noexcept { return value_; }
+
+    friend constexpr bool operator==(id_ref a, id_ref b) noexcept { return a.value_ == b.value_; }
+
+private:
+    std::string_view value_;
+};
+
 }  // namespace shopstream
 
 template <class Tag>

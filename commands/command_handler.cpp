@@ -267,7 +267,7 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
         if (core->observer != nullptr) produced_at = now();
         // Registered before producing, so the verdict cannot be missed.
         const auto registered = core->rt.tail.await_verdict(
-            ctx, aggregate_id, metadata.command_id, version, deadline,
+            ctx, eventstore::aggregate_ref(aggregate_id), eventstore::command_ref(metadata.command_id), version, deadline,
             [self](result<eventstore::verdict_report, eventstore::wait_error> r) {
                 self->later([r = std::move(r)](attempt& a) mutable { a.on_verdict(std::move(r)); });
             });
@@ -278,7 +278,7 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
         }
         const auto ticket = *registered;
         core->rt.producer.append(
-            ctx, aggregate_id, value, headers, [self, ticket](result<eventstore::position, eventstore::append_error> r) {
+            ctx, eventstore::aggregate_ref(aggregate_id), value, headers, [self, ticket](result<eventstore::position, eventstore::append_error> r) {
                 if (r) {  // the verdict answers
                     if (self->core->observer != nullptr) self->core->observer->on_appended(Aggregate::ctx);
                     return;

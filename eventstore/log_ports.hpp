@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "base/result.hpp"
+#include "base/strong_id.hpp"
 #include "eventstore/apply_rule.hpp"
 #include "eventstore/commit.hpp"
 #include "eventstore/context.hpp"
@@ -26,6 +27,13 @@
 namespace shopstream::eventstore {
 
 using clock = std::chrono::steady_clock;
+
+// What a commit is keyed by and what makes a retry a duplicate: distinct types, so a
+// call cannot pass one for the other (both are bytes of any value on the wire).
+struct aggregate_id_tag;
+struct command_id_tag;
+using aggregate_ref = id_ref<aggregate_id_tag>;
+using command_ref = id_ref<command_id_tag>;
 
 // The time every deadline of the command path is measured on.
 class clock_source {
@@ -71,7 +79,7 @@ public:
     // once with the record's position or the reason it is not known to be in the log -
     // never on the calling thread's stack after append() blocked: append() does not wait
     // for room in a full queue when called from a delivery callback.
-    virtual void append(context ctx, std::string_view key, std::span<const std::uint8_t> value,
+    virtual void append(context ctx, aggregate_ref key, std::span<const std::uint8_t> value,
                         const commit_metadata& metadata, append_callback done) = 0;
 };
 
@@ -104,8 +112,8 @@ public:
     // is part of what is awaited: command ids are unique per aggregate only. Register it
     // BEFORE producing the commit, so the verdict cannot be missed. Returns nullopt,
     // without calling `done`, once the tail is stopping: do not produce the commit then.
-    [[nodiscard]] virtual std::optional<ticket> await_verdict(context ctx, std::string_view aggregate_id,
-                                                              std::string_view command_id,
+    [[nodiscard]] virtual std::optional<ticket> await_verdict(context ctx, aggregate_ref aggregate_id,
+                                                              command_ref command_id,
                                                               std::uint64_t expected_version,
                                                               clock::time_point deadline, verdict_callback done) = 0;
 

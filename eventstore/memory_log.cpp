@@ -57,7 +57,8 @@ struct memory_log::impl {
     std::size_t appends = 0;
     mutable std::size_t log_end_queries = 0;
 
-    position put(context ctx, std::string_view key, std::span<const std::uint8_t> value) {
+    position put(context ctx, aggregate_ref aggregate, std::span<const std::uint8_t> value) {
+        const std::string_view key = aggregate.value();
         const std::int32_t p = murmur2_partition(key, partitions);
         auto& log = logs[ctx][static_cast<std::size_t>(p)];
         log.push_back(record{std::string(key), {value.begin(), value.end()}});
@@ -70,7 +71,7 @@ memory_log::memory_log(state_store& store, const clock_source& time, std::int32_
 
 memory_log::~memory_log() { stop(); }
 
-void memory_log::append(context ctx, std::string_view key, std::span<const std::uint8_t> value,
+void memory_log::append(context ctx, aggregate_ref key, std::span<const std::uint8_t> value,
                         const commit_metadata&, append_callback done) {
     std::function<void()> report;
     bool apply_now = false;
@@ -113,7 +114,7 @@ void memory_log::append(context ctx, std::string_view key, std::span<const std::
     if (apply_now) (void)apply();
 }
 
-position memory_log::write(context ctx, std::string_view key, std::span<const std::uint8_t> value) {
+position memory_log::write(context ctx, aggregate_ref key, std::span<const std::uint8_t> value) {
     position at;
     bool apply_now = false;
     {
@@ -125,16 +126,16 @@ position memory_log::write(context ctx, std::string_view key, std::span<const st
     return at;
 }
 
-std::optional<commit_tail::ticket> memory_log::await_verdict(context ctx, std::string_view aggregate_id,
-                                                             std::string_view command_id,
+std::optional<commit_tail::ticket> memory_log::await_verdict(context ctx, aggregate_ref aggregate_id,
+                                                             command_ref command_id,
                                                              std::uint64_t expected_version,
                                                              clock::time_point deadline, verdict_callback done) {
     std::lock_guard lock(impl_->mu);
     if (impl_->stopped) return std::nullopt;
     impl::waiter w;
     w.ctx = ctx;
-    w.aggregate_id = std::string(aggregate_id);
-    w.command_id = std::string(command_id);
+    w.aggregate_id = std::string(aggregate_id.value());
+    w.command_id = std::string(command_id.value());
     w.expected_version = expected_version;
     w.on_verdict = std::move(done);
     w.deadline = deadline;

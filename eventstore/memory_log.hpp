@@ -58,12 +58,12 @@ public:
     ~memory_log() override;  // stop()
 
     // commit_appender
-    void append(context ctx, std::string_view key, std::span<const std::uint8_t> value,
+    void append(context ctx, aggregate_ref key, std::span<const std::uint8_t> value,
                 const commit_metadata& metadata, append_callback done) override;
 
     // commit_tail
-    [[nodiscard]] std::optional<ticket> await_verdict(context ctx, std::string_view aggregate_id,
-                                                      std::string_view command_id, std::uint64_t expected_version,
+    [[nodiscard]] std::optional<ticket> await_verdict(context ctx, aggregate_ref aggregate_id,
+                                                      command_ref command_id, std::uint64_t expected_version,
                                                       clock::time_point deadline, verdict_callback done) override;
     void await_position(context ctx, position p, clock::time_point deadline, position_callback done) override;
     bool cancel(ticket t) override;
@@ -86,7 +86,7 @@ public:
     void stop();            // every wait ends with stopped; later verdict waits are refused
 
     // A record another writer put into the log (no delivery report here).
-    position write(context ctx, std::string_view key, std::span<const std::uint8_t> value);
+    position write(context ctx, aggregate_ref key, std::span<const std::uint8_t> value);
 
     [[nodiscard]] std::int64_t log_end(context ctx, std::int32_t partition) const;
     [[nodiscard]] std::size_t appends() const;          // append() calls that reached the log or a fault

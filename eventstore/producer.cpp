@@ -151,8 +151,9 @@ void producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*
     in_delivery_report = false;
 }
 
-void producer::append(context ctx, std::string_view key, std::span<const std::uint8_t> value,
+void producer::append(context ctx, aggregate_ref aggregate, std::span<const std::uint8_t> value,
                       const commit_metadata& metadata, append_callback done) {
+    const std::string_view key = aggregate.value();
     const auto found = partitions_.find(ctx);
     if (found == partitions_.end()) {
         done(fail(append_error{append_errc::invalid, "this producer does not serve context " +

@@ -64,7 +64,7 @@ public:
     // Enqueues one record with key `key` to the context's topic, partition
     // partition_for(ctx, key). `done` is called exactly once with the record's position or
     // the reason it is not known to be in the log.
-    void append(context ctx, std::string_view key, std::span<const std::uint8_t> value,
+    void append(context ctx, aggregate_ref key, std::span<const std::uint8_t> value,
                 const commit_metadata& metadata, append_callback done) override;
 
     [[nodiscard]] std::int32_t partition_for(context ctx, std::string_view key) const;

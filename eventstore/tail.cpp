@@ -579,14 +579,14 @@ void tail::impl::fire_stopped() {
     }
 }
 
-std::optional<tail::ticket> tail::await_verdict(context ctx, std::string_view aggregate_id,
-                                                std::string_view command_id, std::uint64_t expected_version,
+std::optional<tail::ticket> tail::await_verdict(context ctx, aggregate_ref aggregate_id, command_ref command_id,
+                                                std::uint64_t expected_version,
                                                 clock::time_point deadline, verdict_callback done) {
     std::lock_guard lock(impl_->mu);
     if (impl_->stopping.load()) return std::nullopt;
     const ticket t = impl_->next_ticket++;
     impl::waiter w;
-    w.key = verdict_key{ctx, std::string(aggregate_id), std::string(command_id), expected_version};
+    w.key = verdict_key{ctx, std::string(aggregate_id.value()), std::string(command_id.value()), expected_version};
     w.deadline = deadline;
     w.on_verdict = std::move(done);
     impl_->by_key.emplace(w.key, t);

@@ -132,8 +132,8 @@ public:
     ~tail();  // stops; pending waits end with wait_errc::stopped
 
     // commit_tail (eventstore/log_ports.hpp).
-    [[nodiscard]] std::optional<ticket> await_verdict(context ctx, std::string_view aggregate_id,
-                                                      std::string_view command_id, std::uint64_t expected_version,
+    [[nodiscard]] std::optional<ticket> await_verdict(context ctx, aggregate_ref aggregate_id,
+                                                      command_ref command_id, std::uint64_t expected_version,
                                                       clock::time_point deadline, verdict_callback done) override;
     void await_position(context ctx, position p, clock::time_point deadline, position_callback done) override;
     bool cancel(ticket t) override;

@@ -315,7 +315,7 @@ problem from_command_error(const commands::command_error& error, command_route r
                 "the command's outcome did not arrive in time; it may still apply. Retrying with "
                 "the same Idempotency-Key is safe");
         case commands::command_errc::unavailable:
-            return unavailable("the event log cannot take the command now", 1);
+            return unavailable("nothing was appended: the event log cannot take the command now; retry", 1);
         case commands::command_errc::internal:
             return internal_error("the command could not be handled");
     }

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 
 #include "commands/command_handler.hpp"
 #include "eventstore/memory_log.hpp"
@@ -434,5 +435,22 @@ TEST(thread_pool, runs_what_was_queued_before_stop_and_refuses_what_comes_after)
     EXPECT_EQ(ran.load(), 11);
 }
 
+}  // namespace
+}  // namespace shopstream
+
+namespace shopstream {
+namespace {
+// Typed ids at the log's interfaces: an aggregate id cannot be passed as a command id or
+// the other way round, and neither comes from a bare string without saying which it is.
+static_assert(!std::is_convertible_v<eventstore::command_ref, eventstore::aggregate_ref>);
+static_assert(!std::is_convertible_v<eventstore::aggregate_ref, eventstore::command_ref>);
+static_assert(!std::is_convertible_v<std::string_view, eventstore::aggregate_ref>);
+static_assert(!std::is_convertible_v<std::string, eventstore::command_ref>);
+static_assert(std::is_invocable_v<decltype(&eventstore::commit_tail::await_verdict), eventstore::commit_tail&,
+                                  eventstore::context, eventstore::aggregate_ref, eventstore::command_ref, std::uint64_t,
+                                  eventstore::clock::time_point, eventstore::verdict_callback>);
+static_assert(!std::is_invocable_v<decltype(&eventstore::commit_tail::await_verdict), eventstore::commit_tail&,
+                                   eventstore::context, eventstore::command_ref, eventstore::aggregate_ref, std::uint64_t,
+                                   eventstore::clock::time_point, eventstore::verdict_callback>);
 }  // namespace
 }  // namespace shopstream

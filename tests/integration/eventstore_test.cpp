@@ -463,7 +463,7 @@ TEST_F(eventstore_test, a_failed_tail_answers_its_callers_without_stalling) {
     c.events.push_back({999, 1, {1, 2, 3}});
     const auto value = eventstore::encode_commit(c);
     std::promise<bool> delivered;
-    producer_->append(eventstore::context::orders, c.aggregate_id, value, {},
+    producer_->append(eventstore::context::orders, eventstore::aggregate_ref(c.aggregate_id), value, {},
                       [&](auto r) { delivered.set_value(r.has_value()); });
     ASSERT_TRUE(delivered.get_future().get());
     for (int i = 0; i < 1000 && !tail_->failure(); ++i) std::this_thread::sleep_for(10ms);  // bound: 10 s

@@ -70,7 +70,7 @@ TEST_F(producer_test, a_full_local_queue_pushes_back_within_the_enqueue_timeout)
     const std::vector<std::uint8_t> value(100, 7);
     const auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < 8; ++i) {
-        (*p)->append(eventstore::context::orders, "key-" + std::to_string(i), value, {}, [&](auto r) { out.add(std::move(r)); });
+        (*p)->append(eventstore::context::orders, eventstore::aggregate_ref("key-" + std::to_string(i)), value, {}, [&](auto r) { out.add(std::move(r)); });
     }
     const auto took = std::chrono::steady_clock::now() - t0;
     // The records beyond the queue's room were refused, each after waiting about the
@@ -104,7 +104,7 @@ TEST_F(producer_test, an_undeliverable_record_is_reported_as_not_persisted) {
         cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_down(m, b); });
     }
     outcomes out;
-    (*p)->append(eventstore::context::orders, "k", std::vector<std::uint8_t>(10, 1), {}, [&](auto r) { out.add(std::move(r)); });
+    (*p)->append(eventstore::context::orders, eventstore::aggregate_ref("k"), std::vector<std::uint8_t>(10, 1), {}, [&](auto r) { out.add(std::move(r)); });
     for (int i = 0; i < 600 && out.count() == 0; ++i) std::this_thread::sleep_for(50ms);  // bound: 30 s
     ASSERT_EQ(out.count(), 1U);
     ASSERT_FALSE(out.seen[0].has_value());
@@ -123,7 +123,7 @@ TEST_F(producer_test, a_record_sent_and_not_acknowledged_is_reported_as_possibly
     ASSERT_TRUE(p.has_value()) << p.error();
     // Warm up: producer id acquired and connections up before the responses are slowed.
     outcomes warm;
-    (*p)->append(eventstore::context::orders, "k", std::vector<std::uint8_t>(10, 1), {}, [&](auto r) { warm.add(std::move(r)); });
+    (*p)->append(eventstore::context::orders, eventstore::aggregate_ref("k"), std::vector<std::uint8_t>(10, 1), {}, [&](auto r) { warm.add(std::move(r)); });
     ASSERT_TRUE((*p)->flush(10s).has_value());
     ASSERT_TRUE(warm.seen.at(0).has_value());
     const std::int32_t partition = warm.seen[0]->partition;
@@ -134,7 +134,7 @@ TEST_F(producer_test, a_record_sent_and_not_acknowledged_is_reported_as_possibly
         cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_rtt(m, b, 5000); });
     }
     outcomes out;
-    (*p)->append(eventstore::context::orders, "k", std::vector<std::uint8_t>(10, 2), {}, [&](auto r) { out.add(std::move(r)); });
+    (*p)->append(eventstore::context::orders, eventstore::aggregate_ref("k"), std::vector<std::uint8_t>(10, 2), {}, [&](auto r) { out.add(std::move(r)); });
     for (int i = 0; i < 400 && out.count() == 0; ++i) std::this_thread::sleep_for(25ms);  // bound: 10 s
     ASSERT_EQ(out.count(), 1U);
     ASSERT_FALSE(out.seen[0].has_value());
@@ -171,10 +171,10 @@ TEST_F(producer_test, an_append_from_a_delivery_report_never_waits_for_queue_roo
     outcomes inner;
     std::atomic<std::int64_t> inner_took_ms{-1};
     auto* raw = p->get();
-    raw->append(eventstore::context::orders, "a", std::vector<std::uint8_t>(10, 1), {}, [&](auto r) {
+    raw->append(eventstore::context::orders, eventstore::aggregate_ref("a"), std::vector<std::uint8_t>(10, 1), {}, [&](auto r) {
         first.add(std::move(r));
         const auto t0 = std::chrono::steady_clock::now();
-        raw->append(eventstore::context::orders, "b", std::vector<std::uint8_t>(10, 2), {},
+        raw->append(eventstore::context::orders, eventstore::aggregate_ref("b"), std::vector<std::uint8_t>(10, 2), {},
                     [&](auto r2) { inner.add(std::move(r2)); });
         inner_took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
     });
