@@ -1,5 +1,6 @@
 #include "eventstore/producer.hpp"
 
+#include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -46,39 +47,13 @@ headers_ptr make_headers(const commit_metadata& m) {
 }  // namespace
 
 std::int32_t murmur2_partition(std::string_view key, std::int32_t partition_count) noexcept {
-    // Kafka's Utils.murmur2 (seed 0x9747b28c), then toPositive(h) % partitions.
-    const auto* data = reinterpret_cast<const unsigned char*>(key.data());
-    const auto length = static_cast<std::uint32_t>(key.size());
-    constexpr std::uint32_t seed = 0x9747b28cU;
-    constexpr std::uint32_t m = 0x5bd1e995U;
-    constexpr int r = 24;
-    std::uint32_t h = seed ^ length;
-    const std::uint32_t blocks = length / 4;
-    for (std::uint32_t i = 0; i < blocks; ++i) {
-        const std::uint32_t i4 = i * 4;
-        std::uint32_t k = static_cast<std::uint32_t>(data[i4]) | (static_cast<std::uint32_t>(data[i4 + 1]) << 8) |
-                          (static_cast<std::uint32_t>(data[i4 + 2]) << 16) |
-                          (static_cast<std::uint32_t>(data[i4 + 3]) << 24);
-        k *= m;
-        k ^= k >> r;
-        k *= m;
-        h *= m;
-        h ^= k;
-    }
-    const std::uint32_t tail = blocks * 4;
-    switch (length % 4) {
-        case 3: h ^= static_cast<std::uint32_t>(data[tail + 2]) << 16; [[fallthrough]];
-        case 2: h ^= static_cast<std::uint32_t>(data[tail + 1]) << 8; [[fallthrough]];
-        case 1:
-            h ^= static_cast<std::uint32_t>(data[tail]);
-            h *= m;
-            break;
-        default: break;
-    }
-    h ^= h >> 13;
-    h *= m;
-    h ^= h >> 15;
-    return static_cast<std::int32_t>((h & 0x7fffffffU) % static_cast<std::uint32_t>(partition_count));
+    // librdkafka's own murmur2 partitioner (Kafka's Utils.murmur2, then toPositive(h) % n),
+    // the function behind partitioner=murmur2_random for keyed records, so this answer and
+    // the producer's placement cannot drift apart. It reads neither the topic handle nor the
+    // opaques (src/rdkafka_msg.c: `(rd_murmur2(key, keylen) & 0x7fffffff) % partition_cnt`),
+    // hence the nulls; an empty key's data() may be null too, and rd_murmur2 reads no byte
+    // of a zero-length key.
+    return rd_kafka_msg_partitioner_murmur2(nullptr, key.data(), key.size(), partition_count, nullptr, nullptr);
 }
 
 result<std::unique_ptr<producer>, std::string> producer::start(producer_options options) {

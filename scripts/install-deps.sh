@@ -17,6 +17,8 @@ packages=(
   # end-to-end tests speak HTTP to the binary through curl, and read /metrics with a
   # foreign Prometheus parser
   curl python3-prometheus-client
+  # the Prometheus registry behind /metrics (core library only; we serve the text ourselves)
+  prometheus-cpp-dev
 )
 
 missing=()

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <string>
 
+#include "adapters/metrics/families.hpp"
+
 namespace shopstream::adapters::metrics {
 namespace {
 
@@ -70,31 +72,30 @@ std::optional<std::uint64_t> parse_resident_pages(std::string_view statm) {
     return number<std::uint64_t>(field(statm, 1));
 }
 
-void add_process_metrics(registry& r) {
-    const long ticks = sysconf(_SC_CLK_TCK);
-    const long page = sysconf(_SC_PAGESIZE);
-    std::optional<double> start;
+process_collector::process_collector() : ticks_per_second_(sysconf(_SC_CLK_TCK)), page_size_(sysconf(_SC_PAGESIZE)) {
     if (const auto boot = parse_boot_time(read_file("/proc/stat"))) {
-        if (const auto self = parse_proc_self_stat(read_file("/proc/self/stat"), ticks)) {
-            start = *boot + self->started_after_boot_seconds;
+        if (const auto self = parse_proc_self_stat(read_file("/proc/self/stat"), ticks_per_second_)) {
+            start_ = *boot + self->started_after_boot_seconds;
         }
     }
-    r.add_collected("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
-                    metric_type::gauge, {}, [start](sample_sink& out) {
-                        if (start) out.add({}, *start);
-                    });
-    r.add_collected("process_resident_memory_bytes", "Resident memory size in bytes.", metric_type::gauge, {},
-                    [page](sample_sink& out) {
-                        if (const auto pages = parse_resident_pages(read_file("/proc/self/statm")); pages && page > 0) {
-                            out.add({}, static_cast<double>(*pages) * static_cast<double>(page));
-                        }
-                    });
-    r.add_collected("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
-                    metric_type::counter, {}, [ticks](sample_sink& out) {
-                        if (const auto self = parse_proc_self_stat(read_file("/proc/self/stat"), ticks)) {
-                            out.add({}, self->cpu_seconds);
-                        }
-                    });
+}
+
+std::vector<prometheus::MetricFamily> process_collector::Collect() const {
+    using prometheus::MetricType;
+    std::vector<prometheus::MetricFamily> out;
+    out.push_back(sample_family("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+                                MetricType::Gauge));
+    if (start_) add_sample(out.back(), {}, *start_);
+    out.push_back(sample_family("process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::Gauge));
+    if (const auto pages = parse_resident_pages(read_file("/proc/self/statm")); pages && page_size_ > 0) {
+        add_sample(out.back(), {}, static_cast<double>(*pages) * static_cast<double>(page_size_));
+    }
+    out.push_back(sample_family("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                                MetricType::Counter));
+    if (const auto self = parse_proc_self_stat(read_file("/proc/self/stat"), ticks_per_second_)) {
+        add_sample(out.back(), {}, self->cpu_seconds);
+    }
+    return out;
 }
 
 }  // namespace shopstream::adapters::metrics

@@ -1,7 +1,12 @@
 #include "adapters/metrics/service_metrics.hpp"
 
+#include <prometheus/gauge.h>
+#include <prometheus/text_serializer.h>
+
 #include <algorithm>
+#include <array>
 #include <charconv>
+#include <iterator>
 #include <string>
 
 #include "adapters/metrics/process_metrics.hpp"
@@ -13,55 +18,105 @@ double seconds(std::chrono::steady_clock::duration d) { return std::chrono::dura
 
 constexpr std::size_t context_count = eventstore::all_contexts.size();
 
+// The tail's progress, read once per scrape for both families (no network round trip).
+class tail_collector final : public prometheus::Collectable {
+public:
+    explicit tail_collector(const eventstore::tail& tail) : tail_(tail) {}
+
+    std::vector<prometheus::MetricFamily> Collect() const override {
+        std::vector<prometheus::MetricFamily> out;
+        out.push_back(sample_family(
+            "shopstream_tail_lag_records",
+            "Records in the log that the tail has not applied yet (high watermark minus next offset to apply).",
+            prometheus::MetricType::Gauge));
+        out.push_back(sample_family("shopstream_tail_applied_offset",
+                                    "Next offset the tail will apply: every record below it is in the state store.",
+                                    prometheus::MetricType::Gauge));
+        auto& lag = out[0];
+        auto& applied = out[1];
+        for (const auto& p : tail_.progress()) {
+            const std::string partition = std::to_string(p.partition);
+            const std::string_view ctx = eventstore::name_of(p.ctx);
+            if (p.log_end >= 0) {
+                add_sample(lag, {{"context", ctx}, {"partition", partition}},
+                           static_cast<double>(std::max<std::int64_t>(0, p.log_end - p.next_offset)));
+            }
+            if (p.next_offset >= 0) {
+                add_sample(applied, {{"context", ctx}, {"partition", partition}}, static_cast<double>(p.next_offset));
+            }
+        }
+        return out;
+    }
+
+private:
+    const eventstore::tail& tail_;
+};
+
 }  // namespace
 
 // Series of the per-context families are looked up once, here.
 class service_metrics::command_metrics final : public commands::command_observer {
 public:
-    explicit command_metrics(registry& r)
-        : outcomes_(r.add_counter("shopstream_commands_total",
-                                  "Commands handled, by context, command type and outcome (conflict_retried: a "
-                                  "commit lost to a concurrent writer and the command decided again).",
-                                  {"context", "command", "outcome"})) {
-        auto& appended = r.add_counter("shopstream_commits_appended_total",
-                                       "Commits produced by this process and acknowledged by the log.", {"context"});
-        auto& verdicts = r.add_histogram("shopstream_command_verdict_seconds",
-                                         "Time from producing a commit to the tail's verdict on it.", {"context"},
-                                         latency_buckets());
+    explicit command_metrics(prometheus::Registry& r)
+        : outcomes_(prometheus::BuildCounter()
+                        .Name("shopstream_commands_total")
+                        .Help("Commands handled, by context, command type and outcome (conflict_retried: a commit "
+                              "lost to a concurrent writer and the command decided again).")
+                        .Register(r),
+                    {"context", "command", "outcome"}, capped_family<prometheus::Counter, 3>::default_max_series) {
+        auto& appended = prometheus::BuildCounter()
+                             .Name("shopstream_commits_appended_total")
+                             .Help("Commits produced by this process and acknowledged by the log.")
+                             .Register(r);
+        auto& verdicts = prometheus::BuildHistogram()
+                             .Name("shopstream_command_verdict_seconds")
+                             .Help("Time from producing a commit to the tail's verdict on it.")
+                             .Register(r);
         for (const auto ctx : eventstore::all_contexts) {
             const auto i = static_cast<std::size_t>(ctx);
-            appended_[i] = &appended.with({eventstore::name_of(ctx)});
-            verdicts_[i] = &verdicts.with({eventstore::name_of(ctx)});
+            const prometheus::Labels labels{{"context", std::string(eventstore::name_of(ctx))}};
+            appended_[i] = &appended.Add(labels);
+            verdicts_[i] = &verdicts.Add(labels, latency_buckets());
         }
     }
 
     void on_outcome(eventstore::context ctx, std::string_view command,
                     commands::observed_outcome outcome) noexcept override {
-        outcomes_.with({eventstore::name_of(ctx), command, commands::name_of(outcome)}).inc();
+        outcomes_.with({eventstore::name_of(ctx), command, commands::name_of(outcome)}).Increment();
     }
     void on_appended(eventstore::context ctx) noexcept override {
-        appended_.at(static_cast<std::size_t>(ctx))->inc();
+        appended_.at(static_cast<std::size_t>(ctx))->Increment();
     }
     void on_verdict(eventstore::context ctx, std::chrono::steady_clock::duration took) noexcept override {
-        verdicts_.at(static_cast<std::size_t>(ctx))->observe(seconds(took));
+        verdicts_.at(static_cast<std::size_t>(ctx))->Observe(seconds(took));
     }
 
 private:
-    counter_family& outcomes_;
-    std::array<counter*, context_count> appended_{};
-    std::array<histogram*, context_count> verdicts_{};
+    capped_family<prometheus::Counter, 3> outcomes_;
+    std::array<prometheus::Counter*, context_count> appended_{};
+    std::array<prometheus::Histogram*, context_count> verdicts_{};
 };
 
 service_metrics::service_metrics(std::string_view version)
-    : requests_(registry_.add_counter("shopstream_http_requests_total",
-                                      "HTTP requests answered, by route template, method and status.",
-                                      {"route", "method", "status"})),
-      request_seconds_(registry_.add_histogram("shopstream_http_request_duration_seconds",
-                                               "Time from taking an HTTP request to handing over its answer.",
-                                               {"route", "method"}, latency_buckets())),
+    : requests_(prometheus::BuildCounter()
+                    .Name("shopstream_http_requests_total")
+                    .Help("HTTP requests answered, by route template, method and status.")
+                    .Register(registry_),
+                {"route", "method", "status"}, capped_family<prometheus::Counter, 3>::default_max_series),
+      request_seconds_(prometheus::BuildHistogram()
+                           .Name("shopstream_http_request_duration_seconds")
+                           .Help("Time from taking an HTTP request to handing over its answer.")
+                           .Register(registry_),
+                       {"route", "method"}, capped_family<prometheus::Histogram, 2>::default_max_series,
+                       latency_buckets()),
       commands_(std::make_unique<command_metrics>(registry_)) {
-    registry_.add_gauge("shopstream_build_info", "The running build; always 1.", {"version"}).with({version}).set(1);
-    add_process_metrics(registry_);
+    prometheus::BuildGauge()
+        .Name("shopstream_build_info")
+        .Help("The running build; always 1.")
+        .Register(registry_)
+        .Add({{"version", std::string(version)}})
+        .Set(1);
+    add_collectable(std::make_shared<process_collector>());
 }
 
 service_metrics::~service_metrics() = default;
@@ -70,35 +125,31 @@ void service_metrics::record_request(std::string_view route, std::string_view me
                                      std::chrono::steady_clock::duration took) {
     char code[12];
     const auto end = std::to_chars(code, code + sizeof code, status).ptr;
-    requests_.with({route, method, std::string_view(code, static_cast<std::size_t>(end - code))}).inc();
-    request_seconds_.with({route, method}).observe(seconds(took));
+    requests_.with({route, method, std::string_view(code, static_cast<std::size_t>(end - code))}).Increment();
+    request_seconds_.with({route, method}).Observe(seconds(took));
 }
 
 commands::command_observer& service_metrics::commands() noexcept { return *commands_; }
 
-void service_metrics::watch(const eventstore::tail& tail) {
-    // Each family reads the tail's progress itself: it is cheap (no network round trip).
-    const auto each = [&tail](sample_sink& out, auto value_of) {
-        for (const auto& p : tail.progress()) {
-            const auto v = value_of(p);
-            if (v < 0) continue;
-            const std::string partition = std::to_string(p.partition);
-            out.add({eventstore::name_of(p.ctx), partition}, static_cast<double>(v));
-        }
-    };
-    registry_.add_collected(
-        "shopstream_tail_lag_records",
-        "Records in the log that the tail has not applied yet (high watermark minus next offset to apply).",
-        metric_type::gauge, {"context", "partition"}, [each](sample_sink& out) {
-            each(out, [](const eventstore::partition_progress& p) {
-                return p.log_end < 0 ? std::int64_t{-1} : std::max<std::int64_t>(0, p.log_end - p.next_offset);
-            });
-        });
-    registry_.add_collected("shopstream_tail_applied_offset",
-                            "Next offset the tail will apply: every record below it is in the state store.",
-                            metric_type::gauge, {"context", "partition"}, [each](sample_sink& out) {
-                                each(out, [](const eventstore::partition_progress& p) { return p.next_offset; });
-                            });
+void service_metrics::watch(const eventstore::tail& tail) { add_collectable(std::make_shared<tail_collector>(tail)); }
+
+void service_metrics::add_collectable(std::shared_ptr<const prometheus::Collectable> collectable) {
+    std::lock_guard lock(collectables_mu_);
+    collectables_.push_back(std::move(collectable));
+}
+
+std::string service_metrics::expose() const {
+    std::vector<prometheus::MetricFamily> families = registry_.Collect();
+    std::vector<std::shared_ptr<const prometheus::Collectable>> collectables;
+    {
+        std::lock_guard lock(collectables_mu_);  // not held while collecting: a Collect may be slow
+        collectables = collectables_;
+    }
+    for (const auto& c : collectables) {
+        auto more = c->Collect();
+        std::move(more.begin(), more.end(), std::back_inserter(families));
+    }
+    return prometheus::TextSerializer().Serialize(families);
 }
 
 }  // namespace shopstream::adapters::metrics

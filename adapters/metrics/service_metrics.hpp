@@ -11,22 +11,33 @@
 //   shopstream_build_info{version}, process_*                 process basics
 //
 // `route` is the route's template ("/v1/orders/{id}/cancel"), or "unmatched" for a path
-// no route has, so raw ids never become label values. Later parts (projection lag, saga
-// states) register their families on families().
+// no route has, so raw ids never become label values; every family whose labels come from
+// callers still holds at most 1 000 series (capped_family). The families are
+// prometheus-cpp's; later parts (projection lag, saga states) register theirs on
+// families(), or add a Collectable for values read at scrape time. Help texts must be one
+// line without a backslash: prometheus-cpp 1.0.1 writes them unescaped.
 //
 // Thread-safety: everything may be called from any thread.
 
-#include <array>
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
-#include "adapters/metrics/registry.hpp"
+#include "adapters/metrics/families.hpp"
 #include "commands/command_observer.hpp"
 #include "eventstore/tail.hpp"
 
 namespace shopstream::adapters::metrics {
+
+inline constexpr std::string_view exposition_content_type = "text/plain; version=0.0.4; charset=utf-8";
 
 class service_metrics {
 public:
@@ -44,16 +55,22 @@ public:
     // Reads the tail's progress at each scrape: it must outlive every expose() call.
     void watch(const eventstore::tail& tail);
 
-    [[nodiscard]] std::string expose() const { return registry_.expose(); }
-    [[nodiscard]] registry& families() noexcept { return registry_; }
+    // Values read rather than recorded, collected at each scrape after the families.
+    void add_collectable(std::shared_ptr<const prometheus::Collectable> collectable);
+
+    // Every family in the text format (exposition_content_type).
+    [[nodiscard]] std::string expose() const;
+    [[nodiscard]] prometheus::Registry& families() noexcept { return registry_; }
 
 private:
     class command_metrics;
 
-    registry registry_;
-    counter_family& requests_;
-    histogram_family& request_seconds_;
+    prometheus::Registry registry_{prometheus::Registry::InsertBehavior::Throw};
+    capped_family<prometheus::Counter, 3> requests_;
+    capped_family<prometheus::Histogram, 2> request_seconds_;
     std::unique_ptr<command_metrics> commands_;
+    mutable std::mutex collectables_mu_;
+    std::vector<std::shared_ptr<const prometheus::Collectable>> collectables_;  // under collectables_mu_
 };
 
 }  // namespace shopstream::adapters::metrics

@@ -1,10 +1,13 @@
 #pragma once
 // Internal to eventstore/codec: the pieces the FlatBuffers codecs of this folder share —
-// error values, the aligned copy, verification of a size-prefixed buffer, and readers
-// for the fields every context has (ids, currencies, money, actors). Readers are
-// templates over the generated table type, so each schema keeps its own `money` and
-// `actor` tables (wire and storage formats evolve apart) while the checks stay in one
-// place. Not included by any public header. Pure functions, safe from any thread.
+// error values, the aligned copy, verification of a size-prefixed buffer, readers for
+// the fields every context has (ids, currencies, money, actors), and the skeleton of a
+// codec (encode_event / decode_event, encode_snapshot / decode_snapshot at the end), so
+// that each context's codec holds only its per-event and per-state mapping. Everything is
+// a template over the generated types, so this header includes no generated header and
+// each schema keeps its own `money` and `actor` tables (wire and storage formats evolve
+// apart) while the checks stay in one place. Not included by any public header. Pure
+// functions, safe from any thread.
 
 #include <flatbuffers/flatbuffers.h>
 
@@ -15,7 +18,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "base/result.hpp"
@@ -186,6 +192,156 @@ result<domain::money, std::string> money_or_initial(const Money* m) {
 template <class A, class B>
 constexpr bool same_value(A a, B b) {
     return static_cast<unsigned>(a) == static_cast<unsigned>(b);
+}
+
+// ---- the codec skeleton ------------------------------------------------------------
+//
+// A context's codec describes its schemas in one struct and keeps only its mapping:
+//
+//   struct schema {
+//       using event = domain::<ctx>::event;           // the std::variant of its events
+//       using envelope = fb::envelope;
+//       using tables = std::tuple<fb::<event>...>;    // each event's table, in variant order
+//       template <class Table> static constexpr auto tag = fb::eventTraits<Table>::enum_value;
+//       static constexpr std::string_view context = "<ctx>";
+//       static constexpr std::string_view envelope_name = "<ctx> envelope (\"SS..\")";
+//       static constexpr auto create_envelope = &fb::Createenvelope;
+//       static constexpr auto finish_envelope = &fb::FinishSizePrefixedenvelopeBuffer;
+//       static constexpr auto verify_envelope = &fb::VerifySizePrefixedenvelopeBuffer;
+//
+//       using state = domain::<ctx>::state;
+//       using snapshot = fbs::snapshot;
+//       static constexpr std::string_view snapshot_name = "<ctx> snapshot (\"SS..\")";
+//       static constexpr auto initial_state = &domain::<ctx>::initial_state;
+//       static constexpr auto finish_snapshot = &fbs::FinishSizePrefixedsnapshotBuffer;
+//       static constexpr auto verify_snapshot = &fbs::VerifySizePrefixedsnapshotBuffer;
+//   };
+//
+// The mapping comes in as callables: put(builder, event) → Offset<its table> and
+// read(table) → decoded<event> (generic lambdas over the codec's overloads), build(builder)
+// → Offset<snapshot> and read_state(snapshot) → decoded<state>.
+
+namespace detail {
+
+template <class T, class Variant>
+struct alternative_index;
+
+template <class T, class... Ts>
+struct alternative_index<T, std::variant<Ts...>> {
+    static constexpr std::size_t value = [] {
+        constexpr bool same[] = {std::is_same_v<T, Ts>...};
+        for (std::size_t i = 0; i < sizeof...(Ts); ++i) {
+            if (same[i]) return i;
+        }
+        return sizeof...(Ts);
+    }();
+};
+
+template <class... Events>
+constexpr bool distinct_type_ids(std::type_identity<std::variant<Events...>>) {
+    constexpr std::uint16_t ids[] = {Events::type_id...};
+    for (std::size_t i = 0; i < sizeof...(Events); ++i) {
+        for (std::size_t j = i + 1; j < sizeof...(Events); ++j) {
+            if (ids[i] == ids[j]) return false;
+        }
+    }
+    return true;
+}
+
+template <class Schema>
+constexpr void check_schema() {
+    using event = typename Schema::event;
+    static_assert(std::tuple_size_v<typename Schema::tables> == std::variant_size_v<event>,
+                  "every event needs its table, in the order of the event variant");
+    static_assert(distinct_type_ids(std::type_identity<event>{}), "two events share a type id");
+}
+
+inline std::vector<std::uint8_t> finished_bytes(const flatbuffers::FlatBufferBuilder& b) {
+    const std::uint8_t* data = b.GetBufferPointer();
+    return std::vector<std::uint8_t>(data, data + b.GetSize());
+}
+
+// The event of variant alternative I, from a payload whose type id is I's.
+template <class Schema, std::size_t I, class Read>
+decoded<typename Schema::event> decode_as(std::uint16_t type, std::uint16_t schema_version,
+                                          std::span<const std::uint8_t> payload, Read& read) {
+    using event_type = std::variant_alternative_t<I, typename Schema::event>;
+    using table = std::tuple_element_t<I, typename Schema::tables>;
+    if (schema_version != event_type::schema_version) {
+        return failure(codec_errc::unsupported_version,
+                       std::string(Schema::context) + " event type " + std::to_string(type) +
+                           " schema version " + std::to_string(schema_version) +
+                           " is not readable by this build");
+    }
+    const aligned_bytes aligned(payload);
+    const auto opened = verified_envelope<typename Schema::envelope>(
+        aligned, Schema::verify_envelope, Schema::envelope_name, type, Schema::template tag<table>);
+    if (!opened) return std::unexpected(opened.error());
+    // The union says which table it holds; the body may still be absent (the verifier
+    // accepts a missing union value).
+    const table* body = (*opened)->template event_as<table>();
+    if (body == nullptr) return invalid("the envelope holds no event body");
+    return read(*body);
+}
+
+}  // namespace detail
+
+// (type id, schema version, a size-prefixed envelope with the schema's identifier).
+template <class Schema, class Put>
+encoded_event encode_event(const typename Schema::event& e, Put put) {
+    detail::check_schema<Schema>();
+    flatbuffers::FlatBufferBuilder b(256);
+    return std::visit(
+        [&](const auto& ev) {
+            using event_type = std::decay_t<decltype(ev)>;
+            using table = std::tuple_element_t<detail::alternative_index<event_type, typename Schema::event>::value,
+                                               typename Schema::tables>;
+            static_assert(std::is_same_v<decltype(put(b, ev)), flatbuffers::Offset<table>>,
+                          "put() must write the table the schema pairs with this event");
+            const auto body = put(b, ev);
+            Schema::finish_envelope(b, Schema::create_envelope(b, Schema::template tag<table>, body.Union()));
+            return encoded_event{event_type::type_id, event_type::schema_version, detail::finished_bytes(b)};
+        },
+        e);
+}
+
+// Errors in this order: unknown_type, unsupported_version, verification_failed,
+// type_mismatch, then invalid_value (no body, or what `read` refuses).
+template <class Schema, class Read>
+decoded<typename Schema::event> decode_event(std::uint16_t type, std::uint16_t schema_version,
+                                             std::span<const std::uint8_t> payload, Read read) {
+    detail::check_schema<Schema>();
+    using event = typename Schema::event;
+    std::optional<decoded<event>> out;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+        (void)((std::variant_alternative_t<I, event>::type_id == type &&
+                (out.emplace(detail::decode_as<Schema, I>(type, schema_version, payload, read)), true)) ||
+               ...);
+    }(std::make_index_sequence<std::variant_size_v<event>>{});
+    if (out) return std::move(*out);
+    return failure(codec_errc::unknown_type,
+                   "no " + std::string(Schema::context) + " event has type id " + std::to_string(type));
+}
+
+// Empty bytes for the initial state, else a size-prefixed snapshot with the schema's
+// identifier; `size_hint` is enough for the whole buffer, so the builder allocates once.
+template <class Schema, class Build>
+std::vector<std::uint8_t> encode_snapshot(const typename Schema::state& s, std::size_t size_hint, Build build) {
+    if (s == Schema::initial_state()) return {};
+    flatbuffers::FlatBufferBuilder b(size_hint);
+    Schema::finish_snapshot(b, build(b));
+    return detail::finished_bytes(b);
+}
+
+// Empty bytes are the initial state; other bytes are verified, then read.
+template <class Schema, class Read>
+decoded<typename Schema::state> decode_snapshot(std::span<const std::uint8_t> bytes, Read read_state) {
+    if (bytes.empty()) return Schema::initial_state();
+    const aligned_bytes aligned(bytes);
+    const auto root =
+        verified_root<typename Schema::snapshot>(aligned.bytes(), Schema::verify_snapshot, Schema::snapshot_name);
+    if (!root) return std::unexpected(root.error());
+    return read_state(**root);
 }
 
 }  // namespace shopstream::eventstore::fb_support

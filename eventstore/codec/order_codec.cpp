@@ -2,17 +2,14 @@
 
 #include <flatbuffers/flatbuffers.h>
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <type_traits>
+#include <tuple>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "domain/order/order_events_generated.h"
@@ -27,50 +24,13 @@ namespace order = domain::order;
 using flatbuffers::FlatBufferBuilder;
 using flatbuffers::Offset;
 using fb_support::actor_of;
-using fb_support::aligned_bytes;
 using fb_support::currency_of;
-using fb_support::failure;
 using fb_support::id_of;
 using fb_support::invalid;
 using fb_support::money_of;
 using fb_support::put;
 
-// The wire identity of each event. Type ids and schema versions come from the domain
-// structs; the union tag is the event's position in the schema's union.
-struct kind {
-    std::uint16_t type_id;
-    std::uint16_t schema_version;
-    fb::event tag;
-};
-
-template <class Event, class Table>
-constexpr kind kind_of() {
-    return {Event::type_id, Event::schema_version, fb::eventTraits<Table>::enum_value};
-}
-
-constexpr std::array kinds{
-    kind_of<order::order_placed, fb::order_placed>(),
-    kind_of<order::order_cancelled, fb::order_cancelled>(),
-    kind_of<order::order_confirmed, fb::order_confirmed>(),
-    kind_of<order::order_shipped, fb::order_shipped>(),
-    kind_of<order::order_payment_captured, fb::order_payment_captured>(),
-};
-static_assert(kinds.size() == std::variant_size_v<order::event>,
-              "every order event needs a wire identity");
-
-const kind* find_kind(std::uint16_t type_id) {
-    for (const kind& k : kinds) {
-        if (k.type_id == type_id) return &k;
-    }
-    return nullptr;
-}
-
 // ---- encode ----------------------------------------------------------------------
-
-template <class Table>
-fb::event tag_of(Offset<Table>) {
-    return fb::eventTraits<Table>::enum_value;
-}
 
 Offset<fb::actor> put(FlatBufferBuilder& b, const domain::actor& a) {
     const auto id = put(b, a.id);
@@ -82,16 +42,25 @@ Offset<fb::money> put(FlatBufferBuilder& b, const domain::money& m) {
     return fb::Createmoney(b, m.amount, currency);
 }
 
+// The event and the snapshot each have their own `line` table; `create` is its Createline.
+template <class Line>
+Offset<flatbuffers::Vector<Offset<Line>>> put_lines(FlatBufferBuilder& b, const std::vector<order::order_line>& lines,
+                                                    Offset<Line> (*create)(FlatBufferBuilder&,
+                                                                           Offset<flatbuffers::String>, std::int32_t,
+                                                                           std::int64_t)) {
+    std::vector<Offset<Line>> out;
+    out.reserve(lines.size());
+    for (const auto& l : lines) {
+        const auto sku = put(b, l.sku);
+        out.push_back(create(b, sku, l.quantity, l.unit_price));
+    }
+    return b.CreateVector(out);
+}
+
 Offset<fb::order_placed> put(FlatBufferBuilder& b, const order::order_placed& e) {
     const auto id = put(b, e.id.value());
     const auto customer = put(b, e.customer.value());
-    std::vector<Offset<fb::line>> lines;
-    lines.reserve(e.lines.size());
-    for (const auto& l : e.lines) {
-        const auto sku = put(b, l.sku);
-        lines.push_back(fb::Createline(b, sku, l.quantity, l.unit_price));
-    }
-    const auto line_vector = b.CreateVector(lines);
+    const auto line_vector = put_lines(b, e.lines, &fb::Createline);
     const auto currency = put(b, e.currency);
     return fb::Createorder_placed(b, id, customer, line_vector, currency, e.total, e.at);
 }
@@ -208,15 +177,6 @@ decoded<order::event> read(const fb::order_payment_captured& t) {
     return order::order_payment_captured{std::move(*id), std::move(*payment), *amount, t.at()};
 }
 
-// The union says which table it holds; the body may still be absent (the verifier
-// accepts a missing union value).
-template <class Table>
-decoded<order::event> read_body(const fb::envelope& env) {
-    const Table* body = env.event_as<Table>();
-    if (body == nullptr) return invalid("the envelope holds no event body");
-    return read(*body);
-}
-
 // ---- state snapshots -------------------------------------------------------------
 
 namespace fbs = shopstream::fb::order_state;
@@ -297,88 +257,54 @@ decoded<order::state> read_state(const fbs::snapshot& t) {
     return s;
 }
 
+struct schema {
+    using event = order::event;
+    using envelope = fb::envelope;
+    using tables = std::tuple<fb::order_placed, fb::order_cancelled, fb::order_confirmed, fb::order_shipped,
+                              fb::order_payment_captured>;
+    template <class Table>
+    static constexpr fb::event tag = fb::eventTraits<Table>::enum_value;
+    static constexpr std::string_view context = "order";
+    static constexpr std::string_view envelope_name = "order envelope (\"SSOR\")";
+    static constexpr auto create_envelope = &fb::Createenvelope;
+    static constexpr auto finish_envelope = &fb::FinishSizePrefixedenvelopeBuffer;
+    static constexpr auto verify_envelope = &fb::VerifySizePrefixedenvelopeBuffer;
+
+    using state = order::state;
+    using snapshot = fbs::snapshot;
+    static constexpr std::string_view snapshot_name = "order snapshot (\"SSOS\")";
+    static constexpr auto initial_state = &order::initial_state;
+    static constexpr auto finish_snapshot = &fbs::FinishSizePrefixedsnapshotBuffer;
+    static constexpr auto verify_snapshot = &fbs::VerifySizePrefixedsnapshotBuffer;
+};
+
 }  // namespace
 
 encoded_event encode(const order::event& e) {
-    FlatBufferBuilder b(256);
-    return std::visit(
-        [&](const auto& ev) {
-            using event_type = std::decay_t<decltype(ev)>;
-            const auto body = put(b, ev);
-            const auto envelope = fb::Createenvelope(b, tag_of(body), body.Union());
-            fb::FinishSizePrefixedenvelopeBuffer(b, envelope);
-            const std::uint8_t* data = b.GetBufferPointer();
-            return encoded_event{event_type::type_id, event_type::schema_version,
-                                 std::vector<std::uint8_t>(data, data + b.GetSize())};
-        },
-        e);
+    return fb_support::encode_event<schema>(e, [](FlatBufferBuilder& b, const auto& ev) { return put(b, ev); });
 }
 
 decoded<order::event> decode(std::uint16_t type, std::uint16_t schema_version,
                              std::span<const std::uint8_t> payload) {
-    const kind* k = find_kind(type);
-    if (k == nullptr) {
-        return failure(codec_errc::unknown_type,
-                       "no order event has type id " + std::to_string(type));
-    }
-    if (schema_version != k->schema_version) {
-        return failure(codec_errc::unsupported_version,
-                       "order event type " + std::to_string(type) + " schema version " +
-                           std::to_string(schema_version) + " is not readable by this build");
-    }
-    const aligned_bytes aligned(payload);
-    const auto opened = verified_envelope<fb::envelope>(
-        aligned, &fb::VerifySizePrefixedenvelopeBuffer, "order envelope (\"SSOR\")", type, k->tag);
-    if (!opened) return fail(opened.error());
-    const fb::envelope& env = **opened;
-    switch (k->tag) {
-        case fb::event::order_placed:
-            return read_body<fb::order_placed>(env);
-        case fb::event::order_cancelled:
-            return read_body<fb::order_cancelled>(env);
-        case fb::event::order_confirmed:
-            return read_body<fb::order_confirmed>(env);
-        case fb::event::order_shipped:
-            return read_body<fb::order_shipped>(env);
-        case fb::event::order_payment_captured:
-            return read_body<fb::order_payment_captured>(env);
-        case fb::event::NONE:
-            break;
-    }
-    return failure(codec_errc::unknown_type, "no order event has type id " + std::to_string(type));
+    return fb_support::decode_event<schema>(type, schema_version, payload, [](const auto& t) { return read(t); });
 }
 
 std::vector<std::uint8_t> encode_state(const order::state& s) {
-    if (s == order::initial_state()) return {};
-    FlatBufferBuilder b(snapshot_size_hint(s));
-    const auto id = put(b, s.id.value());
-    const auto customer = put(b, s.customer.value());
-    std::vector<Offset<fbs::line>> lines;
-    lines.reserve(s.lines.size());
-    for (const auto& l : s.lines) {
-        const auto sku = put(b, l.sku);
-        lines.push_back(fbs::Createline(b, sku, l.quantity, l.unit_price));
-    }
-    const auto line_vector = b.CreateVector(lines);
-    const auto currency = put(b, s.currency);
-    const auto payment = s.payment ? put(b, s.payment->value()) : Offset<flatbuffers::String>{};
-    flatbuffers::Optional<fbs::cancel_reason> reason = flatbuffers::nullopt;
-    if (s.cancel_reason) reason = static_cast<fbs::cancel_reason>(*s.cancel_reason);
-    const auto root = fbs::Createsnapshot(b, static_cast<fbs::order_status>(s.status), id,
-                                          customer, line_vector, currency, s.total, s.placed_at,
-                                          payment, s.payment_captured, reason);
-    fbs::FinishSizePrefixedsnapshotBuffer(b, root);
-    const std::uint8_t* data = b.GetBufferPointer();
-    return std::vector<std::uint8_t>(data, data + b.GetSize());
+    return fb_support::encode_snapshot<schema>(s, snapshot_size_hint(s), [&s](FlatBufferBuilder& b) {
+        const auto id = put(b, s.id.value());
+        const auto customer = put(b, s.customer.value());
+        const auto line_vector = put_lines(b, s.lines, &fbs::Createline);
+        const auto currency = put(b, s.currency);
+        const auto payment = s.payment ? put(b, s.payment->value()) : Offset<flatbuffers::String>{};
+        flatbuffers::Optional<fbs::cancel_reason> reason = flatbuffers::nullopt;
+        if (s.cancel_reason) reason = static_cast<fbs::cancel_reason>(*s.cancel_reason);
+        return fbs::Createsnapshot(b, static_cast<fbs::order_status>(s.status), id, customer, line_vector, currency,
+                                   s.total, s.placed_at, payment, s.payment_captured, reason);
+    });
 }
 
 decoded<order::state> decode_state(std::span<const std::uint8_t> bytes) {
-    if (bytes.empty()) return order::initial_state();
-    const aligned_bytes aligned(bytes);
-    const auto root = fb_support::verified_root<fbs::snapshot>(
-        aligned.bytes(), &fbs::VerifySizePrefixedsnapshotBuffer, "order snapshot (\"SSOS\")");
-    if (!root) return std::unexpected(root.error());
-    return read_state(**root);
+    return fb_support::decode_snapshot<schema>(bytes, read_state);
 }
 
 }  // namespace shopstream::eventstore::order_codec

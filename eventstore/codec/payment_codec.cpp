@@ -3,18 +3,15 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include <algorithm>
-#include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <type_traits>
+#include <tuple>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "base/utf8.hpp"
@@ -29,51 +26,13 @@ namespace fb = shopstream::fb::payment;
 namespace payment = domain::payment;
 using flatbuffers::FlatBufferBuilder;
 using flatbuffers::Offset;
-using fb_support::aligned_bytes;
-using fb_support::failure;
 using fb_support::id_of;
 using fb_support::invalid;
 using fb_support::money_of;
 using fb_support::put;
 using fb_support::text;
 
-// The wire identity of each event. Type ids and schema versions come from the domain
-// structs; the union tag is the event's position in the schema's union.
-struct kind {
-    std::uint16_t type_id;
-    std::uint16_t schema_version;
-    fb::event tag;
-};
-
-template <class Event, class Table>
-constexpr kind kind_of() {
-    return {Event::type_id, Event::schema_version, fb::eventTraits<Table>::enum_value};
-}
-
-constexpr std::array kinds{
-    kind_of<payment::payment_requested, fb::payment_requested>(),
-    kind_of<payment::payment_authorized, fb::payment_authorized>(),
-    kind_of<payment::payment_declined, fb::payment_declined>(),
-    kind_of<payment::payment_captured, fb::payment_captured>(),
-    kind_of<payment::payment_voided, fb::payment_voided>(),
-    kind_of<payment::payment_refunded, fb::payment_refunded>(),
-};
-static_assert(kinds.size() == std::variant_size_v<payment::event>,
-              "every payment event needs a wire identity");
-
-const kind* find_kind(std::uint16_t type_id) {
-    for (const kind& k : kinds) {
-        if (k.type_id == type_id) return &k;
-    }
-    return nullptr;
-}
-
 // ---- encode ----------------------------------------------------------------------
-
-template <class Table>
-fb::event tag_of(Offset<Table>) {
-    return fb::eventTraits<Table>::enum_value;
-}
 
 Offset<fb::money> put(FlatBufferBuilder& b, const domain::money& m) {
     const auto currency = put(b, m.currency);
@@ -202,15 +161,6 @@ decoded<payment::event> read(const fb::payment_refunded& t) {
                                      std::move(*reason), t.at()};
 }
 
-// The union says which table it holds; the body may still be absent (the verifier
-// accepts a missing union value).
-template <class Table>
-decoded<payment::event> read_body(const fb::envelope& env) {
-    const Table* body = env.event_as<Table>();
-    if (body == nullptr) return invalid("the envelope holds no event body");
-    return read(*body);
-}
-
 // ---- state snapshots -------------------------------------------------------------
 
 namespace fbs = shopstream::fb::payment_state;
@@ -304,92 +254,61 @@ decoded<payment::state> read_state(const fbs::snapshot& t) {
     return s;
 }
 
+struct schema {
+    using event = payment::event;
+    using envelope = fb::envelope;
+    using tables = std::tuple<fb::payment_requested, fb::payment_authorized, fb::payment_declined,
+                              fb::payment_captured, fb::payment_voided, fb::payment_refunded>;
+    template <class Table>
+    static constexpr fb::event tag = fb::eventTraits<Table>::enum_value;
+    static constexpr std::string_view context = "payment";
+    static constexpr std::string_view envelope_name = "payment envelope (\"SSPY\")";
+    static constexpr auto create_envelope = &fb::Createenvelope;
+    static constexpr auto finish_envelope = &fb::FinishSizePrefixedenvelopeBuffer;
+    static constexpr auto verify_envelope = &fb::VerifySizePrefixedenvelopeBuffer;
+
+    using state = payment::state;
+    using snapshot = fbs::snapshot;
+    static constexpr std::string_view snapshot_name = "payment snapshot (\"SSPS\")";
+    static constexpr auto initial_state = &payment::initial_state;
+    static constexpr auto finish_snapshot = &fbs::FinishSizePrefixedsnapshotBuffer;
+    static constexpr auto verify_snapshot = &fbs::VerifySizePrefixedsnapshotBuffer;
+};
+
 }  // namespace
 
 encoded_event encode(const payment::event& e) {
-    FlatBufferBuilder b(256);
-    return std::visit(
-        [&](const auto& ev) {
-            using event_type = std::decay_t<decltype(ev)>;
-            const auto body = put(b, ev);
-            const auto envelope = fb::Createenvelope(b, tag_of(body), body.Union());
-            fb::FinishSizePrefixedenvelopeBuffer(b, envelope);
-            const std::uint8_t* data = b.GetBufferPointer();
-            return encoded_event{event_type::type_id, event_type::schema_version,
-                                 std::vector<std::uint8_t>(data, data + b.GetSize())};
-        },
-        e);
+    return fb_support::encode_event<schema>(e, [](FlatBufferBuilder& b, const auto& ev) { return put(b, ev); });
 }
 
 decoded<payment::event> decode(std::uint16_t type, std::uint16_t schema_version,
                                std::span<const std::uint8_t> payload) {
-    const kind* k = find_kind(type);
-    if (k == nullptr) {
-        return failure(codec_errc::unknown_type,
-                       "no payment event has type id " + std::to_string(type));
-    }
-    if (schema_version != k->schema_version) {
-        return failure(codec_errc::unsupported_version,
-                       "payment event type " + std::to_string(type) + " schema version " +
-                           std::to_string(schema_version) + " is not readable by this build");
-    }
-    const aligned_bytes aligned(payload);
-    const auto opened = verified_envelope<fb::envelope>(
-        aligned, &fb::VerifySizePrefixedenvelopeBuffer, "payment envelope (\"SSPY\")", type, k->tag);
-    if (!opened) return fail(opened.error());
-    const fb::envelope& env = **opened;
-    switch (k->tag) {
-        case fb::event::payment_requested:
-            return read_body<fb::payment_requested>(env);
-        case fb::event::payment_authorized:
-            return read_body<fb::payment_authorized>(env);
-        case fb::event::payment_declined:
-            return read_body<fb::payment_declined>(env);
-        case fb::event::payment_captured:
-            return read_body<fb::payment_captured>(env);
-        case fb::event::payment_voided:
-            return read_body<fb::payment_voided>(env);
-        case fb::event::payment_refunded:
-            return read_body<fb::payment_refunded>(env);
-        case fb::event::NONE:
-            break;
-    }
-    return failure(codec_errc::unknown_type,
-                   "no payment event has type id " + std::to_string(type));
+    return fb_support::decode_event<schema>(type, schema_version, payload, [](const auto& t) { return read(t); });
 }
 
 std::vector<std::uint8_t> encode_state(const payment::state& s) {
-    if (s == payment::initial_state()) return {};
-    FlatBufferBuilder b(snapshot_size_hint(s));
-    const auto id = put(b, s.id.value());
-    const auto order = put(b, s.order.value());
-    const auto amount = put_state_money(b, s.amount);
-    const auto token = put(b, s.method_token);
-    const auto code = put(b, s.authorization_code);
-    const auto declined = put(b, s.decline_reason);
-    const auto voided = put(b, s.void_reason);
-    std::vector<Offset<fbs::refund>> refunds;
-    refunds.reserve(s.refunds.size());
-    for (const auto& r : s.refunds) {
-        const auto refund_id = put(b, r.refund_id);
-        refunds.push_back(fbs::Createrefund(b, refund_id, r.amount));
-    }
-    const auto refund_vector = b.CreateVector(refunds);
-    const auto root = fbs::Createsnapshot(b, static_cast<fbs::payment_status>(s.status), id, order,
-                                          amount, token, code, declined, voided, s.captured,
-                                          s.refunded, refund_vector);
-    fbs::FinishSizePrefixedsnapshotBuffer(b, root);
-    const std::uint8_t* data = b.GetBufferPointer();
-    return std::vector<std::uint8_t>(data, data + b.GetSize());
+    return fb_support::encode_snapshot<schema>(s, snapshot_size_hint(s), [&s](FlatBufferBuilder& b) {
+        const auto id = put(b, s.id.value());
+        const auto order = put(b, s.order.value());
+        const auto amount = put_state_money(b, s.amount);
+        const auto token = put(b, s.method_token);
+        const auto code = put(b, s.authorization_code);
+        const auto declined = put(b, s.decline_reason);
+        const auto voided = put(b, s.void_reason);
+        std::vector<Offset<fbs::refund>> refunds;
+        refunds.reserve(s.refunds.size());
+        for (const auto& r : s.refunds) {
+            const auto refund_id = put(b, r.refund_id);
+            refunds.push_back(fbs::Createrefund(b, refund_id, r.amount));
+        }
+        const auto refund_vector = b.CreateVector(refunds);
+        return fbs::Createsnapshot(b, static_cast<fbs::payment_status>(s.status), id, order, amount, token, code,
+                                   declined, voided, s.captured, s.refunded, refund_vector);
+    });
 }
 
 decoded<payment::state> decode_state(std::span<const std::uint8_t> bytes) {
-    if (bytes.empty()) return payment::initial_state();
-    const aligned_bytes aligned(bytes);
-    const auto root = fb_support::verified_root<fbs::snapshot>(
-        aligned.bytes(), &fbs::VerifySizePrefixedsnapshotBuffer, "payment snapshot (\"SSPS\")");
-    if (!root) return std::unexpected(root.error());
-    return read_state(**root);
+    return fb_support::decode_snapshot<schema>(bytes, read_state);
 }
 
 }  // namespace shopstream::eventstore::payment_codec

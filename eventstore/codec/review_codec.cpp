@@ -8,7 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <type_traits>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -27,49 +27,62 @@ namespace {
 
 namespace dom = domain::review;
 namespace fb = shopstream::fb::review;
-
-constexpr std::uint16_t current_version = 1;
-
-template <class... F>
-struct overloaded : F... {
-    using F::operator()...;
-};
+using flatbuffers::FlatBufferBuilder;
+using flatbuffers::Offset;
 
 // ---- encoding ----------------------------------------------------------------------
 
-flatbuffers::Offset<fb::actor> write_actor(flatbuffers::FlatBufferBuilder& b,
-                                           const domain::actor& a) {
+Offset<fb::actor> write_actor(FlatBufferBuilder& b, const domain::actor& a) {
     const auto id = b.CreateString(a.id);
     return fb::Createactor(b, id, static_cast<std::uint8_t>(a.role));
 }
 
-template <class Event>
-encoded_event finish(flatbuffers::FlatBufferBuilder& b, fb::event tag,
-                     flatbuffers::Offset<void> table) {
-    const auto root = fb::Createenvelope(b, tag, table);
-    b.FinishSizePrefixed(root, fb::envelopeIdentifier());
-    const std::uint8_t* data = b.GetBufferPointer();
-    return encoded_event{Event::type_id, Event::schema_version,
-                         std::vector<std::uint8_t>(data, data + b.GetSize())};
+Offset<fb::review_submitted> put(FlatBufferBuilder& b, const dom::review_submitted& ev) {
+    const auto id = b.CreateString(ev.id.value());
+    const auto sku = b.CreateString(ev.sku);
+    const auto author = b.CreateString(ev.author.value());
+    const auto title = b.CreateString(ev.title);
+    const auto body = b.CreateString(ev.body);
+    return fb::Createreview_submitted(b, id, sku, author, ev.rating, title, body, ev.at);
+}
+
+Offset<fb::review_edited> put(FlatBufferBuilder& b, const dom::review_edited& ev) {
+    const auto id = b.CreateString(ev.id.value());
+    const auto title = b.CreateString(ev.title);
+    const auto body = b.CreateString(ev.body);
+    return fb::Createreview_edited(b, id, ev.rating, title, body, ev.at);
+}
+
+Offset<fb::review_retracted> put(FlatBufferBuilder& b, const dom::review_retracted& ev) {
+    const auto id = b.CreateString(ev.id.value());
+    const auto by = write_actor(b, ev.by);
+    return fb::Createreview_retracted(b, id, by, ev.at);
+}
+
+Offset<fb::review_hidden> put(FlatBufferBuilder& b, const dom::review_hidden& ev) {
+    const auto id = b.CreateString(ev.id.value());
+    const auto reason = b.CreateString(ev.reason);
+    const auto by = write_actor(b, ev.by);
+    return fb::Createreview_hidden(b, id, reason, by, ev.at);
+}
+
+Offset<fb::review_restored> put(FlatBufferBuilder& b, const dom::review_restored& ev) {
+    const auto id = b.CreateString(ev.id.value());
+    const auto reason = b.CreateString(ev.reason);
+    const auto by = write_actor(b, ev.by);
+    return fb::Createreview_restored(b, id, reason, by, ev.at);
+}
+
+Offset<fb::review_marked_helpful> put(FlatBufferBuilder& b, const dom::review_marked_helpful& ev) {
+    const auto id = b.CreateString(ev.id.value());
+    const auto voter = b.CreateString(ev.voter.value());
+    return fb::Createreview_marked_helpful(b, id, voter, ev.at);
 }
 
 // ---- decoding ----------------------------------------------------------------------
 
 codec_error fail_with(codec_errc code, std::string detail) {
     return codec_error{code, std::move(detail)};
-}
-
-// The union member each review type id must carry.
-std::optional<fb::event> union_tag_for(std::uint16_t type) {
-    switch (type) {
-        case dom::review_submitted::type_id: return fb::event::review_submitted;
-        case dom::review_edited::type_id: return fb::event::review_edited;
-        case dom::review_retracted::type_id: return fb::event::review_retracted;
-        case dom::review_hidden::type_id: return fb::event::review_hidden;
-        case dom::review_restored::type_id: return fb::event::review_restored;
-        case dom::review_marked_helpful::type_id: return fb::event::review_marked_helpful;
-        default: return std::nullopt;
-    }
 }
 
 // Field readers: each returns the value or records why it cannot (first error wins) and
@@ -194,15 +207,12 @@ dom::event read(reader& r, const fb::review_marked_helpful& t) {
                                       r.at(t.at())};
 }
 
-// Reads the verified envelope's event, which the caller has checked has the union tag
-// of `Table`.
+// An event table of the verified envelope: built in one pass, then refused if any field
+// was not right.
 template <class Table>
-decoded<dom::event> read_event(const fb::envelope& env) {
-    const auto* table = env.event_as<Table>();
-    if (table == nullptr)
-        return fail(fail_with(codec_errc::invalid_value, "the envelope holds no event"));
+decoded<dom::event> read_event(const Table& table) {
     reader r;
-    dom::event e = read(r, *table);
+    dom::event e = read(r, table);
     if (r.error()) return fail(*r.error());
     return e;
 }
@@ -294,121 +304,60 @@ decoded<dom::state> read_state(const fbs::snapshot& t) {
     return s;
 }
 
+struct schema {
+    using event = dom::event;
+    using envelope = fb::envelope;
+    using tables = std::tuple<fb::review_submitted, fb::review_edited, fb::review_retracted, fb::review_hidden,
+                              fb::review_restored, fb::review_marked_helpful>;
+    template <class Table>
+    static constexpr fb::event tag = fb::eventTraits<Table>::enum_value;
+    static constexpr std::string_view context = "review";
+    static constexpr std::string_view envelope_name = "review envelope (\"SSRV\")";
+    static constexpr auto create_envelope = &fb::Createenvelope;
+    static constexpr auto finish_envelope = &fb::FinishSizePrefixedenvelopeBuffer;
+    static constexpr auto verify_envelope = &fb::VerifySizePrefixedenvelopeBuffer;
+
+    using state = dom::state;
+    using snapshot = fbs::snapshot;
+    static constexpr std::string_view snapshot_name = "review snapshot (\"SSRS\")";
+    static constexpr auto initial_state = &dom::initial_state;
+    static constexpr auto finish_snapshot = &fbs::FinishSizePrefixedsnapshotBuffer;
+    static constexpr auto verify_snapshot = &fbs::VerifySizePrefixedsnapshotBuffer;
+};
+
 }  // namespace
 
 encoded_event encode(const dom::event& e) {
-    flatbuffers::FlatBufferBuilder b(256);
-    return std::visit(
-        overloaded{
-            [&](const dom::review_submitted& ev) {
-                const auto id = b.CreateString(ev.id.value());
-                const auto sku = b.CreateString(ev.sku);
-                const auto author = b.CreateString(ev.author.value());
-                const auto title = b.CreateString(ev.title);
-                const auto body = b.CreateString(ev.body);
-                const auto t =
-                    fb::Createreview_submitted(b, id, sku, author, ev.rating, title, body, ev.at);
-                return finish<dom::review_submitted>(b, fb::event::review_submitted, t.Union());
-            },
-            [&](const dom::review_edited& ev) {
-                const auto id = b.CreateString(ev.id.value());
-                const auto title = b.CreateString(ev.title);
-                const auto body = b.CreateString(ev.body);
-                const auto t = fb::Createreview_edited(b, id, ev.rating, title, body, ev.at);
-                return finish<dom::review_edited>(b, fb::event::review_edited, t.Union());
-            },
-            [&](const dom::review_retracted& ev) {
-                const auto id = b.CreateString(ev.id.value());
-                const auto by = write_actor(b, ev.by);
-                const auto t = fb::Createreview_retracted(b, id, by, ev.at);
-                return finish<dom::review_retracted>(b, fb::event::review_retracted, t.Union());
-            },
-            [&](const dom::review_hidden& ev) {
-                const auto id = b.CreateString(ev.id.value());
-                const auto reason = b.CreateString(ev.reason);
-                const auto by = write_actor(b, ev.by);
-                const auto t = fb::Createreview_hidden(b, id, reason, by, ev.at);
-                return finish<dom::review_hidden>(b, fb::event::review_hidden, t.Union());
-            },
-            [&](const dom::review_restored& ev) {
-                const auto id = b.CreateString(ev.id.value());
-                const auto reason = b.CreateString(ev.reason);
-                const auto by = write_actor(b, ev.by);
-                const auto t = fb::Createreview_restored(b, id, reason, by, ev.at);
-                return finish<dom::review_restored>(b, fb::event::review_restored, t.Union());
-            },
-            [&](const dom::review_marked_helpful& ev) {
-                const auto id = b.CreateString(ev.id.value());
-                const auto voter = b.CreateString(ev.voter.value());
-                const auto t = fb::Createreview_marked_helpful(b, id, voter, ev.at);
-                return finish<dom::review_marked_helpful>(b, fb::event::review_marked_helpful,
-                                                          t.Union());
-            },
-        },
-        e);
+    return fb_support::encode_event<schema>(e, [](FlatBufferBuilder& b, const auto& ev) { return put(b, ev); });
 }
 
 decoded<dom::event> decode(std::uint16_t type, std::uint16_t schema_version,
                            std::span<const std::uint8_t> payload) {
-    const auto expected = union_tag_for(type);
-    if (!expected) {
-        return fail(fail_with(codec_errc::unknown_type,
-                              "no review event has type id " + std::to_string(type)));
-    }
-    if (schema_version != current_version) {
-        return fail(
-            fail_with(codec_errc::unsupported_version, "review event type " + std::to_string(type) +
-                                                           " has no reader for schema version " +
-                                                           std::to_string(schema_version)));
-    }
-
-    const fb_support::aligned_bytes aligned(payload);
-    const auto opened = fb_support::verified_envelope<fb::envelope>(
-        aligned, &fb::VerifySizePrefixedenvelopeBuffer, "review envelope (\"SSRV\")", type, *expected);
-    if (!opened) return fail(opened.error());
-    switch (*expected) {
-        case fb::event::review_submitted: return read_event<fb::review_submitted>(**opened);
-        case fb::event::review_edited: return read_event<fb::review_edited>(**opened);
-        case fb::event::review_retracted: return read_event<fb::review_retracted>(**opened);
-        case fb::event::review_hidden: return read_event<fb::review_hidden>(**opened);
-        case fb::event::review_restored: return read_event<fb::review_restored>(**opened);
-        case fb::event::review_marked_helpful: return read_event<fb::review_marked_helpful>(**opened);
-        case fb::event::NONE: break;
-    }
-    return fail(
-        fail_with(codec_errc::type_mismatch, "unreachable: union member outside the schema"));
+    return fb_support::decode_event<schema>(type, schema_version, payload,
+                                            [](const auto& t) { return read_event(t); });
 }
 
 std::vector<std::uint8_t> encode_state(const dom::state& s) {
-    if (s == dom::initial_state()) return {};
-    flatbuffers::FlatBufferBuilder b(snapshot_size_hint(s));
-    using fb_support::put;
-    const auto id = put(b, s.id.value());
-    const auto sku = put(b, s.sku);
-    const auto author = put(b, s.author.value());
-    const auto title = put(b, s.title);
-    const auto body = put(b, s.body);
-    std::vector<flatbuffers::Offset<flatbuffers::String>> voters;
-    voters.reserve(s.helpful_voters.size());
-    for (const auto& v : s.helpful_voters) voters.push_back(put(b, v.value()));
-    const auto voter_vector = b.CreateVector(voters);
-    flatbuffers::Optional<std::int64_t> edited_at = flatbuffers::nullopt;
-    if (s.edited_at) edited_at = *s.edited_at;
-    const auto root =
-        fbs::Createsnapshot(b, static_cast<fbs::review_status>(s.status), id, sku, author,
-                            s.rating, title, body, s.submitted_at, edited_at, voter_vector);
-    fbs::FinishSizePrefixedsnapshotBuffer(b, root);
-    const std::uint8_t* data = b.GetBufferPointer();
-    return std::vector<std::uint8_t>(data, data + b.GetSize());
+    return fb_support::encode_snapshot<schema>(s, snapshot_size_hint(s), [&s](FlatBufferBuilder& b) {
+        using fb_support::put;
+        const auto id = put(b, s.id.value());
+        const auto sku = put(b, s.sku);
+        const auto author = put(b, s.author.value());
+        const auto title = put(b, s.title);
+        const auto body = put(b, s.body);
+        std::vector<Offset<flatbuffers::String>> voters;
+        voters.reserve(s.helpful_voters.size());
+        for (const auto& v : s.helpful_voters) voters.push_back(put(b, v.value()));
+        const auto voter_vector = b.CreateVector(voters);
+        flatbuffers::Optional<std::int64_t> edited_at = flatbuffers::nullopt;
+        if (s.edited_at) edited_at = *s.edited_at;
+        return fbs::Createsnapshot(b, static_cast<fbs::review_status>(s.status), id, sku, author, s.rating, title,
+                                   body, s.submitted_at, edited_at, voter_vector);
+    });
 }
 
 decoded<dom::state> decode_state(std::span<const std::uint8_t> bytes) {
-    if (bytes.empty()) return dom::initial_state();
-    const fb_support::aligned_bytes aligned(bytes);
-    const auto root = fb_support::verified_root<fbs::snapshot>(
-        aligned.bytes(), &fbs::VerifySizePrefixedsnapshotBuffer, "review snapshot (\"SSRS\")");
-    if (!root) return std::unexpected(root.error());
-    return read_state(**root);
+    return fb_support::decode_snapshot<schema>(bytes, read_state);
 }
 
 }  // namespace shopstream::eventstore::review_codec

@@ -1,22 +1,27 @@
-// The hand-written Prometheus registry (adapters/metrics/): the text exposition (HELP and
-// TYPE, label escaping, values, cumulative histogram buckets), series identity, the
-// series cap, concurrent recording that loses nothing, the /proc parsers, and the
-// service's families fed through the command observer.
-#include "adapters/metrics/registry.hpp"
+// The metrics behind GET /metrics (adapters/metrics/): what shopstream adds to prometheus-cpp
+// (capped_family: series identity, the series cap, concurrent recording that loses
+// nothing), the /proc parsers and collector, and the service's families as they are
+// exposed - names, labels, buckets, escaping and the line format a Prometheus parser reads.
+#include "adapters/metrics/families.hpp"
 
 #include <gtest/gtest.h>
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
-#include <cmath>
-#include <limits>
-#include <stdexcept>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "adapters/metrics/process_metrics.hpp"
 #include "adapters/metrics/service_metrics.hpp"
+#include "tests/support/exposition_format.hpp"
 
 namespace shopstream::adapters::metrics {
 namespace {
@@ -27,147 +32,98 @@ bool contains_line(const std::string& text, const std::string& line) {
     return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
 }
 
-TEST(metrics_exposition, writes_help_type_and_samples) {
-    registry r;
-    auto& c = r.add_counter("shop_things_total", "Things.\nSecond line with a \\ backslash.", {"kind"});
-    c.with({"a"}).inc();
-    c.with({"a"}).inc(2);
-    c.with({"b"}).inc();
-    r.add_gauge("shop_level", "A level.").with({}).set(-2.5);
-    EXPECT_EQ(r.expose(),
-              "# HELP shop_things_total Things.\\nSecond line with a \\\\ backslash.\n"
-              "# TYPE shop_things_total counter\n"
-              "shop_things_total{kind=\"a\"} 3\n"
-              "shop_things_total{kind=\"b\"} 1\n"
-              "# HELP shop_level A level.\n"
-              "# TYPE shop_level gauge\n"
-              "shop_level -2.5\n");
+std::size_t lines_starting_with(const std::string& text, const std::string& prefix) {
+    std::istringstream lines(text);
+    std::size_t n = 0;
+    for (std::string line; std::getline(lines, line);) n += line.starts_with(prefix) ? 1 : 0;
+    return n;
 }
 
-TEST(metrics_exposition, escapes_backslash_quote_and_newline_in_label_values) {
-    EXPECT_EQ(escape_label_value(R"(a\b"c)" "\n" "d"), R"(a\\b\"c\nd)");
-    registry r;
-    r.add_counter("shop_paths_total", "Paths.", {"path"}).with({"C:\\dir \"x\"\nnext"}).inc();
-    EXPECT_TRUE(contains_line(r.expose(), R"(shop_paths_total{path="C:\\dir \"x\"\nnext"} 1)")) << r.expose();
+std::string serialized(const prometheus::Collectable& c) { return prometheus::TextSerializer().Serialize(c.Collect()); }
+
+prometheus::Family<prometheus::Counter>& counters(prometheus::Registry& r, const std::string& name) {
+    return prometheus::BuildCounter().Name(name).Help("Test.").Register(r);
 }
 
-TEST(metrics_exposition, formats_values) {
-    EXPECT_EQ(format_value(0), "0");
-    EXPECT_EQ(format_value(42), "42");
-    EXPECT_EQ(format_value(-7), "-7");
-    EXPECT_EQ(format_value(0.25), "0.25");
-    EXPECT_EQ(format_value(0.0005), "0.0005");
-    EXPECT_EQ(format_value(1795313837.96), "1795313837.96");  // a start time: no exponent
-    EXPECT_EQ(format_value(1e300), "1e+300");
-    EXPECT_EQ(format_value(1.5e-7), "1.5e-07");
-    EXPECT_EQ(format_value(std::numeric_limits<double>::infinity()), "+Inf");
-    EXPECT_EQ(format_value(-std::numeric_limits<double>::infinity()), "-Inf");
-    EXPECT_EQ(format_value(std::nan("")), "NaN");
+TEST(capped_family, same_label_values_are_the_same_series) {
+    prometheus::Registry r;
+    capped_family<prometheus::Counter, 2> c(counters(r, "shop_pairs_total"), {"a", "b"}, 10);
+    EXPECT_EQ(&c.with({"x", "y"}), &c.with({"x", "y"}));
+    // Concatenation alone must not identify a series.
+    EXPECT_NE(&c.with({"ab", "c"}), &c.with({"a", "bc"}));
+    c.with({"x", "y"}).Increment(2);
+    c.with({"x", "y"}).Increment();
+    EXPECT_TRUE(contains_line(serialized(r), R"(shop_pairs_total{a="x",b="y"} 3)")) << serialized(r);
 }
 
-TEST(metrics_histogram, buckets_are_cumulative_with_sum_count_and_inf) {
-    registry r;
-    auto& h = r.add_histogram("shop_wait_seconds", "Waits.", {"op"}, {0.25, 1, 10});
-    auto& s = h.with({"x"});
-    for (double v : {0.125, 0.25, 0.5, 2.0, 20.0, 30.0}) s.observe(v);  // 0.25 falls in le="0.25"
-    const std::string text = r.expose();
-    EXPECT_TRUE(contains_line(text, "# TYPE shop_wait_seconds histogram")) << text;
+TEST(capped_family, caps_series_and_exposes_none_past_the_cap) {
+    prometheus::Registry r;
+    capped_family<prometheus::Counter, 1> c(counters(r, "shop_capped_total"), {"id"}, 2);
+    c.with({"1"}).Increment();
+    c.with({"2"}).Increment();
+    c.with({"3"}).Increment();
+    c.with({"4"}).Increment();
+    c.with({"2"}).Increment();  // a series made before the cap was reached still counts
+    EXPECT_EQ(c.dropped_series(), 2U);
+    const std::string text = serialized(r);
+    EXPECT_TRUE(contains_line(text, R"(shop_capped_total{id="2"} 2)")) << text;
+    EXPECT_EQ(lines_starting_with(text, "shop_capped_total{"), 2U) << text;
+    EXPECT_EQ(text.find("id=\"3\""), std::string::npos) << text;
+    EXPECT_EQ(text.find("id=\"\""), std::string::npos) << text;
+}
+
+TEST(capped_family, makes_histograms_with_the_given_buckets) {
+    prometheus::Registry r;
+    auto& family = prometheus::BuildHistogram().Name("shop_wait_seconds").Help("Waits.").Register(r);
+    capped_family<prometheus::Histogram, 1> h(family, {"op"}, 10, prometheus::Histogram::BucketBoundaries{0.25, 1, 10});
+    for (double v : {0.125, 0.25, 0.5, 2.0, 20.0, 30.0}) h.with({"x"}).Observe(v);  // 0.25 falls in le="0.25"
+    const std::string text = serialized(r);
     EXPECT_TRUE(contains_line(text, R"(shop_wait_seconds_bucket{op="x",le="0.25"} 2)")) << text;
     EXPECT_TRUE(contains_line(text, R"(shop_wait_seconds_bucket{op="x",le="1"} 3)")) << text;
     EXPECT_TRUE(contains_line(text, R"(shop_wait_seconds_bucket{op="x",le="10"} 4)")) << text;
     EXPECT_TRUE(contains_line(text, R"(shop_wait_seconds_bucket{op="x",le="+Inf"} 6)")) << text;
     EXPECT_TRUE(contains_line(text, R"(shop_wait_seconds_sum{op="x"} 52.875)")) << text;
     EXPECT_TRUE(contains_line(text, R"(shop_wait_seconds_count{op="x"} 6)")) << text;
-    // Buckets in increasing order of le, +Inf last, then _sum and _count.
-    EXPECT_LT(text.find("le=\"0.25\""), text.find("le=\"1\""));
-    EXPECT_LT(text.find("le=\"10\""), text.find("le=\"+Inf\""));
-    EXPECT_LT(text.find("le=\"+Inf\""), text.find("_sum"));
 }
 
-TEST(metrics_histogram, without_labels_has_only_le) {
-    registry r;
-    r.add_histogram("shop_plain_seconds", "Plain.", {}, {1}).with({}).observe(0.5);
-    EXPECT_TRUE(contains_line(r.expose(), R"(shop_plain_seconds_bucket{le="1"} 1)")) << r.expose();
-    EXPECT_TRUE(contains_line(r.expose(), "shop_plain_seconds_count 1")) << r.expose();
-}
-
-TEST(metrics_registry, same_label_values_are_the_same_series) {
-    registry r;
-    auto& c = r.add_counter("shop_pairs_total", "Pairs.", {"a", "b"});
-    EXPECT_EQ(&c.with({"x", "y"}), &c.with({"x", "y"}));
-    // Concatenation alone must not identify a series.
-    EXPECT_NE(&c.with({"ab", "c"}), &c.with({"a", "bc"}));
-}
-
-TEST(metrics_registry, refuses_bad_names_arity_and_repeats) {
-    registry r;
-    EXPECT_THROW(r.add_counter("9lives_total", "x"), std::invalid_argument);
-    EXPECT_THROW(r.add_counter("shop-dash_total", "x"), std::invalid_argument);
-    EXPECT_THROW(r.add_counter("shop_l_total", "x", {"__reserved"}), std::invalid_argument);
-    EXPECT_THROW(r.add_counter("shop_d_total", "x", {"a", "a"}), std::invalid_argument);
-    EXPECT_THROW(r.add_histogram("shop_h_seconds", "x", {"le"}, {1}), std::invalid_argument);
-    EXPECT_THROW(r.add_histogram("shop_u_seconds", "x", {}, {1, 1}), std::invalid_argument);
-    auto& c = r.add_counter("shop_ok_total", "x", {"a"});
-    EXPECT_THROW(r.add_gauge("shop_ok_total", "x"), std::invalid_argument);
-    EXPECT_THROW(c.with({}), std::invalid_argument);
-    EXPECT_THROW(c.with({"1", "2"}), std::invalid_argument);
-}
-
-TEST(metrics_registry, caps_series_and_exposes_none_past_the_cap) {
-    registry r;
-    auto& c = r.add_counter("shop_capped_total", "Capped.", {"id"}, 2);
-    c.with({"1"}).inc();
-    c.with({"2"}).inc();
-    c.with({"3"}).inc();
-    c.with({"4"}).inc();
-    EXPECT_EQ(c.dropped_series(), 2U);
-    const std::string text = r.expose();
-    EXPECT_TRUE(contains_line(text, R"(shop_capped_total{id="2"} 1)")) << text;
-    EXPECT_EQ(text.find("id=\"3\""), std::string::npos) << text;
-    EXPECT_EQ(text.find("id=\"\""), std::string::npos) << text;
-}
-
-TEST(metrics_registry, concurrent_increments_from_several_threads_sum_exactly) {
-    registry r;
-    auto& c = r.add_counter("shop_hits_total", "Hits.", {"route", "status"});
-    auto& h = r.add_histogram("shop_hit_seconds", "Hit time.", {"route"}, {0.5});
+TEST(capped_family, concurrent_increments_from_several_threads_sum_exactly) {
+    prometheus::Registry r;
+    capped_family<prometheus::Counter, 2> c(counters(r, "shop_hits_total"), {"route", "status"}, 100);
+    auto& family = prometheus::BuildHistogram().Name("shop_hit_seconds").Help("Hit time.").Register(r);
+    capped_family<prometheus::Histogram, 1> h(family, {"route"}, 100, prometheus::Histogram::BucketBoundaries{0.5});
     constexpr int threads = 8;
     constexpr int per_thread = 20'000;
     std::vector<std::thread> pool;
     for (int t = 0; t < threads; ++t) {
         pool.emplace_back([&, t] {
+            const std::string own = std::to_string(t);
             for (int i = 0; i < per_thread; ++i) {
                 // Every thread makes and finds the same series, and some of its own.
-                c.with({"/v1/orders", i % 2 == 0 ? "201" : "400"}).inc();
-                c.with({"/t", std::to_string(t)}).inc();
-                h.with({"/v1/orders"}).observe(i % 4 == 0 ? 1.0 : 0.25);
+                c.with({"/v1/orders", i % 2 == 0 ? "201" : "400"}).Increment();
+                c.with({"/t", own}).Increment();
+                h.with({"/v1/orders"}).Observe(i % 4 == 0 ? 1.0 : 0.25);
             }
         });
     }
     for (auto& t : pool) t.join();
-    EXPECT_EQ(c.with({"/v1/orders", "201"}).value(), threads * per_thread / 2);
-    EXPECT_EQ(c.with({"/v1/orders", "400"}).value(), threads * per_thread / 2);
-    for (int t = 0; t < threads; ++t) EXPECT_EQ(c.with({"/t", std::to_string(t)}).value(), per_thread);
-    const auto snap = h.with({"/v1/orders"}).read();
-    EXPECT_EQ(snap.cumulative.at(0), static_cast<std::uint64_t>(threads * per_thread * 3 / 4));
-    EXPECT_EQ(snap.cumulative.at(1), static_cast<std::uint64_t>(threads * per_thread));
-    EXPECT_DOUBLE_EQ(snap.sum, threads * (per_thread / 4 * 1.0 + per_thread * 3 / 4 * 0.25));
-    EXPECT_TRUE(contains_line(r.expose(), R"(shop_hits_total{route="/v1/orders",status="201"} 80000)"));
+    EXPECT_EQ(c.with({"/v1/orders", "201"}).Value(), threads * per_thread / 2);
+    EXPECT_EQ(c.with({"/v1/orders", "400"}).Value(), threads * per_thread / 2);
+    for (int t = 0; t < threads; ++t) EXPECT_EQ(c.with({"/t", std::to_string(t)}).Value(), per_thread);
+    const auto snap = h.with({"/v1/orders"}).Collect().histogram;
+    ASSERT_EQ(snap.bucket.size(), 2U);
+    EXPECT_EQ(snap.bucket.at(0).cumulative_count, static_cast<std::uint64_t>(threads * per_thread * 3 / 4));
+    EXPECT_EQ(snap.bucket.at(1).cumulative_count, static_cast<std::uint64_t>(threads * per_thread));
+    EXPECT_DOUBLE_EQ(snap.sample_sum, threads * (per_thread / 4 * 1.0 + per_thread * 3 / 4 * 0.25));
+    EXPECT_EQ(c.dropped_series(), 0U);
+    EXPECT_TRUE(contains_line(serialized(r), R"(shop_hits_total{route="/v1/orders",status="201"} 80000)"));
 }
 
-TEST(metrics_registry, collected_families_emit_at_scrape_time) {
-    registry r;
-    double level = 1;
-    r.add_collected("shop_lag_records", "Lag.", metric_type::gauge, {"partition"}, [&level](sample_sink& out) {
-        out.add({"0"}, level);
-        out.add({"1"}, level * 2);
-    });
-    EXPECT_TRUE(contains_line(r.expose(), R"(shop_lag_records{partition="1"} 2)"));
-    level = 5;
-    EXPECT_TRUE(contains_line(r.expose(), R"(shop_lag_records{partition="1"} 10)"));
-    EXPECT_TRUE(contains_line(r.expose(), "# TYPE shop_lag_records gauge"));
-    EXPECT_THROW(r.add_collected("shop_h", "x", metric_type::histogram, {}, [](sample_sink&) {}),
-                 std::invalid_argument);
+TEST(sample_family, holds_counters_and_gauges_only) {
+    auto g = sample_family("shop_lag_records", "Lag.", prometheus::MetricType::Gauge);
+    add_sample(g, {{"partition", "1"}}, 2);
+    EXPECT_EQ(prometheus::TextSerializer().Serialize({g}),
+              "# HELP shop_lag_records Lag.\n# TYPE shop_lag_records gauge\nshop_lag_records{partition=\"1\"} 2\n");
+    EXPECT_THROW((void)sample_family("shop_h", "x", prometheus::MetricType::Histogram), std::invalid_argument);
 }
 
 TEST(process_metrics, parse_proc_files) {
@@ -186,19 +142,23 @@ TEST(process_metrics, parse_proc_files) {
 }
 
 TEST(process_metrics, reads_this_process) {
-    registry r;
-    add_process_metrics(r);
-    const std::string text = r.expose();
-    EXPECT_NE(text.find("\nprocess_resident_memory_bytes "), std::string::npos) << text;
-    EXPECT_NE(text.find("\nprocess_cpu_seconds_total "), std::string::npos) << text;
-    const auto at = text.find("\nprocess_start_time_seconds ");
-    ASSERT_NE(at, std::string::npos) << text;
-    const double start = std::stod(text.substr(at + 28));
+    const std::string text = serialized(process_collector());
+    EXPECT_TRUE(contains_line(text, "# TYPE process_cpu_seconds_total counter")) << text;
+    EXPECT_TRUE(contains_line(text, "# TYPE process_resident_memory_bytes gauge")) << text;
+    const auto value_of = [&text](const std::string& name) {
+        const auto at = text.find("\n" + name + " ");
+        if (at == std::string::npos) return -1.0;
+        return std::stod(text.substr(at + name.size() + 2));
+    };
+    EXPECT_GT(value_of("process_resident_memory_bytes"), 1e6) << text;  // ASan alone holds more
+    EXPECT_GE(value_of("process_cpu_seconds_total"), 0) << text;
+    const double start = value_of("process_start_time_seconds");
     const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    EXPECT_GT(start, now - 3600);  // this test process started within the hour
-    EXPECT_LE(start, now + 1);
+    EXPECT_GT(start, now - 3600) << text;  // this test process started within the hour
+    EXPECT_LE(start, now + 1) << text;
 }
 
+// prometheus-cpp writes a series' labels in the order of their names (then `le`).
 TEST(service_metrics, counts_requests_by_route_template_and_commands_by_outcome) {
     service_metrics m("1.2.3");
     m.record_request("/v1/orders/{id}/cancel", "POST", 200, 3ms);
@@ -212,24 +172,90 @@ TEST(service_metrics, counts_requests_by_route_template_and_commands_by_outcome)
     observer.on_verdict(eventstore::context::orders, 2ms);
     const std::string text = m.expose();
     EXPECT_TRUE(contains_line(
-        text, R"(shopstream_http_requests_total{route="/v1/orders/{id}/cancel",method="POST",status="200"} 2)"))
+        text, R"(shopstream_http_requests_total{method="POST",route="/v1/orders/{id}/cancel",status="200"} 2)"))
         << text;
-    EXPECT_TRUE(contains_line(text, R"(shopstream_http_requests_total{route="unmatched",method="GET",status="404"} 1)"));
+    EXPECT_TRUE(contains_line(text, R"(shopstream_http_requests_total{method="GET",route="unmatched",status="404"} 1)"));
     EXPECT_TRUE(contains_line(
-        text, R"(shopstream_http_request_duration_seconds_bucket{route="/v1/orders/{id}/cancel",method="POST",le="0.005"} 1)"))
+        text, R"(shopstream_http_request_duration_seconds_bucket{method="POST",route="/v1/orders/{id}/cancel",le="0.005"} 1)"))
         << text;
     EXPECT_TRUE(contains_line(
-        text, R"(shopstream_http_request_duration_seconds_count{route="/v1/orders/{id}/cancel",method="POST"} 2)"));
+        text, R"(shopstream_http_request_duration_seconds_count{method="POST",route="/v1/orders/{id}/cancel"} 2)"));
     EXPECT_TRUE(contains_line(
-        text, R"(shopstream_commands_total{context="orders",command="place_order",outcome="applied"} 1)"));
+        text, R"(shopstream_commands_total{command="place_order",context="orders",outcome="applied"} 1)"));
     EXPECT_TRUE(contains_line(
-        text, R"(shopstream_commands_total{context="orders",command="place_order",outcome="conflict_retried"} 1)"));
+        text, R"(shopstream_commands_total{command="place_order",context="orders",outcome="conflict_retried"} 1)"));
     EXPECT_TRUE(contains_line(
-        text, R"(shopstream_commands_total{context="reviews",command="vote_helpful",outcome="rejected"} 1)"));
+        text, R"(shopstream_commands_total{command="vote_helpful",context="reviews",outcome="rejected"} 1)"));
     EXPECT_TRUE(contains_line(text, R"(shopstream_commits_appended_total{context="orders"} 1)"));
     EXPECT_TRUE(contains_line(text, R"(shopstream_commits_appended_total{context="payments"} 0)"));
     EXPECT_TRUE(contains_line(text, R"(shopstream_command_verdict_seconds_bucket{context="orders",le="0.0025"} 1)"));
     EXPECT_TRUE(contains_line(text, R"(shopstream_build_info{version="1.2.3"} 1)"));
+}
+
+TEST(service_metrics, holds_at_most_1000_request_series_however_many_routes_it_is_given) {
+    service_metrics m("1.2.3");
+    m.record_request("/r/0", "GET", 200, 1ms);
+    for (int i = 0; i < 1'100; ++i) m.record_request("/r/" + std::to_string(i), "GET", 200, 1ms);
+    m.record_request("/r/0", "GET", 200, 1ms);  // made before the cap: still counted
+    const std::string text = m.expose();
+    EXPECT_EQ(lines_starting_with(text, "shopstream_http_requests_total{"), 1000U);
+    EXPECT_EQ(lines_starting_with(text, "shopstream_http_request_duration_seconds_count{"), 1000U);
+    EXPECT_TRUE(contains_line(text, R"(shopstream_http_requests_total{method="GET",route="/r/0",status="200"} 3)"));
+    EXPECT_TRUE(contains_line(text, R"(shopstream_http_requests_total{method="GET",route="/r/999",status="200"} 1)"));
+    EXPECT_EQ(text.find("route=\"/r/1000\""), std::string::npos);  // the 1001st
+    EXPECT_EQ(text.find("route=\"/r/1099\""), std::string::npos);
+}
+
+TEST(service_metrics, verdict_buckets_are_cumulative_with_sum_and_count) {
+    service_metrics m("1.2.3");
+    for (auto took : {2ms, 30ms, 20'000ms}) m.commands().on_verdict(eventstore::context::payments, took);
+    const std::string text = m.expose();
+    EXPECT_TRUE(contains_line(text, "# TYPE shopstream_command_verdict_seconds histogram")) << text;
+    EXPECT_TRUE(contains_line(text, R"(shopstream_command_verdict_seconds_bucket{context="payments",le="0.0005"} 0)"));
+    EXPECT_TRUE(contains_line(text, R"(shopstream_command_verdict_seconds_bucket{context="payments",le="0.0025"} 1)"));
+    EXPECT_TRUE(contains_line(text, R"(shopstream_command_verdict_seconds_bucket{context="payments",le="0.05"} 2)"));
+    EXPECT_TRUE(contains_line(text, R"(shopstream_command_verdict_seconds_bucket{context="payments",le="10"} 2)"));
+    EXPECT_TRUE(contains_line(text, R"(shopstream_command_verdict_seconds_bucket{context="payments",le="+Inf"} 3)"));
+    EXPECT_TRUE(contains_line(text, R"(shopstream_command_verdict_seconds_count{context="payments"} 3)"));
+    EXPECT_TRUE(contains_line(text, R"(shopstream_command_verdict_seconds_sum{context="payments"} 20.032)")) << text;
+    // Every context has its series from the start, at zero.
+    EXPECT_TRUE(contains_line(text, R"(shopstream_command_verdict_seconds_count{context="reviews"} 0)"));
+}
+
+// The same line-format check the e2e test makes on the binary's /metrics, here on every
+// family the service registers: a help text with a newline, a label value left unescaped
+// or a NaN written "Nan" would fail it.
+TEST(service_metrics, exposition_is_strict_text_format_with_label_values_escaped) {
+    service_metrics m("1.2.3");
+    m.record_request("C:\\dir \"x\"\nnext", "GET", 404, 1ms);
+    m.record_request("/v1/orders", "POST", 201, 3ms);
+    m.commands().on_outcome(eventstore::context::orders, "place_order", commands::observed_outcome::applied);
+    const std::string text = m.expose();
+    EXPECT_TRUE(contains_line(text, R"(shopstream_http_requests_total{method="GET",route="C:\\dir \"x\"\nnext",status="404"} 1)"))
+        << text;
+    shopstream::testing::exposition_summary summary;
+    EXPECT_EQ(shopstream::testing::exposition_format_error(text, &summary), std::nullopt) << text;
+    EXPECT_GT(summary.samples, 40U);  // the request and verdict histograms alone have more
+    // And the checker itself refuses what prometheus-cpp would write for a NaN.
+    EXPECT_NE(shopstream::testing::exposition_format_error("# TYPE x gauge\nx Nan\n"), std::nullopt);
+}
+
+TEST(service_metrics, collects_added_collectables_at_every_scrape) {
+    struct level final : prometheus::Collectable {
+        std::atomic<double> value{1};
+        std::vector<prometheus::MetricFamily> Collect() const override {
+            auto f = sample_family("shop_level_records", "A level.", prometheus::MetricType::Gauge);
+            add_sample(f, {{"partition", "0"}}, value.load());
+            return {f};
+        }
+    };
+    service_metrics m("1.2.3");
+    auto source = std::make_shared<level>();
+    m.add_collectable(source);
+    EXPECT_TRUE(contains_line(m.expose(), R"(shop_level_records{partition="0"} 1)")) << m.expose();
+    source->value = 5;
+    EXPECT_TRUE(contains_line(m.expose(), R"(shop_level_records{partition="0"} 5)")) << m.expose();
+    EXPECT_TRUE(contains_line(m.expose(), "# TYPE process_cpu_seconds_total counter"));  // the service's own
 }
 
 TEST(commands_observer, every_outcome_has_a_distinct_label) {
