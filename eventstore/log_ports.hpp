@@ -47,7 +47,7 @@ public:
 
 // The partition of a keyed record: Kafka's murmur2 partitioner, as the Java client's
 // default partitioner computes it, so every client puts an aggregate's commits in the
-// same partition. Defined in producer.cpp.
+// same partition. Defined in producer.cpp over librdkafka's rd_kafka_msg_partitioner_murmur2.
 [[nodiscard]] std::int32_t murmur2_partition(std::string_view key, std::int32_t partition_count) noexcept;
 
 // ---- appending ---------------------------------------------------------------------
