@@ -85,14 +85,14 @@ struct store_process {
         to.max_batch = static_cast<std::size_t>(max_batch);
         to.fetch_wait = eventstore::embedded_fetch_wait;  // as `serve` on the embedded cluster
         auto t = eventstore::tail::start(to, *store);
-        if (!t) throw std::runtime_error(t.error());
+        if (!t) throw std::runtime_error(t.error().message);
         tail = std::move(*t);
         eventstore::producer_options po;
         po.bootstrap_servers = brokers;
         po.linger = std::chrono::milliseconds(linger_ms);
         po.queue_messages = 1'000'000;
         auto p = eventstore::producer::start(po);
-        if (!p) throw std::runtime_error(p.error());
+        if (!p) throw std::runtime_error(p.error().message);
         producer = std::move(*p);
     }
     ~store_process() {
@@ -242,7 +242,7 @@ constexpr auto catch_up_limit = std::chrono::minutes(10);
 
 void wait_caught_up(eventstore::tail& t) {
     auto caught_up = t.await_log_end(eventstore::context::reviews, eventstore::clock::now() + catch_up_limit);
-    if (!caught_up) throw std::runtime_error("catching up with reviews.events: " + caught_up.error());
+    if (!caught_up) throw std::runtime_error("catching up with reviews.events: " + caught_up.error().message);
 }
 
 // A writer process of the two-writer phase: catches up with the log first, then sends
@@ -281,7 +281,7 @@ int main(int argc, char** argv) {
 
     auto cluster = eventstore::embedded_cluster::start(3);
     if (!cluster) throw std::runtime_error(cluster.error());
-    if (auto r = eventstore::create_topics(*cluster, o.partitions); !r) throw std::runtime_error(r.error());
+    if (auto r = eventstore::create_topics(*cluster, o.partitions); !r) throw std::runtime_error(r.error().message);
     if (auto r = cluster->create_topic("bench.raw", o.partitions, 3); !r) throw std::runtime_error(r.error());
     const std::string brokers = cluster->bootstrap_servers();
 

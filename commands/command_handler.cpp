@@ -214,7 +214,7 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now());
         auto end = core->rt.tail.query_log_end(ctx, partition, std::min(left, core->log_end_timeout));
         if (!end) {
-            finish(fail(error_of(command_errc::unavailable, "nothing was appended: " + end.error())));
+            finish(fail(error_of(command_errc::unavailable, "nothing was appended: " + end.error().message)));
             return;
         }
         if (core->rt.tail.applied_through(ctx, partition) >= *end) {

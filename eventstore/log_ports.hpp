@@ -22,6 +22,7 @@
 #include "eventstore/apply_rule.hpp"
 #include "eventstore/commit.hpp"
 #include "eventstore/context.hpp"
+#include "eventstore/errc.hpp"
 #include "eventstore/position.hpp"
 
 namespace shopstream::eventstore {
@@ -129,7 +130,7 @@ public:
 
     // The partition's end (high watermark) as the brokers report it now: one round trip
     // that BLOCKS the caller up to `timeout`. Not for a tail's or an event loop's thread.
-    [[nodiscard]] virtual result<std::int64_t, std::string> query_log_end(context ctx, std::int32_t partition,
+    [[nodiscard]] virtual result<std::int64_t, error> query_log_end(context ctx, std::int32_t partition,
                                                                           std::chrono::milliseconds timeout) const = 0;
 
     [[nodiscard]] virtual std::int32_t partition_count(context ctx) const = 0;

@@ -182,11 +182,11 @@ std::int64_t memory_log::applied_through(context ctx, std::int32_t partition) co
     return found == impl_->applied.end() ? 0 : found->second;
 }
 
-result<std::int64_t, std::string> memory_log::query_log_end(context ctx, std::int32_t partition,
+result<std::int64_t, error> memory_log::query_log_end(context ctx, std::int32_t partition,
                                                             std::chrono::milliseconds) const {
     std::lock_guard lock(impl_->mu);
     ++impl_->log_end_queries;
-    if (impl_->log_end_failure) return fail(*impl_->log_end_failure);
+    if (impl_->log_end_failure) return fail(error{errc::unreachable, *impl_->log_end_failure});
     return static_cast<std::int64_t>(impl_->logs.at(ctx).at(static_cast<std::size_t>(partition)).size());
 }
 
@@ -246,7 +246,7 @@ std::size_t memory_log::apply() {
                 for (; next < static_cast<std::int64_t>(log.size()); ++next) {
                     const auto& r = log[static_cast<std::size_t>(next)];
                     auto j = applier.apply(ctx, {p, next}, r.key, r.value);
-                    if (!j) throw std::runtime_error("memory_log: " + j.error());
+                    if (!j) throw std::runtime_error("memory_log: " + j.error().message);
                     if (*j) judged.push_back({ctx, std::move(**j), r.key});
                     ++count;
                 }
@@ -258,7 +258,7 @@ std::size_t memory_log::apply() {
                 }
             }
         }
-        if (auto r = applier.finish(); !r) throw std::runtime_error("memory_log: " + r.error());
+        if (auto r = applier.finish(); !r) throw std::runtime_error("memory_log: " + r.error().message);
         if (auto r = batch->commit(); !r) throw std::runtime_error("memory_log: " + r.error().message);
         for (const auto& [where, next] : advanced) impl_->applied[where] = next;
         for (auto& jr : judged) {

@@ -68,7 +68,7 @@ public:
     void await_position(context ctx, position p, clock::time_point deadline, position_callback done) override;
     bool cancel(ticket t) override;
     [[nodiscard]] std::int64_t applied_through(context ctx, std::int32_t partition) const override;
-    [[nodiscard]] result<std::int64_t, std::string> query_log_end(context ctx, std::int32_t partition,
+    [[nodiscard]] result<std::int64_t, error> query_log_end(context ctx, std::int32_t partition,
                                                                   std::chrono::milliseconds timeout) const override;
     [[nodiscard]] std::int32_t partition_count(context ctx) const override;
 

@@ -56,7 +56,7 @@ std::int32_t murmur2_partition(std::string_view key, std::int32_t partition_coun
     return rd_kafka_msg_partitioner_murmur2(nullptr, key.data(), key.size(), partition_count, nullptr, nullptr);
 }
 
-result<std::unique_ptr<producer>, std::string> producer::start(producer_options options) {
+result<std::unique_ptr<producer>, error> producer::start(producer_options options) {
     std::map<std::string, std::string> settings = {
         {"bootstrap.servers", options.bootstrap_servers},
         {"enable.idempotence", "true"},
@@ -70,18 +70,18 @@ result<std::unique_ptr<producer>, std::string> producer::start(producer_options 
     };
     for (const auto& [k, v] : options.extra) settings[k] = v;
     auto conf = kafka::make_conf(settings);
-    if (!conf) return fail(std::move(conf.error()));
+    if (!conf) return fail(error{errc::client_failed, std::move(conf.error())});
     rd_kafka_conf_set_dr_msg_cb(conf->get(), &producer::on_delivery);
     auto client = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!client) return fail(std::move(client.error()));
+    if (!client) return fail(error{errc::client_failed, std::move(client.error())});
 
     auto counts = kafka::partition_counts(client->get(), options.metadata_timeout);
-    if (!counts) return fail("cannot read the topics' metadata: " + counts.error());
+    if (!counts) return fail(error{errc::unreachable, "cannot read the topics' metadata: " + counts.error()});
     std::map<context, std::int32_t> partitions;
     for (context c : options.contexts) {
         const auto found = counts->find(std::string(topic_of(c)));
         if (found == counts->end() || found->second <= 0) {
-            return fail("topic " + std::string(topic_of(c)) + " does not exist: create the topics first");
+            return fail(error{errc::missing_topic, "topic " + std::string(topic_of(c)) + " does not exist: create the topics first"});
         }
         partitions[c] = found->second;
     }
@@ -185,11 +185,11 @@ std::int32_t producer::partition_count(context ctx) const {
     return found == partitions_.end() ? 0 : found->second;
 }
 
-result<void, std::string> producer::flush(std::chrono::milliseconds timeout) {
+result<void, error> producer::flush(std::chrono::milliseconds timeout) {
     const auto err = rd_kafka_flush(client_.get(), static_cast<int>(timeout.count()));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return fail(std::string("flush: ") + rd_kafka_err2str(err) + " with " +
-                    std::to_string(in_flight_.load()) + " record(s) pending");
+        return fail(error{errc::timed_out, std::string("flush: ") + rd_kafka_err2str(err) + " with " +
+                    std::to_string(in_flight_.load()) + " record(s) pending"});
     }
     return {};
 }

@@ -54,7 +54,7 @@ struct producer_options {
 
 class producer final : public commit_appender {
 public:
-    [[nodiscard]] static result<std::unique_ptr<producer>, std::string> start(producer_options options);
+    [[nodiscard]] static result<std::unique_ptr<producer>, error> start(producer_options options);
 
     producer(const producer&) = delete;
     producer& operator=(const producer&) = delete;
@@ -71,7 +71,7 @@ public:
     [[nodiscard]] std::int32_t partition_count(context ctx) const;
 
     // Waits until every enqueued record is acknowledged or failed.
-    [[nodiscard]] result<void, std::string> flush(std::chrono::milliseconds timeout);
+    [[nodiscard]] result<void, error> flush(std::chrono::milliseconds timeout);
 
     // Records enqueued and not yet acknowledged or failed.
     [[nodiscard]] std::int64_t in_flight() const noexcept { return in_flight_.load(); }

@@ -80,11 +80,11 @@ struct batch_applier::impl {
 
     explicit impl(write_batch& b) : batch(b) {}
 
-    result<void, std::string> write(context ctx, const std::string& id, touched& aggregate) {
+    result<void, error> write(context ctx, const std::string& id, touched& aggregate) {
         aggregate.stored.snapshot = aggregate.state->encode();
         aggregate.stale = false;
         aggregate.written = true;
-        if (auto r = batch.put(ctx, id, aggregate.stored); !r) return fail("cannot write the state store: " + r.error().message);
+        if (auto r = batch.put(ctx, id, aggregate.stored); !r) return fail(error{errc::store_failed, "cannot write the state store: " + r.error().message});
         return {};
     }
 };
@@ -92,7 +92,7 @@ struct batch_applier::impl {
 batch_applier::batch_applier(write_batch& batch) : impl_(std::make_unique<impl>(batch)) {}
 batch_applier::~batch_applier() = default;
 
-result<std::optional<batch_applier::judged>, std::string> batch_applier::apply(context ctx, position at,
+result<std::optional<batch_applier::judged>, error> batch_applier::apply(context ctx, position at,
                                                                              std::string_view key,
                                                                              std::span<const std::uint8_t> value) {
     auto c = decode_commit(value);
@@ -105,7 +105,7 @@ result<std::optional<batch_applier::judged>, std::string> batch_applier::apply(c
     auto found = touched_in_ctx.find(std::string_view(c->aggregate_id));
     if (found == touched_in_ctx.end()) {
         auto loaded = impl_->batch.load(ctx, c->aggregate_id);
-        if (!loaded) return fail("cannot read the state store: " + loaded.error().message);
+        if (!loaded) return fail(error{errc::store_failed, "cannot read the state store: " + loaded.error().message});
         // A new aggregate; it is written (with this partition) only if a commit applies.
         stored_aggregate a = std::move(*loaded).value_or(stored_aggregate{{}, at.partition, {}});
         found = touched_in_ctx.emplace(std::move(c->aggregate_id), impl::touched{std::move(a), std::nullopt}).first;
@@ -135,10 +135,10 @@ result<std::optional<batch_applier::judged>, std::string> batch_applier::apply(c
     };
     if (!aggregate.state) {
         auto decoded = evolving_state::decode(ctx, aggregate.stored.snapshot);
-        if (!decoded) return fail(unreadable(decoded.error()));
+        if (!decoded) return fail(error{errc::unreadable_commit, unreadable(decoded.error())});
         aggregate.state = std::move(*decoded);
     }
-    if (auto r = aggregate.state->evolve(c->events); !r) return fail(unreadable(r.error()));
+    if (auto r = aggregate.state->evolve(c->events); !r) return fail(error{errc::unreadable_commit, unreadable(r.error())});
     const std::uint64_t first_version = head.version + 1;
     const auto event_count = c->events.size();
     auto applied_cmd = record_applied(head, std::move(c->command_id), event_count, at);
@@ -151,14 +151,14 @@ result<std::optional<batch_applier::judged>, std::string> batch_applier::apply(c
     if (auto r = impl_->batch.add_commit_location(ctx, aggregate_id,
                                                   {first_version, static_cast<std::uint32_t>(event_count), at});
         !r) {
-        return fail("cannot write the state store: " + r.error().message);
+        return fail(error{errc::store_failed, "cannot write the state store: " + r.error().message});
     }
     out.report = {verdict::applied, applied_cmd.version, at};
     out.command_id = std::move(applied_cmd.command_id);
     return out;
 }
 
-result<void, std::string> batch_applier::finish() {
+result<void, error> batch_applier::finish() {
     for (const context ctx : all_contexts) {
         for (auto& [id, aggregate] : impl_->aggregates[static_cast<std::size_t>(ctx)]) {
             if (!aggregate.stale) continue;
@@ -250,30 +250,30 @@ struct tail::impl {
     }
 };
 
-result<std::unique_ptr<tail>, std::string> tail::start(tail_options options, state_store& store) {
+result<std::unique_ptr<tail>, error> tail::start(tail_options options, state_store& store) {
     const auto timeout = options.start_timeout;
     auto identity = ensure_log_identity(options.bootstrap_servers, timeout);
     if (!identity) return fail(std::move(identity.error()));
     auto known = store.log_identity();
-    if (!known) return fail(std::move(known.error().message));
+    if (!known) return fail(error{errc::store_failed, std::move(known.error().message)});
 
     auto p = std::make_unique<impl>(std::move(options), store);
     if (!*known) {
         for (context c : p->options.contexts) {
             auto cps = store.checkpoints(c);
-            if (!cps) return fail(std::move(cps.error().message));
+            if (!cps) return fail(error{errc::store_failed, std::move(cps.error().message)});
             if (!cps->empty()) {
-                return fail("the state store in " + store.directory().string() +
+                return fail(error{errc::foreign_log, "the state store in " + store.directory().string() +
                             " has checkpoints but no log identity: it is not a store this version "
-                            "wrote; delete the directory to rebuild it from the log");
+                            "wrote; delete the directory to rebuild it from the log"});
             }
         }
         p->identity_to_record = *identity;
     } else if (**known != *identity) {
-        return fail("the state store in " + store.directory().string() + " was built from log " + **known +
+        return fail(error{errc::foreign_log, "the state store in " + store.directory().string() + " was built from log " + **known +
                     ", but the brokers hold log " + *identity +
                     ": point --brokers at the cluster it was built from, or delete " +
-                    store.directory().string() + " to rebuild the store from this log");
+                    store.directory().string() + " to rebuild the store from this log"});
     }
 
     std::map<std::string, std::string> settings = {
@@ -291,15 +291,15 @@ result<std::unique_ptr<tail>, std::string> tail::start(tail_options options, sta
     };
     for (const auto& [k, v] : p->options.extra) settings[k] = v;
     auto conf = kafka::make_conf(settings);
-    if (!conf) return fail(std::move(conf.error()));
+    if (!conf) return fail(error{errc::client_failed, std::move(conf.error())});
     auto consumer = kafka::make_client(RD_KAFKA_CONSUMER, std::move(*conf));
-    if (!consumer) return fail(std::move(consumer.error()));
+    if (!consumer) return fail(error{errc::client_failed, std::move(consumer.error())});
     p->consumer = std::move(*consumer);
     rd_kafka_t* rk = p->consumer.get();
     const int timeout_ms = static_cast<int>(timeout.count());
 
     auto counts = kafka::partition_counts(rk, timeout);
-    if (!counts) return fail("cannot read the topics' metadata: " + counts.error());
+    if (!counts) return fail(error{errc::unreachable, "cannot read the topics' metadata: " + counts.error()});
     rd_kafka_topic_partition_list_t* assignment = rd_kafka_topic_partition_list_new(64);
     auto release = [&] { rd_kafka_topic_partition_list_destroy(assignment); };
     for (context c : p->options.contexts) {
@@ -308,20 +308,20 @@ result<std::unique_ptr<tail>, std::string> tail::start(tail_options options, sta
         const std::int32_t count = listed == counts->end() ? 0 : listed->second;
         if (count <= 0) {
             release();
-            return fail("topic " + topic + " does not exist on " + p->options.bootstrap_servers);
+            return fail(error{errc::missing_topic, "topic " + topic + " does not exist on " + p->options.bootstrap_servers});
         }
         p->partitions[c] = count;
         auto cps = store.checkpoints(c);
         if (!cps) {
             release();
-            return fail(std::move(cps.error().message));
+            return fail(error{errc::store_failed, std::move(cps.error().message)});
         }
         for (const auto& [partition, next] : *cps) {
             if (partition >= count) {
                 release();
-                return fail("the state store has a checkpoint for " + topic + " partition " +
+                return fail(error{errc::foreign_log, "the state store has a checkpoint for " + topic + " partition " +
                             std::to_string(partition) + " but the topic has " + std::to_string(count) +
-                            " partitions: the log is not the one the store was built from");
+                            " partitions: the log is not the one the store was built from"});
             }
         }
         for (std::int32_t part = 0; part < count; ++part) {
@@ -332,25 +332,25 @@ result<std::unique_ptr<tail>, std::string> tail::start(tail_options options, sta
             const auto werr = rd_kafka_query_watermark_offsets(rk, topic.c_str(), part, &low, &high, timeout_ms);
             if (werr != RD_KAFKA_RESP_ERR_NO_ERROR) {
                 release();
-                return fail("cannot read the offsets of " + topic + " partition " + std::to_string(part) + ": " +
-                            rd_kafka_err2str(werr));
+                return fail(error{errc::unreachable, "cannot read the offsets of " + topic + " partition " + std::to_string(part) + ": " +
+                            rd_kafka_err2str(werr)});
             }
             if (low > next) {
                 release();
-                return fail("records lost: " + topic + " partition " + std::to_string(part) +
+                return fail(error{errc::records_lost, "records lost: " + topic + " partition " + std::to_string(part) +
                             " now starts at offset " + std::to_string(low) + " but the state store in " +
                             store.directory().string() + " needs offset " + std::to_string(next) +
                             " next. The log lost records to retention, so no reader can rebuild this "
                             "state any more: set the topic's retention to unlimited (retention.ms=-1, "
                             "retention.bytes=-1) and restore the lost records from a backup of the log "
-                            "into a new cluster, then point --brokers at it");
+                            "into a new cluster, then point --brokers at it"});
             }
             if (next > high) {
                 release();
-                return fail("the state store in " + store.directory().string() + " has applied " + topic +
+                return fail(error{errc::foreign_log, "the state store in " + store.directory().string() + " has applied " + topic +
                             " partition " + std::to_string(part) + " up to offset " + std::to_string(next) +
                             " but the log ends at " + std::to_string(high) +
-                            ": the log is not the one the store was built from; delete the directory to rebuild");
+                            ": the log is not the one the store was built from; delete the directory to rebuild"});
             }
             rd_kafka_topic_partition_list_add(assignment, topic.c_str(), part)->offset = next;
             p->applied[{c, part}] = next;
@@ -359,7 +359,7 @@ result<std::unique_ptr<tail>, std::string> tail::start(tail_options options, sta
     }
     const auto aerr = rd_kafka_assign(rk, assignment);
     release();
-    if (aerr != RD_KAFKA_RESP_ERR_NO_ERROR) return fail(std::string("assign: ") + rd_kafka_err2str(aerr));
+    if (aerr != RD_KAFKA_RESP_ERR_NO_ERROR) return fail(error{errc::client_failed, std::string("assign: ") + rd_kafka_err2str(aerr)});
 
     std::unique_ptr<tail> t(new tail());
     t->identity_ = *identity;
@@ -474,7 +474,7 @@ void tail::impl::apply_batch(std::vector<rd_kafka_message_t*>& messages) {
                                     {static_cast<const char*>(m->key), m->key_len},
                                     {static_cast<const std::uint8_t*>(m->payload), m->len});
         if (!judged) {
-            fail_tail(std::move(judged.error()));
+            fail_tail(std::move(judged.error().message));
             return;  // the batch is aborted: the store stays at the previous batch
         }
         if (!*judged) {
@@ -501,7 +501,7 @@ void tail::impl::apply_batch(std::vector<rd_kafka_message_t*>& messages) {
         ++count;
     }
     if (auto r = applier.finish(); !r) {
-        fail_tail(std::move(r.error()));
+        fail_tail(std::move(r.error().message));
         return;
     }
     for (const auto& [pk, next] : advanced) {
@@ -655,7 +655,7 @@ std::int64_t tail::known_log_end(context ctx, std::int32_t partition) const {
     return high;
 }
 
-result<std::int64_t, std::string> tail::query_log_end(context ctx, std::int32_t partition,
+result<std::int64_t, error> tail::query_log_end(context ctx, std::int32_t partition,
                                                      std::chrono::milliseconds timeout) const {
     const std::string topic(topic_of(ctx));
     std::int64_t low = 0;
@@ -664,8 +664,8 @@ result<std::int64_t, std::string> tail::query_log_end(context ctx, std::int32_t 
         impl_->consumer.get(), topic.c_str(), partition, &low, &high,
         static_cast<int>(std::clamp<std::int64_t>(timeout.count(), 1, std::numeric_limits<int>::max())));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return fail("cannot read the end of " + topic + " partition " + std::to_string(partition) + ": " +
-                    rd_kafka_err2str(err));
+        return fail(error{errc::unreachable, "cannot read the end of " + topic + " partition " + std::to_string(partition) + ": " +
+                    rd_kafka_err2str(err)});
     }
     return high;
 }
@@ -686,15 +686,15 @@ bool tail::caught_up() const {
     return impl_->not_caught_up.empty();
 }
 
-result<std::vector<std::int64_t>, std::string> tail::await_log_end(context ctx, clock::time_point deadline) const {
+result<std::vector<std::int64_t>, error> tail::await_log_end(context ctx, clock::time_point deadline) const {
     const std::string topic(topic_of(ctx));
     const std::int32_t count = partition_count(ctx);
-    if (count == 0) return fail("this tail does not read " + topic);
+    if (count == 0) return fail(error{errc::missing_topic, "this tail does not read " + topic});
     std::vector<std::int64_t> ends;
     ends.reserve(static_cast<std::size_t>(count));
     for (std::int32_t p = 0; p < count; ++p) {
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
-        if (left.count() <= 0) return fail("the deadline passed while asking for the end of " + topic);
+        if (left.count() <= 0) return fail(error{errc::timed_out, "the deadline passed while asking for the end of " + topic});
         auto high = query_log_end(ctx, p, left);
         if (!high) return fail(std::move(high.error()));
         ends.push_back(*high);
@@ -703,11 +703,11 @@ result<std::vector<std::int64_t>, std::string> tail::await_log_end(context ctx, 
         std::int32_t behind = 0;
         while (behind < count && applied_through(ctx, behind) >= ends[static_cast<std::size_t>(behind)]) ++behind;
         if (behind == count) return ends;
-        if (auto f = failure()) return fail("the tail failed: " + *f);
+        if (auto f = failure()) return fail(error{errc::tail_failed, "the tail failed: " + *f});
         if (clock::now() >= deadline) {
-            return fail("the deadline passed with " + topic + " partition " + std::to_string(behind) +
+            return fail(error{errc::timed_out, "the deadline passed with " + topic + " partition " + std::to_string(behind) +
                         " applied through offset " + std::to_string(applied_through(ctx, behind)) +
-                        " of its end " + std::to_string(ends[static_cast<std::size_t>(behind)]));
+                        " of its end " + std::to_string(ends[static_cast<std::size_t>(behind)])});
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }

@@ -107,12 +107,12 @@ public:
     // Fails, with the reason, when the tail must stop: the store cannot be read or
     // written, or an applied commit holds an event this build cannot decode. The batch
     // must then be dropped.
-    [[nodiscard]] result<std::optional<judged>, std::string> apply(context ctx, position at, std::string_view key,
+    [[nodiscard]] result<std::optional<judged>, error> apply(context ctx, position at, std::string_view key,
                                                                    std::span<const std::uint8_t> value);
 
     // Writes every aggregate the applied commits changed. Call once, before the batch
     // commits; fails like apply().
-    [[nodiscard]] result<void, std::string> finish();
+    [[nodiscard]] result<void, error> finish();
 
     struct impl;
 
@@ -124,7 +124,7 @@ class tail final : public commit_tail {
 public:
     // Checks the log identity and truncation, then starts applying from the store's
     // checkpoints. `store` must outlive the tail.
-    [[nodiscard]] static result<std::unique_ptr<tail>, std::string> start(tail_options options,
+    [[nodiscard]] static result<std::unique_ptr<tail>, error> start(tail_options options,
                                                                            state_store& store);
 
     tail(const tail&) = delete;
@@ -138,7 +138,7 @@ public:
     void await_position(context ctx, position p, clock::time_point deadline, position_callback done) override;
     bool cancel(ticket t) override;
     [[nodiscard]] std::int64_t applied_through(context ctx, std::int32_t partition) const override;
-    [[nodiscard]] result<std::int64_t, std::string> query_log_end(context ctx, std::int32_t partition,
+    [[nodiscard]] result<std::int64_t, error> query_log_end(context ctx, std::int32_t partition,
                                                                   std::chrono::milliseconds timeout) const override;
     [[nodiscard]] std::int32_t partition_count(context ctx) const override;
 
@@ -159,7 +159,7 @@ public:
     // when `deadline` passes first, saying which partition is behind and by how much.
     // Blocks the caller, checking every millisecond: for start-up, tests and benchmarks,
     // not for a request path.
-    [[nodiscard]] result<std::vector<std::int64_t>, std::string> await_log_end(context ctx,
+    [[nodiscard]] result<std::vector<std::int64_t>, error> await_log_end(context ctx,
                                                                               clock::time_point deadline) const;
 
     [[nodiscard]] const std::string& log_identity() const noexcept { return identity_; }

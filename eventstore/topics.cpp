@@ -33,7 +33,7 @@ struct queue_deleter {
 };
 
 // Reads the first record of the identity topic: its value, or "" when the topic is empty.
-result<std::string, std::string> read_first_identity(const std::string& bootstrap, int timeout_ms) {
+result<std::string, eventstore::error> read_first_identity(const std::string& bootstrap, int timeout_ms) {
     auto conf = kafka::make_conf({{"bootstrap.servers", bootstrap},
                                   {"group.id", "shopstream-identity-reader"},
                                   {"enable.auto.commit", "false"},
@@ -42,27 +42,27 @@ result<std::string, std::string> read_first_identity(const std::string& bootstra
                                   {"socket.nagle.disable", "true"},
                                   {"fetch.wait.max.ms", "5"},
                                   {"log_level", "3"}});
-    if (!conf) return fail(std::move(conf.error()));
+    if (!conf) return fail(eventstore::error{errc::client_failed, std::move(conf.error())});
     auto rk = kafka::make_client(RD_KAFKA_CONSUMER, std::move(*conf));
-    if (!rk) return fail(std::move(rk.error()));
+    if (!rk) return fail(eventstore::error{errc::client_failed, std::move(rk.error())});
     std::int64_t low = 0;
     std::int64_t high = 0;
     const std::string topic(identity_topic);
     auto err = rd_kafka_query_watermark_offsets(rk->get(), topic.c_str(), 0, &low, &high, timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return fail("cannot read the log identity topic " + topic + ": " + rd_kafka_err2str(err));
+        return fail(eventstore::error{errc::unreachable, "cannot read the log identity topic " + topic + ": " + rd_kafka_err2str(err)});
     }
     if (high == 0) return std::string();
     if (low > 0) {
-        return fail("the log identity record is gone from " + topic + " (log start offset " +
+        return fail(eventstore::error{errc::records_lost, "the log identity record is gone from " + topic + " (log start offset " +
                     std::to_string(low) + "): its retention must be unlimited; this log can no "
-                    "longer prove its identity");
+                    "longer prove its identity"});
     }
     rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(parts, topic.c_str(), 0)->offset = 0;
     err = rd_kafka_assign(rk->get(), parts);
     rd_kafka_topic_partition_list_destroy(parts);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return fail(std::string("assign: ") + rd_kafka_err2str(err));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return fail(eventstore::error{errc::client_failed, std::string("assign: ") + rd_kafka_err2str(err)});
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     std::string value;
     std::string problem;
@@ -81,10 +81,10 @@ result<std::string, std::string> read_first_identity(const std::string& bootstra
     }
     rd_kafka_consumer_close(rk->get());
     if (value.empty()) {
-        return fail("cannot read the log identity record" + (problem.empty() ? std::string() : ": " + problem));
+        return fail(eventstore::error{errc::unreachable, "cannot read the log identity record" + (problem.empty() ? std::string() : ": " + problem)});
     }
     if (value.rfind(identity_prefix, 0) != 0 || value.size() == identity_prefix.size()) {
-        return fail("the first record of " + topic + " is not a shopstream log identity");
+        return fail(eventstore::error{errc::foreign_log, "the first record of " + topic + " is not a shopstream log identity"});
     }
     return value.substr(identity_prefix.size());
 }
@@ -130,7 +130,7 @@ std::string connection_problem(std::string text) {
 
 }  // namespace
 
-result<void, std::string> probe_brokers(const std::string& bootstrap_servers, std::chrono::milliseconds timeout) {
+result<void, eventstore::error> probe_brokers(const std::string& bootstrap_servers, std::chrono::milliseconds timeout) {
     using clock = std::chrono::steady_clock;
     // Every bootstrap broker was seen down; one more round of addresses (a name may
     // resolve to ::1 before 127.0.0.1) before believing it.
@@ -140,13 +140,13 @@ result<void, std::string> probe_brokers(const std::string& bootstrap_servers, st
                                   {"reconnect.backoff.ms", "50"},
                                   {"reconnect.backoff.max.ms", "200"},
                                   {"log_level", "3"}});
-    if (!conf) return fail(std::move(conf.error()));
+    if (!conf) return fail(eventstore::error{errc::client_failed, std::move(conf.error())});
     probe_state state;
     rd_kafka_conf_set_opaque(conf->get(), &state);
     rd_kafka_conf_set_error_cb(conf->get(), &probe_on_error);
     rd_kafka_conf_set_log_cb(conf->get(), &probe_on_log);
     auto rk = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!rk) return fail(std::move(rk.error()));
+    if (!rk) return fail(eventstore::error{errc::client_failed, std::move(rk.error())});
 
     const auto deadline = clock::now() + timeout;
     auto attempt = std::chrono::milliseconds(250);
@@ -171,24 +171,24 @@ result<void, std::string> probe_brokers(const std::string& bootstrap_servers, st
         // Serves probe_on_error; the wait keeps a metadata call that fails at once from spinning.
         rd_kafka_poll(rk->get(), clock::now() < deadline ? 50 : 0);
         if (state.all_brokers_down && clock::now() - state.down_since >= down_grace) {
-            return fail("all brokers are down" +
-                        (state.last_error.empty() ? std::string() : " (" + connection_problem(state.last_error) + ")"));
+            return fail(eventstore::error{errc::unreachable, "all brokers are down" +
+                        (state.last_error.empty() ? std::string() : " (" + connection_problem(state.last_error) + ")")});
         }
         if (clock::now() >= deadline) {
             const auto ms = static_cast<long long>(timeout.count());
-            return fail("no answer to a metadata request within " +
+            return fail(eventstore::error{errc::unreachable, "no answer to a metadata request within " +
                         (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms") + " (" +
-                        (state.last_error.empty() ? last_metadata_error : connection_problem(state.last_error)) + ")");
+                        (state.last_error.empty() ? last_metadata_error : connection_problem(state.last_error)) + ")"});
         }
     }
 }
 
-result<void, std::string> ensure_topics(const std::string& bootstrap_servers, int partitions,
+result<void, eventstore::error> ensure_topics(const std::string& bootstrap_servers, int partitions,
                                         std::chrono::milliseconds timeout) {
     auto conf = kafka::make_conf({{"bootstrap.servers", bootstrap_servers}, {"log_level", "3"}});
-    if (!conf) return fail(std::move(conf.error()));
+    if (!conf) return fail(eventstore::error{errc::client_failed, std::move(conf.error())});
     auto rk = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!rk) return fail(std::move(rk.error()));
+    if (!rk) return fail(eventstore::error{errc::client_failed, std::move(rk.error())});
     const int timeout_ms = static_cast<int>(timeout.count());
 
     struct wanted {
@@ -200,7 +200,7 @@ result<void, std::string> ensure_topics(const std::string& bootstrap_servers, in
     topics.push_back({std::string(identity_topic), 1});
 
     auto existing_all = kafka::partition_counts(rk->get(), timeout);
-    if (!existing_all) return fail(std::move(existing_all.error()));
+    if (!existing_all) return fail(eventstore::error{errc::unreachable, std::move(existing_all.error())});
     std::vector<rd_kafka_NewTopic_t*> create;
     std::array<char, 512> error{};
     for (const auto& t : topics) {
@@ -209,15 +209,15 @@ result<void, std::string> ensure_topics(const std::string& bootstrap_servers, in
         if (existing > 0) {
             if (existing != t.partitions) {
                 for (auto* n : create) rd_kafka_NewTopic_destroy(n);
-                return fail("topic " + t.name + " exists with " + std::to_string(existing) +
+                return fail(eventstore::error{errc::misconfigured, "topic " + t.name + " exists with " + std::to_string(existing) +
                             " partitions, but " + std::to_string(t.partitions) +
                             " are configured: keys would map to other partitions; use --partitions " +
-                            std::to_string(existing));
+                            std::to_string(existing)});
             }
             continue;
         }
         rd_kafka_NewTopic_t* n = rd_kafka_NewTopic_new(t.name.c_str(), t.partitions, -1, error.data(), error.size());
-        if (n == nullptr) return fail("topic " + t.name + ": " + error.data());
+        if (n == nullptr) return fail(eventstore::error{errc::client_failed, "topic " + t.name + ": " + error.data()});
         rd_kafka_NewTopic_set_config(n, "retention.ms", "-1");
         rd_kafka_NewTopic_set_config(n, "retention.bytes", "-1");
         create.push_back(n);
@@ -228,7 +228,7 @@ result<void, std::string> ensure_topics(const std::string& bootstrap_servers, in
     rd_kafka_CreateTopics(rk->get(), create.data(), create.size(), nullptr, queue.get());
     for (auto* n : create) rd_kafka_NewTopic_destroy(n);
     rd_kafka_event_t* ev = rd_kafka_queue_poll(queue.get(), timeout_ms + 1000);
-    if (ev == nullptr) return fail(std::string("CreateTopics timed out"));
+    if (ev == nullptr) return fail(eventstore::error{errc::timed_out, std::string("CreateTopics timed out")});
     std::string problem;
     if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         problem = std::string("CreateTopics: ") + rd_kafka_event_error_string(ev);
@@ -244,19 +244,24 @@ result<void, std::string> ensure_topics(const std::string& bootstrap_servers, in
         }
     }
     rd_kafka_event_destroy(ev);
-    if (!problem.empty()) return fail(std::move(problem));
+    if (!problem.empty()) return fail(eventstore::error{errc::misconfigured, std::move(problem)});
     return {};
 }
 
-result<void, std::string> create_topics(embedded_cluster& cluster, int partitions) {
+result<void, eventstore::error> create_topics(embedded_cluster& cluster, int partitions) {
     const int replication = std::min(3, cluster.broker_count());
     for (context c : all_contexts) {
-        if (auto r = cluster.create_topic(topic_of(c), partitions, replication); !r) return r;
+        if (auto r = cluster.create_topic(topic_of(c), partitions, replication); !r) {
+            return fail(eventstore::error{errc::client_failed, std::move(r.error())});
+        }
     }
-    return cluster.create_topic(identity_topic, 1, replication);
+    if (auto r = cluster.create_topic(identity_topic, 1, replication); !r) {
+        return fail(eventstore::error{errc::client_failed, std::move(r.error())});
+    }
+    return {};
 }
 
-result<std::string, std::string> ensure_log_identity(const std::string& bootstrap_servers,
+result<std::string, eventstore::error> ensure_log_identity(const std::string& bootstrap_servers,
                                                      std::chrono::milliseconds timeout) {
     const int timeout_ms = static_cast<int>(timeout.count());
     auto first = read_first_identity(bootstrap_servers, timeout_ms);
@@ -268,9 +273,9 @@ result<std::string, std::string> ensure_log_identity(const std::string& bootstra
                                   {"acks", "all"},
                                   {"socket.nagle.disable", "true"},
                                   {"log_level", "3"}});
-    if (!conf) return fail(std::move(conf.error()));
+    if (!conf) return fail(eventstore::error{errc::client_failed, std::move(conf.error())});
     auto rk = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!rk) return fail(std::move(rk.error()));
+    if (!rk) return fail(eventstore::error{errc::client_failed, std::move(rk.error())});
     const std::string value = std::string(identity_prefix) + random_identity();
     const std::string topic(identity_topic);
     std::array<rd_kafka_vu_t, 4> vus{};
@@ -287,7 +292,7 @@ result<std::string, std::string> ensure_log_identity(const std::string& bootstra
     if (error != nullptr) rd_kafka_error_destroy(error);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = rd_kafka_flush(rk->get(), timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return fail(std::string("cannot write the log identity: ") + rd_kafka_err2str(err));
+        return fail(eventstore::error{errc::unreachable, std::string("cannot write the log identity: ") + rd_kafka_err2str(err)});
     }
     // Whoever wrote first wins: read the first record again.
     return read_first_identity(bootstrap_servers, timeout_ms);

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "base/result.hpp"
+#include "eventstore/errc.hpp"
 #include "eventstore/embedded_cluster.hpp"
 
 namespace shopstream::eventstore {
@@ -25,20 +26,20 @@ namespace shopstream::eventstore {
 // cannot be resolved ("all brokers are down (connection refused)"), at `timeout` when
 // they never answer. librdkafka's own lines about the failed connections go to spdlog at
 // debug level only: the returned error is the one line worth showing.
-[[nodiscard]] result<void, std::string> probe_brokers(const std::string& bootstrap_servers,
+[[nodiscard]] result<void, error> probe_brokers(const std::string& bootstrap_servers,
                                                       std::chrono::milliseconds timeout);
 
 // Creates missing topics; existing ones are kept. An existing events topic whose
 // partition count differs from `partitions` is an error (keys would map elsewhere).
-[[nodiscard]] result<void, std::string> ensure_topics(const std::string& bootstrap_servers, int partitions,
+[[nodiscard]] result<void, error> ensure_topics(const std::string& bootstrap_servers, int partitions,
                                                       std::chrono::milliseconds timeout);
 
 // The same on the embedded cluster (replication factor min(3, brokers)).
-[[nodiscard]] result<void, std::string> create_topics(embedded_cluster& cluster, int partitions);
+[[nodiscard]] result<void, error> create_topics(embedded_cluster& cluster, int partitions);
 
 // Returns the log's identity, writing a fresh one if the identity topic is empty.
 // Fails when the topic's first record is gone (retention) or is not an identity.
-[[nodiscard]] result<std::string, std::string> ensure_log_identity(const std::string& bootstrap_servers,
+[[nodiscard]] result<std::string, error> ensure_log_identity(const std::string& bootstrap_servers,
                                                                    std::chrono::milliseconds timeout);
 
 }  // namespace shopstream::eventstore

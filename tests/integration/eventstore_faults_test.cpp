@@ -732,7 +732,8 @@ TEST_F(truncation, a_store_whose_checkpoint_fell_behind_the_log_start_refuses_to
     auto refused = es::tail::start(tail_options(bootstrap()), *stale.store);
     ASSERT_FALSE(refused.has_value()) << "a store that needs offset " << stale_next << " started on a log starting at "
                                       << low;
-    const std::string& why = refused.error();
+    EXPECT_EQ(refused.error().code, es::errc::records_lost);
+    const std::string& why = refused.error().message;
     EXPECT_NE(why.find("records lost"), std::string::npos) << why;
     EXPECT_NE(why.find("orders.events partition " + std::to_string(partition)), std::string::npos) << why;
     EXPECT_NE(why.find("offset " + std::to_string(low)), std::string::npos) << why;
@@ -749,7 +750,8 @@ TEST_F(truncation, a_store_whose_checkpoint_fell_behind_the_log_start_refuses_to
     ASSERT_NO_FATAL_FAILURE(open_store(fresh, dir_.path() / "fresh"));
     auto fresh_refused = es::tail::start(tail_options(bootstrap()), *fresh.store);
     ASSERT_FALSE(fresh_refused.has_value()) << "a new store started on a log that lost its first records";
-    EXPECT_NE(fresh_refused.error().find("records lost"), std::string::npos) << fresh_refused.error();
+    EXPECT_EQ(fresh_refused.error().code, es::errc::records_lost);
+    EXPECT_NE(fresh_refused.error().message.find("records lost"), std::string::npos) << fresh_refused.error();
 
     // The live store restarts fine: its checkpoint is past the new log start.
     live.tail.reset();
@@ -769,7 +771,7 @@ TEST_F(truncation, a_fresh_log_identity_written_concurrently_is_one_identity_all
         mock([broker](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_rtt(m, broker, 150); });
     }
     constexpr int starters = 4;
-    std::vector<result<std::string, std::string>> identities(starters, fail(std::string("not run")));
+    std::vector<result<std::string, es::error>> identities(starters, fail(es::error{es::errc::timed_out, "not run"}));
     {
         std::latch go(starters);
         std::vector<std::jthread> threads;

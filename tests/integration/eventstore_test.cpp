@@ -221,7 +221,8 @@ TEST_F(eventstore_test, await_log_end_returns_the_ends_it_waited_for_and_fails_a
     EXPECT_EQ(records, 5);
     auto late = tail_->await_log_end(eventstore::context::orders, eventstore::clock::now() - 1s);
     ASSERT_FALSE(late.has_value());
-    EXPECT_NE(late.error().find("deadline"), std::string::npos) << late.error();
+    EXPECT_EQ(late.error().code, eventstore::errc::timed_out);
+    EXPECT_NE(late.error().message.find("deadline"), std::string::npos) << late.error();
 }
 
 // A second writer (its own store and tail) is told the version another writer just
@@ -267,8 +268,10 @@ TEST_F(eventstore_test, a_store_of_another_log_is_refused) {
     }
     auto refused = eventstore::tail::start(tail_options(other->bootstrap_servers()), **s);
     ASSERT_FALSE(refused.has_value());
-    EXPECT_NE(refused.error().find("was built from log"), std::string::npos) << refused.error();
-    EXPECT_NE(refused.error().find("delete"), std::string::npos) << refused.error();
+    EXPECT_EQ(refused.error().code, eventstore::errc::foreign_log);
+    EXPECT_EQ(std::error_code(refused.error().code), eventstore::errc::foreign_log);
+    EXPECT_NE(refused.error().message.find("was built from log"), std::string::npos) << refused.error();
+    EXPECT_NE(refused.error().message.find("delete"), std::string::npos) << refused.error();
 }
 
 }  // namespace

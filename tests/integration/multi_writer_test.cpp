@@ -219,11 +219,11 @@ protected:
         options.bootstrap_servers = bootstrap();
         options.contexts = {ctx};
         auto t = eventstore::tail::start(options, *out.store);
-        if (!t) throw std::runtime_error(t.error());
+        if (!t) throw std::runtime_error(t.error().message);
         out.tail = std::move(*t);
 
         auto ends = out.tail->await_log_end(ctx, eventstore::clock::now() + 20s);
-        if (!ends) throw std::runtime_error("the tail on " + dir.string() + " did not reach the log end: " + ends.error());
+        if (!ends) throw std::runtime_error("the tail on " + dir.string() + " did not reach the log end: " + ends.error().message);
         for (std::int32_t p = 0; p < partitions; ++p) {
             EXPECT_EQ(out.tail->applied_through(ctx, p), ends->at(static_cast<std::size_t>(p)))
                 << dir << " applied past the end of partition " << p;

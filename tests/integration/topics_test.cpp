@@ -48,8 +48,9 @@ TEST(topics, an_existing_topic_with_another_partition_count_is_refused) {
     ASSERT_TRUE(eventstore::create_topics(*cluster, 6).has_value());
     auto ensured = eventstore::ensure_topics(cluster->bootstrap_servers(), 16, 10s);
     ASSERT_FALSE(ensured.has_value());
-    EXPECT_NE(ensured.error().find("exists with 6 partitions"), std::string::npos) << ensured.error();
-    EXPECT_NE(ensured.error().find("--partitions 6"), std::string::npos) << ensured.error();
+    EXPECT_EQ(ensured.error().code, eventstore::errc::misconfigured);
+    EXPECT_NE(ensured.error().message.find("exists with 6 partitions"), std::string::npos) << ensured.error();
+    EXPECT_NE(ensured.error().message.find("--partitions 6"), std::string::npos) << ensured.error();
 }
 
 TEST(topics, missing_topics_go_through_create_topics_and_are_never_auto_created) {
@@ -61,7 +62,7 @@ TEST(topics, missing_topics_go_through_create_topics_and_are_never_auto_created)
     ASSERT_TRUE(cluster.has_value()) << cluster.error();
     auto ensured = eventstore::ensure_topics(cluster->bootstrap_servers(), 6, 2s);
     ASSERT_FALSE(ensured.has_value());
-    EXPECT_NE(ensured.error().find("CreateTopics"), std::string::npos) << ensured.error();
+    EXPECT_NE(ensured.error().message.find("CreateTopics"), std::string::npos) << ensured.error();
     // Nothing was auto-created behind our back: creating the topics as configured works.
     EXPECT_TRUE(eventstore::create_topics(*cluster, 6).has_value());
 }
@@ -88,7 +89,8 @@ TEST(topics, probe_brokers_fails_fast_and_clearly_on_a_closed_port) {
     auto probed = eventstore::probe_brokers("127.0.0.1:1", 5s);
     const auto took = std::chrono::steady_clock::now() - started;
     ASSERT_FALSE(probed.has_value());
-    EXPECT_EQ(probed.error(), "all brokers are down (connection refused)");
+    EXPECT_EQ(probed.error().code, eventstore::errc::unreachable);
+    EXPECT_EQ(probed.error().message, "all brokers are down (connection refused)");
     // The all-brokers-down report, not the 5 s timeout, ends the probe.
     EXPECT_LT(took, 4s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
 }
@@ -112,7 +114,8 @@ TEST(topics, probe_brokers_gives_up_at_its_timeout_when_nothing_answers) {
     const auto took = std::chrono::steady_clock::now() - started;
     ::close(fd);
     ASSERT_FALSE(probed.has_value());
-    EXPECT_EQ(probed.error().rfind("no answer to a metadata request within 1500 ms", 0), 0U) << probed.error();
+    EXPECT_EQ(probed.error().code, eventstore::errc::unreachable);
+    EXPECT_EQ(probed.error().message.rfind("no answer to a metadata request within 1500 ms", 0), 0U) << probed.error();
     EXPECT_GE(took, 1400ms);
     EXPECT_LT(took, 3500ms);
 }

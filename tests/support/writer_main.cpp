@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
     tail_options.contexts = {eventstore::context::reviews};
     auto tail = eventstore::tail::start(tail_options, **store);
     if (!tail) {
-        std::fprintf(stderr, "tail: %s\n", tail.error().c_str());
+        std::fprintf(stderr, "tail: %s\n", tail.error().message.c_str());
         return 1;
     }
     eventstore::producer_options producer_options;
@@ -177,7 +177,7 @@ int main(int argc, char** argv) {
     producer_options.contexts = {eventstore::context::reviews};
     auto producer = eventstore::producer::start(producer_options);
     if (!producer) {
-        std::fprintf(stderr, "producer: %s\n", producer.error().c_str());
+        std::fprintf(stderr, "producer: %s\n", producer.error().message.c_str());
         return 1;
     }
 
@@ -220,7 +220,7 @@ int main(int argc, char** argv) {
         if (!slots.drain(options.timeout + 10s)) give_up("votes");
     }
     if (auto flushed = (*producer)->flush(10s); !flushed) {
-        std::fprintf(stderr, "flush: %s\n", flushed.error().c_str());
+        std::fprintf(stderr, "flush: %s\n", flushed.error().message.c_str());
     }
     say("DONE");
     producer->reset();
