@@ -42,6 +42,20 @@ std::optional<std::string> read(const env& e, MDB_dbi dbi, std::string_view key)
     return std::string(**got);
 }
 
+// An environment with one database "d", for the transaction and cursor tests.
+class lmdb_db : public ::testing::Test {
+protected:
+    temp_dir dir;
+    env e = open_ok(dir.path());
+    MDB_dbi dbi = create_dbi(e);
+
+    txn write() {
+        auto t = e.begin_write();
+        if (!t) throw std::runtime_error(t.error().message);
+        return std::move(*t);
+    }
+};
+
 TEST(lmdb_env, each_durability_opens_with_its_sync_flag) {
     temp_dir dir;
     {
@@ -88,62 +102,49 @@ TEST(lmdb_env, an_unusable_directory_is_a_system_error_saying_which_step) {
         << e.error().message;
 }
 
-TEST(lmdb_txn, a_write_transaction_dropped_without_commit_is_aborted) {
-    temp_dir dir;
-    auto e = open_ok(dir.path());
-    const auto dbi = create_dbi(e);
+TEST_F(lmdb_db, a_write_transaction_dropped_without_commit_is_aborted) {
     {
-        auto txn = e.begin_write();
-        ASSERT_TRUE(txn.has_value());
-        ASSERT_TRUE(txn->put(dbi, "k", "dropped").has_value());
-        auto own = txn->get(dbi, "k");
+        auto txn = write();
+        ASSERT_TRUE(txn.put(dbi, "k", "dropped").has_value());
+        auto own = txn.get(dbi, "k");
         ASSERT_TRUE(own.has_value() && own->has_value());
         EXPECT_EQ(**own, "dropped") << "a transaction reads its own writes";
     }
     EXPECT_EQ(read(e, dbi, "k"), std::nullopt);
     // The writer lock went with it: the next write begins, commits and is seen.
-    auto txn = e.begin_write();
-    ASSERT_TRUE(txn.has_value());
-    ASSERT_TRUE(txn->put(dbi, "k", "kept").has_value());
-    ASSERT_TRUE(txn->commit().has_value());
-    EXPECT_FALSE(txn->is_open());
+    auto txn = write();
+    ASSERT_TRUE(txn.put(dbi, "k", "kept").has_value());
+    ASSERT_TRUE(txn.commit().has_value());
+    EXPECT_FALSE(txn.is_open());
     EXPECT_EQ(read(e, dbi, "k"), "kept");
 }
 
-TEST(lmdb_txn, move_assignment_aborts_the_transaction_it_replaces) {
-    temp_dir dir;
-    auto e = open_ok(dir.path());
-    const auto dbi = create_dbi(e);
+TEST_F(lmdb_db, move_assignment_aborts_the_transaction_it_replaces) {
     {
-        auto writer = e.begin_write();
-        ASSERT_TRUE(writer.has_value());
-        ASSERT_TRUE(writer->put(dbi, "k", "v").has_value());
+        auto writer = write();
+        ASSERT_TRUE(writer.put(dbi, "k", "v").has_value());
         auto other = e.begin_read();
         ASSERT_TRUE(other.has_value());
-        *writer = std::move(*other);  // the write is aborted here, not committed
-        EXPECT_TRUE(writer->is_open());
+        writer = std::move(*other);  // the write is aborted here, not committed
+        EXPECT_TRUE(writer.is_open());
         EXPECT_FALSE(other->is_open());
     }
     EXPECT_EQ(read(e, dbi, "k"), std::nullopt);
 }
 
-TEST(lmdb_txn, get_put_del_and_entries) {
-    temp_dir dir;
-    auto e = open_ok(dir.path());
-    const auto dbi = create_dbi(e);
-    auto txn = e.begin_write();
-    ASSERT_TRUE(txn.has_value());
-    ASSERT_TRUE(txn->put(dbi, "a", "1").has_value());
-    ASSERT_TRUE(txn->put(dbi, "b", "").has_value());
-    ASSERT_TRUE(txn->put(dbi, "a", "2").has_value());  // replaces
-    EXPECT_EQ(*txn->entries(dbi), 2U);
-    auto b = txn->get(dbi, "b");
+TEST_F(lmdb_db, get_put_del_and_entries) {
+    auto txn = write();
+    ASSERT_TRUE(txn.put(dbi, "a", "1").has_value());
+    ASSERT_TRUE(txn.put(dbi, "b", "").has_value());
+    ASSERT_TRUE(txn.put(dbi, "a", "2").has_value());  // replaces
+    EXPECT_EQ(*txn.entries(dbi), 2U);
+    auto b = txn.get(dbi, "b");
     ASSERT_TRUE(b.has_value() && b->has_value());
     EXPECT_TRUE((*b)->empty());
-    EXPECT_EQ(*txn->del(dbi, "a"), true);
-    EXPECT_EQ(*txn->del(dbi, "a"), false);
-    EXPECT_EQ(*txn->entries(dbi), 1U);
-    ASSERT_TRUE(txn->commit().has_value());
+    EXPECT_EQ(*txn.del(dbi, "a"), true);
+    EXPECT_EQ(*txn.del(dbi, "a"), false);
+    EXPECT_EQ(*txn.entries(dbi), 1U);
+    ASSERT_TRUE(txn.commit().has_value());
     EXPECT_EQ(read(e, dbi, "a"), std::nullopt);
     EXPECT_EQ(read(e, dbi, "b"), "");
 }
@@ -194,16 +195,12 @@ TEST(lmdb_txn, error_codes_are_classified) {
     EXPECT_EQ(error_of(ENOSPC).message, std::string(mdb_strerror(ENOSPC)));
 }
 
-TEST(lmdb_cursor, seek_walks_a_range_in_key_order) {
-    temp_dir dir;
-    auto e = open_ok(dir.path());
-    const auto dbi = create_dbi(e);
-    auto txn = e.begin_write();
-    ASSERT_TRUE(txn.has_value());
+TEST_F(lmdb_db, cursor_seek_walks_a_range_in_key_order) {
+    auto txn = write();
     for (const char* key : {"b2", "a1", "b1", "c1", "b3"}) {
-        ASSERT_TRUE(txn->put(dbi, key, std::string("v-") + key).has_value());
+        ASSERT_TRUE(txn.put(dbi, key, std::string("v-") + key).has_value());
     }
-    auto cursor = txn->open_cursor(dbi);
+    auto cursor = txn.open_cursor(dbi);
     ASSERT_TRUE(cursor.has_value());
     std::vector<std::string> seen;
     for (auto at = cursor->seek("b"); at && *at && (*at)->first.starts_with("b");
@@ -220,15 +217,11 @@ TEST(lmdb_cursor, seek_walks_a_range_in_key_order) {
     EXPECT_EQ((*first)->first, "a1");
 }
 
-TEST(lmdb_cursor, deleting_under_the_cursor_rests_on_the_next_entry) {
-    temp_dir dir;
-    auto e = open_ok(dir.path());
-    const auto dbi = create_dbi(e);
-    auto txn = e.begin_write();
-    ASSERT_TRUE(txn.has_value());
-    for (const char* key : {"a", "b", "c"}) ASSERT_TRUE(txn->put(dbi, key, "v").has_value());
+TEST_F(lmdb_db, cursor_deleting_under_the_cursor_rests_on_the_next_entry) {
+    auto txn = write();
+    for (const char* key : {"a", "b", "c"}) ASSERT_TRUE(txn.put(dbi, key, "v").has_value());
     {
-        auto cursor = txn->open_cursor(dbi);
+        auto cursor = txn.open_cursor(dbi);
         ASSERT_TRUE(cursor.has_value());
         auto at = cursor->seek("b");
         ASSERT_TRUE(at.has_value() && at->has_value());
@@ -241,8 +234,8 @@ TEST(lmdb_cursor, deleting_under_the_cursor_rests_on_the_next_entry) {
         ASSERT_TRUE(none.has_value()) << none.error().message;
         EXPECT_FALSE(none->has_value());
     }
-    EXPECT_EQ(*txn->entries(dbi), 1U);
-    ASSERT_TRUE(txn->commit().has_value());
+    EXPECT_EQ(*txn.entries(dbi), 1U);
+    ASSERT_TRUE(txn.commit().has_value());
     EXPECT_EQ(read(e, dbi, "a"), "v");
 }
 
