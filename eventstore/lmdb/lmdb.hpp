@@ -132,8 +132,8 @@ public:
     // The first entry whose key is >= `key` (bytewise), so a range scan starts here.
     [[nodiscard]] result<std::optional<entry>> seek(std::string_view key);
     [[nodiscard]] result<std::optional<entry>> next();
-    // Deletes the entry the cursor is on; the cursor then rests on the one after it, and
-    // current() (or first() when nothing follows) yields that one.
+    // Deletes the entry the cursor is on; current() then yields the entry after it, or
+    // nullopt when the deleted one was the last.
     [[nodiscard]] result<void> del();
     [[nodiscard]] result<std::optional<entry>> current();
 
