@@ -1,7 +1,7 @@
 // The LMDB state store (contract in state_store.hpp). LMDB does the hard parts -
-// transactions, one writer at a time, MVCC snapshots for readers, crash safety; this file
-// only lays keys and values out and turns every mdb_* failure into a store_error that
-// says what was being done.
+// transactions, one writer at a time, MVCC snapshots for readers, crash safety - through
+// the project's wrapper (eventstore/lmdb/lmdb.hpp); this file only lays keys and values
+// out and turns every LMDB failure into a store_error that says what was being done.
 //
 // Layout: one environment per directory with four named databases
 //   meta         "format" -> big-endian u32 store format; "log-identity" -> bytes
@@ -17,19 +17,17 @@
 #include "eventstore/state_store.hpp"
 
 #include <flatbuffers/flatbuffers.h>
-#include <lmdb.h>
 
 #include <array>
 #include <cstddef>
 #include <cstring>
 #include <mutex>
-#include <set>
 #include <span>
 #include <stdexcept>
-#include <system_error>
 #include <thread>
 #include <utility>
 
+#include "eventstore/lmdb/lmdb.hpp"
 #include "eventstore/state_record_generated.h"
 
 namespace shopstream::eventstore {
@@ -45,11 +43,6 @@ constexpr std::string_view format_key = "format";
 constexpr std::string_view identity_key = "log-identity";
 constexpr std::size_t max_id_size = 255;
 constexpr std::size_t commit_value_size = 16;
-
-// LMDB forbids opening one environment twice in a process: closing either one drops
-// the other's file locks. Refusing it is cheaper than finding out.
-std::mutex open_dirs_mutex;
-std::set<std::filesystem::path> open_dirs;
 
 // ---- bytes ---------------------------------------------------------------------------
 
@@ -87,13 +80,8 @@ U get_be(const std::uint8_t* p) {
     return value;
 }
 
-MDB_val val_of(std::string_view bytes) {
-    // mdb_put and mdb_get take a non-const MDB_val but never write through mv_data.
-    return MDB_val{bytes.size(), const_cast<char*>(bytes.data())};
-}
-
-std::span<const std::uint8_t> bytes_of(const MDB_val& v) {
-    return {static_cast<const std::uint8_t*>(v.mv_data), v.mv_size};
+std::span<const std::uint8_t> bytes_of(std::string_view v) {
+    return {reinterpret_cast<const std::uint8_t*>(v.data()), v.size()};
 }
 
 // Ids are opaque bytes; messages show them escaped so a stray byte cannot garble a log.
@@ -212,9 +200,8 @@ result<stored_aggregate, std::string> decode_record(std::span<const std::uint8_t
 
 struct state_store::impl {
     std::filesystem::path dir;
-    std::filesystem::path registered;  // key in open_dirs; empty until registered
     std::uint64_t map_size = 0;
-    MDB_env* env = nullptr;
+    lmdb::env env;
     MDB_dbi meta = 0;
     MDB_dbi aggregates = 0;
     MDB_dbi commits = 0;
@@ -225,21 +212,15 @@ struct state_store::impl {
     std::mutex writer_mutex;
     std::thread::id writer;
 
-    impl() = default;
+    impl(std::filesystem::path d, std::uint64_t size, lmdb::env e)
+        : dir(std::move(d)), map_size(size), env(std::move(e)) {}
     impl(const impl&) = delete;
     impl& operator=(const impl&) = delete;
-    ~impl() {
-        if (env != nullptr) mdb_env_close(env);
-        if (!registered.empty()) {
-            const std::lock_guard lock(open_dirs_mutex);
-            open_dirs.erase(registered);
-        }
-    }
 
-    [[nodiscard]] store_error mdb_failure(int rc, std::string_view doing) const {
+    [[nodiscard]] store_error mdb_failure(const lmdb::error& e, std::string_view doing) const {
         std::string message = "state store " + dir.string() + ": " + std::string(doing) + ": " +
-                              mdb_strerror(rc);
-        if (rc == MDB_MAP_FULL) {
+                              e.message;
+        if (e.code == lmdb::errc::map_full) {
             message += " - the LMDB map (" + std::to_string(map_size) +
                        " bytes) is full; raise state_store::options::map_size";
         }
@@ -262,49 +243,39 @@ struct state_store::impl {
 
     // ---- reads, shared by read transactions and write batches ----
 
-    result<std::optional<std::string>, store_error> get_identity(MDB_txn* txn) const {
-        MDB_val k = val_of(identity_key);
-        MDB_val v;
-        const int rc = mdb_get(txn, meta, &k, &v);
-        if (rc == MDB_NOTFOUND) return std::nullopt;
-        if (rc != 0) return fail(mdb_failure(rc, "reading the log identity"));
-        return std::string(static_cast<const char*>(v.mv_data), v.mv_size);
+    result<std::optional<std::string>, store_error> get_identity(const lmdb::txn& txn) const {
+        auto got = txn.get(meta, identity_key);
+        if (!got) return fail(mdb_failure(got.error(), "reading the log identity"));
+        if (!*got) return std::nullopt;
+        return std::string(**got);
     }
 
-    result<std::optional<stored_aggregate>, store_error> get_aggregate(MDB_txn* txn, context ctx,
+    result<std::optional<stored_aggregate>, store_error> get_aggregate(const lmdb::txn& txn,
+                                                                       context ctx,
                                                                        std::string_view id) const {
         if (auto ok = check_id(id); !ok) return fail(ok.error());
-        const auto key = aggregate_key(ctx, id);
-        MDB_val k = val_of(key);
-        MDB_val v;
-        const int rc = mdb_get(txn, aggregates, &k, &v);
-        if (rc == MDB_NOTFOUND) return std::nullopt;
-        if (rc != 0) return fail(mdb_failure(rc, "loading " + describe(ctx, id)));
-        auto decoded = decode_record(bytes_of(v));
+        auto got = txn.get(aggregates, aggregate_key(ctx, id));
+        if (!got) return fail(mdb_failure(got.error(), "loading " + describe(ctx, id)));
+        if (!*got) return std::nullopt;
+        auto decoded = decode_record(bytes_of(**got));
         if (!decoded) return fail(corrupt("the record of " + describe(ctx, id), decoded.error()));
         return std::move(*decoded);
     }
 
-    result<std::vector<commit_location>, store_error> get_commits(MDB_txn* txn, context ctx,
+    result<std::vector<commit_location>, store_error> get_commits(const lmdb::txn& txn,
+                                                                  context ctx,
                                                                   std::string_view id,
                                                                   std::uint64_t up_to) const {
         if (auto ok = check_id(id); !ok) return fail(ok.error());
         const std::string doing = "reading the commits of " + describe(ctx, id);
-        MDB_cursor* raw = nullptr;
-        if (const int rc = mdb_cursor_open(txn, commits, &raw); rc != 0) {
-            return fail(mdb_failure(rc, doing));
-        }
-        const std::unique_ptr<MDB_cursor, decltype(&mdb_cursor_close)> cursor(raw,
-                                                                              &mdb_cursor_close);
+        auto cursor = txn.open_cursor(commits);
+        if (!cursor) return fail(mdb_failure(cursor.error(), doing));
         const auto prefix = aggregate_key(ctx, id);
-        const auto first = commit_key(ctx, id, 0);
-        MDB_val k = val_of(first);
-        MDB_val v;
         std::vector<commit_location> out;
-        for (int rc = mdb_cursor_get(raw, &k, &v, MDB_SET_RANGE); rc != MDB_NOTFOUND;
-             rc = mdb_cursor_get(raw, &k, &v, MDB_NEXT)) {
-            if (rc != 0) return fail(mdb_failure(rc, doing));
-            const std::span<const std::uint8_t> key = bytes_of(k);
+        for (auto at = cursor->seek(commit_key(ctx, id, 0));; at = cursor->next()) {
+            if (!at) return fail(mdb_failure(at.error(), doing));
+            if (!*at) break;
+            const std::span<const std::uint8_t> key = bytes_of((*at)->first);
             if (key.size() < prefix.size() ||
                 std::memcmp(key.data(), prefix.data(), prefix.size()) != 0) {
                 break;  // past this aggregate's keys
@@ -315,7 +286,7 @@ struct state_store::impl {
             }
             const auto first_version = get_be<std::uint64_t>(key.data() + prefix.size());
             if (first_version > up_to) break;
-            const std::span<const std::uint8_t> value = bytes_of(v);
+            const std::span<const std::uint8_t> value = bytes_of((*at)->second);
             if (value.size() != commit_value_size) {
                 return fail(corrupt("the commit at version " + std::to_string(first_version) +
                                         " of " + describe(ctx, id),
@@ -329,63 +300,54 @@ struct state_store::impl {
         return out;
     }
 
-    result<std::map<std::int32_t, std::int64_t>, store_error> get_checkpoints(MDB_txn* txn,
-                                                                             context ctx) const {
+    result<std::map<std::int32_t, std::int64_t>, store_error> get_checkpoints(
+        const lmdb::txn& txn, context ctx) const {
         const std::string doing = "reading the " + std::string(name_of(ctx)) + " checkpoints";
-        MDB_cursor* raw = nullptr;
-        if (const int rc = mdb_cursor_open(txn, checkpoints, &raw); rc != 0) {
-            return fail(mdb_failure(rc, doing));
-        }
-        const std::unique_ptr<MDB_cursor, decltype(&mdb_cursor_close)> cursor(raw,
-                                                                              &mdb_cursor_close);
-        const std::string first(1, static_cast<char>(ctx));
-        MDB_val k = val_of(first);
-        MDB_val v;
+        auto cursor = txn.open_cursor(checkpoints);
+        if (!cursor) return fail(mdb_failure(cursor.error(), doing));
         std::map<std::int32_t, std::int64_t> out;
-        for (int rc = mdb_cursor_get(raw, &k, &v, MDB_SET_RANGE); rc != MDB_NOTFOUND;
-             rc = mdb_cursor_get(raw, &k, &v, MDB_NEXT)) {
-            if (rc != 0) return fail(mdb_failure(rc, doing));
-            const std::span<const std::uint8_t> key = bytes_of(k);
+        for (auto at = cursor->seek(std::string(1, static_cast<char>(ctx)));; at = cursor->next()) {
+            if (!at) return fail(mdb_failure(at.error(), doing));
+            if (!*at) break;
+            const std::span<const std::uint8_t> key = bytes_of((*at)->first);
+            const std::span<const std::uint8_t> value = bytes_of((*at)->second);
             if (key.empty() || key[0] != static_cast<std::uint8_t>(ctx)) break;
-            if (key.size() != 5 || v.mv_size != 8) {
+            if (key.size() != 5 || value.size() != 8) {
                 return fail(corrupt("a " + std::string(name_of(ctx)) + " checkpoint",
                                     "has a " + std::to_string(key.size()) + "-byte key and a " +
-                                        std::to_string(v.mv_size) + "-byte value"));
+                                        std::to_string(value.size()) + "-byte value"));
             }
             out.emplace(static_cast<std::int32_t>(get_be<std::uint32_t>(key.data() + 1)),
-                        static_cast<std::int64_t>(get_be<std::uint64_t>(bytes_of(v).data())));
+                        static_cast<std::int64_t>(get_be<std::uint64_t>(value.data())));
         }
         return out;
     }
 
-    // A short read-only transaction around `read(txn)`.
+    // A short read-only transaction around `read(txn)`; aborting is how it ends.
     template <class F>
-    auto read(F&& fn) const -> decltype(fn(static_cast<MDB_txn*>(nullptr))) {
-        MDB_txn* txn = nullptr;
-        if (const int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn); rc != 0) {
-            return fail(mdb_failure(rc, "beginning a read transaction"));
-        }
-        // Read-only: aborting is how it ends; nothing to commit.
-        const std::unique_ptr<MDB_txn, decltype(&mdb_txn_abort)> guard(txn, &mdb_txn_abort);
-        return std::forward<F>(fn)(txn);
+    auto read(F&& fn) const -> decltype(fn(std::declval<const lmdb::txn&>())) {
+        auto txn = env.begin_read();
+        if (!txn) return fail(mdb_failure(txn.error(), "beginning a read transaction"));
+        return std::forward<F>(fn)(*txn);
     }
 };
 
 struct write_batch::impl {
     state_store::impl* store = nullptr;
-    MDB_txn* txn = nullptr;  // null once committed or aborted
+    lmdb::txn txn;  // not open once committed or aborted
     std::thread::id owner;
     // The first failed write: LMDB leaves a transaction unusable after one, so the
     // batch refuses everything after it with the original reason.
     std::optional<store_error> failed;
 
-    impl(state_store::impl* s, MDB_txn* t) : store(s), txn(t), owner(std::this_thread::get_id()) {}
+    impl(state_store::impl* s, lmdb::txn t)
+        : store(s), txn(std::move(t)), owner(std::this_thread::get_id()) {}
     impl(const impl&) = delete;
     impl& operator=(const impl&) = delete;
     ~impl() {
-        if (txn != nullptr) {
+        if (txn.is_open()) {
             release_writer();
-            mdb_txn_abort(txn);
+            txn.abort();
         }
     }
 
@@ -396,17 +358,17 @@ struct write_batch::impl {
         if (store->writer == owner) store->writer = std::thread::id{};
     }
 
-    [[nodiscard]] result<MDB_txn*, store_error> usable() const {
+    [[nodiscard]] result<lmdb::txn*, store_error> usable() {
         if (failed) {
             return fail(store_error{failed->message +
                                     " (an earlier write of this batch failed; it can only be "
                                     "dropped)"});
         }
-        if (txn == nullptr) {
+        if (!txn.is_open()) {
             return fail(store_error{"state store " + store->dir.string() +
                                     ": write_batch used after commit()"});
         }
-        return txn;
+        return &txn;
     }
 
     // `doing` describes the write for an error message; it is only called on failure,
@@ -416,10 +378,8 @@ struct write_batch::impl {
                                   const Describe& doing) {
         auto t = usable();
         if (!t) return fail(t.error());
-        MDB_val k = val_of(key);
-        MDB_val v = val_of(value);
-        if (const int rc = mdb_put(*t, dbi, &k, &v, 0); rc != 0) {
-            failed = store->mdb_failure(rc, doing());
+        if (auto put = (*t)->put(dbi, key, value); !put) {
+            failed = store->mdb_failure(put.error(), doing());
             return fail(*failed);
         }
         return {};
@@ -433,85 +393,43 @@ state_store::~state_store() = default;
 
 const std::filesystem::path& state_store::directory() const noexcept { return impl_->dir; }
 
+unsigned int state_store::environment_flags() const noexcept { return impl_->env.flags(); }
+
 result<std::unique_ptr<state_store>, store_error> state_store::open(
     const std::filesystem::path& dir, options opts) {
-    auto p = std::make_unique<impl>();
-    p->dir = dir;
-    p->map_size = opts.map_size;
-
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) {
-        return fail(store_error{"state store " + dir.string() +
-                                ": creating the directory: " + ec.message()});
-    }
-    auto canonical = std::filesystem::canonical(dir, ec);
-    if (ec) {
-        return fail(store_error{"state store " + dir.string() + ": resolving the directory: " +
-                                ec.message()});
-    }
-    {
-        const std::lock_guard lock(open_dirs_mutex);
-        if (!open_dirs.insert(canonical).second) {
-            return fail(store_error{"state store " + dir.string() +
-                                    " is already open in this process; LMDB allows one "
-                                    "environment per directory per process"});
-        }
-    }
-    p->registered = std::move(canonical);
-
-    if (const int rc = mdb_env_create(&p->env); rc != 0) {
-        p->env = nullptr;
-        return fail(p->mdb_failure(rc, "creating the LMDB environment"));
-    }
-    if (const int rc = mdb_env_set_maxdbs(p->env, 8); rc != 0) {
-        return fail(p->mdb_failure(rc, "setting the number of databases"));
-    }
-    if (const int rc = mdb_env_set_mapsize(p->env, static_cast<std::size_t>(opts.map_size));
-        rc != 0) {
-        return fail(p->mdb_failure(rc, "setting the map size to " + std::to_string(opts.map_size)));
-    }
-    // MDB_NOTLS: read transactions are not bound to a thread's slot, so any thread may
-    // read and a thread may hold several. MDB_NOMETASYNC still fsyncs the data at every
-    // commit and leaves the meta page to the next one: a machine crash can undo the last
-    // batch, which the tail re-applies from the log.
-    unsigned int flags = MDB_NOTLS;
-    flags |= opts.durability == durability::relaxed ? MDB_NOSYNC : MDB_NOMETASYNC;
-    if (const int rc = mdb_env_open(p->env, dir.c_str(), flags, 0644); rc != 0) {
-        return fail(p->mdb_failure(rc, "opening the LMDB environment"));
-    }
+    // relaxed: MDB_NOSYNC, synced: MDB_NOMETASYNC (see durability in state_store.hpp).
+    const auto mode = opts.durability == durability::relaxed ? lmdb::durability::relaxed
+                                                             : lmdb::durability::synced;
+    auto env = lmdb::env::open(dir, {.map_size = opts.map_size, .max_dbs = 8, .durability = mode});
+    if (!env) return fail(store_error{"state store " + dir.string() + ": " + env.error().message});
+    auto p = std::make_unique<impl>(dir, opts.map_size, std::move(*env));
 
     // Open (creating) the databases and check the format in one write transaction, so a
     // store either has all of them and a format, or nothing.
-    MDB_txn* txn = nullptr;
-    if (const int rc = mdb_txn_begin(p->env, nullptr, 0, &txn); rc != 0) {
-        return fail(p->mdb_failure(rc, "beginning the opening transaction"));
-    }
-    std::unique_ptr<MDB_txn, decltype(&mdb_txn_abort)> guard(txn, &mdb_txn_abort);
+    auto txn = p->env.begin_write();
+    if (!txn) return fail(p->mdb_failure(txn.error(), "beginning the opening transaction"));
     const std::array<std::pair<const char*, MDB_dbi*>, 4> dbs{{{"meta", &p->meta},
                                                                {"aggregates", &p->aggregates},
                                                                {"commits", &p->commits},
                                                                {"checkpoints", &p->checkpoints}}};
     for (const auto& [name, dbi] : dbs) {
-        if (const int rc = mdb_dbi_open(txn, name, MDB_CREATE, dbi); rc != 0) {
-            return fail(p->mdb_failure(rc, std::string("opening the database ") + name));
+        auto opened = txn->open_dbi(name);
+        if (!opened) {
+            return fail(p->mdb_failure(opened.error(), std::string("opening the database ") + name));
         }
+        *dbi = *opened;
     }
-    MDB_val k = val_of(format_key);
-    MDB_val v;
-    const int rc = mdb_get(txn, p->meta, &k, &v);
-    if (rc == MDB_NOTFOUND) {
+    auto format = txn->get(p->meta, format_key);
+    if (!format) return fail(p->mdb_failure(format.error(), "reading the store format"));
+    if (!*format) {
         // Only a store this transaction just created has no format.
         std::string value;
         put_be(value, store_format);
-        MDB_val nv = val_of(value);
-        if (const int prc = mdb_put(txn, p->meta, &k, &nv, 0); prc != 0) {
-            return fail(p->mdb_failure(prc, "writing the store format"));
+        if (auto put = txn->put(p->meta, format_key, value); !put) {
+            return fail(p->mdb_failure(put.error(), "writing the store format"));
         }
-    } else if (rc != 0) {
-        return fail(p->mdb_failure(rc, "reading the store format"));
     } else {
-        const auto bytes = bytes_of(v);
+        const auto bytes = bytes_of(**format);
         const std::string found = bytes.size() == 4
                                       ? std::to_string(get_be<std::uint32_t>(bytes.data()))
                                       : "unreadable (" + std::to_string(bytes.size()) + " bytes)";
@@ -522,30 +440,30 @@ result<std::unique_ptr<state_store>, store_error> state_store::open(
                 ". Delete the directory to rebuild the store from offset 0"});
         }
     }
-    if (const int crc = mdb_txn_commit(guard.release()); crc != 0) {
-        return fail(p->mdb_failure(crc, "committing the opening transaction"));
+    if (auto committed = txn->commit(); !committed) {
+        return fail(p->mdb_failure(committed.error(), "committing the opening transaction"));
     }
     return std::unique_ptr<state_store>(new state_store(std::move(p)));
 }
 
 result<std::optional<std::string>, store_error> state_store::log_identity() const {
-    return impl_->read([&](MDB_txn* txn) { return impl_->get_identity(txn); });
+    return impl_->read([&](const lmdb::txn& txn) { return impl_->get_identity(txn); });
 }
 
 result<std::optional<stored_aggregate>, store_error> state_store::load(
     context ctx, std::string_view aggregate_id) const {
-    return impl_->read([&](MDB_txn* txn) { return impl_->get_aggregate(txn, ctx, aggregate_id); });
+    return impl_->read([&](const lmdb::txn& txn) { return impl_->get_aggregate(txn, ctx, aggregate_id); });
 }
 
 result<std::vector<commit_location>, store_error> state_store::commit_locations(
     context ctx, std::string_view aggregate_id, std::uint64_t up_to_version) const {
     return impl_->read(
-        [&](MDB_txn* txn) { return impl_->get_commits(txn, ctx, aggregate_id, up_to_version); });
+        [&](const lmdb::txn& txn) { return impl_->get_commits(txn, ctx, aggregate_id, up_to_version); });
 }
 
 result<std::map<std::int32_t, std::int64_t>, store_error> state_store::checkpoints(
     context ctx) const {
-    return impl_->read([&](MDB_txn* txn) { return impl_->get_checkpoints(txn, ctx); });
+    return impl_->read([&](const lmdb::txn& txn) { return impl_->get_checkpoints(txn, ctx); });
 }
 
 result<write_batch, store_error> state_store::begin_write() {
@@ -557,16 +475,14 @@ result<write_batch, store_error> state_store::begin_write() {
                                     "(it would wait for itself)"});
         }
     }
-    MDB_txn* txn = nullptr;
     // Blocks while another thread's batch is open: LMDB allows one write transaction.
-    if (const int rc = mdb_txn_begin(impl_->env, nullptr, 0, &txn); rc != 0) {
-        return fail(impl_->mdb_failure(rc, "beginning a write transaction"));
-    }
+    auto txn = impl_->env.begin_write();
+    if (!txn) return fail(impl_->mdb_failure(txn.error(), "beginning a write transaction"));
     {
         const std::lock_guard lock(impl_->writer_mutex);
         impl_->writer = std::this_thread::get_id();
     }
-    return write_batch(std::make_unique<write_batch::impl>(impl_.get(), txn));
+    return write_batch(std::make_unique<write_batch::impl>(impl_.get(), std::move(*txn)));
 }
 
 // ---- write_batch ---------------------------------------------------------------------
@@ -585,7 +501,7 @@ result<std::optional<stored_aggregate>, store_error> write_batch::load(
     if (!impl_) return fail(moved_from());
     auto txn = impl_->usable();
     if (!txn) return fail(txn.error());
-    return impl_->store->get_aggregate(*txn, ctx, aggregate_id);
+    return impl_->store->get_aggregate(**txn, ctx, aggregate_id);
 }
 
 result<void, store_error> write_batch::put(context ctx, std::string_view aggregate_id,
@@ -640,9 +556,8 @@ result<void, store_error> write_batch::commit() {
     auto txn = impl_->usable();
     if (!txn) return fail(txn.error());
     impl_->release_writer();
-    impl_->txn = nullptr;  // LMDB frees the transaction whether the commit succeeds or not
-    if (const int rc = mdb_txn_commit(*txn); rc != 0) {
-        return fail(impl_->store->mdb_failure(rc, "committing a write batch"));
+    if (auto committed = (*txn)->commit(); !committed) {
+        return fail(impl_->store->mdb_failure(committed.error(), "committing a write batch"));
     }
     return {};
 }

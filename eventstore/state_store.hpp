@@ -62,8 +62,11 @@ public:
         // last batch, never corrupts. Kafka re-applies what was undone.
         synced = 0,
         // no fsync at commit; the OS writes back (MDB_NOSYNC). A process crash loses
-        // nothing; a machine crash may corrupt the store, which is then rebuilt from
-        // offset 0. For benchmarks and tests.
+        // nothing; a machine crash may corrupt the store (LMDB's documentation of
+        // MDB_NOSYNC). Nothing here detects that reliably - a damaged page can crash a
+        // reader before any check runs - so after a machine crash such a store must be
+        // deleted by hand, which rebuilds it from offset 0. For benchmarks and tests,
+        // whose stores never outlive the machine they ran on.
         relaxed = 1,
     };
 
@@ -83,6 +86,10 @@ public:
     state_store(const state_store&) = delete;
     state_store& operator=(const state_store&) = delete;
     ~state_store();
+
+    // The LMDB flags the environment was opened with (mdb_env_get_flags), so tests and
+    // diagnostics can see which durability is in force.
+    [[nodiscard]] unsigned int environment_flags() const noexcept;
 
     // The identity of the log this store was built from; nullopt for a new store.
     [[nodiscard]] result<std::optional<std::string>, store_error> log_identity() const;

@@ -9,6 +9,8 @@ packages=(
   # libraries named by the architecture
   librdkafka-dev libpqxx-dev liblmdb-dev libflatbuffers-dev flatbuffers-compiler
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
+  # strict UTF-8 validation (base/utf8), header-only
+  libutfcpp-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev wrk
   postgresql-15 kcat openssl

@@ -1,12 +1,25 @@
-// libjwt does the base64url, the JSON (jansson) and the HMAC. What it does not do, and
-// so what is done here: refuse every algorithm but HS256 (libjwt 1.10 verifies HS384
-// and HS512 with the same secret, takes "hs256" for HS256, and ignores `crit`), refuse a
-// payload that is not an object, check claim types (jwt_get_grant_int returns 0 for a
-// string or fractional exp), and the exp/nbf/sub/roles rules. Claims are read with
-// nlohmann from libjwt's re-serialised payload, so types are checked exactly.
+// libjwt does the base64url and JSON (jansson) parsing of header and payload, and mints.
+// What it does not do, and so what is done here: refuse every algorithm but HS256
+// (libjwt 1.10 verifies HS384 and HS512 with the same secret, takes "hs256" for HS256,
+// and ignores `crit`), refuse a payload that is not an object, check claim types
+// (jwt_get_grant_int returns 0 for a string or fractional exp), and the
+// exp/nbf/sub/roles rules. Claims are read with nlohmann from libjwt's re-serialised
+// payload, so types are checked exactly.
+//
+// The HS256 signature is checked here too, with OpenSSL, and libjwt is never given the
+// key on verify: libjwt 1.10 compares its base64url of the expected MAC with the
+// token's using strcmp, whose running time tells an attacker how many leading
+// characters of a forged signature are right. Measured against libjwt 1.10.2: its
+// check accepts no wrong signature (trailing characters, padding, the standard
+// alphabet and a changed unused bit of the last character are all refused); the
+// variable time is the whole defect. libjwt has no constant-time option, so the check
+// is written here.
 #include "adapters/auth/jwt.hpp"
 
 #include <jwt.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <charconv>
@@ -53,17 +66,41 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
     });
 }
 
-// `key` empty: parse only, no signature check (libjwt then reports alg none whatever
-// the header says, so only the header JSON is trusted from such a decode).
-jwt_ptr decode(const std::string& token, std::string_view key) {
+// Parse only: given no key, libjwt checks no signature and reports alg none whatever
+// the header says; nothing from it is trusted until hs256_signature_matches agrees.
+jwt_ptr parse(const std::string& token) {
     jwt_t* raw = nullptr;
-    const int rc =
-        jwt_decode(&raw, token.c_str(),
-                   key.empty() ? nullptr : reinterpret_cast<const unsigned char*>(key.data()),
-                   static_cast<int>(key.size()));
+    const int rc = jwt_decode(&raw, token.c_str(), nullptr, 0);
     jwt_ptr jwt(raw);
     if (rc != 0) return nullptr;
     return jwt;
+}
+
+// Whether `signature` is the base64url (unpadded) of HMAC-SHA256(secret, signing_input).
+// The expected MAC is encoded and the two strings compared, rather than the token's
+// segment decoded, so that only the one canonical spelling is accepted: a decoder maps
+// the 4 spellings of the last character that differ in its unused low bits onto the
+// same bytes. The lengths are public (43 characters for every HS256 token), so only
+// the comparison of contents must take constant time.
+bool hs256_signature_matches(std::string_view signing_input, std::string_view signature,
+                             std::string_view secret) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_size = 0;
+    if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+             reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size(),
+             mac, &mac_size) == nullptr) {
+        return false;
+    }
+    // EVP_EncodeBlock writes standard, padded base64 and a NUL: 4 * ceil(n / 3) + 1.
+    unsigned char encoded[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+    const int encoded_size = EVP_EncodeBlock(encoded, mac, static_cast<int>(mac_size));
+    std::size_t size = static_cast<std::size_t>(encoded_size);
+    while (size > 0 && encoded[size - 1] == '=') --size;
+    for (std::size_t i = 0; i < size; ++i) {
+        if (encoded[i] == '+') encoded[i] = '-';
+        if (encoded[i] == '/') encoded[i] = '_';
+    }
+    return signature.size() == size && CRYPTO_memcmp(signature.data(), encoded, size) == 0;
 }
 
 std::optional<nlohmann::json> json_of(c_string text) {
@@ -205,9 +242,9 @@ result<domain::actor, auth_error> jwt_authority::verify(std::string_view token_v
     const std::string token(token_view);
 
     // The header is judged before the signature, so a token in another algorithm is
-    // told so rather than "bad signature", and alg none never reaches a keyed decode.
+    // told so rather than "bad signature".
+    const auto unverified = parse(token);
     {
-        const auto unverified = decode(token, {});
         // libjwt also fails here on an alg it does not know (PS256, "HS256 ", a number).
         if (!unverified) {
             return refuse(malformed,
@@ -230,11 +267,11 @@ result<domain::actor, auth_error> jwt_authority::verify(std::string_view token_v
     if (second_dot + 1 == token.size())
         return refuse(auth_errc::bad_signature, "the token is not signed");
 
-    const auto verified = decode(token, secret_);
-    if (!verified || jwt_get_alg(verified.get()) != JWT_ALG_HS256) {
+    const auto signing_input = token_view.substr(0, second_dot);
+    if (!hs256_signature_matches(signing_input, token_view.substr(second_dot + 1), secret_)) {
         return refuse(auth_errc::bad_signature, "the signature does not verify");
     }
-    const auto payload = json_of(c_string(jwt_get_grants_json(verified.get(), nullptr)));
+    const auto payload = json_of(c_string(jwt_get_grants_json(unverified.get(), nullptr)));
     if (!payload || !payload->is_object()) {
         return refuse(malformed, "the token payload is not a JSON object");
     }

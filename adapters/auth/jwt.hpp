@@ -1,6 +1,7 @@
 #pragma once
 // Bearer-token authentication for the HTTP API (issue #4): HS256 JSON Web Tokens,
-// verified and minted with libjwt (Debian libjwt-dev), which stays out of this header.
+// parsed and minted with libjwt (Debian libjwt-dev), which stays out of this header; the
+// signature is checked with OpenSSL in constant time, never by libjwt (jwt.cpp says why).
 //
 // A token carries `sub` (the customer id, domain::is_valid_id), `roles` (a non-empty
 // array of "customer"/"admin"; admin wins), `exp` (required), and optionally `nbf` and

@@ -1,6 +1,5 @@
 #include "adapters/http/idempotency_store.hpp"
 
-#include <lmdb.h>
 #include <openssl/evp.h>
 
 #include <nlohmann/json.hpp>
@@ -9,15 +8,12 @@
 #include <cstdio>
 #include <system_error>
 
+#include "eventstore/lmdb/lmdb.hpp"
+
 namespace shopstream::adapters::http {
 namespace {
 
-MDB_val val_of(std::string_view bytes) {
-    // mdb_put and mdb_get take a non-const MDB_val but never write through mv_data.
-    return MDB_val{bytes.size(), const_cast<char*>(bytes.data())};
-}
-
-std::string_view view_of(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
+namespace lmdb = eventstore::lmdb;
 
 // The expiry index key: big-endian recording time, then the key, so a cursor walks the
 // answers oldest first.
@@ -97,16 +93,12 @@ std::string request_digest(std::string_view method, std::string_view route, std:
 struct idempotency_store::impl {
     std::filesystem::path dir;
     idempotency_store_options options;
-    MDB_env* env = nullptr;
+    lmdb::env env;
     MDB_dbi answers = 0;
     MDB_dbi by_time = 0;
 
-    ~impl() {
-        if (env != nullptr) mdb_env_close(env);
-    }
-
-    [[nodiscard]] std::string failure(int rc, std::string_view what) const {
-        return "idempotency store " + dir.string() + ": " + std::string(what) + ": " + mdb_strerror(rc);
+    [[nodiscard]] std::string failure(const lmdb::error& e, std::string_view what) const {
+        return "idempotency store " + dir.string() + ": " + std::string(what) + ": " + e.message;
     }
 
     [[nodiscard]] bool expired(const stored_answer& a, std::int64_t now_ms) const {
@@ -114,30 +106,25 @@ struct idempotency_store::impl {
     }
 
     // Deletes up to `limit` answers recorded before the retention at `now_ms`.
-    result<std::size_t, std::string> sweep_in(MDB_txn* txn, std::int64_t now_ms, std::size_t limit) const {
-        MDB_cursor* cursor = nullptr;
-        if (const int rc = mdb_cursor_open(txn, by_time, &cursor); rc != 0) {
-            return fail(failure(rc, "opening a cursor"));
-        }
-        std::unique_ptr<MDB_cursor, decltype(&mdb_cursor_close)> guard(cursor, &mdb_cursor_close);
+    result<std::size_t, std::string> sweep_in(lmdb::txn& txn, std::int64_t now_ms, std::size_t limit) const {
+        auto cursor = txn.open_cursor(by_time);
+        if (!cursor) return fail(failure(cursor.error(), "opening a cursor"));
         std::size_t removed = 0;
-        MDB_val k, v;
-        int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
-        while (rc == 0 && removed < limit) {
-            const auto tk = view_of(k);
+        auto at = cursor->first();
+        while (at && *at && removed < limit) {
+            const auto tk = (*at)->first;
             if (time_of(tk) >= now_ms - options.retention.count()) break;
-            MDB_val ak = val_of(tk.substr(8));
-            if (const int drc = mdb_del(txn, answers, &ak, nullptr); drc != 0 && drc != MDB_NOTFOUND) {
-                return fail(failure(drc, "removing an expired answer"));
+            if (auto gone = txn.del(answers, tk.substr(8)); !gone) {
+                return fail(failure(gone.error(), "removing an expired answer"));
             }
-            if (const int drc = mdb_cursor_del(cursor, 0); drc != 0) {
-                return fail(failure(drc, "removing an expired answer's index entry"));
+            if (auto gone = cursor->del(); !gone) {
+                return fail(failure(gone.error(), "removing an expired answer's index entry"));
             }
             ++removed;
-            rc = mdb_cursor_get(cursor, &k, &v, MDB_GET_CURRENT);
-            if (rc == EINVAL || rc == MDB_NOTFOUND) rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+            at = cursor->current();
+            if (at && !*at) at = cursor->first();
         }
-        if (rc != 0 && rc != MDB_NOTFOUND) return fail(failure(rc, "walking the expiry index"));
+        if (!at) return fail(failure(at.error(), "walking the expiry index"));
         return removed;
     }
 };
@@ -147,122 +134,87 @@ idempotency_store::~idempotency_store() = default;
 
 result<std::unique_ptr<idempotency_store>, std::string> idempotency_store::open(const std::filesystem::path& dir,
                                                                                idempotency_store_options options) {
-    auto p = std::make_unique<impl>();
-    p->dir = dir;
-    p->options = options;
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return fail("idempotency store " + dir.string() + ": creating the directory: " + ec.message());
-    if (const int rc = mdb_env_create(&p->env); rc != 0) {
-        p->env = nullptr;
-        return fail(p->failure(rc, "creating the LMDB environment"));
+    // synced (MDB_NOMETASYNC): a machine crash may undo the last answers, never corrupts.
+    auto env = lmdb::env::open(dir, {.map_size = static_cast<std::uint64_t>(options.map_size),
+                                     .max_dbs = 2,
+                                     .durability = lmdb::durability::synced});
+    if (!env) return fail("idempotency store " + dir.string() + ": " + env.error().message);
+    auto p = std::make_unique<impl>(impl{dir, options, std::move(*env)});
+    auto txn = p->env.begin_write();
+    if (!txn) return fail(p->failure(txn.error(), "beginning the opening transaction"));
+    auto answers = txn->open_dbi("answers");
+    if (!answers) return fail(p->failure(answers.error(), "opening the answers"));
+    auto by_time = txn->open_dbi("by_time");
+    if (!by_time) return fail(p->failure(by_time.error(), "opening the expiry index"));
+    if (auto committed = txn->commit(); !committed) {
+        return fail(p->failure(committed.error(), "committing the opening transaction"));
     }
-    if (const int rc = mdb_env_set_maxdbs(p->env, 2); rc != 0) return fail(p->failure(rc, "setting the databases"));
-    if (const int rc = mdb_env_set_mapsize(p->env, static_cast<std::size_t>(options.map_size)); rc != 0) {
-        return fail(p->failure(rc, "setting the map size"));
-    }
-    if (const int rc = mdb_env_open(p->env, dir.c_str(), MDB_NOTLS | MDB_NOSYNC, 0644); rc != 0) {
-        return fail(p->failure(rc, "opening the LMDB environment"));
-    }
-    MDB_txn* txn = nullptr;
-    if (const int rc = mdb_txn_begin(p->env, nullptr, 0, &txn); rc != 0) {
-        return fail(p->failure(rc, "beginning the opening transaction"));
-    }
-    std::unique_ptr<MDB_txn, decltype(&mdb_txn_abort)> guard(txn, &mdb_txn_abort);
-    if (const int rc = mdb_dbi_open(txn, "answers", MDB_CREATE, &p->answers); rc != 0) {
-        return fail(p->failure(rc, "opening the answers"));
-    }
-    if (const int rc = mdb_dbi_open(txn, "by_time", MDB_CREATE, &p->by_time); rc != 0) {
-        return fail(p->failure(rc, "opening the expiry index"));
-    }
-    if (const int rc = mdb_txn_commit(guard.release()); rc != 0) {
-        return fail(p->failure(rc, "committing the opening transaction"));
-    }
+    p->answers = *answers;
+    p->by_time = *by_time;
     return std::unique_ptr<idempotency_store>(new idempotency_store(std::move(p)));
 }
 
+unsigned int idempotency_store::environment_flags() const noexcept { return impl_->env.flags(); }
+
 result<std::optional<stored_answer>, std::string> idempotency_store::find(std::string_view key,
                                                                           std::int64_t now_ms) const {
-    MDB_txn* txn = nullptr;
-    if (const int rc = mdb_txn_begin(impl_->env, nullptr, MDB_RDONLY, &txn); rc != 0) {
-        return fail(impl_->failure(rc, "beginning a read"));
-    }
-    std::unique_ptr<MDB_txn, decltype(&mdb_txn_abort)> guard(txn, &mdb_txn_abort);
-    MDB_val k = val_of(key);
-    MDB_val v;
-    const int rc = mdb_get(txn, impl_->answers, &k, &v);
-    if (rc == MDB_NOTFOUND) return std::optional<stored_answer>{};
-    if (rc != 0) return fail(impl_->failure(rc, "reading an answer"));
-    auto answer = decode(view_of(v));
+    auto txn = impl_->env.begin_read();
+    if (!txn) return fail(impl_->failure(txn.error(), "beginning a read"));
+    auto bytes = txn->get(impl_->answers, key);
+    if (!bytes) return fail(impl_->failure(bytes.error(), "reading an answer"));
+    if (!*bytes) return std::optional<stored_answer>{};
+    auto answer = decode(**bytes);
     if (!answer) return fail("idempotency store " + impl_->dir.string() + ": the answer for a key cannot be decoded");
     if (impl_->expired(*answer, now_ms)) return std::optional<stored_answer>{};
     return std::optional<stored_answer>(std::move(*answer));
 }
 
 result<stored_answer, std::string> idempotency_store::record(std::string_view key, stored_answer answer) {
-    MDB_txn* txn = nullptr;
-    if (const int rc = mdb_txn_begin(impl_->env, nullptr, 0, &txn); rc != 0) {
-        return fail(impl_->failure(rc, "beginning a write"));
-    }
-    std::unique_ptr<MDB_txn, decltype(&mdb_txn_abort)> guard(txn, &mdb_txn_abort);
-    MDB_val k = val_of(key);
-    MDB_val v;
-    if (const int rc = mdb_get(txn, impl_->answers, &k, &v); rc == 0) {
-        auto existing = decode(view_of(v));
+    auto txn = impl_->env.begin_write();
+    if (!txn) return fail(impl_->failure(txn.error(), "beginning a write"));
+    auto bytes = txn->get(impl_->answers, key);
+    if (!bytes) return fail(impl_->failure(bytes.error(), "reading an answer"));
+    if (*bytes) {
+        auto existing = decode(**bytes);
         if (existing && !impl_->expired(*existing, answer.recorded_at_ms)) return std::move(*existing);
         if (existing) {
-            const auto old = time_key(existing->recorded_at_ms, key);
-            MDB_val ok = val_of(old);
-            if (const int drc = mdb_del(txn, impl_->by_time, &ok, nullptr); drc != 0 && drc != MDB_NOTFOUND) {
-                return fail(impl_->failure(drc, "replacing an expired answer"));
+            if (auto gone = txn->del(impl_->by_time, time_key(existing->recorded_at_ms, key)); !gone) {
+                return fail(impl_->failure(gone.error(), "replacing an expired answer"));
             }
         }
-    } else if (rc != MDB_NOTFOUND) {
-        return fail(impl_->failure(rc, "reading an answer"));
     }
-    const auto bytes = encode(answer);
-    MDB_val nv = val_of(bytes);
-    if (const int rc = mdb_put(txn, impl_->answers, &k, &nv, 0); rc != 0) {
-        return fail(impl_->failure(rc, "writing an answer"));
+    if (auto put = txn->put(impl_->answers, key, encode(answer)); !put) {
+        return fail(impl_->failure(put.error(), "writing an answer"));
     }
-    const auto tk = time_key(answer.recorded_at_ms, key);
-    MDB_val tkv = val_of(tk);
-    MDB_val empty{0, nullptr};
-    if (const int rc = mdb_put(txn, impl_->by_time, &tkv, &empty, 0); rc != 0) {
-        return fail(impl_->failure(rc, "indexing an answer"));
+    if (auto put = txn->put(impl_->by_time, time_key(answer.recorded_at_ms, key), {}); !put) {
+        return fail(impl_->failure(put.error(), "indexing an answer"));
     }
-    if (auto swept = impl_->sweep_in(txn, answer.recorded_at_ms, impl_->options.sweep_per_write); !swept) {
+    if (auto swept = impl_->sweep_in(*txn, answer.recorded_at_ms, impl_->options.sweep_per_write); !swept) {
         return fail(std::move(swept.error()));
     }
-    if (const int rc = mdb_txn_commit(guard.release()); rc != 0) {
-        return fail(impl_->failure(rc, "committing an answer"));
+    if (auto committed = txn->commit(); !committed) {
+        return fail(impl_->failure(committed.error(), "committing an answer"));
     }
     return answer;
 }
 
 result<std::size_t, std::string> idempotency_store::sweep(std::int64_t now_ms) {
-    MDB_txn* txn = nullptr;
-    if (const int rc = mdb_txn_begin(impl_->env, nullptr, 0, &txn); rc != 0) {
-        return fail(impl_->failure(rc, "beginning a sweep"));
-    }
-    std::unique_ptr<MDB_txn, decltype(&mdb_txn_abort)> guard(txn, &mdb_txn_abort);
-    auto removed = impl_->sweep_in(txn, now_ms, static_cast<std::size_t>(-1));
+    auto txn = impl_->env.begin_write();
+    if (!txn) return fail(impl_->failure(txn.error(), "beginning a sweep"));
+    auto removed = impl_->sweep_in(*txn, now_ms, static_cast<std::size_t>(-1));
     if (!removed) return removed;
-    if (const int rc = mdb_txn_commit(guard.release()); rc != 0) {
-        return fail(impl_->failure(rc, "committing a sweep"));
+    if (auto committed = txn->commit(); !committed) {
+        return fail(impl_->failure(committed.error(), "committing a sweep"));
     }
     return removed;
 }
 
 result<std::size_t, std::string> idempotency_store::size() const {
-    MDB_txn* txn = nullptr;
-    if (const int rc = mdb_txn_begin(impl_->env, nullptr, MDB_RDONLY, &txn); rc != 0) {
-        return fail(impl_->failure(rc, "beginning a read"));
-    }
-    std::unique_ptr<MDB_txn, decltype(&mdb_txn_abort)> guard(txn, &mdb_txn_abort);
-    MDB_stat st{};
-    if (const int rc = mdb_stat(txn, impl_->answers, &st); rc != 0) return fail(impl_->failure(rc, "counting"));
-    return static_cast<std::size_t>(st.ms_entries);
+    auto txn = impl_->env.begin_read();
+    if (!txn) return fail(impl_->failure(txn.error(), "beginning a read"));
+    auto entries = txn->entries(impl_->answers);
+    if (!entries) return fail(impl_->failure(entries.error(), "counting"));
+    return *entries;
 }
 
 }  // namespace shopstream::adapters::http

@@ -20,9 +20,15 @@
 // turns it into a duplicate), but it gets the duplicate's answer rather than these bytes,
 // and a different body is only caught here.
 //
-// Durability: writes are not fsynced (MDB_NOSYNC). A process crash loses nothing (the
-// pages are in the OS); a machine crash may lose the last answers, and then the log's
-// duplicate rule above is what a retry meets.
+// Durability: every answer's write is fsynced at its commit, the LMDB meta page with
+// the next one (MDB_NOMETASYNC). A process crash loses nothing; a machine crash may undo
+// the last recorded answer(s), never corrupts the store (LMDB keeps the previous meta
+// page valid), and a retry of an undone answer meets the log's duplicate rule above.
+// (With MDB_NOSYNC, as before, LMDB's documentation says a machine crash can corrupt
+// the database; that is why the fsync is paid.)
+//
+// One store per directory per process: opening a directory this process already has
+// open is refused (LMDB forbids it).
 //
 // Thread-safety: every member may be called from any thread.
 
@@ -80,6 +86,10 @@ public:
 
     // Removes every answer older than the retention at `now_ms`; returns how many.
     [[nodiscard]] result<std::size_t, std::string> sweep(std::int64_t now_ms);
+
+    // The LMDB flags the environment was opened with (mdb_env_get_flags), so tests and
+    // diagnostics can see which durability is in force.
+    [[nodiscard]] unsigned int environment_flags() const noexcept;
 
     // Number of answers held (expired ones not yet swept included).
     [[nodiscard]] result<std::size_t, std::string> size() const;

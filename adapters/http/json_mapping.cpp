@@ -5,9 +5,9 @@
 // a float), and where in the document a value sits (for JSON pointers in errors). The
 // handler still builds an ordinary nlohmann DOM that the route readers then walk.
 //
-// Written by hand: locating the first invalid UTF-8 byte (base/utf8 only says whether a
-// text is valid, and nlohmann's parser reports ill-formed UTF-8 outside strings as a
-// generic syntax error).
+// UTF-8 is checked before parsing, with base/utf8 (which says where the first bad byte
+// is): nlohmann's parser reports ill-formed UTF-8 outside strings as a generic syntax
+// error.
 #include "adapters/http/json_mapping.hpp"
 
 #include <nlohmann/json.hpp>
@@ -38,46 +38,6 @@ struct overloaded : F... {
 };
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-// ---- UTF-8 -----------------------------------------------------------------------------
-
-// Offset of the first byte of the first ill-formed sequence (RFC 3629: no overlongs,
-// surrogates, code points past U+10FFFF or truncated sequences); nullopt when valid.
-std::optional<std::size_t> first_invalid_utf8(std::string_view s) noexcept {
-    std::size_t i = 0;
-    const std::size_t n = s.size();
-    while (i < n) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x80) {
-            ++i;
-            continue;
-        }
-        std::size_t len = 0;
-        std::uint32_t cp = 0;
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-            cp = c & 0x1Fu;
-        } else if ((c & 0xF0u) == 0xE0u) {
-            len = 3;
-            cp = c & 0x0Fu;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            cp = c & 0x07u;
-        } else {
-            return i;
-        }
-        if (n - i < len) return i;
-        for (std::size_t k = 1; k < len; ++k) {
-            const auto cc = static_cast<unsigned char>(s[i + k]);
-            if ((cc & 0xC0u) != 0x80u) return i;
-            cp = (cp << 6) | (cc & 0x3Fu);
-        }
-        if (len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return i;
-        if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return i;
-        i += len;
-    }
-    return std::nullopt;
-}
 
 // ---- strict parsing ----------------------------------------------------------------
 
@@ -201,7 +161,7 @@ bool is_json_whitespace(std::string_view s) {
 // `empty_is_object`: an empty body stands for {} (routes without body fields).
 result<parsed_body, problem> parse_object_body(std::string_view body, bool empty_is_object) {
     if (body.size() > max_body_bytes) return fail(payload_too_large(max_body_bytes));
-    if (!utf8::is_valid(body)) return fail(invalid_utf8(first_invalid_utf8(body).value_or(0)));
+    if (const auto bad = utf8::first_invalid(body)) return fail(invalid_utf8(*bad));
     if (is_json_whitespace(body)) {
         if (empty_is_object) return parsed_body{json::object(), {}, {}};
         return fail(malformed_json(body.size(), "the body is empty; expected a JSON object"));

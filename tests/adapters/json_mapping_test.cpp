@@ -290,6 +290,22 @@ TEST(malformed_json, the_body_must_be_an_object) {
     }
 }
 
+TEST(invalid_utf8, the_offset_counts_bytes_past_multibyte_text_and_names_the_lead_byte) {
+    const std::string prefix = "{\"orderId\":\"\xc3\xa9\xe2\x82\xac";  // 12 + 5 bytes
+    for (const auto& [body, offset] : std::vector<std::pair<std::string, std::int64_t>>{
+             {prefix + "\xf0\x8f\xbf\xbf\"}", 17},  // overlong U+FFFF in 4 bytes
+             {prefix + "\xed\xbf\xbf\"}", 17},      // U+DFFF, a low surrogate
+             {prefix + "\xf4\x90\x80\x80\"}", 17},  // U+110000
+             {prefix + "\xf0\x9f\x98", 17},          // a 4-byte sequence cut at the end
+             {prefix + "\xc3", 17},                  // a 2-byte sequence cut at the end
+         }) {
+        const problem p = place(body);
+        EXPECT_EQ(p.status, 400) << offset;
+        EXPECT_EQ(p.type, "https://shopstream.dev/problems/invalid-utf8") << offset;
+        EXPECT_EQ(offset_of(p), offset);
+    }
+}
+
 TEST(invalid_utf8, in_a_string_or_anywhere_in_the_body_gives_400_with_the_offset) {
     const std::string prefix = R"({"orderId":")";
     for (const auto& [body, offset] : std::vector<std::pair<std::string, std::int64_t>>{

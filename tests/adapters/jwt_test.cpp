@@ -320,6 +320,75 @@ TEST(jwt_refuses, a_damaged_missing_or_truncated_signature) {
                         auth_errc::bad_signature));
 }
 
+// The signature segment with its last 6-bit character replaced by `change(value)`.
+std::string with_last_character(std::string signature, unsigned (*change)(unsigned)) {
+    static constexpr std::string_view alphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const auto value = static_cast<unsigned>(alphabet.find(signature.back()));
+    signature.back() = alphabet[change(value) & 63U];
+    return signature;
+}
+
+TEST(jwt_refuses, every_signature_but_the_canonical_hs256_mac) {
+    const auto a = authority();
+    auto token = a.mint("customer-1", domain::role::customer, 1h, now);
+    ASSERT_TRUE(token.has_value());
+    const auto p = segments(*token);
+    ASSERT_EQ(p[2].size(), 43U) << "HS256 signs 32 bytes: 43 unpadded base64url characters";
+    ASSERT_TRUE(a.verify(*token, now).has_value());
+    const auto with_signature = [&](const std::string& signature) {
+        return p[0] + "." + p[1] + "." + signature;
+    };
+
+    const auto other_token =
+        authority(30s, other_secret).mint("customer-1", domain::role::customer, 1h, now);
+    ASSERT_TRUE(other_token.has_value());
+    const auto other = segments(*other_token);
+    for (const std::string& signature : {
+             std::string(43, 'A'),  // right length, wrong bytes
+             std::string(43, '_'),
+             other[2],  // another secret's MAC
+             p[2].substr(0, 42),  // truncated by one
+             p[2].substr(1),
+             p[2] + "AAAA",  // trailing garbage
+             p[2] + p[2],
+             with_last_character(p[2], [](unsigned v) { return v ^ 4U; }),  // a data bit
+             // The last character's two low bits are unused: a decoder that ignored them
+             // would take these for the real MAC; only the canonical spelling is accepted.
+             with_last_character(p[2], [](unsigned v) { return v ^ 1U; }),
+             with_last_character(p[2], [](unsigned v) { return v ^ 2U; }),
+             with_last_character(p[2], [](unsigned v) { return v ^ 3U; }),
+         }) {
+        EXPECT_TRUE(refused(a.verify(with_signature(signature), now), auth_errc::bad_signature))
+            << signature;
+    }
+    // Not base64url at all, or padded: refused before any signature check, as before.
+    for (const std::string& signature :
+         {p[2] + "=", p[2].substr(0, 42) + "+", "/" + p[2].substr(1), p[2].substr(0, 42) + "*",
+          p[2].substr(0, 20) + "%" + p[2].substr(21)}) {
+        EXPECT_TRUE(refused(a.verify(with_signature(signature), now), auth_errc::malformed_token))
+            << signature;
+    }
+}
+
+// verify() hands libjwt the token without the key, so libjwt checks no signature at all
+// and every bad_signature above is this module's constant-time check refusing. Should a
+// libjwt upgrade start verifying keyless decodes, this says the premise moved.
+TEST(jwt_signature, libjwt_without_a_key_checks_no_signature) {
+    auto token = authority().mint("customer-1", domain::role::customer, 1h, now);
+    ASSERT_TRUE(token.has_value());
+    const auto p = segments(*token);
+    const std::string forged = p[0] + "." + p[1] + "." + std::string(43, 'A');
+    jwt_t* raw = nullptr;
+    EXPECT_EQ(jwt_decode(&raw, forged.c_str(), nullptr, 0), 0);
+    jwt_free(raw);
+    raw = nullptr;
+    const auto* key = reinterpret_cast<const unsigned char*>(secret.data());
+    EXPECT_NE(jwt_decode(&raw, forged.c_str(), key, static_cast<int>(secret.size())), 0);
+    jwt_free(raw);
+    EXPECT_TRUE(refused(authority().verify(forged, now), auth_errc::bad_signature));
+}
+
 // ---- malformed tokens -------------------------------------------------------------------
 
 TEST(jwt_refuses, malformed_tokens) {
