@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <array>
-#include <unordered_map>
+#include <span>
 
 #include "eventstore/commit.hpp"
 
@@ -57,17 +57,56 @@ aggregate_reader::~aggregate_reader() {
     for (auto& [c, rkt] : topics_) rd_kafka_topic_destroy(rkt);
 }
 
-result<std::vector<recorded_event>, std::string> aggregate_reader::read(const state_store& store, context ctx,
-                                                                       std::string_view aggregate_id,
-                                                                       std::uint64_t up_to_version,
-                                                                       std::chrono::milliseconds timeout) {
-    auto locations = store.commit_locations(ctx, aggregate_id, up_to_version);
-    if (!locations) return fail(std::move(locations.error().message));
-    std::vector<recorded_event> out;
-    if (locations->empty()) return out;
+namespace {
 
+// The events of one stored commit with version <= up_to_version, after checking that
+// `record` is the commit the store says it is.
+result<void, std::string> append_events(std::vector<recorded_event>& out, context ctx, std::string_view aggregate_id,
+                                        const commit_location& l, const commit_headers& headers,
+                                        std::span<const std::uint8_t> record, std::uint64_t up_to_version,
+                                        std::string_view where) {
+    auto c = decode_commit(record);
+    if (!c || c->aggregate_id != aggregate_id || c->expected_version + 1 != l.first_version ||
+        c->events.size() != l.event_count) {
+        return fail("the record " + std::string(where) + " of " + std::string(topic_of(ctx)) + "[" +
+                    std::to_string(l.at.partition) + "]@" + std::to_string(l.at.offset) + " is not the commit of " +
+                    std::string(aggregate_id) + " at version " + std::to_string(l.first_version) +
+                    " the state store recorded" + (c ? std::string() : " (" + c.error().detail + ")") +
+                    ": rebuild the store from the log");
+    }
+    for (std::size_t k = 0; k < c->events.size(); ++k) {
+        const std::uint64_t version = l.first_version + k;
+        if (version > up_to_version) break;
+        out.push_back({version, l.at, c->command_id, headers, std::move(c->events[k])});
+    }
+    return {};
+}
+
+}  // namespace
+
+result<std::vector<recorded_event>, std::string> read_history(const state_store& store, context ctx,
+                                                              std::string_view aggregate_id,
+                                                              std::uint64_t up_to_version) {
+    auto commits = store.commits(ctx, aggregate_id, up_to_version);
+    if (!commits) return fail(std::move(commits.error().message));
+    std::vector<recorded_event> out;
+    for (const auto& c : *commits) {
+        if (auto r = append_events(out, ctx, aggregate_id, c.location, c.headers, c.record, up_to_version,
+                                   "the state store keeps");
+            !r) {
+            return fail(std::move(r.error()));
+        }
+    }
+    return out;
+}
+
+result<std::map<std::int64_t, std::vector<std::uint8_t>>, std::string> aggregate_reader::fetch(
+    context ctx, std::string_view aggregate_id, const std::vector<commit_location>& locations,
+    std::chrono::milliseconds timeout) {
+    std::map<std::int64_t, std::vector<std::uint8_t>> out;
+    if (locations.empty()) return out;
     // Every commit of one aggregate sits in one partition (same key); read in offset order.
-    std::vector<commit_location> wanted = *locations;
+    std::vector<commit_location> wanted = locations;
     const std::int32_t partition = wanted.front().at.partition;
     for (const auto& l : wanted) {
         if (l.at.partition != partition) {
@@ -77,8 +116,6 @@ result<std::vector<recorded_event>, std::string> aggregate_reader::read(const st
     }
     std::sort(wanted.begin(), wanted.end(),
               [](const commit_location& a, const commit_location& b) { return a.at.offset < b.at.offset; });
-    std::unordered_map<std::int64_t, const commit_location*> by_offset;
-    for (const auto& l : wanted) by_offset[l.at.offset] = &l;
 
     std::lock_guard lock(mu_);
     rd_kafka_topic_t* rkt = topics_.at(ctx);
@@ -108,23 +145,11 @@ result<std::vector<recorded_event>, std::string> aggregate_reader::read(const st
                 problem = "reading " + std::string(topic_of(ctx)) + ": " + rd_kafka_message_errstr(m);
                 break;
             }
-            const auto found = by_offset.find(m->offset);
-            if (found == by_offset.end()) continue;
-            const commit_location& l = *found->second;
-            auto c = decode_commit({static_cast<const std::uint8_t*>(m->payload), m->len});
-            if (!c || c->aggregate_id != aggregate_id || c->expected_version + 1 != l.first_version ||
-                c->events.size() != l.event_count) {
-                problem = "the record at " + std::string(topic_of(ctx)) + "[" + std::to_string(partition) + "]@" +
-                          std::to_string(m->offset) + " is not the commit of " + std::string(aggregate_id) +
-                          " the state store recorded: the store belongs to another log; rebuild it";
-                break;
+            if (m->offset < wanted[next].at.offset) continue;
+            if (m->offset == wanted[next].at.offset) {
+                const auto* bytes = static_cast<const std::uint8_t*>(m->payload);
+                out.emplace(m->offset, std::vector<std::uint8_t>(bytes, bytes + m->len));
             }
-            for (std::size_t k = 0; k < c->events.size(); ++k) {
-                const std::uint64_t version = l.first_version + k;
-                if (version > up_to_version) break;
-                out.push_back({version, l.at, c->command_id, std::move(c->events[k])});
-            }
-            ++next;
             while (next < wanted.size() && wanted[next].at.offset <= m->offset) ++next;
         }
         if (next < wanted.size() && problem.empty() && batch.count > 0) {
@@ -140,8 +165,56 @@ result<std::vector<recorded_event>, std::string> aggregate_reader::read(const st
     batch.clear();
     rd_kafka_consume_stop(rkt, partition);
     if (!problem.empty()) return fail(std::move(problem));
-    std::sort(out.begin(), out.end(), [](const recorded_event& a, const recorded_event& b) { return a.version < b.version; });
     return out;
+}
+
+result<std::vector<recorded_event>, std::string> aggregate_reader::read_from_log(const state_store& store, context ctx,
+                                                                                std::string_view aggregate_id,
+                                                                                std::uint64_t up_to_version,
+                                                                                std::chrono::milliseconds timeout) {
+    auto commits = store.commits(ctx, aggregate_id, up_to_version);
+    if (!commits) return fail(std::move(commits.error().message));
+    std::vector<commit_location> locations;
+    for (const auto& c : *commits) locations.push_back(c.location);
+    auto records = fetch(ctx, aggregate_id, locations, timeout);
+    if (!records) return fail(std::move(records.error()));
+    std::vector<recorded_event> out;
+    for (const auto& c : *commits) {
+        const auto found = records->find(c.location.at.offset);
+        if (found == records->end()) {
+            return fail("the log no longer holds " + std::string(topic_of(ctx)) + "[" +
+                        std::to_string(c.location.at.partition) + "]@" + std::to_string(c.location.at.offset) +
+                        ", a commit of " + std::string(aggregate_id));
+        }
+        if (auto r = append_events(out, ctx, aggregate_id, c.location, c.headers, found->second, up_to_version,
+                                   "the log holds");
+            !r) {
+            return fail(std::move(r.error()));
+        }
+    }
+    return out;
+}
+
+result<void, std::string> aggregate_reader::verify(const state_store& store, context ctx, std::string_view aggregate_id,
+                                                   std::uint64_t up_to_version, std::chrono::milliseconds timeout) {
+    auto commits = store.commits(ctx, aggregate_id, up_to_version);
+    if (!commits) return fail(std::move(commits.error().message));
+    std::vector<commit_location> locations;
+    for (const auto& c : *commits) locations.push_back(c.location);
+    auto records = fetch(ctx, aggregate_id, locations, timeout);
+    if (!records) return fail(std::move(records.error()));
+    for (const auto& c : *commits) {
+        const auto found = records->find(c.location.at.offset);
+        const std::string where = std::string(topic_of(ctx)) + "[" + std::to_string(c.location.at.partition) + "]@" +
+                                  std::to_string(c.location.at.offset);
+        if (found == records->end()) return fail("the log no longer holds " + where);
+        if (found->second != c.record) {
+            return fail("the log's record at " + where + " differs from the copy the state store serves for " +
+                        std::string(aggregate_id) + " version " + std::to_string(c.location.first_version) +
+                        ": rebuild the store from the log");
+        }
+    }
+    return {};
 }
 
 }  // namespace shopstream::eventstore

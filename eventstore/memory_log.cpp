@@ -25,6 +25,7 @@ struct memory_log::impl {
     struct record {
         std::string key;
         std::vector<std::uint8_t> value;
+        commit_headers headers;
     };
     struct waiter {
         // verdict waits
@@ -57,11 +58,17 @@ struct memory_log::impl {
     std::size_t appends = 0;
     mutable std::size_t log_end_queries = 0;
 
-    position put(context ctx, aggregate_ref aggregate, std::span<const std::uint8_t> value) {
+    position put(context ctx, aggregate_ref aggregate, std::span<const std::uint8_t> value,
+                 const commit_metadata* metadata = nullptr) {
         const std::string_view key = aggregate.value();
         const std::int32_t p = murmur2_partition(key, partitions);
         auto& log = logs[ctx][static_cast<std::size_t>(p)];
-        log.push_back(record{std::string(key), {value.begin(), value.end()}});
+        commit_headers headers;
+        if (metadata != nullptr) {
+            headers = commit_headers{-1, metadata->command_type, metadata->correlation_id, metadata->causation_id,
+                                     metadata->actor, metadata->traceparent};
+        }
+        log.push_back(record{std::string(key), {value.begin(), value.end()}, std::move(headers)});
         return {p, static_cast<std::int64_t>(log.size()) - 1};
     }
 };
@@ -72,7 +79,7 @@ memory_log::memory_log(state_store& store, const clock_source& time, std::int32_
 memory_log::~memory_log() { stop(); }
 
 void memory_log::append(context ctx, aggregate_ref key, std::span<const std::uint8_t> value,
-                        const commit_metadata&, append_callback done) {
+                        const commit_metadata& metadata, append_callback done) {
     std::function<void()> report;
     bool apply_now = false;
     {
@@ -90,7 +97,7 @@ void memory_log::append(context ctx, aggregate_ref key, std::span<const std::uin
         } else {
             std::optional<position> at;
             if (fault == append_fault::none || fault == append_fault::possibly_persisted_kept) {
-                at = impl_->put(ctx, key, value);
+                at = impl_->put(ctx, key, value, &metadata);
             }
             report = [done = std::move(done), fault, at] {
                 switch (fault) {
@@ -245,7 +252,9 @@ std::size_t memory_log::apply() {
                 std::int64_t next = impl_->applied[{ctx, p}];
                 for (; next < static_cast<std::int64_t>(log.size()); ++next) {
                     const auto& r = log[static_cast<std::size_t>(next)];
-                    auto j = applier.apply(ctx, {p, next}, r.key, r.value);
+                    auto j = applier.apply(
+                        ctx, {p, next}, r.key, r.value,
+                        [](const void* rec) { return static_cast<const impl::record*>(rec)->headers; }, &r);
                     if (!j) throw std::runtime_error("memory_log: " + j.error().message);
                     if (*j) judged.push_back({ctx, std::move(**j), r.key});
                     ++count;

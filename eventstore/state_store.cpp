@@ -6,8 +6,8 @@
 // Layout: one environment per directory with four named databases
 //   meta         "format" -> big-endian u32 store format; "log-identity" -> bytes
 //   aggregates   ctx u8, id length u8, id                    -> aggregate_record (SSAG)
-//   commits      ctx u8, id length u8, id, first_version u64 -> event_count u32,
-//                                                                partition i32, offset i64
+//   commits      ctx u8, id length u8, id, first_version u64 -> commit_entry (SSCE): event
+//                count, partition, offset, the headers a history shows, the commit's bytes
 //   checkpoints  ctx u8, partition i32                       -> next offset i64
 // Every integer is big-endian, so LMDB's bytewise key order is the numeric order and a
 // cursor range scan yields an aggregate's commits in version order. The id's length byte
@@ -37,12 +37,13 @@ namespace fbs = shopstream::fb::store;
 
 // Bump when the layout above or aggregate_record changes incompatibly. The store is
 // rebuilt from the log rather than migrated.
-constexpr std::uint32_t store_format = 1;
+// Format 2: commit entries carry the commit's bytes and headers (decision 2, changed).
+constexpr std::uint32_t store_format = 2;
 
 constexpr std::string_view format_key = "format";
 constexpr std::string_view identity_key = "log-identity";
 constexpr std::size_t max_id_size = 255;
-constexpr std::size_t commit_value_size = 16;
+constexpr const char* commit_entry_identifier = "SSCE";
 
 // ---- bytes ---------------------------------------------------------------------------
 
@@ -149,17 +150,17 @@ std::string encode_record(const stored_aggregate& a) {
     return {reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()};
 }
 
-// The reason a record cannot be read, or the aggregate.
-result<stored_aggregate, std::string> decode_record(std::span<const std::uint8_t> bytes) {
+// A size-prefixed FlatBuffers value as LMDB hands it out, checked and ready to read:
+// LMDB aligns values to 2 bytes only and FlatBuffers reads scalars in place, so a
+// misaligned value is copied into `aligned_copy` first. `verify` runs the verifier.
+template <class Verify>
+result<const std::uint8_t*, std::string> open_value(std::span<const std::uint8_t> bytes, std::string_view what,
+                                                    std::vector<std::uint8_t>& aligned_copy, Verify verify) {
     constexpr std::size_t prefix_size = sizeof(flatbuffers::uoffset_t);
-    if (bytes.size() < prefix_size + sizeof(flatbuffers::uoffset_t) +
-                           flatbuffers::kFileIdentifierLength ||
+    if (bytes.size() < prefix_size + sizeof(flatbuffers::uoffset_t) + flatbuffers::kFileIdentifierLength ||
         bytes.size() >= FLATBUFFERS_MAX_BUFFER_SIZE) {
-        return fail(std::to_string(bytes.size()) + " bytes cannot hold an aggregate record");
+        return fail(std::to_string(bytes.size()) + " bytes cannot hold " + std::string(what));
     }
-    // LMDB aligns values to 2 bytes only, and FlatBuffers reads scalars in place: copy a
-    // misaligned record so those reads stay well-defined.
-    std::vector<std::uint8_t> aligned_copy;
     const std::uint8_t* data = bytes.data();
     if (reinterpret_cast<std::uintptr_t>(data) % alignof(std::uint64_t) != 0) {
         aligned_copy.assign(bytes.begin(), bytes.end());
@@ -173,9 +174,17 @@ result<stored_aggregate, std::string> decode_record(std::span<const std::uint8_t
                     std::to_string(bytes.size() - prefix_size) + " bytes that follow it");
     }
     flatbuffers::Verifier verifier(data, bytes.size());
-    if (!fbs::VerifySizePrefixedaggregate_recordBuffer(verifier)) {
-        return fail(std::string("refused by the FlatBuffers verifier (identifier \"SSAG\")"));
-    }
+    if (!verify(verifier)) return fail("refused by the FlatBuffers verifier (" + std::string(what) + ")");
+    return data;
+}
+
+// The reason a record cannot be read, or the aggregate.
+result<stored_aggregate, std::string> decode_record(std::span<const std::uint8_t> bytes) {
+    std::vector<std::uint8_t> aligned_copy;
+    auto opened = open_value(bytes, "an aggregate record, identifier \"SSAG\"", aligned_copy,
+                             [](flatbuffers::Verifier& v) { return fbs::VerifySizePrefixedaggregate_recordBuffer(v); });
+    if (!opened) return fail(std::move(opened.error()));
+    const std::uint8_t* data = *opened;
     const auto* root = fbs::GetSizePrefixedaggregate_record(data);
     stored_aggregate out;
     out.head.version = root->version();
@@ -191,6 +200,45 @@ result<stored_aggregate, std::string> decode_record(std::span<const std::uint8_t
     if (const auto* snapshot = root->snapshot()) {
         out.snapshot.assign(snapshot->begin(), snapshot->end());
     }
+    return out;
+}
+
+// ---- commit entries ------------------------------------------------------------------
+
+std::string encode_entry(const stored_commit& c) {
+    const auto& h = c.headers;
+    flatbuffers::FlatBufferBuilder b(128 + c.record.size() + h.correlation_id.size() + h.causation_id.size() +
+                                     h.actor.size() + h.traceparent.size() + h.command_type.size());
+    auto str = [&](const std::string& v) { return v.empty() ? flatbuffers::Offset<flatbuffers::String>() : b.CreateString(v); };
+    const auto command_type = str(h.command_type);
+    const auto correlation = str(h.correlation_id);
+    const auto causation = str(h.causation_id);
+    const auto actor = str(h.actor);
+    const auto traceparent = str(h.traceparent);
+    const auto record = b.CreateVector(c.record);
+    const auto root = fbs::Createcommit_entry(b, c.location.event_count, c.location.at.partition, c.location.at.offset,
+                                              h.timestamp_ms, command_type, correlation, causation, actor, traceparent,
+                                              record);
+    b.FinishSizePrefixed(root, commit_entry_identifier);
+    return {reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()};
+}
+
+// The entry at `first_version`: its location always, headers and bytes when `full`.
+result<stored_commit, std::string> decode_entry(std::span<const std::uint8_t> bytes, std::uint64_t first_version,
+                                                bool full) {
+    std::vector<std::uint8_t> aligned_copy;
+    auto opened = open_value(bytes, "a commit entry, identifier \"SSCE\"", aligned_copy, [](flatbuffers::Verifier& v) {
+        return v.VerifySizePrefixedBuffer<fbs::commit_entry>(commit_entry_identifier);
+    });
+    if (!opened) return fail(std::move(opened.error()));
+    const auto* root = flatbuffers::GetSizePrefixedRoot<fbs::commit_entry>(*opened);
+    stored_commit out;
+    out.location = commit_location{first_version, root->event_count(), position{root->partition(), root->offset()}};
+    if (!full) return out;
+    auto text = [](const flatbuffers::String* v) { return v == nullptr ? std::string() : v->str(); };
+    out.headers = commit_headers{root->timestamp_ms(), text(root->command_type()), text(root->correlation_id()),
+                                 text(root->causation_id()), text(root->actor()), text(root->traceparent())};
+    if (const auto* record = root->record()) out.record.assign(record->begin(), record->end());
     return out;
 }
 
@@ -262,16 +310,15 @@ struct state_store::impl {
         return std::move(*decoded);
     }
 
-    result<std::vector<commit_location>, store_error> get_commits(const lmdb::txn& txn,
-                                                                  context ctx,
-                                                                  std::string_view id,
-                                                                  std::uint64_t up_to) const {
+    result<std::vector<stored_commit>, store_error> get_commits(const lmdb::txn& txn, context ctx,
+                                                                std::string_view id, std::uint64_t up_to,
+                                                                bool full) const {
         if (auto ok = check_id(id); !ok) return fail(ok.error());
         const std::string doing = "reading the commits of " + describe(ctx, id);
         auto cursor = txn.open_cursor(commits);
         if (!cursor) return fail(mdb_failure(cursor.error(), doing));
         const auto prefix = aggregate_key(ctx, id);
-        std::vector<commit_location> out;
+        std::vector<stored_commit> out;
         for (auto at = cursor->seek(commit_key(ctx, id, 0));; at = cursor->next()) {
             if (!at) return fail(mdb_failure(at.error(), doing));
             if (!*at) break;
@@ -286,16 +333,12 @@ struct state_store::impl {
             }
             const auto first_version = get_be<std::uint64_t>(key.data() + prefix.size());
             if (first_version > up_to) break;
-            const std::span<const std::uint8_t> value = bytes_of((*at)->second);
-            if (value.size() != commit_value_size) {
-                return fail(corrupt("the commit at version " + std::to_string(first_version) +
-                                        " of " + describe(ctx, id),
-                                    "has " + std::to_string(value.size()) + " bytes, not 16"));
+            auto entry = decode_entry(bytes_of((*at)->second), first_version, full);
+            if (!entry) {
+                return fail(corrupt("the commit at version " + std::to_string(first_version) + " of " + describe(ctx, id),
+                                    entry.error()));
             }
-            out.push_back(commit_location{
-                first_version, get_be<std::uint32_t>(value.data()),
-                position{static_cast<std::int32_t>(get_be<std::uint32_t>(value.data() + 4)),
-                         static_cast<std::int64_t>(get_be<std::uint64_t>(value.data() + 8))}});
+            out.push_back(std::move(*entry));
         }
         return out;
     }
@@ -457,8 +500,23 @@ result<std::optional<stored_aggregate>, store_error> state_store::load(
 
 result<std::vector<commit_location>, store_error> state_store::commit_locations(
     context ctx, std::string_view aggregate_id, std::uint64_t up_to_version) const {
+    auto got = commits_of(ctx, aggregate_id, up_to_version, false);
+    if (!got) return fail(std::move(got.error()));
+    std::vector<commit_location> out;
+    out.reserve(got->size());
+    for (const auto& c : *got) out.push_back(c.location);
+    return out;
+}
+
+result<std::vector<stored_commit>, store_error> state_store::commits(context ctx, std::string_view aggregate_id,
+                                                                    std::uint64_t up_to_version) const {
+    return commits_of(ctx, aggregate_id, up_to_version, true);
+}
+
+result<std::vector<stored_commit>, store_error> state_store::commits_of(context ctx, std::string_view aggregate_id,
+                                                                       std::uint64_t up_to_version, bool full) const {
     return impl_->read(
-        [&](const lmdb::txn& txn) { return impl_->get_commits(txn, ctx, aggregate_id, up_to_version); });
+        [&](const lmdb::txn& txn) { return impl_->get_commits(txn, ctx, aggregate_id, up_to_version, full); });
 }
 
 result<std::map<std::int32_t, std::int64_t>, store_error> state_store::checkpoints(
@@ -512,18 +570,13 @@ result<void, store_error> write_batch::put(context ctx, std::string_view aggrega
                       encode_record(aggregate), [&] { return "writing " + describe(ctx, aggregate_id); });
 }
 
-result<void, store_error> write_batch::add_commit_location(context ctx,
-                                                           std::string_view aggregate_id,
-                                                           const commit_location& location) {
+result<void, store_error> write_batch::add_commit(context ctx, std::string_view aggregate_id,
+                                                  const stored_commit& commit) {
     if (!impl_) return fail(moved_from());
     if (auto ok = state_store::impl::check_id(aggregate_id); !ok) return ok;
-    small_bytes<commit_value_size> value;
-    put_be(value, location.event_count);
-    put_be(value, static_cast<std::uint32_t>(location.at.partition));
-    put_be(value, static_cast<std::uint64_t>(location.at.offset));
-    return impl_->put(impl_->store->commits, commit_key(ctx, aggregate_id, location.first_version),
-                      value, [&] {
-                          return "writing the commit at version " + std::to_string(location.first_version) +
+    return impl_->put(impl_->store->commits, commit_key(ctx, aggregate_id, commit.location.first_version),
+                      encode_entry(commit), [&] {
+                          return "writing the commit at version " + std::to_string(commit.location.first_version) +
                                  " of " + describe(ctx, aggregate_id);
                       });
 }

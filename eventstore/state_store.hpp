@@ -4,7 +4,9 @@
 //   aggregates   aggregate id -> version, recent command ids (with the version and
 //                position they applied at), partition, state snapshot
 //   commits      (aggregate id, first version) -> where that commit sits in the log,
-//                so single-aggregate reads and replays fetch exactly those offsets
+//                the record headers a history shows and the commit's bytes, so
+//                single-aggregate reads and replays are served from here (decision 2)
+//                and checked against the log only on demand (aggregate_reader::verify)
 //   checkpoints  partition -> next offset to apply
 // plus the identity of the log it was built from. The tail changes all of it for a
 // batch of records in ONE write transaction, so a crash leaves the store at a batch
@@ -47,6 +49,28 @@ struct commit_location {
     position at;
 
     friend bool operator==(const commit_location&, const commit_location&) = default;
+};
+
+// The record headers of an applied commit that its history shows (eventstore/commit.hpp
+// names them), and the record's timestamp.
+struct commit_headers {
+    std::int64_t timestamp_ms = -1;  // -1: unknown
+    std::string command_type;
+    std::string correlation_id;
+    std::string causation_id;
+    std::string actor;
+    std::string traceparent;
+
+    friend bool operator==(const commit_headers&, const commit_headers&) = default;
+};
+
+// One applied commit as the store keeps it.
+struct stored_commit {
+    commit_location location;
+    commit_headers headers;
+    std::vector<std::uint8_t> record;  // the commit record's value as the log holds it
+
+    friend bool operator==(const stored_commit&, const stored_commit&) = default;
 };
 
 struct store_error {
@@ -103,6 +127,11 @@ public:
         context ctx, std::string_view aggregate_id,
         std::uint64_t up_to_version = std::numeric_limits<std::uint64_t>::max()) const;
 
+    // The same commits with their headers and bytes, as add_commit() stored them.
+    [[nodiscard]] result<std::vector<stored_commit>, store_error> commits(
+        context ctx, std::string_view aggregate_id,
+        std::uint64_t up_to_version = std::numeric_limits<std::uint64_t>::max()) const;
+
     // Next offset to apply, per partition that has a checkpoint.
     [[nodiscard]] result<std::map<std::int32_t, std::int64_t>, store_error> checkpoints(
         context ctx) const;
@@ -115,6 +144,8 @@ public:
     struct impl;
 
 private:
+    [[nodiscard]] result<std::vector<stored_commit>, store_error> commits_of(context ctx, std::string_view aggregate_id,
+                                                                           std::uint64_t up_to_version, bool full) const;
     explicit state_store(std::unique_ptr<impl> p);
     std::unique_ptr<impl> impl_;
 };
@@ -133,9 +164,14 @@ public:
         context ctx, std::string_view aggregate_id);
     [[nodiscard]] result<void, store_error> put(context ctx, std::string_view aggregate_id,
                                                 const stored_aggregate& aggregate);
-    [[nodiscard]] result<void, store_error> add_commit_location(context ctx,
-                                                                std::string_view aggregate_id,
-                                                                const commit_location& location);
+    [[nodiscard]] result<void, store_error> add_commit(context ctx, std::string_view aggregate_id,
+                                                       const stored_commit& commit);
+    // A commit known by its location only (no headers, no bytes: its history cannot be
+    // served from the store): what tests and benchmarks of the layout need.
+    [[nodiscard]] result<void, store_error> add_commit_location(context ctx, std::string_view aggregate_id,
+                                                                const commit_location& location) {
+        return add_commit(ctx, aggregate_id, stored_commit{location, {}, {}});
+    }
     [[nodiscard]] result<void, store_error> set_checkpoint(context ctx, std::int32_t partition,
                                                            std::int64_t next_offset);
     [[nodiscard]] result<void, store_error> set_log_identity(std::string_view identity);

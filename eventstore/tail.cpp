@@ -93,8 +93,9 @@ batch_applier::batch_applier(write_batch& batch) : impl_(std::make_unique<impl>(
 batch_applier::~batch_applier() = default;
 
 result<std::optional<batch_applier::judged>, error> batch_applier::apply(context ctx, position at,
-                                                                             std::string_view key,
-                                                                             std::span<const std::uint8_t> value) {
+                                                                       std::string_view key,
+                                                                       std::span<const std::uint8_t> value,
+                                                                       header_reader read_headers, const void* record) {
     auto c = decode_commit(value);
     if (!c || key != c->aggregate_id) {
         spdlog::warn("{}[{}]@{} is not a valid commit and is ignored by every reader: {}", topic_of(ctx),
@@ -148,9 +149,10 @@ result<std::optional<batch_applier::judged>, error> batch_applier::apply(context
     } else if (auto r = impl_->write(ctx, aggregate_id, aggregate); !r) {
         return fail(std::move(r.error()));
     }
-    if (auto r = impl_->batch.add_commit_location(ctx, aggregate_id,
-                                                  {first_version, static_cast<std::uint32_t>(event_count), at});
-        !r) {
+    stored_commit kept{{first_version, static_cast<std::uint32_t>(event_count), at},
+                       read_headers != nullptr ? read_headers(record) : commit_headers{},
+                       {value.begin(), value.end()}};
+    if (auto r = impl_->batch.add_commit(ctx, aggregate_id, kept); !r) {
         return fail(error{errc::store_failed, "cannot write the state store: " + r.error().message});
     }
     out.report = {verdict::applied, applied_cmd.version, at};
@@ -169,6 +171,36 @@ result<void, error> batch_applier::finish() {
 }
 
 // ---- tail ------------------------------------------------------------------------------
+
+namespace {
+
+// The headers a history shows, from a consumed record (see batch_applier::apply).
+commit_headers headers_of(const void* record) {
+    const auto* m = static_cast<const rd_kafka_message_t*>(record);
+    commit_headers out;
+    rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+    const std::int64_t ts = rd_kafka_message_timestamp(m, &type);
+    out.timestamp_ms = type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts;
+    rd_kafka_headers_t* hdrs = nullptr;
+    // The message owns its headers; rd_kafka_message_headers() parses them once.
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || hdrs == nullptr) return out;
+    auto get = [&](std::string_view name, std::string& into) {
+        const void* v = nullptr;
+        std::size_t size = 0;
+        if (rd_kafka_header_get_last(hdrs, std::string(name).c_str(), &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            v != nullptr) {
+            into.assign(static_cast<const char*>(v), size);
+        }
+    };
+    get(header::type, out.command_type);
+    get(header::correlation_id, out.correlation_id);
+    get(header::causation_id, out.causation_id);
+    get(header::actor, out.actor);
+    get(header::traceparent, out.traceparent);
+    return out;
+}
+
+}  // namespace
 
 struct tail::impl {
     tail_options options;
@@ -472,7 +504,7 @@ void tail::impl::apply_batch(std::vector<rd_kafka_message_t*>& messages) {
         if (m->offset < expected_next) continue;  // already applied (a re-fetch after a leader change)
         auto judged = applier.apply(*ctx, {m->partition, m->offset},
                                     {static_cast<const char*>(m->key), m->key_len},
-                                    {static_cast<const std::uint8_t*>(m->payload), m->len});
+                                    {static_cast<const std::uint8_t*>(m->payload), m->len}, &headers_of, m);
         if (!judged) {
             fail_tail(std::move(judged.error().message));
             return;  // the batch is aborted: the store stays at the previous batch

@@ -107,8 +107,16 @@ public:
     // Fails, with the reason, when the tail must stop: the store cannot be read or
     // written, or an applied commit holds an event this build cannot decode. The batch
     // must then be dropped.
+    //
+    // The store keeps an applied commit's bytes and the headers its history shows;
+    // `read_headers(record)` gives those, and is called only for commits that apply (most
+    // records of a busy log are not worth parsing headers for). Without it the commit is
+    // kept with no headers.
+    using header_reader = commit_headers (*)(const void* record);
     [[nodiscard]] result<std::optional<judged>, error> apply(context ctx, position at, std::string_view key,
-                                                                   std::span<const std::uint8_t> value);
+                                                             std::span<const std::uint8_t> value,
+                                                             header_reader read_headers = nullptr,
+                                                             const void* record = nullptr);
 
     // Writes every aggregate the applied commits changed. Call once, before the batch
     // commits; fails like apply().

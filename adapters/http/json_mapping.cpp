@@ -782,11 +782,20 @@ result<std::string, problem> history(const std::vector<eventstore::recorded_even
             return fail(
                 internal_error("event " + std::to_string(r.version) + " of this history cannot be read"));
         }
-        out.push_back({{"version", r.version},
-                       {"type", Aggregate::event_name(*decoded)},
-                       {"position", eventstore::to_string(r.at)},
-                       {"commandId", r.command_id},
-                       {"data", event_data(*decoded)}});
+        json e = {{"version", r.version},
+                  {"type", Aggregate::event_name(*decoded)},
+                  {"position", eventstore::to_string(r.at)},
+                  {"commandId", r.command_id},
+                  {"data", event_data(*decoded)}};
+        // The commit's record headers, as the log holds them (absent ones are left out).
+        const auto& h = r.headers;
+        if (h.timestamp_ms >= 0) e["recordedAt"] = timestamp(h.timestamp_ms);
+        for (const auto& [name, value] : {std::pair{"correlationId", &h.correlation_id},
+                                          std::pair{"causationId", &h.causation_id}, std::pair{"actor", &h.actor},
+                                          std::pair{"traceparent", &h.traceparent}}) {
+            if (!value->empty()) e[name] = *value;
+        }
+        out.push_back(std::move(e));
     }
     return dump(json{{"events", std::move(out)}});
 }

@@ -793,8 +793,8 @@ void server::impl::history(exchange x, const domain::actor& who, route_id route,
 }
 
 void server::impl::read_history(exchange x, const domain::actor& who, route_id route, const std::string& id) {
-    // Ownership and existence come from the local store; the events from the log, on the
-    // read pool (the fetches block).
+    // Ownership and existence come from the local store, and the events too (the store
+    // keeps each commit's bytes, decision 2), read on the read pool.
     std::uint64_t version = 0;
     std::string owner;
     eventstore::context ctx{};
@@ -823,7 +823,7 @@ void server::impl::read_history(exchange x, const domain::actor& who, route_id r
         return send_problem(x, forbidden("only the owner or an admin may read this history"));
     }
     restinio::asio_ns::post(*readers, [this, x = std::move(x), ctx, id, version] {
-        auto events = deps.reader.read(deps.store, ctx, id, version);
+        auto events = eventstore::read_history(deps.store, ctx, id, version);
         if (!events) {
             spdlog::error("request {}: history read failed: {}", x.request_id, events.error());
             return send_problem(x, unavailable("the event log cannot be read right now", 1));

@@ -732,8 +732,11 @@ template <class Encode, class Event>
 std::vector<eventstore::recorded_event> record(Encode encode, const std::vector<Event>& events) {
     std::vector<eventstore::recorded_event> out;
     for (std::size_t i = 0; i < events.size(); ++i) {
+        // The first event's commit carries every header a history shows; the others none.
+        eventstore::commit_headers headers;
+        if (i == 0) headers = {1'700'000'000'123, "place_order", "corr-1", "cause-1", "customer:c-1", "00-trace"};
         out.push_back({i + 1, eventstore::position{3, static_cast<std::int64_t>(100 + i)},
-                       "cmd-" + std::to_string(i + 1), encode(events[i])});
+                       "cmd-" + std::to_string(i + 1), headers, encode(events[i])});
     }
     return out;
 }
@@ -751,6 +754,8 @@ TEST(history, renders_every_order_event) {
     ASSERT_EQ(h["events"].size(), 5u);
     EXPECT_EQ(h["events"][0],
               json::parse(R"({"version":1,"type":"order_placed","position":"3:100","commandId":"cmd-1",
+        "recordedAt":"2023-11-14T22:13:20.123Z","correlationId":"corr-1","causationId":"cause-1",
+        "actor":"customer:c-1","traceparent":"00-trace",
         "data":{"orderId":"o-1","customerId":"alice",
                 "lines":[{"sku":"A-1","quantity":2,"unitPrice":{"amount":1999,"currency":"EUR"}},
                          {"sku":"B","quantity":1,"unitPrice":{"amount":2,"currency":"EUR"}}],
@@ -770,6 +775,9 @@ TEST(history, renders_every_order_event) {
     EXPECT_EQ(h["events"][4]["version"], 5);
     EXPECT_EQ(h["events"][4]["position"], "3:104");
     EXPECT_EQ(h["events"][4]["commandId"], "cmd-5");
+    // A commit without headers shows none (not empty strings).
+    EXPECT_FALSE(h["events"][4].contains("correlationId"));
+    EXPECT_FALSE(h["events"][4].contains("recordedAt"));
 }
 
 TEST(history, renders_every_review_event) {

@@ -344,6 +344,35 @@ TEST_F(state_store_basics, checkpoints_are_kept_per_context_and_partition) {
     EXPECT_FALSE(batch->set_checkpoint(context::orders, 0, -1));
 }
 
+TEST_F(state_store_basics, a_commit_keeps_its_bytes_and_headers_beside_its_location) {
+    auto store = open_ok();
+    ASSERT_TRUE(store);
+    const stored_commit first{commit_location{1, 2, position{3, 40}},
+                              commit_headers{1'700'000'000'123, "place_order", "corr-\xc3\xa9", "cause", "customer:c",
+                                             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+                              std::vector<std::uint8_t>{0, 1, 2, 255, 7}};
+    const stored_commit second{commit_location{3, 1, position{3, 41}}, commit_headers{}, std::vector<std::uint8_t>(300, 9)};
+    {
+        auto batch = store->begin_write();
+        ASSERT_OK(batch);
+        ASSERT_OK(batch->add_commit(context::orders, "o", second));
+        ASSERT_OK(batch->add_commit(context::orders, "o", first));
+        ASSERT_OK(batch->commit());
+    }
+    auto got = store->commits(context::orders, "o");
+    ASSERT_OK(got);
+    ASSERT_EQ(got->size(), 2U);
+    EXPECT_EQ((*got)[0], first);
+    EXPECT_EQ((*got)[1], second);
+    auto up_to_2 = store->commits(context::orders, "o", 2);
+    ASSERT_OK(up_to_2);
+    ASSERT_EQ(up_to_2->size(), 1U);
+    EXPECT_EQ((*up_to_2)[0], first);
+    auto locations = store->commit_locations(context::orders, "o");
+    ASSERT_OK(locations);
+    EXPECT_EQ(*locations, (std::vector<commit_location>{first.location, second.location}));
+}
+
 TEST_F(state_store_basics, commit_locations_come_in_version_order_up_to_a_version) {
     auto store = open_ok();
     ASSERT_TRUE(store);
@@ -439,11 +468,13 @@ TEST_F(state_store_refusal, a_store_of_another_format_is_refused_with_the_fix) {
     open_ok().reset();
     {
         raw_env raw(dir_.path());
-        EXPECT_EQ(raw.get("meta", "format"), std::string("\0\0\0\1", 4));
+        EXPECT_EQ(raw.get("meta", "format"), std::string("\0\0\0\2", 4));
     }
     // A healthy store reopens: the refusal below is about the format, nothing else.
     open_ok().reset();
-    for (const std::string& format : {std::string("\0\0\0\2", 4), std::string("\1", 1),
+    // Format 1 (commits kept as locations only) is refused too: a rebuild from the log
+    // fills in the commits' bytes and headers that format 2 serves histories from.
+    for (const std::string& format : {std::string("\0\0\0\1", 4), std::string("\0\0\0\3", 4), std::string("\1", 1),
                                       std::string("\1\0\0\0", 4)}) {
         {
             raw_env raw(dir_.path());

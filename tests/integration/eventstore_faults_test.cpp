@@ -247,8 +247,11 @@ void check_histories(const es::state_store& store, const std::string& bootstrap,
     ASSERT_TRUE(reader.has_value()) << reader.error();
     for (const auto& [k, commands] : expected_commands) {
         const std::string aggregate = review_of(k).value();
-        auto history = (*reader)->read(store, es::context::reviews, aggregate);
+        // From the log itself, and the store's copies byte for byte the same.
+        auto history = (*reader)->read_from_log(store, es::context::reviews, aggregate);
         ASSERT_TRUE(history.has_value()) << history.error();
+        auto same = (*reader)->verify(store, es::context::reviews, aggregate);
+        ASSERT_TRUE(same.has_value()) << same.error();
         ASSERT_EQ(history->size(), commands.size()) << aggregate;
         std::map<std::string, const es::recorded_event*> by_command;
         std::vector<std::string> sequence;

@@ -299,9 +299,8 @@ TEST_F(eventstore_test, single_aggregate_reads_return_the_applied_events_in_orde
     ASSERT_TRUE(reviews.handle_sync(review::edit_review{id, 2, "Changed my mind", "", customer("author"), 3}, meta("e"))
                     .has_value());
 
-    auto reader = eventstore::aggregate_reader::open(cluster_->bootstrap_servers());
-    ASSERT_TRUE(reader.has_value()) << reader.error();
-    auto events = (*reader)->read(*store_, eventstore::context::reviews, id.value());
+    // Served from the state store's copies (decision 2)...
+    auto events = eventstore::read_history(*store_, eventstore::context::reviews, id.value());
     ASSERT_TRUE(events.has_value()) << events.error();
     ASSERT_EQ(events->size(), 32U);
     for (std::size_t i = 0; i < events->size(); ++i) EXPECT_EQ((*events)[i].version, i + 1);
@@ -309,23 +308,74 @@ TEST_F(eventstore_test, single_aggregate_reads_return_the_applied_events_in_orde
     EXPECT_EQ((*events)[1].command_id, "v-0");
     EXPECT_EQ((*events)[31].event.type, review::review_edited::type_id);
 
+    // ...with the headers the commits carried...
+    EXPECT_EQ((*events)[1].headers.correlation_id, "corr-1");
+    EXPECT_EQ((*events)[1].headers.command_type, "vote_helpful");
+    EXPECT_EQ((*events)[0].headers.actor, "customer:author");
+    EXPECT_GT((*events)[0].headers.timestamp_ms, 1'600'000'000'000);
+    // ...and exactly what the log holds: read from the log at the recorded offsets, the
+    // same history; verify() finds every copy byte-identical.
+    auto reader = eventstore::aggregate_reader::open(cluster_->bootstrap_servers());
+    ASSERT_TRUE(reader.has_value()) << reader.error();
+    auto from_log = (*reader)->read_from_log(*store_, eventstore::context::reviews, id.value());
+    ASSERT_TRUE(from_log.has_value()) << from_log.error();
+    ASSERT_EQ(from_log->size(), events->size());
+    for (std::size_t i = 0; i < events->size(); ++i) {
+        EXPECT_EQ((*from_log)[i].version, (*events)[i].version);
+        EXPECT_EQ((*from_log)[i].at, (*events)[i].at);
+        EXPECT_EQ((*from_log)[i].event.payload, (*events)[i].event.payload);
+    }
+    auto verified = (*reader)->verify(*store_, eventstore::context::reviews, id.value());
+    EXPECT_TRUE(verified.has_value()) << verified.error();
+
     // Replaying the whole history gives the state the store holds...
-    auto full = eventstore::replay<eventstore::review_aggregate>(**reader, *store_, id.value());
+    auto full = eventstore::replay<eventstore::review_aggregate>(*store_, id.value());
     ASSERT_TRUE(full.has_value()) << full.error();
     auto current = reviews.current(id.value());
     ASSERT_TRUE(current.has_value() && current->has_value());
     EXPECT_EQ(full->version, 32U);
     EXPECT_EQ(full->state, (*current)->state);
     // ...and any version can be replayed.
-    auto as_of_11 = eventstore::replay<eventstore::review_aggregate>(**reader, *store_, id.value(), 11);
+    auto as_of_11 = eventstore::replay<eventstore::review_aggregate>(*store_, id.value(), 11);
     ASSERT_TRUE(as_of_11.has_value()) << as_of_11.error();
     EXPECT_EQ(as_of_11->version, 11U);
     EXPECT_EQ(as_of_11->state.helpful_count(), 10U);
     EXPECT_EQ(as_of_11->state.rating, 4);
 
-    auto none = (*reader)->read(*store_, eventstore::context::reviews, "no-such-review");
+    auto none = eventstore::read_history(*store_, eventstore::context::reviews, "no-such-review");
     ASSERT_TRUE(none.has_value());
     EXPECT_TRUE(none->empty());
+
+    // A store copy that is not what the log holds is caught: by verify() against the log,
+    // and by every read when it is not even this aggregate's commit.
+    auto commits = store_->commits(eventstore::context::reviews, id.value());
+    ASSERT_TRUE(commits.has_value());
+    eventstore::stored_commit second = commits->at(1);
+    auto altered = eventstore::decode_commit(second.record);
+    ASSERT_TRUE(altered.has_value());
+    altered->command_id = "not-what-the-log-holds";
+    eventstore::stored_commit changed = second;
+    changed.record = eventstore::encode_commit(*altered);
+    {
+        auto batch = store_->begin_write();
+        ASSERT_TRUE(batch.has_value());
+        ASSERT_TRUE(batch->add_commit(eventstore::context::reviews, id.value(), changed).has_value());
+        ASSERT_TRUE(batch->commit().has_value());
+    }
+    auto refused = (*reader)->verify(*store_, eventstore::context::reviews, id.value());
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_NE(refused.error().find("version 2"), std::string::npos) << refused.error();
+    altered->aggregate_id = "another~review";
+    changed.record = eventstore::encode_commit(*altered);
+    {
+        auto batch = store_->begin_write();
+        ASSERT_TRUE(batch.has_value());
+        ASSERT_TRUE(batch->add_commit(eventstore::context::reviews, id.value(), changed).has_value());
+        ASSERT_TRUE(batch->commit().has_value());
+    }
+    auto unreadable = eventstore::read_history(*store_, eventstore::context::reviews, id.value());
+    ASSERT_FALSE(unreadable.has_value());
+    EXPECT_NE(unreadable.error().find("is not the commit of"), std::string::npos) << unreadable.error();
 }
 
 // What a handler reports to its observer matches what it did: every answer once, every

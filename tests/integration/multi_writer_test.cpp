@@ -281,7 +281,7 @@ struct history {
 history read_history(eventstore::aggregate_reader& reader, const eventstore::state_store& store,
                      const std::string& id) {
     history h;
-    auto events = reader.read(store, ctx, id, std::numeric_limits<std::uint64_t>::max(), 10s);
+    auto events = reader.read_from_log(store, ctx, id, std::numeric_limits<std::uint64_t>::max(), 10s);
     if (!events) throw std::runtime_error("reading " + id + ": " + events.error());
     h.events = std::move(*events);
     for (const auto& e : h.events) {
