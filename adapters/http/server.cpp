@@ -14,7 +14,6 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
-#include <cstdio>
 #include <future>
 #include <mutex>
 #include <random>
@@ -104,21 +103,6 @@ std::string random_hex(std::size_t bytes) {
         }
     }
     return out;
-}
-
-std::uint64_t fnv1a(std::string_view text, std::uint64_t basis = 1469598103934665603ULL) {
-    std::uint64_t h = basis;
-    for (unsigned char c : text) {
-        h ^= c;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-std::string hex64(std::uint64_t v) {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-    return buf;
 }
 
 bool is_hex(std::string_view s) {
@@ -608,7 +592,7 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
             send_problem(x, bad_header("Idempotency-Key", "must be 1-100 characters from [A-Za-z0-9._:-]"));
             return;
         }
-        meta.command_id = "idem:" + hex64(fnv1a(actor.id)) + ":" + std::string(k);
+        meta.command_id = idempotent_command_id(actor.id, k);
         if (deps.idempotency != nullptr) {
             keyed = keyed_request{meta.command_id, request_digest(x.method, x.path, body)};
             if (answer_from_store(x, *keyed)) return;
@@ -626,8 +610,7 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
         case route_id::place_order: {
             // With an Idempotency-Key the order id follows from it, so a retry addresses
             // the same order.
-            const std::string order_id = "o-" + hex64(fnv1a(meta.command_id)) +
-                                         hex64(fnv1a(meta.command_id, 0x84222325cbf29ce4ULL));
+            const std::string order_id = order_id_of(meta.command_id);
             auto c = place_order_from_request(body, ctx, order_id);
             if (!c) return bad(std::move(c.error()));
             return command(std::move(x), deps.orders, croute, domain::order::command(std::move(*c)), std::move(meta),
