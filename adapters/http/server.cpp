@@ -67,6 +67,38 @@ public:
     void destroy_pending_work() { shutdown(); }
 };
 
+// A thread pool that takes no work once closed. Callbacks of the tail and the producer
+// hand their work here; one that fires after shutdown() closed the pool (a drain that
+// timed out) must not queue work no thread will ever run, so the caller learns it was
+// refused and decides what to do on its own thread.
+class work_pool {
+public:
+    explicit work_pool(unsigned threads) : pool_(std::max(1U, threads)) {}
+
+    // False (and `job` untouched) once closed.
+    template <class Job>
+    [[nodiscard]] bool post(Job& job) {
+        std::shared_lock lock(mu_);
+        if (closed_) return false;
+        restinio::asio_ns::post(pool_, std::move(job));
+        return true;
+    }
+
+    // Runs what was posted, then joins the threads.
+    void close() {
+        {
+            std::unique_lock lock(mu_);
+            closed_ = true;
+        }
+        pool_.join();
+    }
+
+private:
+    std::shared_mutex mu_;
+    bool closed_ = false;
+    restinio::asio_ns::thread_pool pool_;
+};
+
 // One request taken and not yet answered and written. Released when the write completes,
 // fails, or is dropped, whichever happens: the destructor is the one place it ends.
 class flight {
@@ -431,7 +463,8 @@ struct server::impl {
     std::unique_ptr<owned_io_context> io = std::make_unique<owned_io_context>();  // outlives `http`
     std::unique_ptr<restinio_server> http;
     std::vector<std::thread> io_threads;
-    std::unique_ptr<restinio::asio_ns::thread_pool> readers;
+    std::unique_ptr<work_pool> readers;      // history reads and readiness checks (they block)
+    std::unique_ptr<work_pool> completions;  // command answers: off the tail's thread
     std::atomic<std::uint16_t> bound_port{0};
     bool stopped = false;
     // Keyed commands running now: key -> (digest, how many requests run with it), so the
@@ -460,6 +493,10 @@ struct server::impl {
     void command(exchange x, const commands::command_handler<Aggregate>& handler, command_route route,
                  Command cmd, commands::command_metadata meta, commands::command_options opts,
                  std::optional<keyed_request> keyed);
+    template <class Aggregate>
+    void finish_command(const exchange& x, const commands::command_handler<Aggregate>& handler,
+                        command_route route, bool creation, const std::optional<keyed_request>& keyed,
+                        const commands::command_result& r);
     std::size_t shutdown();
 };
 
@@ -706,27 +743,39 @@ void server::impl::command(exchange x, const commands::command_handler<Aggregate
         if (answer_from_store(x, *keyed)) return leave_key(keyed->key);
     }
     const bool creation = route == command_route::place_order || route == command_route::submit_review;
-    // The callback runs on the tail's or the producer's thread: it renders, records a keyed
-    // answer, and hands the write to RESTinio, which moves it onto the connection's strand.
-    handler.handle(
-        std::move(cmd), std::move(meta), opts,
-        [this, x = std::move(x), &handler, route, creation, keyed = std::move(keyed)](commands::command_result r) {
-            auto resp = render_command_result(x, handler, route, creation, r);
-            if (keyed) {
-                if (replayable(r)) {
-                    stored_answer a{keyed->digest, resp.status, resp.content_type, resp.headers, resp.body, now_ms()};
-                    if (auto first = deps.idempotency->record(keyed->key, std::move(a)); !first) {
-                        spdlog::error("request {}: {}", x.request_id, first.error());
-                    } else if (first->request_digest == keyed->digest) {
-                        // A concurrent request with the key may have recorded first: its
-                        // answer is the one every retry gets.
-                        resp = response{first->status, first->content_type, first->body, first->headers, false};
-                    }
-                }
-                leave_key(keyed->key);
+    // The callback runs on the tail's or the producer's thread, which must stay short
+    // (tail.hpp): it only hands the result to the completion pool, where the answer is
+    // rendered (a second state decode), a keyed answer recorded (an LMDB write) and the
+    // write handed to RESTinio. After shutdown() closed the pool the work runs here: the
+    // event loop is gone, but a keyed answer is still recorded for the client's retry.
+    handler.handle(std::move(cmd), std::move(meta), opts,
+                   [this, x = std::move(x), &handler, route, creation,
+                    keyed = std::move(keyed)](commands::command_result r) mutable {
+                       auto job = [this, x = std::move(x), &handler, route, creation, keyed = std::move(keyed),
+                                   r = std::move(r)] { finish_command(x, handler, route, creation, keyed, r); };
+                       if (!completions->post(job)) job();
+                   });
+}
+
+template <class Aggregate>
+void server::impl::finish_command(const exchange& x, const commands::command_handler<Aggregate>& handler,
+                                  command_route route, bool creation, const std::optional<keyed_request>& keyed,
+                                  const commands::command_result& r) {
+    auto resp = render_command_result(x, handler, route, creation, r);
+    if (keyed) {
+        if (replayable(r)) {
+            stored_answer a{keyed->digest, resp.status, resp.content_type, resp.headers, resp.body, now_ms()};
+            if (auto first = deps.idempotency->record(keyed->key, std::move(a)); !first) {
+                spdlog::error("request {}: {}", x.request_id, first.error());
+            } else if (first->request_digest == keyed->digest) {
+                // A concurrent request with the key may have recorded first: its
+                // answer is the one every retry gets.
+                resp = response{first->status, first->content_type, first->body, first->headers, false};
             }
-            send(x, std::move(resp));
-        });
+        }
+        leave_key(keyed->key);
+    }
+    send(x, std::move(resp));
 }
 
 // X-Min-Position (or ?minPosition=): read-your-writes. The read waits, bounded, until the
@@ -768,10 +817,11 @@ void server::impl::history(exchange x, const domain::actor& who, route_id route,
                                        : "the position is not applied yet; retry, or read without X-Min-Position",
                                    1));
             }
-            // On the tail's thread now: the store read goes to the read pool.
-            restinio::asio_ns::post(*readers, [this, x, who, route, id]() mutable {
-                read_history(std::move(x), who, route, id);
-            });
+            // On the tail's thread now: the store read goes to the read pool (closed: the
+            // event loop is gone, so the request cannot be answered; dropping the job ends
+            // its flight).
+            auto job = [this, x, who, route, id]() mutable { read_history(std::move(x), who, route, id); };
+            (void)readers->post(job);
         });
 }
 
@@ -805,7 +855,7 @@ void server::impl::read_history(exchange x, const domain::actor& who, route_id r
     if (!who.is_admin() && !(who.role == domain::role::customer && who.id == owner)) {
         return send_problem(x, forbidden("only the owner or an admin may read this history"));
     }
-    restinio::asio_ns::post(*readers, [this, x = std::move(x), ctx, id, version] {
+    auto job = [this, x = std::move(x), ctx, id, version] {
         auto events = deps.reader.read(deps.store, ctx, id, version);
         if (!events) {
             spdlog::error("request {}: history read failed: {}", x.request_id, events.error());
@@ -817,11 +867,12 @@ void server::impl::read_history(exchange x, const domain::actor& who, route_id r
         r.body = std::move(*body);
         r.headers.emplace_back("ETag", etag(version));
         send(x, std::move(r));
-    });
+    };
+    (void)readers->post(job);  // closed only after the event loop stopped
 }
 
 void server::impl::readyz(exchange x) {
-    restinio::asio_ns::post(*readers, [this, x = std::move(x)] {
+    auto job = [this, x = std::move(x)] {
         nlohmann::json checks = nlohmann::json::object();
         bool ready = true;
         if (auto failure = deps.tail.failure()) {
@@ -853,7 +904,8 @@ void server::impl::readyz(exchange x) {
         r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         if (!ready) r.headers.emplace_back("Retry-After", "1");
         send(x, std::move(r));
-    });
+    };
+    (void)readers->post(job);  // closed only after the event loop stopped
 }
 
 std::size_t server::impl::shutdown() {
@@ -876,10 +928,13 @@ std::size_t server::impl::shutdown() {
         std::unique_lock lock(flights->send_mu);
         flights->stopped = true;
     }
+    // Completions queued now only record keyed answers (their writes are dropped); those
+    // that fire later run on their caller's thread.
+    completions->close();
     io->stop();
     for (auto& t : io_threads) t.join();
     io_threads.clear();
-    readers->join();
+    readers->close();
     io->destroy_pending_work();
     return left;
 }
@@ -940,7 +995,8 @@ result<std::unique_ptr<server>, std::string> server::start(server_options option
     } catch (const std::exception& e) {
         return fail("cannot listen on " + o.host + ":" + std::to_string(o.port) + ": " + e.what());
     }
-    self->readers = std::make_unique<restinio::asio_ns::thread_pool>(std::max(1U, o.read_threads));
+    self->readers = std::make_unique<work_pool>(o.read_threads);
+    self->completions = std::make_unique<work_pool>(o.completion_threads);
     for (unsigned i = 0; i < std::max(1U, o.io_threads); ++i) {
         self->io_threads.emplace_back([self] {
             while (true) {

@@ -5,8 +5,9 @@
 //
 // A command request holds no thread while it waits for its verdict: the route hands the
 // command to the context's command_handler and returns; the handler's callback (on the
-// tail's or the producer's thread) builds the response, and RESTinio moves the write onto
-// the connection's asio strand. History reads, which block on Kafka fetches, run on a
+// tail's or the producer's thread) only posts the result to a small completion pool of
+// the server's, which builds the response, records a keyed answer, and hands the write to
+// RESTinio (which moves it onto the connection's asio strand). History reads, which block on Kafka fetches, run on a
 // small pool of their own so they never stall the event loop.
 //
 // Shutdown (shutdown(), or the destructor): stop accepting, answer requests that arrive on
@@ -43,6 +44,9 @@ struct server_options {
     std::uint16_t port = 8080;  // 0: an ephemeral port, see server::port()
     unsigned io_threads = 2;
     unsigned read_threads = 2;  // history reads (blocking Kafka fetches)
+    // Command answers: rendering (a state decode) and recording a keyed answer (an LMDB
+    // write), taken off the tail's thread, whose callbacks must stay short.
+    unsigned completion_threads = 2;
     std::size_t max_connections = 4096;
     // How long a command may wait for its verdict before the answer is 504.
     std::chrono::milliseconds command_timeout{5'000};
