@@ -48,12 +48,30 @@ struct server_options {
     // write), taken off the tail's thread, whose callbacks must stay short.
     unsigned completion_threads = 2;
     std::size_t max_connections = 4096;
+    // Connections one client address may hold open at once; the next is closed at accept
+    // and counted (shopstream_http_connections_refused_total{reason="per_client_limit"}).
+    // 0: no limit, for a server behind a proxy that limits on its own (there every client
+    // has the proxy's address).
+    std::size_t max_connections_per_client = 256;
+    // From accepting a connection, or from the first byte of a later request on it, until
+    // its request head is complete; past it the connection is closed and counted
+    // (reason="header_timeout"), so a client sending heads slowly holds no slot for long.
+    std::chrono::milliseconds header_timeout{5'000};
+    // A second listener (health_port set; 0: an ephemeral port, see health_port()) that
+    // answers only /healthz, /readyz and /metrics, with 128 connection slots of its own (16
+    // per client address). HTTP cannot tell a probe from an API request before its head is
+    // read, and a flood holds slots without ever sending one, so slots reserved on the API
+    // listener cannot be kept for probes; a listener of their own can. Unset: none (the API
+    // listener answers probes too).
+    std::string health_host = "127.0.0.1";
+    std::optional<std::uint16_t> health_port;
     // How long a command may wait for its verdict before the answer is 504.
     std::chrono::milliseconds command_timeout{5'000};
     // RESTinio closes a connection whose request is not answered within this; it stays
     // above command_timeout so the 504 is what a client sees.
     std::chrono::milliseconds request_timeout{8'000};
-    // An idle keep-alive connection (or one sending a request too slowly) is closed then.
+    // An idle keep-alive connection is closed then (and one whose request, head and body,
+    // is not received within it).
     std::chrono::milliseconds idle_timeout{30'000};
     std::chrono::milliseconds drain_timeout{10'000};
     // Per-principal token bucket (rate_limiter.hpp), checked right after authentication:
@@ -116,6 +134,8 @@ public:
 
     // The port actually bound (the ephemeral one for port 0).
     [[nodiscard]] std::uint16_t port() const noexcept;
+    // The health listener's port, when there is one.
+    [[nodiscard]] std::optional<std::uint16_t> health_port() const noexcept;
 
     // Stops accepting, drains in-flight requests (bounded), stops the event loop.
     // Returns the number of requests still unanswered at the deadline (0 = clean).

@@ -59,6 +59,9 @@ service_metrics::service_metrics(std::string_view version)
       request_seconds_(registry_.add_histogram("shopstream_http_request_duration_seconds",
                                                "Time from taking an HTTP request to handing over its answer.",
                                                {"route", "method"}, latency_buckets())),
+      refused_(registry_.add_counter("shopstream_http_connections_refused_total",
+                                     "HTTP connections refused or closed to protect other clients, by reason.",
+                                     {"reason"})),
       commands_(std::make_unique<command_metrics>(registry_)) {
     registry_.add_gauge("shopstream_build_info", "The running build; always 1.", {"version"}).with({version}).set(1);
     add_process_metrics(registry_);
@@ -73,6 +76,8 @@ void service_metrics::record_request(std::string_view route, std::string_view me
     requests_.with({route, method, std::string_view(code, static_cast<std::size_t>(end - code))}).inc();
     request_seconds_.with({route, method}).observe(seconds(took));
 }
+
+void service_metrics::record_connection_refused(std::string_view reason) { refused_.with({reason}).inc(); }
 
 commands::command_observer& service_metrics::commands() noexcept { return *commands_; }
 
