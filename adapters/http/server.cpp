@@ -20,7 +20,6 @@
 #include <future>
 #include <mutex>
 #include <random>
-#include <set>
 #include <shared_mutex>
 #include <string_view>
 #include <thread>
@@ -233,12 +232,41 @@ constexpr std::string_view name_of(refusal_reason r) {
     return "unknown";
 }
 
+// Open connections per client address and listener. Kept by edge_socket, not with
+// RESTinio's IP blocker: RESTinio 0.6.16 never gives back the connection-count slot of a
+// connection its blocker denies (connection_count_limiter's active accepts grow by one per
+// denial), so a few thousand denials stop the server from accepting at all.
+class client_table {
+public:
+    // False when `key` holds `limit` connections already.
+    [[nodiscard]] bool try_acquire(const std::string& key, std::size_t limit) {
+        std::lock_guard lock(mu_);
+        auto& open = open_[key];
+        if (open >= limit) return false;
+        ++open;
+        return true;
+    }
+
+    void release(const std::string& key) noexcept {
+        std::lock_guard lock(mu_);
+        if (const auto it = open_.find(key); it != open_.end() && --it->second == 0) open_.erase(it);
+    }
+
+private:
+    std::mutex mu_;
+    std::unordered_map<std::string, std::size_t> open_;
+};
+
 // What each connection's socket needs from its server, reached through the io_context
 // the server owns (RESTinio constructs sockets from the io_context alone).
 struct edge_hooks {
     std::string secret = random_hex(16);
     std::chrono::milliseconds header_timeout{5'000};
     adapters::metrics::service_metrics* metrics = nullptr;
+    std::size_t per_client = 0;         // on the API listener; 0: no limit
+    std::size_t health_per_client = 0;  // on the health listener
+    std::uint16_t health_port = 0;      // set before the event loop runs
+    client_table clients;
 
     void count(std::string_view reason) const {
         if (metrics != nullptr) metrics->record_connection_refused(reason);
@@ -250,12 +278,12 @@ struct edge_hooks {
 // exists; asio keeps execution_context::shutdown() protected.
 class owned_io_context : public restinio::asio_ns::io_context {
 public:
-    explicit owned_io_context(const edge_hooks& hooks) : hooks_(&hooks) {}
+    explicit owned_io_context(edge_hooks& hooks) : hooks_(&hooks) {}
     void destroy_pending_work() { shutdown(); }
-    [[nodiscard]] const edge_hooks* hooks() const noexcept { return hooks_; }
+    [[nodiscard]] edge_hooks* hooks() const noexcept { return hooks_; }
 
 private:
-    const edge_hooks* hooks_;
+    edge_hooks* hooks_;
 };
 
 bool is_token_char(char c) {
@@ -491,6 +519,7 @@ struct edge_state {
     bool timing = false;
     bool timed_out = false;
     bool requests_started = false;  // a head was awaited before (the first one is timed from the start)
+    std::string client;             // the client_table key this connection holds; "" for none
     restinio::asio_ns::steady_timer park;  // holds RESTinio's read after a refused client closed its side
 };
 
@@ -553,9 +582,33 @@ private:
         return state_ && state_->scanner.at() == head_scanner::phase::refused;
     }
 
-    // Stops the header timer from touching the socket.
+    // Whether the client's address may hold one more connection on this listener; it
+    // holds it until forget().
+    bool admit() {
+        restinio::asio_ns::error_code ec;
+        const auto remote = socket_.remote_endpoint(ec);
+        const auto local = ec ? restinio::endpoint_t{} : socket_.local_endpoint(ec);
+        if (ec) return true;  // the peer is gone already: its read fails
+        const bool health = hooks_->health_port != 0 && local.port() == hooks_->health_port;
+        const auto limit = health ? hooks_->health_per_client : hooks_->per_client;
+        if (limit == 0) return true;
+        auto address = remote.address();
+        if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+            address = restinio::asio_ns::ip::make_address_v4(restinio::asio_ns::ip::v4_mapped, address.to_v6());
+        }
+        auto key = address.to_string() + (health ? " health" : " api");
+        if (!hooks_->clients.try_acquire(key, limit)) return false;
+        state_->client = std::move(key);
+        return true;
+    }
+
+    // Gives back the client's slot and stops the header timer from touching the socket.
     void forget() noexcept {
         if (!state_) return;
+        if (!state_->client.empty()) {
+            hooks_->clients.release(state_->client);
+            state_->client.clear();
+        }
         std::lock_guard lock(state_->mu);
         state_->socket = nullptr;
         state_->timing = false;
@@ -575,6 +628,14 @@ private:
                 s.ready_from = 0;
             }
             restinio::asio_ns::post(ex, [h = std::move(handler), n]() mutable { h(restinio::asio_ns::error_code{}, n); });
+            return;
+        }
+        if (!s.requests_started && !admit()) {
+            // Closed before a byte is read: RESTinio closes a connection whose read fails.
+            hooks_->count("per_client_limit");
+            restinio::asio_ns::post(ex, [h = std::move(handler)]() mutable {
+                h(restinio::asio_ns::error::connection_refused, 0);
+            });
             return;
         }
         if (s.scanner.at() == head_scanner::phase::head && !s.timing && (!s.requests_started || s.scanner.mid_head())) {
@@ -636,7 +697,7 @@ private:
     }
 
     restinio::asio_ns::ip::tcp::socket socket_;
-    const edge_hooks* hooks_;
+    edge_hooks* hooks_;
     std::shared_ptr<edge_state> state_;
 };
 
@@ -649,65 +710,9 @@ void prepare_connection_and_start_read(edge_socket&, Connection&, Start_read sta
 
 restinio::tls_socket_t* make_tls_socket_pointer_for_state_listener(edge_socket&) noexcept { return nullptr; }
 
-// Open connections per client address, for RESTinio's two hooks: the IP blocker it asks
-// at each accept, and the connection state listener that says which connection ended.
-// A connection counts from the blocker's "allow" on (accepts run on several threads at
-// once, so counting at the later "accepted" notice would let one slip past the limit),
-// keyed by its remote endpoint, which stays unique while it is open. One per listener.
-class client_connections {
-public:
-    client_connections(std::size_t limit, const edge_hooks& hooks) : limit_(limit), hooks_(&hooks) {}
-
-    restinio::ip_blocker::inspection_result_t inspect(const restinio::ip_blocker::incoming_info_t& info) noexcept {
-        if (limit_ == 0) return restinio::ip_blocker::allow();
-        try {
-            std::lock_guard lock(mu_);
-            auto& open = open_[address_of(info.remote_endpoint())];
-            if (open < limit_) {
-                if (tracked_.insert(info.remote_endpoint()).second) ++open;
-                return restinio::ip_blocker::allow();
-            }
-        } catch (const std::exception&) {
-            return restinio::ip_blocker::allow();  // bad_alloc: the global limit still holds
-        }
-        hooks_->count("per_client_limit");
-        return restinio::ip_blocker::deny();
-    }
-
-    void state_changed(const restinio::connection_state::notice_t& notice) noexcept {
-        if (limit_ == 0 || restinio::holds_alternative<restinio::connection_state::accepted_t>(notice.cause())) return;
-        try {
-            std::lock_guard lock(mu_);
-            // closed (RESTinio may say so twice) or upgraded: no longer one of ours
-            if (tracked_.erase(notice.remote_endpoint()) == 0) return;
-            const auto open = open_.find(address_of(notice.remote_endpoint()));
-            if (open != open_.end() && --open->second == 0) open_.erase(open);
-        } catch (const std::exception&) {
-            // bad_alloc while counting: the address keeps a slot too many, the global limit holds
-        }
-    }
-
-private:
-    static std::string address_of(const restinio::endpoint_t& ep) {
-        auto address = ep.address();
-        if (address.is_v6() && address.to_v6().is_v4_mapped()) {
-            address = restinio::asio_ns::ip::make_address_v4(restinio::asio_ns::ip::v4_mapped, address.to_v6());
-        }
-        return address.to_string();
-    }
-
-    const std::size_t limit_;
-    const edge_hooks* hooks_;
-    std::mutex mu_;
-    std::unordered_map<std::string, std::size_t> open_;  // address → open connections
-    std::set<restinio::endpoint_t> tracked_;
-};
-
 struct traits : restinio::default_traits_t {
     static constexpr bool use_connection_count_limiter = true;
     using stream_socket_t = edge_socket;
-    using ip_blocker_t = client_connections;
-    using connection_state_listener_t = client_connections;
 };
 using restinio_server = restinio::http_server_t<traits>;
 
@@ -969,13 +974,17 @@ struct server::impl {
     impl(server_options o, server_dependencies d)
         : options(std::move(o)),
           deps(std::move(d)),
-          limiter(rate_limit_options{.rate = options.rate_limit, .burst = options.rate_burst}) {}
+          limiter(rate_limit_options{.rate = options.rate_limit, .burst = options.rate_burst}) {
+        hooks.header_timeout = options.header_timeout;
+        hooks.metrics = deps.metrics;
+        hooks.per_client = options.max_connections_per_client;
+    }
 
     server_options options;
     server_dependencies deps;
     rate_limiter limiter;
     std::shared_ptr<flight_state> flights = std::make_shared<flight_state>();
-    edge_hooks hooks{.header_timeout = options.header_timeout, .metrics = deps.metrics};  // outlives `io`
+    edge_hooks hooks;  // outlives `io`; filled in by the constructor
     std::unique_ptr<owned_io_context> io = std::make_unique<owned_io_context>(hooks);     // outlives `http`
     std::unique_ptr<restinio_server> http;
     std::unique_ptr<restinio_server> health;  // options.health_port: probes and metrics only
@@ -1542,10 +1551,7 @@ result<std::unique_ptr<server>, std::string> server::start(server_options option
     // RESTinio's own head limits sit above edge_socket's (which answers 414/431 first), so
     // they only act on what edge_socket does not follow (see the edge's comment).
     auto settings_for = [self, &o](const std::string& host, std::uint16_t port, bool health_only,
-                                   std::size_t max_connections, std::size_t per_client,
-                                   std::atomic<std::uint16_t>& bound) {
-        // One object for both hooks: the listener's notices keep the blocker's counts.
-        auto clients = std::make_shared<client_connections>(per_client, self->hooks);
+                                   std::size_t max_connections, std::atomic<std::uint16_t>& bound) {
         return restinio::server_settings_t<traits>{}
             .address(host)
             .port(port)
@@ -1554,8 +1560,6 @@ result<std::unique_ptr<server>, std::string> server::start(server_options option
             })
             .concurrent_accepts_count(std::max(1U, o.io_threads))
             .max_parallel_connections(max_connections)
-            .ip_blocker(clients)
-            .connection_state_listener(clients)
             .handle_request_timeout(o.request_timeout)
             .read_next_http_message_timelimit(o.idle_timeout)
             .write_http_response_timelimit(std::chrono::seconds(10))
@@ -1572,20 +1576,20 @@ result<std::unique_ptr<server>, std::string> server::start(server_options option
     try {
         self->http = std::make_unique<restinio_server>(
             restinio::external_io_context(*self->io),
-            settings_for(o.host, o.port, false, o.max_connections, o.max_connections_per_client, self->bound_port));
+            settings_for(o.host, o.port, false, o.max_connections, self->bound_port));
         self->http->open_sync();
     } catch (const std::exception& e) {
         return fail("cannot listen on " + o.host + ":" + std::to_string(o.port) + ": " + e.what());
     }
     if (o.health_port) {
         // Few probes come, each from few addresses: a small share of slots of its own.
-        const std::size_t per_client = o.max_connections_per_client == 0 ? 0 : health_connections_per_client;
+        self->hooks.health_per_client = o.max_connections_per_client == 0 ? 0 : health_connections_per_client;
         try {
             self->health = std::make_unique<restinio_server>(
                 restinio::external_io_context(*self->io),
-                settings_for(o.health_host, *o.health_port, true, health_connections, per_client,
-                             self->health_bound));
+                settings_for(o.health_host, *o.health_port, true, health_connections, self->health_bound));
             self->health->open_sync();
+            self->hooks.health_port = self->health_bound.load();
         } catch (const std::exception& e) {
             return fail("cannot listen on " + o.health_host + ":" + std::to_string(*o.health_port) +
                         " (health): " + e.what());
