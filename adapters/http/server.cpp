@@ -206,7 +206,9 @@ domain::timestamp_ms now_ms() {
 // or 431 as a problem, in order after any answers still due on the connection, and then
 // closes the connection after reading (and discarding) what the client still sends for a
 // moment, so the client reads the answer instead of a reset. It also bounds the time from
-// connecting (or from a later request's first byte) to a complete head: header_timeout.
+// connecting (or from a later request's first byte) to a complete head (header_timeout),
+// and closes a connection at its first read, before a byte is read, when its client
+// address already holds its share of the listener's connections (client_table).
 //
 // It does not follow a chunked body (Transfer-Encoding), an Upgrade or a CONNECT: after one,
 // the rest of the connection passes through unchecked and RESTinio's limits alone apply

@@ -17,7 +17,13 @@
 // and BEFORE the server is destroyed, in the order command_handler.hpp gives: a callback
 // that fires after shutdown() still references the server's state.
 //
-// Thread-safety: start() and shutdown() from one thread; port() from any.
+// The edge (server.cpp's edge_socket) protects clients from each other: a connection limit
+// per client address, a bound on the time to send a request head, and request heads past
+// the limits answered 414/431 as problems (not a dropped connection); what it closes or
+// refuses is counted in shopstream_http_connections_refused_total{reason}. An optional
+// second listener answers the probes and /metrics with slots of its own.
+//
+// Thread-safety: start() and shutdown() from one thread; port() and health_port() from any.
 
 #include <chrono>
 #include <cstddef>
