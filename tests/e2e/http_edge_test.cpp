@@ -262,6 +262,42 @@ TEST(http_edge, one_client_flooding_with_unfinished_heads_is_limited_and_everyon
     expect_clean_stop(server, dir.path() / "serve.log");
 }
 
+// The attack of issue 8 as it was tried: 4 200 connections from one address, each with a
+// partial head, made /healthz time out for everyone (the global cap is 4 096). It also
+// guards the per-client limit's placement: with RESTinio's IP blocker doing the refusing,
+// each refusal leaked a slot of RESTinio's connection count, and after ~3 900 of them the
+// server accepted nothing until the admitted heads timed out.
+TEST(http_edge, the_flood_that_shut_everyone_out_leaves_others_answered_at_once) {
+    constexpr int flood = 4200;
+    constexpr int per_client = 256;  // the default
+    rlimit l{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &l), 0);
+    if (l.rlim_max < flood + 1000) GTEST_SKIP() << "needs RLIMIT_NOFILE of " << flood + 1000;
+    raise_open_file_limit(flood + 1000);  // the server inherits it
+    temp_dir dir("http-edge-4200");
+    auto server = spawn_serve(SHOPSTREAM_BINARY, {"--partitions", "2", "--header-timeout-ms", "4000"},
+                              dir.path() / "serve.log");
+    const auto api = port_of(server.base);
+    const auto started = clock_type::now();
+    std::vector<socket_fd> flood_sockets;
+    flood_sockets.reserve(flood);
+    for (int i = 0; i < flood; ++i) {
+        flood_sockets.push_back(connect_from("127.0.0.2", api));
+        send_all(flood_sockets.back().get(), "GET /healthz HTTP/1.1\r\nHost: flood\r\nX-Slow: ");
+    }
+    // Answered while the admitted heads still hold their slots (before the header timeout
+    // could free any), with the refusals of the rest still being worked off.
+    EXPECT_EQ(get(api, "/healthz").status, 200);
+    EXPECT_LT(clock_type::now() - started, 3s);
+    std::vector<std::optional<clock_type::time_point>> closed(flood);
+    watch(flood_sockets, closed, started + 3500ms, flood - per_client);
+    EXPECT_EQ(std::count_if(closed.begin(), closed.end(), [](const auto& c) { return c.has_value(); }),
+              flood - per_client);
+    EXPECT_EQ(metric(api, refused("per_client_limit")), flood - per_client);
+    flood_sockets.clear();
+    expect_clean_stop(server, dir.path() / "serve.log");
+}
+
 TEST(http_edge, oversized_heads_are_answered_431_or_414_as_problems_naming_what_is_too_large) {
     raise_open_file_limit(256);
     temp_dir dir("http-edge-oversized");
