@@ -518,7 +518,8 @@ struct edge_state {
     std::size_t ready_from = 0;
     std::vector<char> buffer = std::vector<char>(16 * 1024);
     restinio::asio_ns::steady_timer timer;  // the header timeout
-    bool timing = false;
+    bool timing = false;  // under `mu`, as timer_generation
+    std::uint64_t timer_generation = 0;
     bool timed_out = false;
     bool requests_started = false;  // a head was awaited before (the first one is timed from the start)
     std::string client;             // the client_table key this connection holds; "" for none
@@ -675,7 +676,9 @@ private:
             return handler(ec, 0);
         }
         s.scanner.feed(std::string_view(s.buffer.data(), n), s.ready, *hooks_);
-        if (s.timing && !s.scanner.mid_head()) {
+        // A head completed (or was refused); empty lines before one do not count.
+        if (s.timing && (s.ready_from < s.ready.size() || s.scanner.at() != head_scanner::phase::head)) {
+            std::lock_guard lock(s.mu);
             s.timing = false;
             s.timer.cancel();
         }
@@ -685,13 +688,16 @@ private:
     template <class Executor>
     void arm_header_timer(Executor ex) {
         auto& s = *state_;
+        std::lock_guard guard(s.mu);
         s.timing = true;
+        const auto generation = ++s.timer_generation;
         s.timer.expires_after(hooks_->header_timeout);
         s.timer.async_wait(
-            restinio::asio_ns::bind_executor(ex, [st = state_](const restinio::asio_ns::error_code& ec) {
+            restinio::asio_ns::bind_executor(ex, [st = state_, generation](const restinio::asio_ns::error_code& ec) {
                 if (ec) return;
                 std::lock_guard lock(st->mu);
-                if (!st->timing || st->socket == nullptr) return;
+                // An expiry already on its way when its head completed is not this head's.
+                if (!st->timing || st->timer_generation != generation || st->socket == nullptr) return;
                 st->timed_out = true;
                 restinio::asio_ns::error_code ignored;
                 st->socket->cancel(ignored);

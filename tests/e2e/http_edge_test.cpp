@@ -221,6 +221,12 @@ TEST(http_edge, one_client_flooding_with_unfinished_heads_is_limited_and_everyon
         flood_sockets.push_back(connect_from("127.0.0.2", api));
         send_all(flood_sockets.back().get(), "GET /healthz HTTP/1.1\r\nHost: flood\r\nX-Slow: ");
     }
+    // Another client that connects and says nothing, and one that sends only the empty
+    // lines allowed before a request line: both are held to the same bound.
+    std::vector<socket_fd> silent;
+    silent.push_back(connect_from("127.0.0.3", api));
+    silent.push_back(connect_from("127.0.0.3", api));
+    send_all(silent.back().get(), "\r\n\r\n");
     // The connections past the client's share are closed at once; the others stay open.
     std::vector<std::optional<clock_type::time_point>> closed(flood);
     watch(flood_sockets, closed, started + header_timeout / 2, flood - per_client);
@@ -254,9 +260,15 @@ TEST(http_edge, one_client_flooding_with_unfinished_heads_is_limited_and_everyon
         if (*c - started >= header_timeout - 100ms) ++timed_out;
     }
     EXPECT_EQ(timed_out, per_client);
+    std::vector<std::optional<clock_type::time_point>> silent_closed(silent.size());
+    watch(silent, silent_closed, started + header_timeout + 1500ms, 2);
+    for (const auto& c : silent_closed) {
+        ASSERT_TRUE(c.has_value()) << "a silent connection outlived the header timeout by 1.5 s";
+        EXPECT_GE(*c - started, header_timeout - 100ms);
+    }
 
     EXPECT_EQ(metric(health, refused("per_client_limit")), flood - per_client + 1);
-    EXPECT_EQ(metric(health, refused("header_timeout")), per_client);
+    EXPECT_EQ(metric(health, refused("header_timeout")), per_client + 2);
     // The flooding address has its share back.
     EXPECT_EQ(get(api, "/healthz", "127.0.0.2").status, 200);
     expect_clean_stop(server, dir.path() / "serve.log");
