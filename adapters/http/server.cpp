@@ -331,6 +331,14 @@ public:
             const std::string_view line = std::string_view(hold_).substr(line_start_);
             if (request_line_) {
                 request_line_ = false;
+                if (!plausible_request_line(line)) {
+                    // Not a request: http_parser refuses it and RESTinio closes, as before.
+                    at_ = phase::passthrough;
+                    out.append(hold_);
+                    std::string().swap(hold_);
+                    out.append(in);
+                    return;
+                }
             } else if (line == "\r\n" || line == "\n") {
                 finish_head(out);
                 continue;
@@ -342,12 +350,23 @@ public:
     }
 
 private:
+    // "METHOD SP target SP HTTP/1.x" with a token for a method.
+    static bool plausible_request_line(std::string_view line) {
+        if (line.ends_with('\n')) line.remove_suffix(1);
+        if (line.ends_with('\r')) line.remove_suffix(1);
+        const auto sp = line.find(' ');
+        const auto last = line.rfind(' ');
+        if (sp == 0 || sp == std::string_view::npos || last == sp) return false;
+        const auto method = line.substr(0, sp);
+        return std::all_of(method.begin(), method.end(), is_token_char) && line.substr(last + 1).starts_with("HTTP/1.");
+    }
+
     [[nodiscard]] std::optional<refusal_reason> check_line(bool complete) const {
         const std::string_view line = std::string_view(hold_).substr(line_start_);
         if (request_line_) {
             const auto sp = line.find(' ');
             if (sp == std::string_view::npos) {
-                return line.size() > 32 ? std::optional(refusal_reason::uri_too_long) : std::nullopt;
+                return line.size() > max_target_bytes ? std::optional(refusal_reason::uri_too_long) : std::nullopt;
             }
             // A partial line may end in part of " HTTP/1.1\r".
             const auto end = complete ? line.rfind(' ') : line.size();
