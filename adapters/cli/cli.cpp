@@ -188,6 +188,24 @@ int run_cli(int argc, char** argv) {
                       "requests a principal may make at once (token bucket size); absent: twice --rate-limit")
         ->envname("SHOPSTREAM_RATE_BURST")
         ->type_name("B");
+    serve->add_option("--max-connections-per-client", serve_options.max_connections_per_client,
+                      "connections one client address may hold open; the next is closed at accept; 0: no limit "
+                      "(behind a proxy that limits on its own)")
+        ->envname("SHOPSTREAM_MAX_CONNECTIONS_PER_CLIENT")
+        ->type_name("N")
+        ->capture_default_str();
+    serve->add_option("--header-timeout-ms", serve_options.header_timeout_ms,
+                      "milliseconds from connecting (or a request's first byte) to a complete request head; then "
+                      "the connection is closed")
+        ->envname("SHOPSTREAM_HEADER_TIMEOUT_MS")
+        ->type_name("MS")
+        ->check(CLI::Range(100, 600'000))
+        ->capture_default_str();
+    serve->add_option("--health-listen", serve_options.health_listen,
+                      "HOST:PORT of a listener answering only /healthz, /readyz and /metrics, with connection slots "
+                      "of its own (probes are answered while clients hold every API slot); prints 'health on "
+                      "http://HOST:PORT' as the second line on stdout")
+        ->envname("SHOPSTREAM_HEALTH_LISTEN");
 
     std::string jwt_secret;
     std::string subject;

@@ -176,6 +176,15 @@ int run_serve(const serve_config& config) {
                      config.listen.c_str());
         return exit_usage;
     }
+    std::optional<std::pair<std::string, std::uint16_t>> health_listen;
+    if (!config.health_listen.empty()) {
+        health_listen = parse_listen(config.health_listen);
+        if (!health_listen) {
+            std::fprintf(stderr, "shopstream serve: --health-listen: expected HOST:PORT, got '%s' (see --help)\n",
+                         config.health_listen.c_str());
+            return exit_usage;
+        }
+    }
     const std::string secret = config.jwt_secret.empty() ? random_secret() : config.jwt_secret;
     auto authority = auth::jwt_authority::create(secret);
     if (!authority) {
@@ -351,6 +360,12 @@ int run_serve(const serve_config& config) {
     server_options.access_log = config.access_log;
     server_options.drain_timeout = std::chrono::milliseconds(config.drain_timeout_ms);
     server_options.rate_burst = rate_burst;
+    server_options.max_connections_per_client = config.max_connections_per_client;
+    server_options.header_timeout = std::chrono::milliseconds(config.header_timeout_ms);
+    if (health_listen) {
+        server_options.health_host = health_listen->first;
+        server_options.health_port = health_listen->second;
+    }
     auto server = http::server::start(server_options,
                                       http::server_dependencies{*orders, *reviews, **store, **tail, **reader,
                                                                 *authority, brokers, postgres_ready,
@@ -363,6 +378,12 @@ int run_serve(const serve_config& config) {
         listen->first.find(':') != std::string::npos ? "[" + listen->first + "]" : listen->first;
     const std::string base = "http://" + host + ":" + std::to_string((*server)->port());
     std::printf("listening on %s\n", base.c_str());
+    if (const auto health_port = (*server)->health_port()) {
+        const std::string health_host = health_listen->first.find(':') != std::string::npos
+                                            ? "[" + health_listen->first + "]"
+                                            : health_listen->first;
+        std::printf("health on http://%s:%u\n", health_host.c_str(), static_cast<unsigned>(*health_port));
+    }
     std::fflush(stdout);
     spdlog::info("HTTP API on {} (log {}, {} partitions per context, data in {})", base, bootstrap,
                  config.partitions, data_dir.string());

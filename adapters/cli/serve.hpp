@@ -7,10 +7,12 @@
 // and a random JWT secret. A PostgreSQL given by URL must answer at start.
 //
 // The first line on stdout is machine-readable: `listening on http://HOST:PORT` (the real
-// port when 0 was asked for); everything else goes to the log on stderr.
+// port when 0 was asked for); with --health-listen the second is `health on
+// http://HOST:PORT`; everything else goes to the log on stderr.
 // Exit codes as cli.hpp: 0 after a clean stop, 1 when a dependency cannot be started or
 // reached, 2 on a usage error.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -33,6 +35,12 @@ struct serve_config {
     // token bucket's size (empty: twice the rate, at least 1); checked by run_serve.
     std::string rate_limit = "5000";  // per principal: a benchmark from a handful of callers is not limited
     std::string rate_burst;
+    // Connection limits of the HTTP edge (server_options): per client address (0: none,
+    // behind a proxy that limits on its own), and the time to a complete request head.
+    std::size_t max_connections_per_client = 256;
+    int header_timeout_ms = 5'000;
+    // "HOST:PORT" of a listener for /healthz, /readyz and /metrics only; empty: none.
+    std::string health_listen;
 };
 
 // "HOST:PORT" or "[V6]:PORT" → (host, port); nullopt when it is not of that form.

@@ -70,14 +70,16 @@ std::string request_digest(std::string_view method, std::string_view route, std:
     } else {
         canonical = "bytes:" + std::string(body);
     }
+    return sha256_hex({std::string(method) + ' ' + std::string(route) + '\n', canonical});
+}
+
+std::string sha256_hex(std::initializer_list<std::string_view> parts) {
     std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
     unsigned int md_len = 0;
     std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-    const std::string head = std::string(method) + ' ' + std::string(route) + '\n';
-    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1 ||
-        EVP_DigestUpdate(ctx.get(), head.data(), head.size()) != 1 ||
-        EVP_DigestUpdate(ctx.get(), canonical.data(), canonical.size()) != 1 ||
-        EVP_DigestFinal_ex(ctx.get(), md.data(), &md_len) != 1) {
+    bool ok = ctx && EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) == 1;
+    for (const auto part : parts) ok = ok && EVP_DigestUpdate(ctx.get(), part.data(), part.size()) == 1;
+    if (!ok || EVP_DigestFinal_ex(ctx.get(), md.data(), &md_len) != 1) {
         throw std::runtime_error("SHA-256 is not available from OpenSSL");
     }
     std::string hex;
@@ -88,6 +90,14 @@ std::string request_digest(std::string_view method, std::string_view route, std:
         hex.push_back(digits[md[i] & 0xF]);
     }
     return hex;
+}
+
+std::string idempotent_command_id(std::string_view principal, std::string_view key) {
+    return "idem:" + sha256_hex({principal}) + ":" + std::string(key);
+}
+
+std::string order_id_of(std::string_view command_id) {
+    return "o-" + sha256_hex({"order:", command_id}).substr(0, 32);
 }
 
 struct idempotency_store::impl {

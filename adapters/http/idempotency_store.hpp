@@ -35,6 +35,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +67,20 @@ struct idempotency_store_options {
 // JSON body as a value (key order and whitespace do not matter; a body that is not JSON
 // is compared byte for byte). A SHA-256, hex.
 [[nodiscard]] std::string request_digest(std::string_view method, std::string_view route, std::string_view body);
+
+// SHA-256 of the parts, concatenated; lowercase hex (64 characters).
+[[nodiscard]] std::string sha256_hex(std::initializer_list<std::string_view> parts);
+
+// The command id of a request sent with Idempotency-Key `key` by `principal` (the JWT
+// subject): "idem:<SHA-256 of the principal, hex>:<key>". A retry with the same key gets
+// the same id, in any process and after restarts; two principals share it only if their
+// SHA-256 digests collide (a 64-bit hash here once let colliding principals share command
+// ids, order ids and stored answers). At most 170 bytes for a key of 100.
+[[nodiscard]] std::string idempotent_command_id(std::string_view principal, std::string_view key);
+
+// The id of an order placed by command `command_id`: "o-" and 32 hex digits of its
+// SHA-256, so a keyed retry addresses the same order (domain::is_valid_id holds).
+[[nodiscard]] std::string order_id_of(std::string_view command_id);
 
 class idempotency_store {
 public:

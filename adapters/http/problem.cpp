@@ -156,6 +156,19 @@ problem payload_too_large(std::size_t limit_bytes) {
     return p;
 }
 
+problem header_fields_too_large(std::string_view field, std::string detail) {
+    problem p = make("header-fields-too-large", "Request header fields too large", 431, std::move(detail));
+    if (!field.empty() && field != "-") p.extensions.emplace_back("header", std::string(field));
+    return p;
+}
+
+problem uri_too_long(std::size_t limit_bytes) {
+    problem p = make("uri-too-long", "Request target too long", 414,
+                     "the request target exceeds " + std::to_string(limit_bytes) + " bytes");
+    p.extensions.emplace_back("maxBytes", static_cast<std::int64_t>(limit_bytes));
+    return p;
+}
+
 problem route_not_found(std::string_view method, std::string_view path) {
     return make("route-not-found", "No such route", 404,
                 "no route for " + std::string(method) + " " + std::string(path));

@@ -106,6 +106,11 @@ struct problem {
 [[nodiscard]] problem bad_query_parameter(std::string_view name, std::string detail);
 // 413. Extension: maxBytes.
 [[nodiscard]] problem payload_too_large(std::size_t limit_bytes);
+// 431 (RFC 6585): a header field, their number or the whole head past the server's limits;
+// `field` names the header field ("header" member), "" when their number is the problem.
+[[nodiscard]] problem header_fields_too_large(std::string_view field, std::string detail);
+// 414 (RFC 9110): a request target longer than the server reads.
+[[nodiscard]] problem uri_too_long(std::size_t limit_bytes);
 // 404 for a path no route matches (not_found is for a missing resource).
 [[nodiscard]] problem route_not_found(std::string_view method, std::string_view path);
 // 405 with the Allow header (and the `allow` extension) from `allowed`.

@@ -13,8 +13,10 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
-#include <cstdio>
+#include <cctype>
+#include <cstring>
 #include <future>
 #include <mutex>
 #include <random>
@@ -36,14 +38,13 @@ namespace {
 
 using namespace std::string_view_literals;
 
-struct traits : restinio::default_traits_t {
-    static constexpr bool use_connection_count_limiter = true;
-};
-using restinio_server = restinio::http_server_t<traits>;
-
 // RESTinio drops the connection (no response) past this; bodies between max_body_bytes
 // and this get a 413 problem instead.
 constexpr std::size_t hard_body_limit = 1024 * 1024;
+
+// The health listener's connection slots, in all and per client address.
+constexpr std::size_t health_connections = 128;
+constexpr std::size_t health_connections_per_client = 16;
 
 // ---- in-flight accounting --------------------------------------------------------------
 
@@ -60,12 +61,36 @@ struct flight_state {
     bool stopped = false;
 };
 
-// An io_context whose pending work can be destroyed (connections still waiting for a
-// next request on keep-alive) while the RESTinio server that owns their acceptor still
-// exists; asio keeps execution_context::shutdown() protected.
-class owned_io_context : public restinio::asio_ns::io_context {
+// A thread pool that takes no work once closed. Callbacks of the tail and the producer
+// hand their work here; one that fires after shutdown() closed the pool (a drain that
+// timed out) must not queue work no thread will ever run, so the caller learns it was
+// refused and decides what to do on its own thread.
+class work_pool {
 public:
-    void destroy_pending_work() { shutdown(); }
+    explicit work_pool(unsigned threads) : pool_(std::max(1U, threads)) {}
+
+    // False (and `job` untouched) once closed.
+    template <class Job>
+    [[nodiscard]] bool post(Job& job) {
+        std::shared_lock lock(mu_);
+        if (closed_) return false;
+        restinio::asio_ns::post(pool_, std::move(job));
+        return true;
+    }
+
+    // Runs what was posted, then joins the threads.
+    void close() {
+        {
+            std::unique_lock lock(mu_);
+            closed_ = true;
+        }
+        pool_.join();
+    }
+
+private:
+    std::shared_mutex mu_;
+    bool closed_ = false;
+    restinio::asio_ns::thread_pool pool_;
 };
 
 // One request taken and not yet answered and written. Released when the write completes,
@@ -104,21 +129,6 @@ std::string random_hex(std::size_t bytes) {
         }
     }
     return out;
-}
-
-std::uint64_t fnv1a(std::string_view text, std::uint64_t basis = 1469598103934665603ULL) {
-    std::uint64_t h = basis;
-    for (unsigned char c : text) {
-        h ^= c;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-std::string hex64(std::uint64_t v) {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
-    return buf;
 }
 
 bool is_hex(std::string_view s) {
@@ -165,9 +175,11 @@ std::string reason_phrase(int status) {
         case 409: return "Conflict";
         case 412: return "Precondition Failed";
         case 413: return "Content Too Large";
+        case 414: return "URI Too Long";
         case 415: return "Unsupported Media Type";
         case 422: return "Unprocessable Content";
         case 429: return "Too Many Requests";
+        case 431: return "Request Header Fields Too Large";
         case 500: return "Internal Server Error";
         case 503: return "Service Unavailable";
         case 504: return "Gateway Timeout";
@@ -179,6 +191,557 @@ domain::timestamp_ms now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
+
+// ---- the connection edge ---------------------------------------------------------------
+//
+// RESTinio 0.6 closes a connection without a word when its parser refuses a request (a
+// header or target past `incoming_http_msg_limits`, or past http_parser's 80 KiB head),
+// and it has one timer from "waiting for a request" to "request complete", the same for an
+// idle keep-alive connection and for a head that trickles in. So every connection's bytes
+// pass through `edge_socket` (RESTinio's stream_socket_t trait, as its TLS socket does)
+// before RESTinio parses them. It holds each request head until it is complete and checks
+// it against the limits below, which sit under RESTinio's own: a head past them never
+// reaches RESTinio; it is replaced by a one-line request carrying a refusal that only this
+// process can write (it names a random per-process secret), which the server answers 414
+// or 431 as a problem, in order after any answers still due on the connection, and then
+// closes the connection after reading (and discarding) what the client still sends for a
+// moment, so the client reads the answer instead of a reset. It also bounds the time from
+// connecting (or from a later request's first byte) to a complete head (header_timeout),
+// and closes a connection at its first read, before a byte is read, when its client
+// address already holds its share of the listener's connections (client_table).
+//
+// It does not follow a chunked body (Transfer-Encoding), an Upgrade or a CONNECT: after one,
+// the rest of the connection passes through unchecked and RESTinio's limits alone apply
+// (a head past them closes the connection, as before).
+
+constexpr std::size_t max_target_bytes = 8 * 1024;       // 414 beyond
+constexpr std::size_t max_field_line_bytes = 16 * 1024;  // one "Name: value" line; 431 beyond
+constexpr std::size_t max_field_count = 100;             // 431 beyond
+constexpr std::size_t max_head_bytes = 64 * 1024;        // request line and header fields; 431 beyond
+
+// The refusal a replaced head carries: "<secret> <reason> <field or ->".
+constexpr std::string_view refusal_header = "Shopstream-Edge-Refusal";
+
+enum class refusal_reason : std::uint8_t { uri_too_long, field_too_large, too_many_fields, head_too_large };
+
+constexpr std::string_view name_of(refusal_reason r) {
+    switch (r) {
+        case refusal_reason::uri_too_long: return "uri_too_long";
+        case refusal_reason::field_too_large: return "field_too_large";
+        case refusal_reason::too_many_fields: return "too_many_fields";
+        case refusal_reason::head_too_large: return "head_too_large";
+    }
+    return "unknown";
+}
+
+// Open connections per client address and listener. Kept by edge_socket, not with
+// RESTinio's IP blocker: RESTinio 0.6.16 never gives back the connection-count slot of a
+// connection its blocker denies (connection_count_limiter's active accepts grow by one per
+// denial), so a few thousand denials stop the server from accepting at all.
+class client_table {
+public:
+    // False when `key` holds `limit` connections already.
+    [[nodiscard]] bool try_acquire(const std::string& key, std::size_t limit) {
+        std::lock_guard lock(mu_);
+        auto& open = open_[key];
+        if (open >= limit) return false;
+        ++open;
+        return true;
+    }
+
+    void release(const std::string& key) noexcept {
+        std::lock_guard lock(mu_);
+        if (const auto it = open_.find(key); it != open_.end() && --it->second == 0) open_.erase(it);
+    }
+
+private:
+    std::mutex mu_;
+    std::unordered_map<std::string, std::size_t> open_;
+};
+
+// What each connection's socket needs from its server, reached through the io_context
+// the server owns (RESTinio constructs sockets from the io_context alone).
+struct edge_hooks {
+    std::string secret = random_hex(16);
+    std::chrono::milliseconds header_timeout{5'000};
+    adapters::metrics::service_metrics* metrics = nullptr;
+    std::size_t per_client = 0;         // on the API listener; 0: no limit
+    std::size_t health_per_client = 0;  // on the health listener
+    std::uint16_t health_port = 0;      // set before the event loop runs
+    client_table clients;
+
+    void count(std::string_view reason) const {
+        if (metrics != nullptr) metrics->record_connection_refused(reason);
+    }
+};
+
+// An io_context whose pending work can be destroyed (connections still waiting for a
+// next request on keep-alive) while the RESTinio server that owns their acceptor still
+// exists; asio keeps execution_context::shutdown() protected.
+class owned_io_context : public restinio::asio_ns::io_context {
+public:
+    explicit owned_io_context(edge_hooks& hooks) : hooks_(&hooks) {}
+    void destroy_pending_work() { shutdown(); }
+    [[nodiscard]] edge_hooks* hooks() const noexcept { return hooks_; }
+
+private:
+    edge_hooks* hooks_;
+};
+
+bool is_token_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// Follows one connection's request heads and bodies (Content-Length) and decides what
+// RESTinio may see: a complete head within the limits, a body, or a refusal instead.
+class head_scanner {
+public:
+    enum class phase : std::uint8_t { head, body, passthrough, refused };
+
+    [[nodiscard]] phase at() const noexcept { return at_; }
+    [[nodiscard]] bool mid_head() const noexcept { return at_ == phase::head && !hold_.empty(); }
+
+    // Appends to `out` what RESTinio may parse now.
+    void feed(std::string_view in, std::string& out, const edge_hooks& hooks) {
+        while (!in.empty()) {
+            switch (at_) {
+                case phase::passthrough: out.append(in); return;
+                case phase::refused: return;  // read and dropped until the connection closes
+                case phase::body: {
+                    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(in.size(), body_left_));
+                    out.append(in.substr(0, n));
+                    in.remove_prefix(n);
+                    if ((body_left_ -= n) == 0) at_ = phase::head;
+                    continue;
+                }
+                case phase::head: break;
+            }
+            // http_parser skips empty lines before a request line; so does the scanner.
+            if (hold_.empty() && (in.front() == '\r' || in.front() == '\n')) {
+                in.remove_prefix(1);
+                continue;
+            }
+            const auto lf = in.find('\n');
+            const auto take = lf == std::string_view::npos ? in.size() : lf + 1;
+            hold_.append(in.substr(0, take));
+            in.remove_prefix(take);
+            const bool complete = lf != std::string_view::npos;
+            if (auto refused = check_line(complete)) return refuse(*refused, out, hooks);
+            if (!complete) continue;
+            const std::string_view line = std::string_view(hold_).substr(line_start_);
+            if (request_line_) {
+                request_line_ = false;
+                if (!plausible_request_line(line)) {
+                    // Not a request: http_parser refuses it and RESTinio closes, as before.
+                    at_ = phase::passthrough;
+                    out.append(hold_);
+                    std::string().swap(hold_);
+                    out.append(in);
+                    return;
+                }
+            } else if (line == "\r\n" || line == "\n") {
+                finish_head(out);
+                continue;
+            } else if (++fields_ > max_field_count) {
+                return refuse(refusal_reason::too_many_fields, out, hooks);
+            }
+            line_start_ = hold_.size();
+        }
+    }
+
+private:
+    // "METHOD SP target SP HTTP/1.x" with a token for a method.
+    static bool plausible_request_line(std::string_view line) {
+        if (line.ends_with('\n')) line.remove_suffix(1);
+        if (line.ends_with('\r')) line.remove_suffix(1);
+        const auto sp = line.find(' ');
+        const auto last = line.rfind(' ');
+        if (sp == 0 || sp == std::string_view::npos || last == sp) return false;
+        const auto method = line.substr(0, sp);
+        return std::all_of(method.begin(), method.end(), is_token_char) && line.substr(last + 1).starts_with("HTTP/1.");
+    }
+
+    [[nodiscard]] std::optional<refusal_reason> check_line(bool complete) const {
+        const std::string_view line = std::string_view(hold_).substr(line_start_);
+        if (request_line_) {
+            const auto sp = line.find(' ');
+            if (sp == std::string_view::npos) {
+                return line.size() > max_target_bytes ? std::optional(refusal_reason::uri_too_long) : std::nullopt;
+            }
+            // A partial line may end in part of " HTTP/1.1\r".
+            const auto end = complete ? line.rfind(' ') : line.size();
+            const auto target = end > sp ? end - sp - 1 : 0;
+            if (target > max_target_bytes + (complete ? 0 : 10)) return refusal_reason::uri_too_long;
+        } else if (line.size() > max_field_line_bytes) {
+            return refusal_reason::field_too_large;
+        }
+        if (hold_.size() > max_head_bytes) return refusal_reason::head_too_large;
+        return std::nullopt;
+    }
+
+    // The request target of a complete request line, when it can be repeated as it is.
+    [[nodiscard]] std::string_view target() const {
+        if (request_line_) return "/";
+        const auto line = std::string_view(hold_).substr(0, hold_.find('\n'));
+        const auto sp = line.find(' ');
+        const auto last = line.rfind(' ');
+        if (sp == std::string_view::npos || last <= sp) return "/";
+        const auto t = line.substr(sp + 1, last - sp - 1);
+        const bool plain = !t.empty() && t.size() <= max_target_bytes &&
+                           std::all_of(t.begin(), t.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+        return plain ? t : "/";
+    }
+
+    [[nodiscard]] std::string_view method() const {
+        const auto m = std::string_view(hold_).substr(0, hold_.find(' '));
+        for (const auto known : {"GET"sv, "POST"sv, "PUT"sv, "DELETE"sv, "PATCH"sv}) {
+            if (m == known) return known;
+        }
+        return "GET";
+    }
+
+    // The name of the field being read, as far as it goes (at most 64 token characters).
+    [[nodiscard]] std::string field_name() const {
+        if (request_line_) return "-";
+        const std::string_view line = std::string_view(hold_).substr(line_start_);
+        std::string name;
+        for (const char c : line.substr(0, line.find(':'))) {
+            if (!is_token_char(c) || name.size() == 64) break;
+            name.push_back(c);
+        }
+        return name.empty() ? "-" : name;
+    }
+
+    void refuse(refusal_reason reason, std::string& out, const edge_hooks& hooks) {
+        const std::string field =
+            reason == refusal_reason::field_too_large || reason == refusal_reason::head_too_large ? field_name() : "-";
+        out.append(method()).append(" ").append(target()).append(" HTTP/1.1\r\nHost: edge\r\n");
+        out.append(refusal_header).append(": ").append(hooks.secret).append(" ");
+        out.append(name_of(reason)).append(" ").append(field).append("\r\n\r\n");
+        std::string().swap(hold_);
+        at_ = phase::refused;
+    }
+
+    void finish_head(std::string& out) {
+        const std::string_view head = hold_;
+        bool framed = head.substr(0, head.find(' ')) != "CONNECT";
+        std::optional<std::uint64_t> length;
+        std::size_t start = head.find('\n') + 1;
+        while (framed && start < head.size()) {
+            const auto end = head.find('\n', start);
+            if (end == std::string_view::npos) break;
+            const auto line = head.substr(start, end - start);
+            start = end + 1;
+            const auto colon = line.find(':');
+            if (colon == std::string_view::npos) continue;
+            const auto name = trim(line.substr(0, colon));
+            auto value = trim(line.substr(colon + 1));
+            if (value.ends_with('\r')) value = trim(value.substr(0, value.size() - 1));
+            if (iequals(name, "transfer-encoding") || iequals(name, "upgrade")) {
+                framed = false;
+            } else if (iequals(name, "content-length")) {
+                std::uint64_t n = 0;
+                const auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+                framed = ec == std::errc{} && p == value.data() + value.size() && !value.empty() &&
+                         (!length || *length == n);
+                length = n;
+            }
+        }
+        out.append(hold_);
+        hold_.clear();
+        line_start_ = 0;
+        request_line_ = true;
+        fields_ = 0;
+        if (!framed) {
+            at_ = phase::passthrough;
+        } else if (length && *length > 0) {
+            at_ = phase::body;
+            body_left_ = *length;
+        }
+    }
+
+    phase at_ = phase::head;
+    std::string hold_;  // the head so far
+    std::size_t line_start_ = 0;
+    bool request_line_ = true;
+    std::size_t fields_ = 0;
+    std::uint64_t body_left_ = 0;
+};
+
+// A refused connection's socket after its answer: reads and drops what the client still
+// sends, for a moment and a bounded number of bytes, then closes. Closing at once, with
+// the client's bytes unread, would reset the connection, and a reset can destroy the
+// answer before the client reads it.
+class lingering_close : public std::enable_shared_from_this<lingering_close> {
+public:
+    static void start(restinio::asio_ns::ip::tcp::socket socket) {
+        if (lingering.load() >= 256) {  // a bound on sockets held outside every connection limit
+            restinio::asio_ns::error_code ignored;
+            socket.close(ignored);
+            return;
+        }
+        auto self = std::make_shared<lingering_close>(std::move(socket));
+        self->timer_.expires_after(std::chrono::seconds(2));
+        self->timer_.async_wait(restinio::asio_ns::bind_executor(
+            self->strand_, [self](const restinio::asio_ns::error_code& ec) {
+                if (ec) return;
+                restinio::asio_ns::error_code ignored;
+                self->socket_.close(ignored);
+            }));
+        self->read();
+    }
+
+    explicit lingering_close(restinio::asio_ns::ip::tcp::socket socket)
+        : socket_(std::move(socket)), strand_(restinio::asio_ns::make_strand(socket_.get_executor())),
+          timer_(socket_.get_executor()) {
+        ++lingering;
+    }
+    lingering_close(const lingering_close&) = delete;
+    lingering_close& operator=(const lingering_close&) = delete;
+    ~lingering_close() { --lingering; }
+
+private:
+    void read() {
+        socket_.async_read_some(
+            restinio::asio_ns::buffer(buffer_),
+            restinio::asio_ns::bind_executor(strand_, [self = shared_from_this()](
+                                                          const restinio::asio_ns::error_code& ec, std::size_t n) {
+                if (ec || n >= self->budget_) {
+                    restinio::asio_ns::error_code ignored;
+                    self->timer_.cancel();
+                    self->socket_.close(ignored);
+                    return;
+                }
+                self->budget_ -= n;
+                self->read();
+            }));
+    }
+
+    static inline std::atomic<int> lingering{0};
+    restinio::asio_ns::ip::tcp::socket socket_;
+    restinio::asio_ns::strand<restinio::asio_ns::any_io_executor> strand_;
+    restinio::asio_ns::steady_timer timer_;
+    std::array<char, 4096> buffer_{};
+    std::size_t budget_ = 4 * 1024 * 1024;
+};
+
+// What an edge_socket keeps across its reads. Shared with the header timer's handler,
+// which may run after the socket is gone; `socket` (under `mu`) says whether it is.
+struct edge_state {
+    explicit edge_state(restinio::asio_ns::ip::tcp::socket& s) : socket(&s), timer(s.get_executor()), park(s.get_executor()) {}
+
+    std::mutex mu;
+    restinio::asio_ns::ip::tcp::socket* socket;
+    head_scanner scanner;
+    std::string ready;  // bytes RESTinio may parse now
+    std::size_t ready_from = 0;
+    std::vector<char> buffer = std::vector<char>(16 * 1024);
+    restinio::asio_ns::steady_timer timer;  // the header timeout
+    bool timing = false;  // under `mu`, as timer_generation
+    std::uint64_t timer_generation = 0;
+    bool timed_out = false;
+    bool requests_started = false;  // a head was awaited before (the first one is timed from the start)
+    std::string client;             // the client_table key this connection holds; "" for none
+    restinio::asio_ns::steady_timer park;  // holds RESTinio's read after a refused client closed its side
+};
+
+// RESTinio's stream_socket_t: a TCP socket whose reads go through head_scanner (see the
+// section comment). RESTinio calls it from the connection's strand only; the acceptor
+// reuses a moved-from one for the next accept, so it must stay a usable socket.
+class edge_socket {
+public:
+    using executor_type = restinio::asio_ns::ip::tcp::socket::executor_type;
+
+    // RESTinio constructs sockets only from the io_context it was given: always the
+    // server's owned_io_context (asio's io_context is not polymorphic, so no dynamic_cast).
+    explicit edge_socket(restinio::asio_ns::io_context& io)
+        : socket_(io), hooks_(static_cast<owned_io_context&>(io).hooks()) {}
+    edge_socket(edge_socket&& other) noexcept = default;
+    edge_socket& operator=(edge_socket&& other) noexcept = default;
+    edge_socket(const edge_socket&) = delete;
+    edge_socket& operator=(const edge_socket&) = delete;
+    ~edge_socket() { forget(); }
+
+    restinio::asio_ns::ip::tcp::socket& lowest_layer() { return socket_; }
+    const restinio::asio_ns::ip::tcp::socket& lowest_layer() const { return socket_; }
+    executor_type get_executor() { return socket_.get_executor(); }
+    auto remote_endpoint() const { return socket_.remote_endpoint(); }
+    bool is_open() const { return socket_.is_open(); }
+
+    void cancel(restinio::asio_ns::error_code& ec) {
+        socket_.cancel(ec);
+        if (state_) state_->park.cancel();
+    }
+
+    void shutdown(restinio::asio_ns::ip::tcp::socket::shutdown_type what, restinio::asio_ns::error_code& ec) {
+        // A refused connection keeps reading until lingering_close is done with it.
+        if (refused()) what = restinio::asio_ns::ip::tcp::socket::shutdown_send;
+        socket_.shutdown(what, ec);
+    }
+
+    void close() {
+        const bool linger = refused();
+        forget();
+        if (linger) return lingering_close::start(std::move(socket_));
+        restinio::asio_ns::error_code ignored;
+        socket_.close(ignored);
+    }
+
+    template <class Buffers, class Handler>
+    void async_read_some(const Buffers& buffers, Handler&& handler) {
+        if (!state_) state_ = std::make_shared<edge_state>(socket_);
+        auto ex = restinio::asio_ns::get_associated_executor(handler, socket_.get_executor());
+        read_step(ex, *restinio::asio_ns::buffer_sequence_begin(buffers), std::forward<Handler>(handler));
+    }
+
+    template <class Buffers, class Handler>
+    auto async_write_some(const Buffers& buffers, Handler&& handler) {
+        return socket_.async_write_some(buffers, std::forward<Handler>(handler));
+    }
+
+private:
+    [[nodiscard]] bool refused() const noexcept {
+        return state_ && state_->scanner.at() == head_scanner::phase::refused;
+    }
+
+    // Whether the client's address may hold one more connection on this listener; it
+    // holds it until forget().
+    bool admit() {
+        restinio::asio_ns::error_code ec;
+        const auto remote = socket_.remote_endpoint(ec);
+        const auto local = ec ? restinio::endpoint_t{} : socket_.local_endpoint(ec);
+        if (ec) return true;  // the peer is gone already: its read fails
+        const bool health = hooks_->health_port != 0 && local.port() == hooks_->health_port;
+        const auto limit = health ? hooks_->health_per_client : hooks_->per_client;
+        if (limit == 0) return true;
+        auto address = remote.address();
+        if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+            address = restinio::asio_ns::ip::make_address_v4(restinio::asio_ns::ip::v4_mapped, address.to_v6());
+        }
+        auto key = address.to_string() + (health ? " health" : " api");
+        if (!hooks_->clients.try_acquire(key, limit)) return false;
+        state_->client = std::move(key);
+        return true;
+    }
+
+    // Gives back the client's slot and stops the header timer from touching the socket.
+    void forget() noexcept {
+        if (!state_) return;
+        if (!state_->client.empty()) {
+            hooks_->clients.release(state_->client);
+            state_->client.clear();
+        }
+        std::lock_guard lock(state_->mu);
+        state_->socket = nullptr;
+        state_->timing = false;
+        state_->timer.cancel();
+        state_->park.cancel();
+    }
+
+    template <class Executor, class Handler>
+    void read_step(Executor ex, restinio::asio_ns::mutable_buffer target, Handler handler) {
+        auto& s = *state_;
+        if (s.ready_from < s.ready.size()) {
+            const auto n = std::min(target.size(), s.ready.size() - s.ready_from);
+            std::memcpy(target.data(), s.ready.data() + s.ready_from, n);
+            s.ready_from += n;
+            if (s.ready_from == s.ready.size()) {
+                s.ready.clear();
+                s.ready_from = 0;
+            }
+            restinio::asio_ns::post(ex, [h = std::move(handler), n]() mutable { h(restinio::asio_ns::error_code{}, n); });
+            return;
+        }
+        if (!s.requests_started && !admit()) {
+            // Closed before a byte is read: RESTinio closes a connection whose read fails.
+            hooks_->count("per_client_limit");
+            restinio::asio_ns::post(ex, [h = std::move(handler)]() mutable {
+                h(restinio::asio_ns::error::connection_refused, 0);
+            });
+            return;
+        }
+        if (s.scanner.at() == head_scanner::phase::head && !s.timing && (!s.requests_started || s.scanner.mid_head())) {
+            arm_header_timer(ex);
+        }
+        s.requests_started = true;
+        socket_.async_read_some(
+            restinio::asio_ns::buffer(s.buffer),
+            restinio::asio_ns::bind_executor(ex, [this, ex, target, h = std::move(handler)](
+                                                     const restinio::asio_ns::error_code& ec, std::size_t n) mutable {
+                after_read(ec, n, ex, target, std::move(h));
+            }));
+    }
+
+    template <class Executor, class Handler>
+    void after_read(const restinio::asio_ns::error_code& ec, std::size_t n, Executor ex,
+                    restinio::asio_ns::mutable_buffer target, Handler handler) {
+        auto& s = *state_;
+        if (s.timed_out) {  // whatever the read brought: the head came too late
+            s.timed_out = false;
+            hooks_->count("header_timeout");
+            return handler(restinio::asio_ns::error::timed_out, 0);
+        }
+        if (ec) {
+            if (ec == restinio::asio_ns::error::eof && refused()) {
+                // The client closed its side before the refusal was answered: RESTinio
+                // must not take that for the end of the connection before it answers.
+                s.park.expires_at(restinio::asio_ns::steady_timer::time_point::max());
+                s.park.async_wait(restinio::asio_ns::bind_executor(
+                    ex, [h = std::move(handler)](const restinio::asio_ns::error_code&) mutable {
+                        h(restinio::asio_ns::error::operation_aborted, 0);
+                    }));
+                return;
+            }
+            return handler(ec, 0);
+        }
+        s.scanner.feed(std::string_view(s.buffer.data(), n), s.ready, *hooks_);
+        // A head completed (or was refused); empty lines before one do not count.
+        if (s.timing && (s.ready_from < s.ready.size() || s.scanner.at() != head_scanner::phase::head)) {
+            std::lock_guard lock(s.mu);
+            s.timing = false;
+            s.timer.cancel();
+        }
+        read_step(ex, target, std::move(handler));
+    }
+
+    template <class Executor>
+    void arm_header_timer(Executor ex) {
+        auto& s = *state_;
+        std::lock_guard guard(s.mu);
+        s.timing = true;
+        const auto generation = ++s.timer_generation;
+        s.timer.expires_after(hooks_->header_timeout);
+        s.timer.async_wait(
+            restinio::asio_ns::bind_executor(ex, [st = state_, generation](const restinio::asio_ns::error_code& ec) {
+                if (ec) return;
+                std::lock_guard lock(st->mu);
+                // An expiry already on its way when its head completed is not this head's.
+                if (!st->timing || st->timer_generation != generation || st->socket == nullptr) return;
+                st->timed_out = true;
+                restinio::asio_ns::error_code ignored;
+                st->socket->cancel(ignored);
+            }));
+    }
+
+    restinio::asio_ns::ip::tcp::socket socket_;
+    edge_hooks* hooks_;
+    std::shared_ptr<edge_state> state_;
+};
+
+// RESTinio's connection finds these by argument-dependent lookup; for a plain TCP socket it
+// has its own (nothing to prepare, no TLS to show the state listener).
+template <class Connection, class Start_read, class Failed>
+void prepare_connection_and_start_read(edge_socket&, Connection&, Start_read start_read, Failed) {
+    start_read();
+}
+
+restinio::tls_socket_t* make_tls_socket_pointer_for_state_listener(edge_socket&) noexcept { return nullptr; }
+
+struct traits : restinio::default_traits_t {
+    static constexpr bool use_connection_count_limiter = true;
+    using stream_socket_t = edge_socket;
+};
+using restinio_server = restinio::http_server_t<traits>;
 
 // ---- routes ----------------------------------------------------------------------------
 
@@ -438,16 +1001,24 @@ struct server::impl {
     impl(server_options o, server_dependencies d)
         : options(std::move(o)),
           deps(std::move(d)),
-          limiter(rate_limit_options{.rate = options.rate_limit, .burst = options.rate_burst}) {}
+          limiter(rate_limit_options{.rate = options.rate_limit, .burst = options.rate_burst}) {
+        hooks.header_timeout = options.header_timeout;
+        hooks.metrics = deps.metrics;
+        hooks.per_client = options.max_connections_per_client;
+    }
 
     server_options options;
     server_dependencies deps;
     rate_limiter limiter;
     std::shared_ptr<flight_state> flights = std::make_shared<flight_state>();
-    std::unique_ptr<owned_io_context> io = std::make_unique<owned_io_context>();  // outlives `http`
+    edge_hooks hooks;  // outlives `io`; filled in by the constructor
+    std::unique_ptr<owned_io_context> io = std::make_unique<owned_io_context>(hooks);     // outlives `http`
     std::unique_ptr<restinio_server> http;
+    std::unique_ptr<restinio_server> health;  // options.health_port: probes and metrics only
+    std::atomic<std::uint16_t> health_bound{0};
     std::vector<std::thread> io_threads;
-    std::unique_ptr<restinio::asio_ns::thread_pool> readers;
+    std::unique_ptr<work_pool> readers;      // history reads and readiness checks (they block)
+    std::unique_ptr<work_pool> completions;  // command answers: off the tail's thread
     std::atomic<std::uint16_t> bound_port{0};
     bool stopped = false;
     // Keyed commands running now: key -> (digest, how many requests run with it), so the
@@ -467,7 +1038,10 @@ struct server::impl {
     bool enter_key(const exchange& x, const keyed_request& k);
     void leave_key(const std::string& key);
 
-    restinio::request_handling_status_t on_request(restinio::request_handle_t req);
+    restinio::request_handling_status_t on_request(restinio::request_handle_t req, bool health_only);
+    // A head edge_socket refused (its refusal header names this process's secret); false
+    // for any other request.
+    bool answer_refusal(const exchange& x);
     void dispatch(exchange x, const matched_route& route);
     void readyz(exchange x);
     void history(exchange x, const domain::actor& who, route_id route, const std::string& id);
@@ -476,10 +1050,14 @@ struct server::impl {
     void command(exchange x, const commands::command_handler<Aggregate>& handler, command_route route,
                  Command cmd, commands::command_metadata meta, commands::command_options opts,
                  std::optional<keyed_request> keyed);
+    template <class Aggregate>
+    void finish_command(const exchange& x, const commands::command_handler<Aggregate>& handler,
+                        command_route route, bool creation, const std::optional<keyed_request>& keyed,
+                        const commands::command_result& r);
     std::size_t shutdown();
 };
 
-restinio::request_handling_status_t server::impl::on_request(restinio::request_handle_t req) {
+restinio::request_handling_status_t server::impl::on_request(restinio::request_handle_t req, bool health_only) {
     exchange x;
     x.metrics = deps.metrics;
     x.access_log = options.access_log;
@@ -494,6 +1072,7 @@ restinio::request_handling_status_t server::impl::on_request(restinio::request_h
     x.traceparent = valid_traceparent(tp) ? std::string(tp) : "00-" + random_hex(16) + "-" + random_hex(8) + "-01";
     x.req = std::move(req);
 
+    if (answer_refusal(x)) return restinio::request_accepted();
     if (flights->draining.load()) {
         auto r = from_problem(unavailable("the server is shutting down", 1), x.path);
         r.close = true;
@@ -510,6 +1089,11 @@ restinio::request_handling_status_t server::impl::on_request(restinio::request_h
         }
         return restinio::request_accepted();
     }
+    if (health_only && m.route->id != route_id::healthz && m.route->id != route_id::readyz &&
+        m.route->id != route_id::metrics) {
+        send_problem(x, route_not_found(x.method, x.path));
+        return restinio::request_accepted();
+    }
     x.route = route_template(m.route->id);
     try {
         dispatch(std::move(x), *m.route);
@@ -519,6 +1103,38 @@ restinio::request_handling_status_t server::impl::on_request(restinio::request_h
         spdlog::error("request handling failed: {}", e.what());
     }
     return restinio::request_accepted();
+}
+
+bool server::impl::answer_refusal(const exchange& x) {
+    const auto refusal = x.req->header().opt_value_of(refusal_header);
+    if (!refusal) return false;
+    const std::string_view text(refusal->data(), refusal->size());
+    const auto sp = text.find(' ');
+    if (text.substr(0, sp) != hooks.secret || sp == std::string_view::npos) return false;
+    const auto rest = text.substr(sp + 1);
+    const auto reason = rest.substr(0, rest.find(' '));
+    const auto field = rest.find(' ') == std::string_view::npos ? "-"sv : rest.substr(rest.find(' ') + 1);
+    problem p;
+    if (reason == name_of(refusal_reason::uri_too_long)) {
+        hooks.count("uri_too_long");
+        p = uri_too_long(max_target_bytes);
+    } else if (reason == name_of(refusal_reason::too_many_fields)) {
+        hooks.count("header_too_large");
+        p = header_fields_too_large("", "the request has more than " + std::to_string(max_field_count) +
+                                            " header fields");
+    } else if (reason == name_of(refusal_reason::field_too_large)) {
+        hooks.count("header_too_large");
+        p = header_fields_too_large(field, "the header field '" + std::string(field) + "' exceeds " +
+                                               std::to_string(max_field_line_bytes) + " bytes");
+    } else {
+        hooks.count("header_too_large");
+        p = header_fields_too_large(field, "the request head exceeds " + std::to_string(max_head_bytes) +
+                                               " bytes (at the header field '" + std::string(field) + "')");
+    }
+    auto r = from_problem(std::move(p), x.path == "/" ? ""sv : std::string_view(x.path));
+    r.close = true;  // the rest of what the client sent is not read
+    send(x, std::move(r));
+    return true;
 }
 
 void server::impl::dispatch(exchange x, const matched_route& route) {
@@ -608,7 +1224,7 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
             send_problem(x, bad_header("Idempotency-Key", "must be 1-100 characters from [A-Za-z0-9._:-]"));
             return;
         }
-        meta.command_id = "idem:" + hex64(fnv1a(actor.id)) + ":" + std::string(k);
+        meta.command_id = idempotent_command_id(actor.id, k);
         if (deps.idempotency != nullptr) {
             keyed = keyed_request{meta.command_id, request_digest(x.method, x.path, body)};
             if (answer_from_store(x, *keyed)) return;
@@ -626,8 +1242,7 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
         case route_id::place_order: {
             // With an Idempotency-Key the order id follows from it, so a retry addresses
             // the same order.
-            const std::string order_id = "o-" + hex64(fnv1a(meta.command_id)) +
-                                         hex64(fnv1a(meta.command_id, 0x84222325cbf29ce4ULL));
+            const std::string order_id = order_id_of(meta.command_id);
             auto c = place_order_from_request(body, ctx, order_id);
             if (!c) return bad(std::move(c.error()));
             return command(std::move(x), deps.orders, croute, domain::order::command(std::move(*c)), std::move(meta),
@@ -723,27 +1338,39 @@ void server::impl::command(exchange x, const commands::command_handler<Aggregate
         if (answer_from_store(x, *keyed)) return leave_key(keyed->key);
     }
     const bool creation = route == command_route::place_order || route == command_route::submit_review;
-    // The callback runs on the tail's or the producer's thread: it renders, records a keyed
-    // answer, and hands the write to RESTinio, which moves it onto the connection's strand.
-    handler.handle(
-        std::move(cmd), std::move(meta), opts,
-        [this, x = std::move(x), &handler, route, creation, keyed = std::move(keyed)](commands::command_result r) {
-            auto resp = render_command_result(x, handler, route, creation, r);
-            if (keyed) {
-                if (replayable(r)) {
-                    stored_answer a{keyed->digest, resp.status, resp.content_type, resp.headers, resp.body, now_ms()};
-                    if (auto first = deps.idempotency->record(keyed->key, std::move(a)); !first) {
-                        spdlog::error("request {}: {}", x.request_id, first.error());
-                    } else if (first->request_digest == keyed->digest) {
-                        // A concurrent request with the key may have recorded first: its
-                        // answer is the one every retry gets.
-                        resp = response{first->status, first->content_type, first->body, first->headers, false};
-                    }
-                }
-                leave_key(keyed->key);
+    // The callback runs on the tail's or the producer's thread, which must stay short
+    // (tail.hpp): it only hands the result to the completion pool, where the answer is
+    // rendered (a second state decode), a keyed answer recorded (an LMDB write) and the
+    // write handed to RESTinio. After shutdown() closed the pool the work runs here: the
+    // event loop is gone, but a keyed answer is still recorded for the client's retry.
+    handler.handle(std::move(cmd), std::move(meta), opts,
+                   [this, x = std::move(x), &handler, route, creation,
+                    keyed = std::move(keyed)](commands::command_result r) mutable {
+                       auto job = [this, x = std::move(x), &handler, route, creation, keyed = std::move(keyed),
+                                   r = std::move(r)] { finish_command(x, handler, route, creation, keyed, r); };
+                       if (!completions->post(job)) job();
+                   });
+}
+
+template <class Aggregate>
+void server::impl::finish_command(const exchange& x, const commands::command_handler<Aggregate>& handler,
+                                  command_route route, bool creation, const std::optional<keyed_request>& keyed,
+                                  const commands::command_result& r) {
+    auto resp = render_command_result(x, handler, route, creation, r);
+    if (keyed) {
+        if (replayable(r)) {
+            stored_answer a{keyed->digest, resp.status, resp.content_type, resp.headers, resp.body, now_ms()};
+            if (auto first = deps.idempotency->record(keyed->key, std::move(a)); !first) {
+                spdlog::error("request {}: {}", x.request_id, first.error());
+            } else if (first->request_digest == keyed->digest) {
+                // A concurrent request with the key may have recorded first: its
+                // answer is the one every retry gets.
+                resp = response{first->status, first->content_type, first->body, first->headers, false};
             }
-            send(x, std::move(resp));
-        });
+        }
+        leave_key(keyed->key);
+    }
+    send(x, std::move(resp));
 }
 
 // X-Min-Position (or ?minPosition=): read-your-writes. The read waits, bounded, until the
@@ -785,10 +1412,11 @@ void server::impl::history(exchange x, const domain::actor& who, route_id route,
                                        : "the position is not applied yet; retry, or read without X-Min-Position",
                                    1));
             }
-            // On the tail's thread now: the store read goes to the read pool.
-            restinio::asio_ns::post(*readers, [this, x, who, route, id]() mutable {
-                read_history(std::move(x), who, route, id);
-            });
+            // On the tail's thread now: the store read goes to the read pool (closed: the
+            // event loop is gone, so the request cannot be answered; dropping the job ends
+            // its flight).
+            auto job = [this, x, who, route, id]() mutable { read_history(std::move(x), who, route, id); };
+            (void)readers->post(job);
         });
 }
 
@@ -822,7 +1450,7 @@ void server::impl::read_history(exchange x, const domain::actor& who, route_id r
     if (!who.is_admin() && !(who.role == domain::role::customer && who.id == owner)) {
         return send_problem(x, forbidden("only the owner or an admin may read this history"));
     }
-    restinio::asio_ns::post(*readers, [this, x = std::move(x), ctx, id, version] {
+    auto job = [this, x = std::move(x), ctx, id, version] {
         auto events = eventstore::read_history(deps.store, ctx, id, version);
         if (!events) {
             spdlog::error("request {}: history read failed: {}", x.request_id, events.error());
@@ -834,11 +1462,12 @@ void server::impl::read_history(exchange x, const domain::actor& who, route_id r
         r.body = std::move(*body);
         r.headers.emplace_back("ETag", etag(version));
         send(x, std::move(r));
-    });
+    };
+    (void)readers->post(job);  // closed only after the event loop stopped
 }
 
 void server::impl::readyz(exchange x) {
-    restinio::asio_ns::post(*readers, [this, x = std::move(x)] {
+    auto job = [this, x = std::move(x)] {
         nlohmann::json checks = nlohmann::json::object();
         bool ready = true;
         if (auto failure = deps.tail.failure()) {
@@ -870,7 +1499,8 @@ void server::impl::readyz(exchange x) {
         r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         if (!ready) r.headers.emplace_back("Retry-After", "1");
         send(x, std::move(r));
-    });
+    };
+    (void)readers->post(job);  // closed only after the event loop stopped
 }
 
 std::size_t server::impl::shutdown() {
@@ -883,6 +1513,13 @@ std::size_t server::impl::shutdown() {
     http->close_async([closed] { closed->set_value(); },
                       [closed](std::exception_ptr) { closed->set_value(); });
     closed_future.wait_for(std::chrono::seconds(5));
+    if (health) {
+        auto health_closed = std::make_shared<std::promise<void>>();
+        auto health_future = health_closed->get_future();
+        health->close_async([health_closed] { health_closed->set_value(); },
+                            [health_closed](std::exception_ptr) { health_closed->set_value(); });
+        health_future.wait_for(std::chrono::seconds(5));
+    }
     std::size_t left = 0;
     {
         std::unique_lock lock(flights->mu);
@@ -893,10 +1530,13 @@ std::size_t server::impl::shutdown() {
         std::unique_lock lock(flights->send_mu);
         flights->stopped = true;
     }
+    // Completions queued now only record keyed answers (their writes are dropped); those
+    // that fire later run on their caller's thread.
+    completions->close();
     io->stop();
     for (auto& t : io_threads) t.join();
     io_threads.clear();
-    readers->join();
+    readers->close();
     io->destroy_pending_work();
     return left;
 }
@@ -924,40 +1564,66 @@ server::~server() {
 
 std::uint16_t server::port() const noexcept { return impl_->bound_port.load(); }
 
+std::optional<std::uint16_t> server::health_port() const noexcept {
+    if (!impl_->health) return std::nullopt;
+    return impl_->health_bound.load();
+}
+
 std::size_t server::shutdown() { return impl_->shutdown(); }
 
 result<std::unique_ptr<server>, std::string> server::start(server_options options, server_dependencies deps) {
     auto p = std::make_unique<impl>(std::move(options), std::move(deps));
     impl* self = p.get();
     const auto& o = self->options;
+    // RESTinio's own head limits sit above edge_socket's (which answers 414/431 first), so
+    // they only act on what edge_socket does not follow (see the edge's comment).
+    auto settings_for = [self, &o](const std::string& host, std::uint16_t port, bool health_only,
+                                   std::size_t max_connections, std::atomic<std::uint16_t>& bound) {
+        return restinio::server_settings_t<traits>{}
+            .address(host)
+            .port(port)
+            .request_handler([self, health_only](restinio::request_handle_t req) {
+                return self->on_request(std::move(req), health_only);
+            })
+            .concurrent_accepts_count(std::max(1U, o.io_threads))
+            .max_parallel_connections(max_connections)
+            .handle_request_timeout(o.request_timeout)
+            .read_next_http_message_timelimit(o.idle_timeout)
+            .write_http_response_timelimit(std::chrono::seconds(10))
+            .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}
+                                          .max_url_size(2 * max_target_bytes)
+                                          .max_field_name_size(2 * max_field_line_bytes)
+                                          .max_field_value_size(2 * max_field_line_bytes)
+                                          .max_field_count(2 * max_field_count)
+                                          .max_body_size(hard_body_limit))
+            .acceptor_post_bind_hook([&bound](restinio::asio_ns::ip::tcp::acceptor& a) {
+                bound = a.local_endpoint().port();
+            });
+    };
     try {
-        auto settings = restinio::server_settings_t<traits>{}
-                            .address(o.host)
-                            .port(o.port)
-                            .request_handler([self](restinio::request_handle_t req) {
-                                return self->on_request(std::move(req));
-                            })
-                            .concurrent_accepts_count(std::max(1U, o.io_threads))
-                            .max_parallel_connections(o.max_connections)
-                            .handle_request_timeout(o.request_timeout)
-                            .read_next_http_message_timelimit(o.idle_timeout)
-                            .write_http_response_timelimit(std::chrono::seconds(10))
-                            .incoming_http_msg_limits(restinio::incoming_http_msg_limits_t{}
-                                                          .max_url_size(8 * 1024)
-                                                          .max_field_name_size(1024)
-                                                          .max_field_value_size(16 * 1024)
-                                                          .max_field_count(100)
-                                                          .max_body_size(hard_body_limit))
-                            .acceptor_post_bind_hook([self](restinio::asio_ns::ip::tcp::acceptor& a) {
-                                self->bound_port = a.local_endpoint().port();
-                            });
-        self->http = std::make_unique<restinio_server>(restinio::external_io_context(*self->io),
-                                                       std::move(settings));
+        self->http = std::make_unique<restinio_server>(
+            restinio::external_io_context(*self->io),
+            settings_for(o.host, o.port, false, o.max_connections, self->bound_port));
         self->http->open_sync();
     } catch (const std::exception& e) {
         return fail("cannot listen on " + o.host + ":" + std::to_string(o.port) + ": " + e.what());
     }
-    self->readers = std::make_unique<restinio::asio_ns::thread_pool>(std::max(1U, o.read_threads));
+    if (o.health_port) {
+        // Few probes come, each from few addresses: a small share of slots of its own.
+        self->hooks.health_per_client = o.max_connections_per_client == 0 ? 0 : health_connections_per_client;
+        try {
+            self->health = std::make_unique<restinio_server>(
+                restinio::external_io_context(*self->io),
+                settings_for(o.health_host, *o.health_port, true, health_connections, self->health_bound));
+            self->health->open_sync();
+            self->hooks.health_port = self->health_bound.load();
+        } catch (const std::exception& e) {
+            return fail("cannot listen on " + o.health_host + ":" + std::to_string(*o.health_port) +
+                        " (health): " + e.what());
+        }
+    }
+    self->readers = std::make_unique<work_pool>(o.read_threads);
+    self->completions = std::make_unique<work_pool>(o.completion_threads);
     for (unsigned i = 0; i < std::max(1U, o.io_threads); ++i) {
         self->io_threads.emplace_back([self] {
             while (true) {

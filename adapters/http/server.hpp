@@ -5,8 +5,9 @@
 //
 // A command request holds no thread while it waits for its verdict: the route hands the
 // command to the context's command_handler and returns; the handler's callback (on the
-// tail's or the producer's thread) builds the response, and RESTinio moves the write onto
-// the connection's asio strand. History reads, which block on Kafka fetches, run on a
+// tail's or the producer's thread) only posts the result to a small completion pool of
+// the server's, which builds the response, records a keyed answer, and hands the write to
+// RESTinio (which moves it onto the connection's asio strand). History reads, which block on Kafka fetches, run on a
 // small pool of their own so they never stall the event loop.
 //
 // Shutdown (shutdown(), or the destructor): stop accepting, answer requests that arrive on
@@ -16,7 +17,13 @@
 // and BEFORE the server is destroyed, in the order command_handler.hpp gives: a callback
 // that fires after shutdown() still references the server's state.
 //
-// Thread-safety: start() and shutdown() from one thread; port() from any.
+// The edge (server.cpp's edge_socket) protects clients from each other: a connection limit
+// per client address, a bound on the time to send a request head, and request heads past
+// the limits answered 414/431 as problems (not a dropped connection); what it closes or
+// refuses is counted in shopstream_http_connections_refused_total{reason}. An optional
+// second listener answers the probes and /metrics with slots of its own.
+//
+// Thread-safety: start() and shutdown() from one thread; port() and health_port() from any.
 
 #include <chrono>
 #include <cstddef>
@@ -43,13 +50,34 @@ struct server_options {
     std::uint16_t port = 8080;  // 0: an ephemeral port, see server::port()
     unsigned io_threads = 2;
     unsigned read_threads = 2;  // history reads (blocking Kafka fetches)
+    // Command answers: rendering (a state decode) and recording a keyed answer (an LMDB
+    // write), taken off the tail's thread, whose callbacks must stay short.
+    unsigned completion_threads = 2;
     std::size_t max_connections = 4096;
+    // Connections one client address may hold open at once; the next is closed at accept
+    // and counted (shopstream_http_connections_refused_total{reason="per_client_limit"}).
+    // 0: no limit, for a server behind a proxy that limits on its own (there every client
+    // has the proxy's address).
+    std::size_t max_connections_per_client = 256;
+    // From accepting a connection, or from the first byte of a later request on it, until
+    // its request head is complete; past it the connection is closed and counted
+    // (reason="header_timeout"), so a client sending heads slowly holds no slot for long.
+    std::chrono::milliseconds header_timeout{5'000};
+    // A second listener (health_port set; 0: an ephemeral port, see health_port()) that
+    // answers only /healthz, /readyz and /metrics, with 128 connection slots of its own (16
+    // per client address). HTTP cannot tell a probe from an API request before its head is
+    // read, and a flood holds slots without ever sending one, so slots reserved on the API
+    // listener cannot be kept for probes; a listener of their own can. Unset: none (the API
+    // listener answers probes too).
+    std::string health_host = "127.0.0.1";
+    std::optional<std::uint16_t> health_port;
     // How long a command may wait for its verdict before the answer is 504.
     std::chrono::milliseconds command_timeout{5'000};
     // RESTinio closes a connection whose request is not answered within this; it stays
     // above command_timeout so the 504 is what a client sees.
     std::chrono::milliseconds request_timeout{8'000};
-    // An idle keep-alive connection (or one sending a request too slowly) is closed then.
+    // An idle keep-alive connection is closed then (and one whose request, head and body,
+    // is not received within it).
     std::chrono::milliseconds idle_timeout{30'000};
     std::chrono::milliseconds drain_timeout{10'000};
     // Per-principal token bucket (rate_limiter.hpp), checked right after authentication:
@@ -112,6 +140,8 @@ public:
 
     // The port actually bound (the ephemeral one for port 0).
     [[nodiscard]] std::uint16_t port() const noexcept;
+    // The health listener's port, when there is one.
+    [[nodiscard]] std::optional<std::uint16_t> health_port() const noexcept;
 
     // Stops accepting, drains in-flight requests (bounded), stops the event loop.
     // Returns the number of requests still unanswered at the deadline (0 = clean).

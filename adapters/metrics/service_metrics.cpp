@@ -109,6 +109,10 @@ service_metrics::service_metrics(std::string_view version)
                            .Register(registry_),
                        {"route", "method"}, capped_family<prometheus::Histogram, 2>::default_max_series,
                        latency_buckets()),
+      refused_(prometheus::BuildCounter()
+                   .Name("shopstream_http_connections_refused_total")
+                   .Help("HTTP connections refused or closed to protect other clients, by reason.")
+                   .Register(registry_)),
       commands_(std::make_unique<command_metrics>(registry_)) {
     prometheus::BuildGauge()
         .Name("shopstream_build_info")
@@ -127,6 +131,10 @@ void service_metrics::record_request(std::string_view route, std::string_view me
     const auto end = std::to_chars(code, code + sizeof code, status).ptr;
     requests_.with({route, method, std::string_view(code, static_cast<std::size_t>(end - code))}).Increment();
     request_seconds_.with({route, method}).Observe(seconds(took));
+}
+
+void service_metrics::record_connection_refused(std::string_view reason) {
+    refused_.Add({{"reason", std::string(reason)}}).Increment();
 }
 
 commands::command_observer& service_metrics::commands() noexcept { return *commands_; }

@@ -3,6 +3,8 @@
 //
 //   shopstream_http_requests_total{route,method,status}      the server, per answer
 //   shopstream_http_request_duration_seconds{route,method}   taken → answered
+//   shopstream_http_connections_refused_total{reason}        closed for abuse: per_client_limit,
+//                                                            header_timeout, header_too_large, uri_too_long
 //   shopstream_commands_total{context,command,outcome}       the command handlers' observer
 //   shopstream_commits_appended_total{context}               commits the log acknowledged
 //   shopstream_command_verdict_seconds{context}              produce → the tail's verdict
@@ -48,6 +50,8 @@ public:
 
     void record_request(std::string_view route, std::string_view method, int status,
                         std::chrono::steady_clock::duration took);
+    // A connection the server closed or refused to protect the others.
+    void record_connection_refused(std::string_view reason);
 
     // For every command handler of the process.
     [[nodiscard]] commands::command_observer& commands() noexcept;
@@ -68,6 +72,7 @@ private:
     prometheus::Registry registry_{prometheus::Registry::InsertBehavior::Throw};
     capped_family<prometheus::Counter, 3> requests_;
     capped_family<prometheus::Histogram, 2> request_seconds_;
+    prometheus::Family<prometheus::Counter>& refused_;  // four fixed reasons: no cap needed
     std::unique_ptr<command_metrics> commands_;
     mutable std::mutex collectables_mu_;
     std::vector<std::shared_ptr<const prometheus::Collectable>> collectables_;  // under collectables_mu_

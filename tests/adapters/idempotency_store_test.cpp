@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "domain/common.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace {
@@ -166,6 +167,35 @@ TEST(idempotency_store, an_unusable_directory_is_refused_with_its_path) {
     auto s = idempotency_store::open(file / "idem");
     ASSERT_FALSE(s.has_value());
     EXPECT_NE(s.error().find("not-a-dir"), std::string::npos) << s.error();
+}
+
+}  // namespace
+
+namespace {
+
+using shopstream::adapters::http::idempotent_command_id;
+using shopstream::adapters::http::order_id_of;
+using shopstream::adapters::http::sha256_hex;
+
+TEST(idempotency_scope, a_key_is_scoped_by_the_sha256_of_its_principal) {
+    // printf 'alice' | sha256sum: a fixed vector, so the scope is SHA-256 and stays
+    // the same across builds and restarts (a retry after a restart reaches the same id).
+    EXPECT_EQ(sha256_hex({"alice"}), "2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90");
+    EXPECT_EQ(sha256_hex({"al", "", "ice"}), sha256_hex({"alice"}));
+    EXPECT_EQ(idempotent_command_id("alice", "k-1"),
+              "idem:2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90:k-1");
+    EXPECT_NE(idempotent_command_id("alice", "k-1"), idempotent_command_id("bob", "k-1"));
+    EXPECT_NE(idempotent_command_id("alice", "k-1"), idempotent_command_id("alice", "k-2"));
+    // printf 'order:idem:<the digest above>:k-1' | sha256sum, first 32 hex digits.
+    EXPECT_EQ(order_id_of(idempotent_command_id("alice", "k-1")), "o-e966cf368930ebacf97244c4fbfd8c24");
+    EXPECT_NE(order_id_of(idempotent_command_id("alice", "k-1")), order_id_of(idempotent_command_id("bob", "k-1")));
+}
+
+TEST(idempotency_scope, the_longest_key_keeps_ids_within_their_limits) {
+    const std::string key(100, 'k');  // the longest Idempotency-Key the server takes
+    const auto id = idempotent_command_id(std::string(128, 'p'), key);
+    EXPECT_LE(id.size(), 255U);  // command ids are 1-255 bytes (command_handler, state_store)
+    EXPECT_TRUE(shopstream::domain::is_valid_id(order_id_of(id)));
 }
 
 }  // namespace

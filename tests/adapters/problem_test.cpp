@@ -70,6 +70,8 @@ TEST(problem_constructors, give_every_case_its_status_type_and_headers) {
         {bad_header("If-Match", "x"), 400, "bad-header", {}},
         {bad_query_parameter("minPosition", "x"), 400, "bad-query-parameter", {}},
         {payload_too_large(65536), 413, "payload-too-large", {}},
+        {header_fields_too_large("Authorization", "x"), 431, "header-fields-too-large", {}},
+        {uri_too_long(8192), 414, "uri-too-long", {}},
         {route_not_found("GET", "/v1/nope"), 404, "route-not-found", {}},
         {method_not_allowed("PUT", {"GET", "POST"}), 405, "method-not-allowed", {{"Allow", "GET, POST"}}},
         {unsupported_media_type("text/plain"), 415, "unsupported-media-type", {}},
@@ -106,6 +108,9 @@ TEST(problem_constructors, carry_their_extension_members) {
     EXPECT_EQ(json::parse(render(malformed_json(17, "x")))["offset"], 17);
     EXPECT_EQ(json::parse(render(invalid_utf8(4)))["offset"], 4);
     EXPECT_EQ(json::parse(render(payload_too_large(65536)))["maxBytes"], 65536);
+    EXPECT_EQ(json::parse(render(uri_too_long(8192)))["maxBytes"], 8192);
+    EXPECT_EQ(json::parse(render(header_fields_too_large("Authorization", "x")))["header"], "Authorization");
+    EXPECT_FALSE(json::parse(render(header_fields_too_large("", "x"))).contains("header"));
     EXPECT_EQ(json::parse(render(method_not_allowed("PUT", {"GET", "POST"})))["allow"],
               json::parse(R"(["GET","POST"])"));
     EXPECT_EQ(json::parse(render(too_many_requests(7)))["retryAfter"], 7);
