@@ -214,10 +214,10 @@ result<std::vector<std::uint8_t>, std::string> from_hex_file(std::string_view te
         // The offset column must agree with the bytes so far: a dropped or duplicated
         // line is refused instead of silently shifting every byte after it.
         std::size_t offset = 0;
-        const auto offset_text = line.substr(0, colon);
-        const auto parsed = std::from_chars(offset_text.data(), offset_text.data() + offset_text.size(), offset, 16);
-        if (parsed.ec != std::errc{} || parsed.ptr != offset_text.data() + offset_text.size() ||
-            offset != bytes.size()) {
+        const std::string_view offset_text = line.substr(0, colon);
+        const char* const offset_end = offset_text.data() + offset_text.size();
+        const auto parsed = std::from_chars(offset_text.data(), offset_end, offset, 16);
+        if (parsed.ec != std::errc{} || parsed.ptr != offset_end || offset != bytes.size()) {
             return fail("line " + std::to_string(line_no) + " has offset " +
                         std::string(line.substr(0, colon)) + " after " +
                         std::to_string(bytes.size()) + " bytes");
@@ -233,7 +233,8 @@ result<std::vector<std::uint8_t>, std::string> from_hex_file(std::string_view te
                 return fail("line " + std::to_string(line_no) + " holds a malformed hex byte");
             }
             unsigned value = 0;
-            std::from_chars(hex.data() + i, hex.data() + i + 2, value, 16);  // two hex digits: cannot fail
+            // Two hex digits, checked above: this cannot fail.
+            std::from_chars(hex.data() + i, hex.data() + i + 2, value, 16);
             bytes.push_back(static_cast<std::uint8_t>(value));
             i += 2;
         }

@@ -5,8 +5,8 @@
 // COMMITTED bytes with today's code and compares every field with these values, so a
 // codec or schema change that reads released bytes differently fails there.
 //
-// Cases are only ever appended (a new event type adds its case); an existing case's
-// values are never edited, since its file is frozen.
+// Cases are only ever appended (a new event type adds its case). An existing case's
+// values change only when an upcaster changes what its frozen bytes decode to.
 
 #include <cstdint>
 #include <string>

@@ -195,14 +195,16 @@ void expect_event(const Event& got, const Event& want) {
     EXPECT_TRUE(got == want);
 }
 
-eventstore::decoded<order::event> decode_as(const std::vector<order::event>&, const eventstore::encoded_event& e) {
+eventstore::decoded<order::event> decode_as(const std::vector<order::event>&,
+                                            const eventstore::encoded_event& e) {
     return eventstore::order_codec::decode(e.type, e.schema_version, e.payload);
 }
 eventstore::decoded<payment::event> decode_as(const std::vector<payment::event>&,
-                                  const eventstore::encoded_event& e) {
+                                              const eventstore::encoded_event& e) {
     return eventstore::payment_codec::decode(e.type, e.schema_version, e.payload);
 }
-eventstore::decoded<review::event> decode_as(const std::vector<review::event>&, const eventstore::encoded_event& e) {
+eventstore::decoded<review::event> decode_as(const std::vector<review::event>&,
+                                             const eventstore::encoded_event& e) {
     return eventstore::review_codec::decode(e.type, e.schema_version, e.payload);
 }
 
@@ -275,8 +277,12 @@ TEST(golden_records_v1, cover_every_event_type_of_every_context) {
     add_type_ids<review::event>(all);
     ASSERT_EQ(all.size(), 17U);  // 5 order, 6 payment, 6 review events today
     std::set<std::uint16_t> covered;
-    for (const auto& c : golden_cases_v1()) covered.insert(c.wire_types.begin(), c.wire_types.end());
-    for (std::uint16_t type : all) EXPECT_TRUE(covered.contains(type)) << "no golden record of type " << type;
+    for (const auto& c : golden_cases_v1()) {
+        covered.insert(c.wire_types.begin(), c.wire_types.end());
+    }
+    for (std::uint16_t type : all) {
+        EXPECT_TRUE(covered.contains(type)) << "no golden record of type " << type;
+    }
 }
 
 // An orphan file is a record nobody checks; a missing one, a case nobody froze.

@@ -21,9 +21,15 @@ namespace {
 
 using namespace shopstream;
 
-eventstore::encoded_event encode(const domain::order::event& e) { return eventstore::order_codec::encode(e); }
-eventstore::encoded_event encode(const domain::payment::event& e) { return eventstore::payment_codec::encode(e); }
-eventstore::encoded_event encode(const domain::review::event& e) { return eventstore::review_codec::encode(e); }
+eventstore::encoded_event encode(const domain::order::event& e) {
+    return eventstore::order_codec::encode(e);
+}
+eventstore::encoded_event encode(const domain::payment::event& e) {
+    return eventstore::payment_codec::encode(e);
+}
+eventstore::encoded_event encode(const domain::review::event& e) {
+    return eventstore::review_codec::encode(e);
+}
 
 std::vector<std::uint8_t> encode(const contracts::golden_case& c) {
     eventstore::commit commit{c.aggregate_id, c.expected_version, c.command_id, {}};
