@@ -62,7 +62,7 @@ namespace {
 // The events of one stored commit with version <= up_to_version, after checking that
 // `record` is the commit the store says it is.
 result<void, std::string> append_events(std::vector<recorded_event>& out, context ctx, std::string_view aggregate_id,
-                                        const commit_location& l, const commit_headers& headers,
+                                        const commit_location& l, commit_headers headers,
                                         std::span<const std::uint8_t> record, std::uint64_t up_to_version,
                                         std::string_view where) {
     auto c = decode_commit(record);
@@ -77,7 +77,9 @@ result<void, std::string> append_events(std::vector<recorded_event>& out, contex
     for (std::size_t k = 0; k < c->events.size(); ++k) {
         const std::uint64_t version = l.first_version + k;
         if (version > up_to_version) break;
-        out.push_back({version, l.at, c->command_id, headers, std::move(c->events[k])});
+        const bool last = k + 1 == c->events.size();
+        out.push_back({version, l.at, last ? std::move(c->command_id) : c->command_id,
+                       last ? std::move(headers) : headers, std::move(c->events[k])});
     }
     return {};
 }
@@ -90,8 +92,9 @@ result<std::vector<recorded_event>, std::string> read_history(const state_store&
     auto commits = store.commits(ctx, aggregate_id, up_to_version);
     if (!commits) return fail(std::move(commits.error().message));
     std::vector<recorded_event> out;
-    for (const auto& c : *commits) {
-        if (auto r = append_events(out, ctx, aggregate_id, c.location, c.headers, c.record, up_to_version,
+    out.reserve(commits->size());
+    for (auto& c : *commits) {
+        if (auto r = append_events(out, ctx, aggregate_id, c.location, std::move(c.headers), c.record, up_to_version,
                                    "the state store keeps");
             !r) {
             return fail(std::move(r.error()));
@@ -168,20 +171,29 @@ result<std::map<std::int64_t, std::vector<std::uint8_t>>, std::string> aggregate
     return out;
 }
 
-result<std::vector<recorded_event>, std::string> aggregate_reader::read_from_log(const state_store& store, context ctx,
-                                                                                std::string_view aggregate_id,
-                                                                                std::uint64_t up_to_version,
-                                                                                std::chrono::milliseconds timeout) {
+result<std::pair<std::vector<stored_commit>, std::map<std::int64_t, std::vector<std::uint8_t>>>, std::string>
+aggregate_reader::fetch_stored(const state_store& store, context ctx, std::string_view aggregate_id,
+                               std::uint64_t up_to_version, std::chrono::milliseconds timeout) {
     auto commits = store.commits(ctx, aggregate_id, up_to_version);
     if (!commits) return fail(std::move(commits.error().message));
     std::vector<commit_location> locations;
     for (const auto& c : *commits) locations.push_back(c.location);
     auto records = fetch(ctx, aggregate_id, locations, timeout);
     if (!records) return fail(std::move(records.error()));
+    return std::pair{std::move(*commits), std::move(*records)};
+}
+
+result<std::vector<recorded_event>, std::string> aggregate_reader::read_from_log(const state_store& store, context ctx,
+                                                                                std::string_view aggregate_id,
+                                                                                std::uint64_t up_to_version,
+                                                                                std::chrono::milliseconds timeout) {
+    auto fetched = fetch_stored(store, ctx, aggregate_id, up_to_version, timeout);
+    if (!fetched) return fail(std::move(fetched.error()));
+    auto& [commits, records] = *fetched;
     std::vector<recorded_event> out;
-    for (const auto& c : *commits) {
-        const auto found = records->find(c.location.at.offset);
-        if (found == records->end()) {
+    for (const auto& c : commits) {
+        const auto found = records.find(c.location.at.offset);
+        if (found == records.end()) {
             return fail("the log no longer holds " + std::string(topic_of(ctx)) + "[" +
                         std::to_string(c.location.at.partition) + "]@" + std::to_string(c.location.at.offset) +
                         ", a commit of " + std::string(aggregate_id));
@@ -197,17 +209,14 @@ result<std::vector<recorded_event>, std::string> aggregate_reader::read_from_log
 
 result<void, std::string> aggregate_reader::verify(const state_store& store, context ctx, std::string_view aggregate_id,
                                                    std::uint64_t up_to_version, std::chrono::milliseconds timeout) {
-    auto commits = store.commits(ctx, aggregate_id, up_to_version);
-    if (!commits) return fail(std::move(commits.error().message));
-    std::vector<commit_location> locations;
-    for (const auto& c : *commits) locations.push_back(c.location);
-    auto records = fetch(ctx, aggregate_id, locations, timeout);
-    if (!records) return fail(std::move(records.error()));
-    for (const auto& c : *commits) {
-        const auto found = records->find(c.location.at.offset);
+    auto fetched = fetch_stored(store, ctx, aggregate_id, up_to_version, timeout);
+    if (!fetched) return fail(std::move(fetched.error()));
+    auto& [commits, records] = *fetched;
+    for (const auto& c : commits) {
+        const auto found = records.find(c.location.at.offset);
         const std::string where = std::string(topic_of(ctx)) + "[" + std::to_string(c.location.at.partition) + "]@" +
                                   std::to_string(c.location.at.offset);
-        if (found == records->end()) return fail("the log no longer holds " + where);
+        if (found == records.end()) return fail("the log no longer holds " + where);
         if (found->second != c.record) {
             return fail("the log's record at " + where + " differs from the copy the state store serves for " +
                         std::string(aggregate_id) + " version " + std::to_string(c.location.first_version) +
