@@ -224,10 +224,10 @@ std::string encode_entry(const stored_commit& c) {
 }
 
 // The entry at `first_version`: its location always, headers and bytes when `full`.
+// `scratch` holds the aligned copy of a misaligned value; reused across a range scan.
 result<stored_commit, std::string> decode_entry(std::span<const std::uint8_t> bytes, std::uint64_t first_version,
-                                                bool full) {
-    std::vector<std::uint8_t> aligned_copy;
-    auto opened = open_value(bytes, "a commit entry, identifier \"SSCE\"", aligned_copy, [](flatbuffers::Verifier& v) {
+                                                bool full, std::vector<std::uint8_t>& scratch) {
+    auto opened = open_value(bytes, "a commit entry, identifier \"SSCE\"", scratch, [](flatbuffers::Verifier& v) {
         return v.VerifySizePrefixedBuffer<fbs::commit_entry>(commit_entry_identifier);
     });
     if (!opened) return fail(std::move(opened.error()));
@@ -319,6 +319,7 @@ struct state_store::impl {
         if (!cursor) return fail(mdb_failure(cursor.error(), doing));
         const auto prefix = aggregate_key(ctx, id);
         std::vector<stored_commit> out;
+        std::vector<std::uint8_t> scratch;
         for (auto at = cursor->seek(commit_key(ctx, id, 0));; at = cursor->next()) {
             if (!at) return fail(mdb_failure(at.error(), doing));
             if (!*at) break;
@@ -333,7 +334,7 @@ struct state_store::impl {
             }
             const auto first_version = get_be<std::uint64_t>(key.data() + prefix.size());
             if (first_version > up_to) break;
-            auto entry = decode_entry(bytes_of((*at)->second), first_version, full);
+            auto entry = decode_entry(bytes_of((*at)->second), first_version, full, scratch);
             if (!entry) {
                 return fail(corrupt("the commit at version " + std::to_string(first_version) + " of " + describe(ctx, id),
                                     entry.error()));
