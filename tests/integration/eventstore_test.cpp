@@ -80,6 +80,33 @@ protected:
 
     commands::store_runtime runtime() { return {*store_, *producer_, *tail_}; }
 
+    // `rounds` orders placed here, each cancelled by a second writer (its own store, and a
+    // tail with `other`'s options) told the version this one reached: it must wait for
+    // that version, never answer 412.
+    void cancel_at_versions_another_writer_reached(const std::string& name, eventstore::tail_options other, int rounds) {
+        auto other_store = eventstore::state_store::open(
+            dir_.path() / name, {std::uint64_t{1} << 30, eventstore::state_store::durability::relaxed});
+        ASSERT_TRUE(other_store.has_value()) << other_store.error().message;
+        auto other_tail = eventstore::tail::start(std::move(other), **other_store);
+        ASSERT_TRUE(other_tail.has_value()) << other_tail.error();
+        {
+            const commands::order_handler here(runtime());
+            const commands::order_handler there(commands::store_runtime{**other_store, *producer_, **other_tail});
+            for (int i = 0; i < rounds; ++i) {
+                const std::string id = "o-" + name + "-" + std::to_string(i);
+                auto placed = here.handle_sync(place(id), meta("p-" + std::to_string(i)));
+                ASSERT_TRUE(placed.has_value()) << placed.error().message;
+                commands::command_options at_one;
+                at_one.expected_version = placed->version;
+                auto cancelled = there.handle_sync(order::cancel_order{domain::order_id(id), customer("c-1"), 2},
+                                                   meta("c-" + std::to_string(i)), at_one);
+                ASSERT_TRUE(cancelled.has_value()) << i << ": " << cancelled.error().message;
+                EXPECT_EQ(cancelled->version, 2U);
+            }
+        }
+        other_tail->reset();
+    }
+
     testing::temp_dir dir_;
     std::optional<eventstore::embedded_cluster> cluster_;
     std::unique_ptr<eventstore::state_store> store_;
@@ -229,27 +256,7 @@ TEST_F(eventstore_test, await_log_end_returns_the_ends_it_waited_for_and_fails_a
 // reached (If-Match from another process's answer): its tail may not have that commit
 // yet, and may not even know the log grew. It must wait for it, not answer 412.
 TEST_F(eventstore_test, a_version_another_writer_just_reached_is_waited_for_not_refused) {
-    auto other_store = eventstore::state_store::open(dir_.path() / "other",
-                                                     {std::uint64_t{1} << 30, eventstore::state_store::durability::relaxed});
-    ASSERT_TRUE(other_store.has_value()) << other_store.error().message;
-    auto other_tail = eventstore::tail::start(tail_options(cluster_->bootstrap_servers()), **other_store);
-    ASSERT_TRUE(other_tail.has_value()) << other_tail.error();
-    {
-        const commands::order_handler here(runtime());
-        const commands::order_handler there(commands::store_runtime{**other_store, *producer_, **other_tail});
-        for (int i = 0; i < 20; ++i) {
-            const std::string id = "o-race-" + std::to_string(i);
-            auto placed = here.handle_sync(place(id), meta("p-" + std::to_string(i)));
-            ASSERT_TRUE(placed.has_value()) << placed.error().message;
-            commands::command_options at_one;
-            at_one.expected_version = placed->version;
-            auto cancelled = there.handle_sync(order::cancel_order{domain::order_id(id), customer("c-1"), 2},
-                                               meta("c-" + std::to_string(i)), at_one);
-            ASSERT_TRUE(cancelled.has_value()) << i << ": " << cancelled.error().message;
-            EXPECT_EQ(cancelled->version, 2U);
-        }
-    }
-    other_tail->reset();
+    cancel_at_versions_another_writer_reached("race", tail_options(cluster_->bootstrap_servers()), 20);
 }
 
 TEST_F(eventstore_test, a_store_of_another_log_is_refused) {
@@ -451,29 +458,9 @@ TEST_F(eventstore_test, the_observer_sees_every_outcome_commit_and_verdict) {
 // busy tail, or one whose idle fetch the brokers hold): the version is in the log, so the
 // command waits for it instead of answering 412 after a fixed window.
 TEST_F(eventstore_test, a_version_in_the_log_is_waited_for_however_far_behind_this_tail_is) {
-    auto other_store = eventstore::state_store::open(dir_.path() / "slow",
-                                                     {std::uint64_t{1} << 30, eventstore::state_store::durability::relaxed});
-    ASSERT_TRUE(other_store.has_value()) << other_store.error().message;
     auto slow = tail_options(cluster_->bootstrap_servers());
     slow.fetch_wait = 700ms;  // the mock holds an idle fetch this long: new records are seen late
-    auto other_tail = eventstore::tail::start(slow, **other_store);
-    ASSERT_TRUE(other_tail.has_value()) << other_tail.error();
-    {
-        const commands::order_handler here(runtime());
-        const commands::order_handler there(commands::store_runtime{**other_store, *producer_, **other_tail});
-        for (int i = 0; i < 5; ++i) {
-            const std::string id = "o-behind-" + std::to_string(i);
-            auto placed = here.handle_sync(place(id), meta("p-" + std::to_string(i)));
-            ASSERT_TRUE(placed.has_value()) << placed.error().message;
-            commands::command_options at_one;
-            at_one.expected_version = placed->version;
-            auto cancelled = there.handle_sync(order::cancel_order{domain::order_id(id), customer("c-1"), 2},
-                                               meta("c-" + std::to_string(i)), at_one);
-            ASSERT_TRUE(cancelled.has_value()) << i << ": " << cancelled.error().message;
-            EXPECT_EQ(cancelled->version, 2U);
-        }
-    }
-    other_tail->reset();
+    cancel_at_versions_another_writer_reached("behind", slow, 5);
 }
 
 // Issue 8, item 3: a completion that takes its time (here: until the test lets it go)
