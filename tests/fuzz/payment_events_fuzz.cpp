@@ -1,0 +1,17 @@
+// Fuzz target: payment event histories through the payment codec and decider (codec_fuzz.hpp).
+#include "domain/payment/payment.hpp"
+#include "eventstore/codec/payment_codec.hpp"
+#include "tests/fuzz/codec_fuzz.hpp"
+
+namespace {
+struct codec {
+    static constexpr auto decode = &shopstream::eventstore::payment_codec::decode;
+    static constexpr auto encode = &shopstream::eventstore::payment_codec::encode;
+    static constexpr auto decode_state = &shopstream::eventstore::payment_codec::decode_state;
+    static constexpr auto encode_state = &shopstream::eventstore::payment_codec::encode_state;
+};
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    return shopstream::fuzz::fuzz_history<codec, shopstream::domain::payment::decider>({data, size});
+}
