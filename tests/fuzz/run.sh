@@ -33,6 +33,10 @@ targets=("$@")
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz
 
+# Crash reports name functions and lines only with clang's own symbolizer.
+export ASAN_SYMBOLIZER_PATH="${ASAN_SYMBOLIZER_PATH:-/usr/lib/llvm-19/bin/llvm-symbolizer}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
+
 bin=build/fuzz/tests/fuzz
 mkdir -p build/fuzz/logs build/fuzz/artifacts
 run_one() {
