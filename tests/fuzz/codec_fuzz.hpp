@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "eventstore/codec/event_codec.hpp"
@@ -25,51 +26,51 @@
 
 namespace shopstream::fuzz {
 
-// Codec: struct with static decode / encode / decode_state / encode_state;
-// Decider: the context's decider (initial_state, evolve).
-template <class Codec, class Decider>
-int fuzz_history(std::span<const std::uint8_t> input) {
+// Decider: the context's decider (initial_state, evolve); the functions are its codec's.
+template <class Decider, class Decode, class Encode, class DecodeState, class EncodeState>
+int fuzz_history(std::span<const std::uint8_t> input, Decode decode, Encode encode, DecodeState decode_state,
+                 EncodeState encode_state) {
     auto s = Decider::initial_state();
     event_records records(input);
     event_record r;
     while (records.next(r)) {
-        const auto decoded = Codec::decode(r.type, r.schema_version, r.payload);
+        const auto decoded = decode(r.type, r.schema_version, r.payload);
         const misaligned_copy elsewhere(r.payload);
-        FUZZ_CHECK(same_verdict(decoded, Codec::decode(r.type, r.schema_version, elsewhere.bytes())));
+        FUZZ_CHECK(same_verdict(decoded, decode(r.type, r.schema_version, elsewhere.bytes())));
         if (!decoded) continue;
 
-        const eventstore::encoded_event again = Codec::encode(*decoded);
+        const eventstore::encoded_event again = encode(*decoded);
         FUZZ_CHECK(again.type == r.type);
         FUZZ_CHECK(again.schema_version == r.schema_version);
-        const auto back = Codec::decode(again.type, again.schema_version, again.payload);
+        const auto back = decode(again.type, again.schema_version, again.payload);
         FUZZ_CHECK(back.has_value());
         FUZZ_CHECK(*back == *decoded);
-        FUZZ_CHECK(Codec::encode(*back).payload == again.payload);
+        FUZZ_CHECK(encode(*back).payload == again.payload);
 
         s = Decider::evolve(std::move(s), *decoded);
-        const std::vector<std::uint8_t> stored = Codec::encode_state(s);
+        const std::vector<std::uint8_t> stored = encode_state(s);
         FUZZ_CHECK(stored.empty() == (s == Decider::initial_state()));
-        const auto restored = Codec::decode_state(stored);
+        const auto restored = decode_state(stored);
         FUZZ_CHECK(restored.has_value());
         FUZZ_CHECK(*restored == s);
     }
     return 0;
 }
 
-template <class Codec, class Decider>
-int fuzz_snapshot(std::span<const std::uint8_t> input) {
-    const auto decoded = Codec::decode_state(input);
+template <class Decider, class DecodeState, class EncodeState>
+int fuzz_snapshot(std::span<const std::uint8_t> input, DecodeState decode_state, EncodeState encode_state) {
+    const auto decoded = decode_state(input);
     const misaligned_copy elsewhere(input);
-    FUZZ_CHECK(same_verdict(decoded, Codec::decode_state(elsewhere.bytes())));
+    FUZZ_CHECK(same_verdict(decoded, decode_state(elsewhere.bytes())));
     if (!decoded) return 0;
     FUZZ_CHECK(input.empty() == (*decoded == Decider::initial_state()));
 
-    const std::vector<std::uint8_t> again = Codec::encode_state(*decoded);
+    const std::vector<std::uint8_t> again = encode_state(*decoded);
     FUZZ_CHECK(again.empty() == input.empty());
-    const auto back = Codec::decode_state(again);
+    const auto back = decode_state(again);
     FUZZ_CHECK(back.has_value());
     FUZZ_CHECK(*back == *decoded);
-    FUZZ_CHECK(Codec::encode_state(*back) == again);
+    FUZZ_CHECK(encode_state(*back) == again);
     return 0;
 }
 

@@ -3,15 +3,8 @@
 #include "eventstore/codec/order_codec.hpp"
 #include "tests/fuzz/codec_fuzz.hpp"
 
-namespace {
-struct codec {
-    static constexpr auto decode = &shopstream::eventstore::order_codec::decode;
-    static constexpr auto encode = &shopstream::eventstore::order_codec::encode;
-    static constexpr auto decode_state = &shopstream::eventstore::order_codec::decode_state;
-    static constexpr auto encode_state = &shopstream::eventstore::order_codec::encode_state;
-};
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    return shopstream::fuzz::fuzz_history<codec, shopstream::domain::order::decider>({data, size});
+    namespace codec = shopstream::eventstore::order_codec;
+    return shopstream::fuzz::fuzz_history<shopstream::domain::order::decider>(
+        {data, size}, codec::decode, codec::encode, codec::decode_state, codec::encode_state);
 }

@@ -3,15 +3,8 @@
 #include "eventstore/codec/payment_codec.hpp"
 #include "tests/fuzz/codec_fuzz.hpp"
 
-namespace {
-struct codec {
-    static constexpr auto decode = &shopstream::eventstore::payment_codec::decode;
-    static constexpr auto encode = &shopstream::eventstore::payment_codec::encode;
-    static constexpr auto decode_state = &shopstream::eventstore::payment_codec::decode_state;
-    static constexpr auto encode_state = &shopstream::eventstore::payment_codec::encode_state;
-};
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    return shopstream::fuzz::fuzz_history<codec, shopstream::domain::payment::decider>({data, size});
+    namespace codec = shopstream::eventstore::payment_codec;
+    return shopstream::fuzz::fuzz_history<shopstream::domain::payment::decider>(
+        {data, size}, codec::decode, codec::encode, codec::decode_state, codec::encode_state);
 }
