@@ -30,6 +30,8 @@ struct commit {
     [[nodiscard]] std::uint64_t resulting_version() const noexcept {
         return expected_version + events.size();
     }
+
+    friend bool operator==(const commit&, const commit&) = default;
 };
 
 // Kafka record headers (all UTF-8 text). Empty values are not written.

@@ -23,18 +23,36 @@ struct position {
     return std::to_string(p.partition) + ":" + std::to_string(p.offset);
 }
 
-// Parses "partition:offset" (both non-negative decimal); nullopt on anything else.
+namespace detail {
+// A non-negative decimal as std::to_string writes it: digits only, no sign, no leading
+// zero unless it is "0" itself.
+[[nodiscard]] constexpr bool is_canonical_decimal(std::string_view digits) noexcept {
+    if (digits.empty() || (digits.size() > 1 && digits.front() == '0')) return false;
+    for (const char c : digits) {
+        if (c < '0' || c > '9') return false;
+    }
+    return true;
+}
+}  // namespace detail
+
+// Parses exactly what to_string prints: "partition:offset", both non-negative decimals
+// without sign or leading zeros; nullopt on anything else. One position has one
+// spelling, so a token compares, logs and caches as the position it names ("07:0012"
+// and "-0:0" are refused, not read as 7:12 and 0:0).
 [[nodiscard]] inline std::optional<position> parse_position(std::string_view text) noexcept {
     const auto colon = text.find(':');
-    if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) return std::nullopt;
+    if (colon == std::string_view::npos || !detail::is_canonical_decimal(text.substr(0, colon)) ||
+        !detail::is_canonical_decimal(text.substr(colon + 1))) {
+        return std::nullopt;
+    }
     position p;
     const char* first = text.data();
     const char* mid = first + colon;
     const char* last = first + text.size();
     auto [pe, pec] = std::from_chars(first, mid, p.partition);
-    if (pec != std::errc{} || pe != mid || p.partition < 0) return std::nullopt;
+    if (pec != std::errc{} || pe != mid) return std::nullopt;
     auto [oe, oec] = std::from_chars(mid + 1, last, p.offset);
-    if (oec != std::errc{} || oe != last || p.offset < 0) return std::nullopt;
+    if (oec != std::errc{} || oe != last) return std::nullopt;
     return p;
 }
 

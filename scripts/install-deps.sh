@@ -21,6 +21,11 @@ packages=(
   curl python3-prometheus-client
   # the Prometheus registry behind /metrics (core library only; we serve the text ourselves)
   prometheus-cpp-dev
+  # fuzzing (tests/fuzz, the fuzz preset): clang-19, the newest clang in Debian 12 and one
+  # that compiles <expected> against libstdc++ 12 (clang-14 cannot); libFuzzer and the
+  # sanitizer runtimes are in libclang-rt-19-dev, llvm-symbolizer (readable crash stacks)
+  # in llvm-19
+  clang-19 libclang-rt-19-dev llvm-19
 )
 
 missing=()

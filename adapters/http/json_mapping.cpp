@@ -501,6 +501,10 @@ result<std::optional<std::uint64_t>, problem> expected_version_from_if_match(std
     };
     if (v.size() < 3 || v.front() != '"' || v.back() != '"') return refuse();
     const std::string_view digits = v.substr(1, v.size() - 2);
+    // Entity tags compare character by character (RFC 9110 8.8.3.2): "07" is not the tag
+    // "7" that etag() sends, so it names no version and is refused like any other tag
+    // this server never issues.
+    if (digits.size() > 1 && digits.front() == '0') return refuse();
     std::uint64_t version = 0;
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), version);
     if (ec != std::errc{} || end != digits.data() + digits.size()) return refuse();

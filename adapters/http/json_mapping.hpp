@@ -91,7 +91,8 @@ struct request_context {
     std::string_view review_id, std::string_view body, const request_context& ctx);
 
 // If-Match → the expected version: `"7"` → 7, `*` → nullopt (any version); anything
-// else (weak tags, lists, non-numbers) → 400 bad_header.
+// else (weak tags, lists, non-numbers, a version with leading zeros: a tag etag() never
+// writes) → 400 bad_header.
 [[nodiscard]] result<std::optional<std::uint64_t>, problem> expected_version_from_if_match(
     std::string_view header);
 

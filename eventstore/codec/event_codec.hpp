@@ -32,6 +32,8 @@ struct encoded_event {
     std::uint16_t type = 0;
     std::uint16_t schema_version = 0;
     std::vector<std::uint8_t> payload;
+
+    friend bool operator==(const encoded_event&, const encoded_event&) = default;
 };
 
 template <class Event>

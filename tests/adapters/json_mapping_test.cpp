@@ -511,6 +511,17 @@ TEST(if_match, reads_one_strong_version_tag_or_star) {
     }
 }
 
+// Found by tests/fuzz/json_commands: "0537" was read as version 537, though entity tags
+// compare character by character and etag(537) is "537".
+TEST(if_match, a_version_with_leading_zeros_is_not_a_tag_this_server_sends) {
+    for (const std::string bad : {R"("0537")", R"("00")", R"("007370955322304")"}) {
+        const auto r = expected_version_from_if_match(bad);
+        ASSERT_FALSE(r.has_value()) << bad;
+        EXPECT_EQ(r.error().status, 400) << bad;
+    }
+    EXPECT_EQ(expected_version_from_if_match(R"("0")").value(), std::optional<std::uint64_t>{0});
+}
+
 TEST(etag, quotes_the_version) {
     EXPECT_EQ(etag(0), R"("0")");
     EXPECT_EQ(etag(42), R"("42")");

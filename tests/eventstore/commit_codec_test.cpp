@@ -64,7 +64,7 @@ std::vector<commit> samples() {
     };
 }
 
-// Checks two commits are the same, field by field (commit has no operator==).
+// Checks two commits are the same field by field, so that a failure names the field.
 void expect_same(const commit& expected, const commit& actual) {
     EXPECT_EQ(actual.aggregate_id, expected.aggregate_id);
     EXPECT_EQ(actual.expected_version, expected.expected_version);
