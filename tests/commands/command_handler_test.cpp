@@ -120,11 +120,19 @@ protected:
         return a.result.value_or(fail(commands::command_error{}));
     }
 
-    // Another writer: its own handler (own lanes) over the same log and store.
-    std::unique_ptr<commands::review_handler> other_writer() {
-        return std::make_unique<commands::review_handler>(
+    // Another writer - its own handler (own lanes) over the same log and store - edits the
+    // review to version 2; from here on the twin holds what is appended unapplied.
+    struct other_writer {
+        std::unique_ptr<commands::review_handler> handler;
+        std::unique_ptr<answer> edited = std::make_unique<answer>();
+    };
+    other_writer another_writer_edits_unapplied() {
+        other_writer w{std::make_unique<commands::review_handler>(
             commands::store_runtime{*store_, *log_, *log_},
-            commands::handler_options{.clock = &clock_, .continuations = &other_exec_});
+            commands::handler_options{.clock = &clock_, .continuations = &other_exec_})};
+        log_->hold_apply(true);
+        w.handler->handle(edit(2), meta("other-1"), {}, w.edited->callback());
+        return w;
     }
 
     testing::temp_dir dir_;
@@ -237,10 +245,7 @@ TEST_F(command_handler_test, an_expected_version_in_the_log_but_not_yet_applied_
     ASSERT_TRUE(run(submit(), "c1").has_value());
     // Another writer (its own handler over the same log) takes the review to version 2;
     // this process's tail has not applied it yet.
-    auto other = other_writer();
-    log_->hold_apply(true);
-    answer theirs;
-    other->handle(edit(2), meta("other-1"), {}, theirs.callback());
+    auto theirs = another_writer_edits_unapplied();
 
     answer ours;
     handler_->handle(edit(5), meta("c2"), {.expected_version = 2}, ours.callback());
@@ -260,8 +265,8 @@ TEST_F(command_handler_test, an_expected_version_in_the_log_but_not_yet_applied_
     ASSERT_TRUE(ours.answered());
     ASSERT_TRUE(ours.result->has_value()) << ours.result->error().message;
     EXPECT_EQ((*ours.result)->version, 3U);
-    ASSERT_TRUE(theirs.answered());
-    EXPECT_TRUE(theirs.result->has_value());
+    ASSERT_TRUE(theirs.edited->answered());
+    EXPECT_TRUE(theirs.edited->result->has_value());
 }
 
 TEST_F(command_handler_test, an_expected_version_beyond_the_log_is_precondition_failed_after_one_look) {
@@ -284,10 +289,7 @@ TEST_F(command_handler_test, brokers_that_cannot_say_where_the_log_ends_make_it_
 
 TEST_F(command_handler_test, a_deadline_that_passes_before_anything_was_produced_is_unavailable) {
     ASSERT_TRUE(run(submit(), "c1").has_value());
-    auto other = other_writer();
-    log_->hold_apply(true);
-    answer theirs;
-    other->handle(edit(2), meta("other-1"), {}, theirs.callback());
+    auto theirs = another_writer_edits_unapplied();
     answer ours;
     handler_->handle(edit(5), meta("c2"), {.expected_version = 2, .timeout = 1s}, ours.callback());
     exec_.run();
@@ -302,11 +304,8 @@ TEST_F(command_handler_test, a_deadline_that_passes_before_anything_was_produced
 
 TEST_F(command_handler_test, a_loser_is_decided_again_on_the_executor_and_then_applies) {
     ASSERT_TRUE(run(submit(), "c1").has_value());
-    auto other = other_writer();
-    log_->hold_apply(true);
-    answer theirs;
+    auto theirs = another_writer_edits_unapplied();
     answer ours;
-    other->handle(edit(2), meta("other-1"), {}, theirs.callback());
     handler_->handle(edit(3), meta("c2"), {}, ours.callback());  // decided on version 1 too: loses
     EXPECT_EQ(log_->appends(), 3U);
     log_->apply();
@@ -323,11 +322,8 @@ TEST_F(command_handler_test, a_loser_is_decided_again_on_the_executor_and_then_a
 
 TEST_F(command_handler_test, a_loser_with_an_expected_version_is_precondition_failed) {
     ASSERT_TRUE(run(submit(), "c1").has_value());
-    auto other = other_writer();
-    log_->hold_apply(true);
-    answer theirs;
+    auto theirs = another_writer_edits_unapplied();
     answer ours;
-    other->handle(edit(2), meta("other-1"), {}, theirs.callback());
     handler_->handle(edit(3), meta("c2"), {.expected_version = 1}, ours.callback());
     log_->apply();
     exec_.run();
@@ -372,12 +368,9 @@ TEST_F(command_handler_test, commands_on_other_aggregates_do_not_wait_for_each_o
 // Item 4: once stopped, no thread of the handler calls the appender again.
 TEST_F(command_handler_test, a_stopped_handler_never_produces_again_and_answers_what_runs) {
     ASSERT_TRUE(run(submit(), "c1").has_value());
-    auto other = other_writer();
-    log_->hold_apply(true);
-    answer theirs;
+    auto theirs = another_writer_edits_unapplied();
     answer loser;
     answer queued;
-    other->handle(edit(2), meta("other-1"), {}, theirs.callback());
     handler_->handle(edit(3), meta("c2"), {}, loser.callback());     // will lose
     handler_->handle(edit(4), meta("c3"), {}, queued.callback());    // queued in the lane
     EXPECT_EQ(log_->appends(), 3U);
