@@ -26,8 +26,8 @@ struct messages {
 
 }  // namespace
 
-result<std::unique_ptr<aggregate_reader>, std::string> aggregate_reader::open(const std::string& bootstrap_servers,
-                                                                             std::map<std::string, std::string> extra) {
+result<std::unique_ptr<aggregate_reader>, error> aggregate_reader::open(const std::string& bootstrap_servers,
+                                                                       std::map<std::string, std::string> extra) {
     std::map<std::string, std::string> settings = {
         {"bootstrap.servers", bootstrap_servers},
         {"group.id", "shopstream-aggregate-reader"},  // never joined: offsets are explicit
@@ -60,19 +60,19 @@ aggregate_reader::~aggregate_reader() {
 namespace {
 
 // The events of one stored commit with version <= up_to_version, after checking that
-// `record` is the commit the store says it is.
-result<void, std::string> append_events(std::vector<recorded_event>& out, context ctx, std::string_view aggregate_id,
-                                        const commit_location& l, commit_headers headers,
-                                        std::span<const std::uint8_t> record, std::uint64_t up_to_version,
-                                        std::string_view where) {
+// `record` is the commit the store says it is; `mismatch` is the code when it is not.
+result<void, error> append_events(std::vector<recorded_event>& out, context ctx, std::string_view aggregate_id,
+                                  const commit_location& l, commit_headers headers,
+                                  std::span<const std::uint8_t> record, std::uint64_t up_to_version,
+                                  std::string_view where, errc mismatch) {
     auto c = decode_commit(record);
     if (!c || c->aggregate_id != aggregate_id || c->expected_version + 1 != l.first_version ||
         c->events.size() != l.event_count) {
-        return fail("the record " + std::string(where) + " of " + std::string(topic_of(ctx)) + "[" +
+        return fail(error{mismatch, "the record " + std::string(where) + " of " + std::string(topic_of(ctx)) + "[" +
                     std::to_string(l.at.partition) + "]@" + std::to_string(l.at.offset) + " is not the commit of " +
                     std::string(aggregate_id) + " at version " + std::to_string(l.first_version) +
                     " the state store recorded" + (c ? std::string() : " (" + c.error().detail + ")") +
-                    ": rebuild the store from the log");
+                    ": rebuild the store from the log"});
     }
     for (std::size_t k = 0; k < c->events.size(); ++k) {
         const std::uint64_t version = l.first_version + k;
@@ -86,16 +86,15 @@ result<void, std::string> append_events(std::vector<recorded_event>& out, contex
 
 }  // namespace
 
-result<std::vector<recorded_event>, std::string> read_history(const state_store& store, context ctx,
-                                                              std::string_view aggregate_id,
-                                                              std::uint64_t up_to_version) {
+result<std::vector<recorded_event>, error> read_history(const state_store& store, context ctx,
+                                                        std::string_view aggregate_id, std::uint64_t up_to_version) {
     auto commits = store.commits(ctx, aggregate_id, up_to_version);
-    if (!commits) return fail(std::move(commits.error().message));
+    if (!commits) return fail(error{errc::store_failed, std::move(commits.error().message)});
     std::vector<recorded_event> out;
     out.reserve(commits->size());
     for (auto& c : *commits) {
         if (auto r = append_events(out, ctx, aggregate_id, c.location, std::move(c.headers), c.record, up_to_version,
-                                   "the state store keeps");
+                                   "the state store keeps", errc::store_failed);
             !r) {
             return fail(std::move(r.error()));
         }
@@ -103,7 +102,7 @@ result<std::vector<recorded_event>, std::string> read_history(const state_store&
     return out;
 }
 
-result<std::map<std::int64_t, std::vector<std::uint8_t>>, std::string> aggregate_reader::fetch(
+result<std::map<std::int64_t, std::vector<std::uint8_t>>, error> aggregate_reader::fetch(
     context ctx, std::string_view aggregate_id, const std::vector<commit_location>& locations,
     std::chrono::milliseconds timeout) {
     std::map<std::int64_t, std::vector<std::uint8_t>> out;
@@ -113,8 +112,8 @@ result<std::map<std::int64_t, std::vector<std::uint8_t>>, std::string> aggregate
     const std::int32_t partition = wanted.front().at.partition;
     for (const auto& l : wanted) {
         if (l.at.partition != partition) {
-            return fail("the state store places the commits of " + std::string(aggregate_id) +
-                        " in more than one partition: it is corrupt; rebuild it from offset 0");
+            return fail(error{errc::store_failed, "the state store places the commits of " + std::string(aggregate_id) +
+                                                      " in more than one partition: it is corrupt; rebuild it from offset 0"});
         }
     }
     std::sort(wanted.begin(), wanted.end(),
@@ -123,16 +122,18 @@ result<std::map<std::int64_t, std::vector<std::uint8_t>>, std::string> aggregate
     std::lock_guard lock(mu_);
     rd_kafka_topic_t* rkt = topics_.at(ctx);
     if (rd_kafka_consume_start(rkt, partition, wanted.front().at.offset) == -1) {
-        return fail(std::string("cannot read ") + std::string(topic_of(ctx)) + ": " +
-                    rd_kafka_err2str(rd_kafka_last_error()));
+        return fail(error{errc::client_failed, std::string("cannot read ") + std::string(topic_of(ctx)) + ": " +
+                                                   rd_kafka_err2str(rd_kafka_last_error())});
     }
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     std::size_t next = 0;  // index into wanted
     std::string problem;
+    errc problem_code = errc::unreachable;
     messages batch;
     while (next < wanted.size() && problem.empty()) {
         if (std::chrono::steady_clock::now() >= deadline) {
             problem = "timed out reading " + std::string(aggregate_id) + " from " + std::string(topic_of(ctx));
+            problem_code = errc::timed_out;
             break;
         }
         batch.clear();
@@ -161,21 +162,22 @@ result<std::map<std::int64_t, std::vector<std::uint8_t>>, std::string> aggregate
                 batch.clear();
                 if (rd_kafka_seek(rkt, partition, wanted[next].at.offset, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
                     problem = "cannot seek in " + std::string(topic_of(ctx));
+                    problem_code = errc::client_failed;
                 }
             }
         }
     }
     batch.clear();
     rd_kafka_consume_stop(rkt, partition);
-    if (!problem.empty()) return fail(std::move(problem));
+    if (!problem.empty()) return fail(error{problem_code, std::move(problem)});
     return out;
 }
 
-result<std::pair<std::vector<stored_commit>, std::map<std::int64_t, std::vector<std::uint8_t>>>, std::string>
+result<std::pair<std::vector<stored_commit>, std::map<std::int64_t, std::vector<std::uint8_t>>>, error>
 aggregate_reader::fetch_stored(const state_store& store, context ctx, std::string_view aggregate_id,
                                std::uint64_t up_to_version, std::chrono::milliseconds timeout) {
     auto commits = store.commits(ctx, aggregate_id, up_to_version);
-    if (!commits) return fail(std::move(commits.error().message));
+    if (!commits) return fail(error{errc::store_failed, std::move(commits.error().message)});
     std::vector<commit_location> locations;
     for (const auto& c : *commits) locations.push_back(c.location);
     auto records = fetch(ctx, aggregate_id, locations, timeout);
@@ -183,10 +185,10 @@ aggregate_reader::fetch_stored(const state_store& store, context ctx, std::strin
     return std::pair{std::move(*commits), std::move(*records)};
 }
 
-result<std::vector<recorded_event>, std::string> aggregate_reader::read_from_log(const state_store& store, context ctx,
-                                                                                std::string_view aggregate_id,
-                                                                                std::uint64_t up_to_version,
-                                                                                std::chrono::milliseconds timeout) {
+result<std::vector<recorded_event>, error> aggregate_reader::read_from_log(const state_store& store, context ctx,
+                                                                          std::string_view aggregate_id,
+                                                                          std::uint64_t up_to_version,
+                                                                          std::chrono::milliseconds timeout) {
     auto fetched = fetch_stored(store, ctx, aggregate_id, up_to_version, timeout);
     if (!fetched) return fail(std::move(fetched.error()));
     auto& [commits, records] = *fetched;
@@ -194,12 +196,13 @@ result<std::vector<recorded_event>, std::string> aggregate_reader::read_from_log
     for (const auto& c : commits) {
         const auto found = records.find(c.location.at.offset);
         if (found == records.end()) {
-            return fail("the log no longer holds " + std::string(topic_of(ctx)) + "[" +
-                        std::to_string(c.location.at.partition) + "]@" + std::to_string(c.location.at.offset) +
-                        ", a commit of " + std::string(aggregate_id));
+            return fail(error{errc::records_lost, "the log no longer holds " + std::string(topic_of(ctx)) + "[" +
+                                                      std::to_string(c.location.at.partition) + "]@" +
+                                                      std::to_string(c.location.at.offset) + ", a commit of " +
+                                                      std::string(aggregate_id)});
         }
         if (auto r = append_events(out, ctx, aggregate_id, c.location, c.headers, found->second, up_to_version,
-                                   "the log holds");
+                                   "the log holds", errc::log_mismatch);
             !r) {
             return fail(std::move(r.error()));
         }
@@ -207,8 +210,8 @@ result<std::vector<recorded_event>, std::string> aggregate_reader::read_from_log
     return out;
 }
 
-result<void, std::string> aggregate_reader::verify(const state_store& store, context ctx, std::string_view aggregate_id,
-                                                   std::uint64_t up_to_version, std::chrono::milliseconds timeout) {
+result<void, error> aggregate_reader::verify(const state_store& store, context ctx, std::string_view aggregate_id,
+                                             std::uint64_t up_to_version, std::chrono::milliseconds timeout) {
     auto fetched = fetch_stored(store, ctx, aggregate_id, up_to_version, timeout);
     if (!fetched) return fail(std::move(fetched.error()));
     auto& [commits, records] = *fetched;
@@ -216,11 +219,13 @@ result<void, std::string> aggregate_reader::verify(const state_store& store, con
         const auto found = records.find(c.location.at.offset);
         const std::string where = std::string(topic_of(ctx)) + "[" + std::to_string(c.location.at.partition) + "]@" +
                                   std::to_string(c.location.at.offset);
-        if (found == records.end()) return fail("the log no longer holds " + where);
+        if (found == records.end()) return fail(error{errc::records_lost, "the log no longer holds " + where});
         if (found->second != c.record) {
-            return fail("the log's record at " + where + " differs from the copy the state store serves for " +
-                        std::string(aggregate_id) + " version " + std::to_string(c.location.first_version) +
-                        ": rebuild the store from the log");
+            return fail(error{errc::log_mismatch, "the log's record at " + where +
+                                                      " differs from the copy the state store serves for " +
+                                                      std::string(aggregate_id) + " version " +
+                                                      std::to_string(c.location.first_version) +
+                                                      ": rebuild the store from the log"});
         }
     }
     return {};

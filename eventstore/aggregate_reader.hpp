@@ -26,6 +26,7 @@
 #include "base/result.hpp"
 #include "eventstore/codec/event_codec.hpp"
 #include "eventstore/context.hpp"
+#include "eventstore/errc.hpp"
 #include "eventstore/kafka_config.hpp"
 #include "eventstore/position.hpp"
 #include "eventstore/state_store.hpp"
@@ -41,14 +42,15 @@ struct recorded_event {
 };
 
 // The aggregate's events with version <= up_to_version, in version order, from the state
-// store; empty when the store knows no such aggregate.
-[[nodiscard]] result<std::vector<recorded_event>, std::string> read_history(
+// store; empty when the store knows no such aggregate. A store that cannot be read, or
+// holds a commit that is not what it says, is errc::store_failed.
+[[nodiscard]] result<std::vector<recorded_event>, error> read_history(
     const state_store& store, context ctx, std::string_view aggregate_id,
     std::uint64_t up_to_version = std::numeric_limits<std::uint64_t>::max());
 
 class aggregate_reader {
 public:
-    [[nodiscard]] static result<std::unique_ptr<aggregate_reader>, std::string> open(
+    [[nodiscard]] static result<std::unique_ptr<aggregate_reader>, error> open(
         const std::string& bootstrap_servers, std::map<std::string, std::string> extra = {});
 
     aggregate_reader(const aggregate_reader&) = delete;
@@ -57,26 +59,28 @@ public:
 
     // The aggregate's events with version <= up_to_version, in version order, read from
     // the log at the offsets the store recorded (headers as the store kept them). Empty
-    // when the store knows no such aggregate.
-    [[nodiscard]] result<std::vector<recorded_event>, std::string> read_from_log(
+    // when the store knows no such aggregate. Errors: records_lost (the log no longer holds
+    // a commit), log_mismatch (the log holds another record there), timed_out, unreachable.
+    [[nodiscard]] result<std::vector<recorded_event>, error> read_from_log(
         const state_store& store, context ctx, std::string_view aggregate_id,
         std::uint64_t up_to_version = std::numeric_limits<std::uint64_t>::max(),
         std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
     // Checks that the log holds, byte for byte, the commits the store serves for the
-    // aggregate up to `up_to_version`; says which one differs otherwise.
-    [[nodiscard]] result<void, std::string> verify(const state_store& store, context ctx, std::string_view aggregate_id,
-                                                   std::uint64_t up_to_version = std::numeric_limits<std::uint64_t>::max(),
-                                                   std::chrono::milliseconds timeout = std::chrono::seconds(5));
+    // aggregate up to `up_to_version`; says which one differs otherwise (log_mismatch,
+    // records_lost).
+    [[nodiscard]] result<void, error> verify(const state_store& store, context ctx, std::string_view aggregate_id,
+                                             std::uint64_t up_to_version = std::numeric_limits<std::uint64_t>::max(),
+                                             std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 private:
     // The commits' records as the log holds them, by offset.
-    [[nodiscard]] result<std::map<std::int64_t, std::vector<std::uint8_t>>, std::string> fetch(
+    [[nodiscard]] result<std::map<std::int64_t, std::vector<std::uint8_t>>, error> fetch(
         context ctx, std::string_view aggregate_id, const std::vector<commit_location>& wanted,
         std::chrono::milliseconds timeout);
     // The store's commits of the aggregate and the log's records at their offsets.
     [[nodiscard]] result<std::pair<std::vector<stored_commit>, std::map<std::int64_t, std::vector<std::uint8_t>>>,
-                         std::string>
+                         error>
     fetch_stored(const state_store& store, context ctx, std::string_view aggregate_id, std::uint64_t up_to_version,
                  std::chrono::milliseconds timeout);
     explicit aggregate_reader(kafka::handle client);
@@ -93,15 +97,17 @@ struct replayed {
     typename Aggregate::state state = Aggregate::decider::initial_state();
 };
 
+// An event this build cannot decode is errc::unreadable_commit.
 template <class Aggregate>
-[[nodiscard]] result<replayed<Aggregate>, std::string> replay(
+[[nodiscard]] result<replayed<Aggregate>, error> replay(
     const std::vector<recorded_event>& events, std::string_view aggregate_id) {
     replayed<Aggregate> out;
     for (const auto& e : events) {
         auto decoded = Aggregate::decode_event(e.event.type, e.event.schema_version, e.event.payload);
         if (!decoded) {
-            return fail("event " + std::to_string(e.version) + " of " + std::string(aggregate_id) +
-                        " cannot be decoded: " + decoded.error().detail);
+            return fail(error{errc::unreadable_commit, "event " + std::to_string(e.version) + " of " +
+                                                           std::string(aggregate_id) +
+                                                           " cannot be decoded: " + decoded.error().detail});
         }
         out.state = Aggregate::decider::evolve(std::move(out.state), *decoded);
         out.version = e.version;
@@ -110,7 +116,7 @@ template <class Aggregate>
 }
 
 template <class Aggregate>
-[[nodiscard]] result<replayed<Aggregate>, std::string> replay(
+[[nodiscard]] result<replayed<Aggregate>, error> replay(
     const state_store& store, std::string_view aggregate_id,
     std::uint64_t up_to_version = std::numeric_limits<std::uint64_t>::max()) {
     auto events = read_history(store, Aggregate::ctx, aggregate_id, up_to_version);

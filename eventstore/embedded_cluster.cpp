@@ -20,10 +20,10 @@
 namespace shopstream::eventstore {
 namespace {
 
-result<void, std::string> set(rd_kafka_conf_t* conf, const char* key, const char* value) {
-    std::array<char, 512> error{};
-    if (rd_kafka_conf_set(conf, key, value, error.data(), error.size()) != RD_KAFKA_CONF_OK) {
-        return fail(std::string("embedded cluster: ") + key + "=" + value + ": " + error.data());
+result<void, error> set(rd_kafka_conf_t* conf, const char* key, const char* value) {
+    std::array<char, 512> reason{};
+    if (rd_kafka_conf_set(conf, key, value, reason.data(), reason.size()) != RD_KAFKA_CONF_OK) {
+        return fail(eventstore::error{errc::invalid_setting, std::string("embedded cluster: ") + key + "=" + value + ": " + reason.data()});
     }
     return {};
 }
@@ -81,10 +81,10 @@ auto embedded_cluster::served_promptly(const std::vector<std::uint16_t>& ports, 
     return call();  // then ~jthread stops and joins the waker
 }
 
-result<embedded_cluster, std::string> embedded_cluster::start(int brokers) {
+result<embedded_cluster, error> embedded_cluster::start(int brokers) {
     if (brokers < 1) {
-        return fail("embedded cluster: needs at least one broker, asked for " +
-                    std::to_string(brokers));
+        return fail(error{errc::invalid_argument, "embedded cluster: needs at least one broker, asked for " +
+                                                      std::to_string(brokers)});
     }
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, &kafka::log_to_spdlog);  // the mock's lines too
@@ -101,18 +101,18 @@ result<embedded_cluster, std::string> embedded_cluster::start(int brokers) {
             return fail(std::move(ok.error()));
         }
     }
-    std::array<char, 512> error{};
+    std::array<char, 512> reason{};
     // rd_kafka_new takes ownership of conf only when it succeeds.
-    rd_kafka_t* owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error.data(), error.size());
+    rd_kafka_t* owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, reason.data(), reason.size());
     if (owner == nullptr) {
         rd_kafka_conf_destroy(conf);
-        return fail(std::string("embedded cluster: creating the owner handle: ") + error.data());
+        return fail(eventstore::error{errc::client_failed, std::string("embedded cluster: creating the owner handle: ") + reason.data()});
     }
     rd_kafka_mock_cluster_t* mock = rd_kafka_mock_cluster_new(owner, brokers);
     if (mock == nullptr) {
         rd_kafka_destroy(owner);
-        return fail(std::string("embedded cluster: rd_kafka_mock_cluster_new failed (could not "
-                                "listen on 127.0.0.1?)"));
+        return fail(eventstore::error{errc::client_failed, "embedded cluster: rd_kafka_mock_cluster_new failed (could not "
+                                                           "listen on 127.0.0.1?)"});
     }
     return embedded_cluster(owner, mock, brokers);
 }
@@ -164,24 +164,25 @@ void embedded_cluster::destroy() noexcept {
     }
 }
 
-result<void, std::string> embedded_cluster::create_topic(std::string_view name, int partitions,
+result<void, error> embedded_cluster::create_topic(std::string_view name, int partitions,
                                                          int replication_factor) {
     const std::string topic(name);
     if (mock_ == nullptr) {
-        return fail("create topic " + topic + ": the embedded cluster was moved from");
+        return fail(error{errc::invalid_argument, "create topic " + topic + ": the embedded cluster was moved from"});
     }
     if (topic.empty() || partitions < 1 || replication_factor < 1 ||
         replication_factor > brokers_) {
-        return fail("create topic '" + topic + "': needs a name, partitions >= 1 and 1 <= " +
-                    "replication factor <= " + std::to_string(brokers_) + " brokers (got " +
-                    std::to_string(partitions) + " partitions, replication factor " +
-                    std::to_string(replication_factor) + ")");
+        return fail(error{errc::invalid_argument, "create topic '" + topic + "': needs a name, partitions >= 1 and 1 <= " +
+                                                      "replication factor <= " + std::to_string(brokers_) + " brokers (got " +
+                                                      std::to_string(partitions) + " partitions, replication factor " +
+                                                      std::to_string(replication_factor) + ")"});
     }
     const rd_kafka_resp_err_t err = request([&topic, partitions, replication_factor](rd_kafka_mock_cluster_t* mock) {
         return rd_kafka_mock_topic_create(mock, topic.c_str(), partitions, replication_factor);
     });
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return fail("create topic " + topic + ": " + rd_kafka_err2str(err));
+        return fail(error{err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS ? errc::topic_exists : errc::client_failed,
+                          "create topic " + topic + ": " + rd_kafka_err2str(err)});
     }
     return {};
 }

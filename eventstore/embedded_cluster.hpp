@@ -33,6 +33,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "base/result.hpp"
+#include "eventstore/errc.hpp"
 
 namespace shopstream::eventstore {
 
@@ -47,7 +48,8 @@ inline constexpr std::chrono::milliseconds embedded_fetch_wait{2};
 class embedded_cluster {
 public:
     // Starts `brokers` brokers (ids 1..brokers) listening on ephemeral loopback ports.
-    [[nodiscard]] static result<embedded_cluster, std::string> start(int brokers = 3);
+    // brokers < 1 is errc::invalid_argument.
+    [[nodiscard]] static result<embedded_cluster, error> start(int brokers = 3);
 
     embedded_cluster(embedded_cluster&& other) noexcept;
     embedded_cluster& operator=(embedded_cluster&& other) noexcept;
@@ -60,8 +62,9 @@ public:
     [[nodiscard]] int broker_count() const noexcept { return brokers_; }
 
     // Creates a topic; fails if it exists or the arguments are out of range
-    // (1 <= replication_factor <= broker_count(); the mock would silently clamp it).
-    [[nodiscard]] result<void, std::string> create_topic(std::string_view name, int partitions,
+    // (1 <= replication_factor <= broker_count(); the mock would silently clamp it):
+    // errc::topic_exists, errc::invalid_argument.
+    [[nodiscard]] result<void, error> create_topic(std::string_view name, int partitions,
                                                          int replication_factor);
 
     // For fault injection: rd_kafka_mock_broker_set_down/up, _set_rtt,

@@ -3,14 +3,15 @@
 // registered as a std::error_code category, and beside it the message for a person -
 // which names the topic, partition, offset or directory and, where there is one, the fix.
 //
+// The shape (error<errc>, the category, the fmt formatter) is base/error.hpp's.
+//
 // Thread-safety: values; the category is a function-local static, safe from any thread.
 
 #include <cstdint>
-#include <ostream>
-#include <string>
+#include <string_view>
 #include <system_error>
 
-#include <fmt/format.h>
+#include "base/error.hpp"
 
 namespace shopstream::eventstore {
 
@@ -25,31 +26,25 @@ enum class errc : std::uint8_t {
     store_failed = 7,        // the LMDB state store cannot be read or written
     unreadable_commit = 8,   // an applied commit holds an event this build cannot decode: upgrade
     tail_failed = 9,         // the tail stopped applying (see tail::failure())
-    client_failed = 10,      // librdkafka refused a setting or could not create a client
+    client_failed = 10,      // librdkafka could not create a client, or a client call failed
+    invalid_setting = 11,    // librdkafka refused a configuration setting (name or value)
+    log_mismatch = 12,       // the log does not hold, byte for byte, the commit the state store serves
+    invalid_argument = 13,   // an argument out of range (broker count, partitions, a moved-from object)
+    topic_exists = 14,       // create_topic() of a topic the cluster already has
 };
 
-[[nodiscard]] const std::error_category& error_category() noexcept;
+[[nodiscard]] const char* category_name(errc) noexcept;
+[[nodiscard]] std::string_view describe(errc e) noexcept;
+
+[[nodiscard]] inline const std::error_category& error_category() noexcept { return category_of<errc>(); }
 
 [[nodiscard]] inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), error_category()};
 }
 
-struct error {
-    errc code = errc::client_failed;
-    std::string message;
-
-    friend std::ostream& operator<<(std::ostream& out, const error& e) { return out << e.message; }
-};
+using error = shopstream::error<errc>;
 
 }  // namespace shopstream::eventstore
 
 template <>
 struct std::is_error_code_enum<shopstream::eventstore::errc> : std::true_type {};
-
-// Logged as its message: spdlog::error("{}", e).
-template <>
-struct fmt::formatter<shopstream::eventstore::error> : fmt::formatter<std::string> {
-    auto format(const shopstream::eventstore::error& e, fmt::format_context& ctx) const {
-        return fmt::formatter<std::string>::format(e.message, ctx);
-    }
-};

@@ -45,32 +45,31 @@ void log_to_spdlog(const rd_kafka_t* rk, int level, const char* facility, const 
     }
 }
 
-result<conf, std::string> make_conf(const std::map<std::string, std::string>& settings) {
+result<conf, error> make_conf(const std::map<std::string, std::string>& settings) {
     conf c(rd_kafka_conf_new());
     rd_kafka_conf_set_log_cb(c.get(), &log_to_spdlog);
-    std::array<char, 512> error{};
+    std::array<char, 512> reason{};
     for (const auto& [key, value] : settings) {
-        if (rd_kafka_conf_set(c.get(), key.c_str(), value.c_str(), error.data(), error.size()) !=
+        if (rd_kafka_conf_set(c.get(), key.c_str(), value.c_str(), reason.data(), reason.size()) !=
             RD_KAFKA_CONF_OK) {
-            return fail("kafka setting " + key + "=" + value + ": " + error.data());
+            return fail(eventstore::error{errc::invalid_setting, "kafka setting " + key + "=" + value + ": " + reason.data()});
         }
     }
     return c;
 }
 
-result<handle, std::string> make_client(rd_kafka_type_t type, conf settings) {
-    std::array<char, 512> error{};
-    rd_kafka_t* rk = rd_kafka_new(type, settings.get(), error.data(), error.size());
-    if (rk == nullptr) return fail(std::string("cannot create kafka client: ") + error.data());
+result<handle, error> make_client(rd_kafka_type_t type, conf settings) {
+    std::array<char, 512> reason{};
+    rd_kafka_t* rk = rd_kafka_new(type, settings.get(), reason.data(), reason.size());
+    if (rk == nullptr) return fail(eventstore::error{errc::client_failed, std::string("cannot create kafka client: ") + reason.data()});
     settings.release();  // owned by rk now
     return handle(rk);
 }
 
-result<std::map<std::string, int>, std::string> partition_counts(rd_kafka_t* client,
-                                                                std::chrono::milliseconds timeout) {
+result<std::map<std::string, int>, error> partition_counts(rd_kafka_t* client, std::chrono::milliseconds timeout) {
     const rd_kafka_metadata_t* md = nullptr;
     const auto err = rd_kafka_metadata(client, 1, nullptr, &md, static_cast<int>(timeout.count()));
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return fail(std::string("metadata: ") + rd_kafka_err2str(err));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return fail(error{errc::unreachable, std::string("metadata: ") + rd_kafka_err2str(err)});
     std::map<std::string, int> out;
     for (int i = 0; i < md->topic_cnt; ++i) {
         if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) out[md->topics[i].topic] = md->topics[i].partition_cnt;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "base/result.hpp"
+#include "eventstore/errc.hpp"
 
 namespace shopstream::eventstore::kafka {
 
@@ -27,18 +28,20 @@ using conf = std::unique_ptr<rd_kafka_conf_t, conf_deleter>;
 
 // Builds a configuration from key/value pairs; the first refused pair fails the whole.
 // The configuration logs through spdlog (log_to_spdlog); librdkafka's `log_level`
-// still decides what is logged at all.
-[[nodiscard]] result<conf, std::string> make_conf(const std::map<std::string, std::string>& settings);
+// still decides what is logged at all. A refused pair is errc::invalid_setting, naming it.
+[[nodiscard]] result<conf, error> make_conf(const std::map<std::string, std::string>& settings);
 
 // Partition count of every topic the cluster has (topics with an error are left out).
 // Asks for ALL topics on purpose: naming a missing topic in a Metadata request makes
 // brokers with auto.create.topics.enable (and the mock) create it with their default
-// partition count, which would silently move keys to other partitions.
-[[nodiscard]] result<std::map<std::string, int>, std::string> partition_counts(
+// partition count, which would silently move keys to other partitions. No answer within
+// `timeout` is errc::unreachable.
+[[nodiscard]] result<std::map<std::string, int>, error> partition_counts(
     rd_kafka_t* client, std::chrono::milliseconds timeout);
 
-// Creates a client of `type` from `settings` (the conf is consumed either way).
-[[nodiscard]] result<handle, std::string> make_client(rd_kafka_type_t type, conf settings);
+// Creates a client of `type` from `settings` (the conf is consumed either way); a refusal
+// is errc::client_failed.
+[[nodiscard]] result<handle, error> make_client(rd_kafka_type_t type, conf settings);
 
 // librdkafka's log callback installed by make_conf: one line through spdlog's logger
 // "kafka" (sharing the default logger's sinks, so --log-format applies), syslog `level`

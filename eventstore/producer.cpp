@@ -70,13 +70,13 @@ result<std::unique_ptr<producer>, error> producer::start(producer_options option
     };
     for (const auto& [k, v] : options.extra) settings[k] = v;
     auto conf = kafka::make_conf(settings);
-    if (!conf) return fail(error{errc::client_failed, std::move(conf.error())});
+    if (!conf) return fail(std::move(conf.error()));
     rd_kafka_conf_set_dr_msg_cb(conf->get(), &producer::on_delivery);
     auto client = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!client) return fail(error{errc::client_failed, std::move(client.error())});
+    if (!client) return fail(std::move(client.error()));
 
     auto counts = kafka::partition_counts(client->get(), options.metadata_timeout);
-    if (!counts) return fail(error{errc::unreachable, "cannot read the topics' metadata: " + counts.error()});
+    if (!counts) return fail(error{errc::unreachable, "cannot read the topics' metadata: " + counts.error().message});
     std::map<context, std::int32_t> partitions;
     for (context c : options.contexts) {
         const auto found = counts->find(std::string(topic_of(c)));
@@ -158,9 +158,9 @@ void producer::append(context ctx, aggregate_ref aggregate, std::span<const std:
         vus[5].u.headers = headers.get();
         vus[6].vtype = RD_KAFKA_VTYPE_OPAQUE;
         vus[6].u.ptr = p;
-        rd_kafka_error_t* error = rd_kafka_produceva(client_.get(), vus.data(), vus.size());
-        const auto err = error == nullptr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_error_code(error);
-        if (error != nullptr) rd_kafka_error_destroy(error);
+        rd_kafka_error_t* refused = rd_kafka_produceva(client_.get(), vus.data(), vus.size());
+        const auto err = refused == nullptr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_error_code(refused);
+        if (refused != nullptr) rd_kafka_error_destroy(refused);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             (void)headers.release();  // owned by the message now
             return;

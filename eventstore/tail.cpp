@@ -323,15 +323,15 @@ result<std::unique_ptr<tail>, error> tail::start(tail_options options, state_sto
     };
     for (const auto& [k, v] : p->options.extra) settings[k] = v;
     auto conf = kafka::make_conf(settings);
-    if (!conf) return fail(error{errc::client_failed, std::move(conf.error())});
+    if (!conf) return fail(std::move(conf.error()));
     auto consumer = kafka::make_client(RD_KAFKA_CONSUMER, std::move(*conf));
-    if (!consumer) return fail(error{errc::client_failed, std::move(consumer.error())});
+    if (!consumer) return fail(std::move(consumer.error()));
     p->consumer = std::move(*consumer);
     rd_kafka_t* rk = p->consumer.get();
     const int timeout_ms = static_cast<int>(timeout.count());
 
     auto counts = kafka::partition_counts(rk, timeout);
-    if (!counts) return fail(error{errc::unreachable, "cannot read the topics' metadata: " + counts.error()});
+    if (!counts) return fail(error{errc::unreachable, "cannot read the topics' metadata: " + counts.error().message});
     rd_kafka_topic_partition_list_t* assignment = rd_kafka_topic_partition_list_new(64);
     auto release = [&] { rd_kafka_topic_partition_list_destroy(assignment); };
     for (context c : p->options.contexts) {

@@ -42,9 +42,9 @@ result<std::string, eventstore::error> read_first_identity(const std::string& bo
                                   {"socket.nagle.disable", "true"},
                                   {"fetch.wait.max.ms", "5"},
                                   {"log_level", "3"}});
-    if (!conf) return fail(eventstore::error{errc::client_failed, std::move(conf.error())});
+    if (!conf) return fail(std::move(conf.error()));
     auto rk = kafka::make_client(RD_KAFKA_CONSUMER, std::move(*conf));
-    if (!rk) return fail(eventstore::error{errc::client_failed, std::move(rk.error())});
+    if (!rk) return fail(std::move(rk.error()));
     std::int64_t low = 0;
     std::int64_t high = 0;
     const std::string topic(identity_topic);
@@ -140,13 +140,13 @@ result<void, eventstore::error> probe_brokers(const std::string& bootstrap_serve
                                   {"reconnect.backoff.ms", "50"},
                                   {"reconnect.backoff.max.ms", "200"},
                                   {"log_level", "3"}});
-    if (!conf) return fail(eventstore::error{errc::client_failed, std::move(conf.error())});
+    if (!conf) return fail(std::move(conf.error()));
     probe_state state;
     rd_kafka_conf_set_opaque(conf->get(), &state);
     rd_kafka_conf_set_error_cb(conf->get(), &probe_on_error);
     rd_kafka_conf_set_log_cb(conf->get(), &probe_on_log);
     auto rk = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!rk) return fail(eventstore::error{errc::client_failed, std::move(rk.error())});
+    if (!rk) return fail(std::move(rk.error()));
 
     const auto deadline = clock::now() + timeout;
     auto attempt = std::chrono::milliseconds(250);
@@ -186,9 +186,9 @@ result<void, eventstore::error> probe_brokers(const std::string& bootstrap_serve
 result<void, eventstore::error> ensure_topics(const std::string& bootstrap_servers, int partitions,
                                         std::chrono::milliseconds timeout) {
     auto conf = kafka::make_conf({{"bootstrap.servers", bootstrap_servers}, {"log_level", "3"}});
-    if (!conf) return fail(eventstore::error{errc::client_failed, std::move(conf.error())});
+    if (!conf) return fail(std::move(conf.error()));
     auto rk = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!rk) return fail(eventstore::error{errc::client_failed, std::move(rk.error())});
+    if (!rk) return fail(std::move(rk.error()));
     const int timeout_ms = static_cast<int>(timeout.count());
 
     struct wanted {
@@ -200,9 +200,9 @@ result<void, eventstore::error> ensure_topics(const std::string& bootstrap_serve
     topics.push_back({std::string(identity_topic), 1});
 
     auto existing_all = kafka::partition_counts(rk->get(), timeout);
-    if (!existing_all) return fail(eventstore::error{errc::unreachable, std::move(existing_all.error())});
+    if (!existing_all) return fail(std::move(existing_all.error()));
     std::vector<rd_kafka_NewTopic_t*> create;
-    std::array<char, 512> error{};
+    std::array<char, 512> reason{};
     for (const auto& t : topics) {
         const auto found = existing_all->find(t.name);
         const int existing = found == existing_all->end() ? 0 : found->second;
@@ -216,8 +216,8 @@ result<void, eventstore::error> ensure_topics(const std::string& bootstrap_serve
             }
             continue;
         }
-        rd_kafka_NewTopic_t* n = rd_kafka_NewTopic_new(t.name.c_str(), t.partitions, -1, error.data(), error.size());
-        if (n == nullptr) return fail(eventstore::error{errc::client_failed, "topic " + t.name + ": " + error.data()});
+        rd_kafka_NewTopic_t* n = rd_kafka_NewTopic_new(t.name.c_str(), t.partitions, -1, reason.data(), reason.size());
+        if (n == nullptr) return fail(eventstore::error{errc::client_failed, "topic " + t.name + ": " + reason.data()});
         rd_kafka_NewTopic_set_config(n, "retention.ms", "-1");
         rd_kafka_NewTopic_set_config(n, "retention.bytes", "-1");
         create.push_back(n);
@@ -252,11 +252,11 @@ result<void, eventstore::error> create_topics(embedded_cluster& cluster, int par
     const int replication = std::min(3, cluster.broker_count());
     for (context c : all_contexts) {
         if (auto r = cluster.create_topic(topic_of(c), partitions, replication); !r) {
-            return fail(eventstore::error{errc::client_failed, std::move(r.error())});
+            return fail(std::move(r.error()));
         }
     }
     if (auto r = cluster.create_topic(identity_topic, 1, replication); !r) {
-        return fail(eventstore::error{errc::client_failed, std::move(r.error())});
+        return fail(std::move(r.error()));
     }
     return {};
 }
@@ -273,9 +273,9 @@ result<std::string, eventstore::error> ensure_log_identity(const std::string& bo
                                   {"acks", "all"},
                                   {"socket.nagle.disable", "true"},
                                   {"log_level", "3"}});
-    if (!conf) return fail(eventstore::error{errc::client_failed, std::move(conf.error())});
+    if (!conf) return fail(std::move(conf.error()));
     auto rk = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!rk) return fail(eventstore::error{errc::client_failed, std::move(rk.error())});
+    if (!rk) return fail(std::move(rk.error()));
     const std::string value = std::string(identity_prefix) + random_identity();
     const std::string topic(identity_topic);
     std::array<rd_kafka_vu_t, 4> vus{};
@@ -287,9 +287,9 @@ result<std::string, eventstore::error> ensure_log_identity(const std::string& bo
     vus[2].u.mem = {const_cast<char*>(value.data()), value.size()};
     vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
     vus[3].u.i = RD_KAFKA_MSG_F_COPY;
-    rd_kafka_error_t* error = rd_kafka_produceva(rk->get(), vus.data(), vus.size());
-    auto err = error == nullptr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_error_code(error);
-    if (error != nullptr) rd_kafka_error_destroy(error);
+    rd_kafka_error_t* refused = rd_kafka_produceva(rk->get(), vus.data(), vus.size());
+    auto err = refused == nullptr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_error_code(refused);
+    if (refused != nullptr) rd_kafka_error_destroy(refused);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = rd_kafka_flush(rk->get(), timeout_ms);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return fail(eventstore::error{errc::unreachable, std::string("cannot write the log identity: ") + rd_kafka_err2str(err)});

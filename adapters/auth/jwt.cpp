@@ -131,17 +131,17 @@ claim_state integer_claim(const nlohmann::json& payload, const char* name, std::
 
 }  // namespace
 
-std::string www_authenticate(const auth_error& error) {
-    switch (error.code) {
+std::string www_authenticate(const auth_error& refusal) {
+    switch (refusal.code) {
         case auth_errc::missing_credentials:
         case auth_errc::unsupported_scheme:
             return "Bearer";
         case auth_errc::invalid_request:
             return "Bearer error=\"invalid_request\", error_description=\"" +
-                   std::string(error.description) + "\"";
+                   std::string(refusal.description) + "\"";
         default:
             return "Bearer error=\"invalid_token\", error_description=\"" +
-                   std::string(error.description) + "\"";
+                   std::string(refusal.description) + "\"";
     }
 }
 
@@ -172,9 +172,8 @@ result<std::string_view, auth_error> parse_bearer(std::string_view value) {
     return token;
 }
 
-result<std::chrono::seconds, std::string> parse_ttl(std::string_view text) {
-    const std::string usage =
-        "a ttl is a positive integer with a unit s, m, h or d (30s, 15m, 1h, 7d)";
+result<std::chrono::seconds, error> parse_ttl(std::string_view text) {
+    const error usage{errc::invalid_ttl, "a ttl is a positive integer with a unit s, m, h or d (30s, 15m, 1h, 7d)"};
     if (text.size() < 2) return fail(usage);
     std::int64_t unit = 0;
     switch (text.back()) {
@@ -201,24 +200,24 @@ result<std::chrono::seconds, std::string> parse_ttl(std::string_view text) {
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
     const auto max = jwt_authority::max_ttl.count();
     if (ec == std::errc::result_out_of_range || (ec == std::errc{} && count > max / unit)) {
-        return fail(std::string("a ttl is at most 366d"));
+        return fail(error{errc::invalid_ttl, "a ttl is at most 366d"});
     }
     if (ec != std::errc{} || end != digits.data() + digits.size()) return fail(usage);
-    if (count == 0) return fail(std::string("a ttl must be positive"));
+    if (count == 0) return fail(error{errc::invalid_ttl, "a ttl must be positive"});
     return std::chrono::seconds(count * unit);
 }
 
-result<jwt_authority, std::string> jwt_authority::create(std::string secret, jwt_options options) {
+result<jwt_authority, error> jwt_authority::create(std::string secret, jwt_options options) {
     if (secret.size() < min_secret_bytes) {
-        return fail("the JWT secret must be at least " + std::to_string(min_secret_bytes) +
-                    " bytes (it has " + std::to_string(secret.size()) + ")");
+        return fail(error{errc::invalid_secret, "the JWT secret must be at least " + std::to_string(min_secret_bytes) +
+                                                    " bytes (it has " + std::to_string(secret.size()) + ")"});
     }
     if (secret.size() > max_secret_bytes) {
-        return fail("the JWT secret must be at most " + std::to_string(max_secret_bytes) +
-                    " bytes");
+        return fail(error{errc::invalid_secret,
+                          "the JWT secret must be at most " + std::to_string(max_secret_bytes) + " bytes"});
     }
     if (options.leeway < std::chrono::seconds(0) || options.leeway > std::chrono::hours(1)) {
-        return fail(std::string("the JWT leeway must be between 0 and 3600 seconds"));
+        return fail(error{errc::invalid_leeway, "the JWT leeway must be between 0 and 3600 seconds"});
     }
     return jwt_authority(std::move(secret), options);
 }
@@ -327,11 +326,10 @@ result<domain::actor, auth_error> jwt_authority::verify(std::string_view token_v
     return domain::actor{sub->get<std::string>(), role};
 }
 
-result<std::string, std::string> jwt_authority::mint(std::string_view sub, domain::role role,
-                                                     std::chrono::seconds ttl,
-                                                     std::chrono::sys_seconds now) const {
+result<std::string, error> jwt_authority::mint(std::string_view sub, domain::role role, std::chrono::seconds ttl,
+                                               std::chrono::sys_seconds now) const {
     if (!domain::is_valid_id(sub)) {
-        return fail(std::string("the subject must be 1-128 characters from [A-Za-z0-9._:-]"));
+        return fail(error{errc::invalid_subject, "the subject must be 1-128 characters from [A-Za-z0-9._:-]"});
     }
     const char* roles = nullptr;
     switch (role) {
@@ -342,18 +340,18 @@ result<std::string, std::string> jwt_authority::mint(std::string_view sub, domai
             roles = R"({"roles":["admin"]})";
             break;
         default:
-            return fail(std::string("a token's role is customer or admin"));
+            return fail(error{errc::invalid_role, "a token's role is customer or admin"});
     }
     if (ttl <= std::chrono::seconds(0) || ttl > max_ttl) {
-        return fail(std::string("the ttl must be positive and at most 366 days"));
+        return fail(error{errc::invalid_ttl, "the ttl must be positive and at most 366 days"});
     }
     const std::int64_t iat = now.time_since_epoch().count();
     if (iat < 0 || iat > std::numeric_limits<std::int64_t>::max() - ttl.count()) {
-        return fail(std::string("the current time is out of range"));
+        return fail(error{errc::clock_out_of_range, "the current time is out of range"});
     }
 
     jwt_t* raw = nullptr;
-    if (jwt_new(&raw) != 0) return fail(std::string("cannot allocate a JWT"));
+    if (jwt_new(&raw) != 0) return fail(error{errc::signing_failed, "cannot allocate a JWT"});
     const jwt_ptr jwt(raw);
     const std::string subject(sub);
     const auto* key = reinterpret_cast<const unsigned char*>(secret_.data());
@@ -363,10 +361,10 @@ result<std::string, std::string> jwt_authority::mint(std::string_view sub, domai
         jwt_add_grant_int(jwt.get(), "exp", iat + ttl.count()) != 0 ||
         jwt_add_grants_json(jwt.get(), roles) != 0 ||
         jwt_set_alg(jwt.get(), JWT_ALG_HS256, key, static_cast<int>(secret_.size())) != 0) {
-        return fail(std::string("cannot build the JWT"));
+        return fail(error{errc::signing_failed, "cannot build the JWT"});
     }
     const c_string encoded(jwt_encode_str(jwt.get()));
-    if (!encoded) return fail(std::string("cannot encode the JWT"));
+    if (!encoded) return fail(error{errc::signing_failed, "cannot encode the JWT"});
     return std::string(encoded.get());
 }
 

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "adapters/auth/errc.hpp"
 #include "base/result.hpp"
 #include "domain/common.hpp"
 
@@ -58,8 +59,9 @@ struct auth_error {
 [[nodiscard]] result<std::string_view, auth_error> parse_bearer(std::string_view header_value);
 
 // A time-to-live as written on the command line: a positive integer and one unit,
-// `30s`, `15m`, `1h`, `7d`; at most max_ttl. The error is a sentence for humans.
-[[nodiscard]] result<std::chrono::seconds, std::string> parse_ttl(std::string_view text);
+// `30s`, `15m`, `1h`, `7d`; at most max_ttl. The error is errc::invalid_ttl with a
+// sentence for humans.
+[[nodiscard]] result<std::chrono::seconds, error> parse_ttl(std::string_view text);
 
 struct jwt_options {
     // Clock skew tolerated on exp and nbf; 0 to 3600 seconds.
@@ -73,9 +75,8 @@ public:
     static constexpr std::chrono::seconds max_ttl{std::chrono::days(366)};
 
     // Fails with a sentence for humans when the secret is shorter than min_secret_bytes
-    // or the leeway is out of range.
-    [[nodiscard]] static result<jwt_authority, std::string> create(std::string secret,
-                                                                   jwt_options options = {});
+    // (errc::invalid_secret) or the leeway is out of range (errc::invalid_leeway).
+    [[nodiscard]] static result<jwt_authority, error> create(std::string secret, jwt_options options = {});
 
     // The actor a bearer token speaks for: id = sub, role = admin if roles holds
     // "admin", else customer.
@@ -83,11 +84,11 @@ public:
                                                            std::chrono::sys_seconds now) const;
 
     // A token for `sub` acting as `role` (customer or admin) with iat = nbf = now and
-    // exp = now + ttl. Fails with a sentence for humans on an invalid sub, a system
-    // role, or a ttl outside (0, max_ttl].
-    [[nodiscard]] result<std::string, std::string> mint(std::string_view sub, domain::role role,
-                                                        std::chrono::seconds ttl,
-                                                        std::chrono::sys_seconds now) const;
+    // exp = now + ttl. Fails with a sentence for humans on an invalid sub
+    // (errc::invalid_subject), a system role (invalid_role), or a ttl outside
+    // (0, max_ttl] (invalid_ttl).
+    [[nodiscard]] result<std::string, error> mint(std::string_view sub, domain::role role, std::chrono::seconds ttl,
+                                                  std::chrono::sys_seconds now) const;
 
 private:
     jwt_authority(std::string secret, jwt_options options)

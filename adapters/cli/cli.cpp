@@ -62,7 +62,7 @@ CLI::Validator jwt_secret_validator() {
     return CLI::Validator(
         [](const std::string& secret) -> std::string {
             auto authority = auth::jwt_authority::create(secret);
-            return authority ? std::string() : authority.error();
+            return authority ? std::string() : authority.error().message;
         },
         "SECRET");
 }
@@ -80,7 +80,7 @@ CLI::Validator ttl_validator() {
     return CLI::Validator(
         [](const std::string& ttl) -> std::string {
             auto parsed = auth::parse_ttl(ttl);
-            return parsed ? std::string() : parsed.error();
+            return parsed ? std::string() : parsed.error().message;
         },
         "TTL");
 }
@@ -92,7 +92,7 @@ int mint_token(const std::string& secret, const std::string& sub, const std::str
     auto ttl = auth::parse_ttl(ttl_text);
     if (!authority || !ttl) {
         std::fprintf(stderr, "shopstream token: %s\n",
-                     (!authority ? authority.error() : ttl.error()).c_str());
+                     (!authority ? authority.error() : ttl.error()).message.c_str());
         return exit_usage;
     }
     const auto now =
@@ -100,7 +100,7 @@ int mint_token(const std::string& secret, const std::string& sub, const std::str
     auto token = authority->mint(
         sub, role == "admin" ? domain::role::admin : domain::role::customer, *ttl, now);
     if (!token) {
-        std::fprintf(stderr, "shopstream token: %s\n", token.error().c_str());
+        std::fprintf(stderr, "shopstream token: %s\n", token.error().message.c_str());
         return exit_usage;
     }
     std::printf("%s\n", token->c_str());

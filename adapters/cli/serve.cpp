@@ -25,7 +25,6 @@
 #include "adapters/postgres/connection.hpp"
 #include "adapters/postgres/local_cluster.hpp"
 #include "commands/command_handler.hpp"
-#include "eventstore/aggregate_reader.hpp"
 #include "eventstore/embedded_cluster.hpp"
 #include "eventstore/producer.hpp"
 #include "eventstore/state_store.hpp"
@@ -165,7 +164,7 @@ int run_serve(const serve_config& config) {
     if (!config.postgres.empty()) {
         auto parsed = postgres::database_url::parse(config.postgres);
         if (!parsed) {
-            std::fprintf(stderr, "shopstream serve: --postgres: %s (see --help)\n", parsed.error().c_str());
+            std::fprintf(stderr, "shopstream serve: --postgres: %s (see --help)\n", parsed.error().message.c_str());
             return exit_usage;
         }
         postgres_url.emplace(std::move(*parsed));
@@ -188,7 +187,7 @@ int run_serve(const serve_config& config) {
     const std::string secret = config.jwt_secret.empty() ? random_secret() : config.jwt_secret;
     auto authority = auth::jwt_authority::create(secret);
     if (!authority) {
-        std::fprintf(stderr, "shopstream serve: --jwt-secret: %s\n", authority.error().c_str());
+        std::fprintf(stderr, "shopstream serve: --jwt-secret: %s\n", authority.error().message.c_str());
         return exit_usage;
     }
 
@@ -273,7 +272,7 @@ int run_serve(const serve_config& config) {
         auto started = postgres::local_cluster::start(pg_options);
         if (!started) {
             // The first line names the cause and the log file; the log's tail follows it there.
-            const std::string& why = started.error();
+            const std::string& why = started.error().message;
             spdlog::error("cannot start the local PostgreSQL in {}: {}", pg_options.directory.string(),
                           why.substr(0, why.find('\n')));
             return exit_environment;
@@ -294,7 +293,10 @@ int run_serve(const serve_config& config) {
             local_postgres->url("shopstream"), local_postgres->data_directory().string());
     }
     postgres::health postgres_health(*postgres_url);
-    http::readiness_check postgres_ready = [&postgres_health] { return postgres_health.check(); };
+    http::readiness_check postgres_ready = [&postgres_health]() -> std::optional<std::string> {
+        if (auto failed = postgres_health.check()) return std::move(failed->message);
+        return std::nullopt;
+    };
 
     // ---- the event store ----
     eventstore::state_store::options store_options;
@@ -322,11 +324,6 @@ int run_serve(const serve_config& config) {
     auto producer = eventstore::producer::start(producer_options);
     if (!producer) {
         spdlog::error("cannot start the producer: {}", producer.error());
-        return exit_environment;
-    }
-    auto reader = eventstore::aggregate_reader::open(bootstrap);
-    if (!reader) {
-        spdlog::error("cannot open the history reader: {}", reader.error());
         return exit_environment;
     }
     auto idempotency = http::idempotency_store::open(data_dir / "idempotency");
@@ -367,7 +364,7 @@ int run_serve(const serve_config& config) {
         server_options.health_port = health_listen->second;
     }
     auto server = http::server::start(server_options,
-                                      http::server_dependencies{*orders, *reviews, **store, **tail, **reader,
+                                      http::server_dependencies{*orders, *reviews, **store, **tail,
                                                                 *authority, brokers, postgres_ready,
                                                                 idempotency->get(), &service_metrics});
     if (!server) {
@@ -423,7 +420,6 @@ int run_serve(const serve_config& config) {
     server->reset();
     orders.reset();
     reviews.reset();
-    reader->reset();
     store->reset();
     cluster.reset();
     if (local_postgres) {

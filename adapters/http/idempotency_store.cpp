@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <system_error>
 
@@ -100,6 +101,23 @@ std::string order_id_of(std::string_view command_id) {
     return "o-" + sha256_hex({"order:", command_id}).substr(0, 32);
 }
 
+namespace {
+
+// The store's code for what LMDB (or the OS under it) said.
+errc code_of(const lmdb::error& e) noexcept {
+    switch (e.code) {
+        case lmdb::errc::map_full: return errc::store_full;
+        case lmdb::errc::corrupted:
+        case lmdb::errc::incompatible: return errc::store_corrupted;
+        case lmdb::errc::already_open: return errc::already_open;
+        case lmdb::errc::system:
+            return e.status == EACCES || e.status == EPERM || e.status == EROFS ? errc::permission_denied : errc::io;
+        default: return errc::io;
+    }
+}
+
+}  // namespace
+
 struct idempotency_store::impl {
     std::filesystem::path dir;
     idempotency_store_options options;
@@ -107,8 +125,8 @@ struct idempotency_store::impl {
     MDB_dbi answers = 0;
     MDB_dbi by_time = 0;
 
-    [[nodiscard]] std::string failure(const lmdb::error& e, std::string_view what) const {
-        return "idempotency store " + dir.string() + ": " + std::string(what) + ": " + e.message;
+    [[nodiscard]] http::error failure(const lmdb::error& e, std::string_view what) const {
+        return {code_of(e), "idempotency store " + dir.string() + ": " + std::string(what) + ": " + e.message};
     }
 
     [[nodiscard]] bool expired(const stored_answer& a, std::int64_t now_ms) const {
@@ -116,7 +134,7 @@ struct idempotency_store::impl {
     }
 
     // Deletes up to `limit` answers recorded before the retention at `now_ms`.
-    result<std::size_t, std::string> sweep_in(lmdb::txn& txn, std::int64_t now_ms, std::size_t limit) const {
+    result<std::size_t, error> sweep_in(lmdb::txn& txn, std::int64_t now_ms, std::size_t limit) const {
         auto cursor = txn.open_cursor(by_time);
         if (!cursor) return fail(failure(cursor.error(), "opening a cursor"));
         std::size_t removed = 0;
@@ -142,13 +160,13 @@ struct idempotency_store::impl {
 idempotency_store::idempotency_store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 idempotency_store::~idempotency_store() = default;
 
-result<std::unique_ptr<idempotency_store>, std::string> idempotency_store::open(const std::filesystem::path& dir,
-                                                                               idempotency_store_options options) {
+result<std::unique_ptr<idempotency_store>, error> idempotency_store::open(const std::filesystem::path& dir,
+                                                                         idempotency_store_options options) {
     // synced (MDB_NOMETASYNC): a machine crash may undo the last answers, never corrupts.
     auto env = lmdb::env::open(dir, {.map_size = static_cast<std::uint64_t>(options.map_size),
                                      .max_dbs = 2,
                                      .durability = lmdb::durability::synced});
-    if (!env) return fail("idempotency store " + dir.string() + ": " + env.error().message);
+    if (!env) return fail(error{code_of(env.error()), "idempotency store " + dir.string() + ": " + env.error().message});
     auto p = std::make_unique<impl>(impl{dir, options, std::move(*env)});
     auto txn = p->env.begin_write();
     if (!txn) return fail(p->failure(txn.error(), "beginning the opening transaction"));
@@ -166,20 +184,23 @@ result<std::unique_ptr<idempotency_store>, std::string> idempotency_store::open(
 
 unsigned int idempotency_store::environment_flags() const noexcept { return impl_->env.flags(); }
 
-result<std::optional<stored_answer>, std::string> idempotency_store::find(std::string_view key,
-                                                                          std::int64_t now_ms) const {
+result<std::optional<stored_answer>, error> idempotency_store::find(std::string_view key,
+                                                                    std::int64_t now_ms) const {
     auto txn = impl_->env.begin_read();
     if (!txn) return fail(impl_->failure(txn.error(), "beginning a read"));
     auto bytes = txn->get(impl_->answers, key);
     if (!bytes) return fail(impl_->failure(bytes.error(), "reading an answer"));
     if (!*bytes) return std::optional<stored_answer>{};
     auto answer = decode(**bytes);
-    if (!answer) return fail("idempotency store " + impl_->dir.string() + ": the answer for a key cannot be decoded");
+    if (!answer) {
+        return fail(error{errc::store_corrupted,
+                          "idempotency store " + impl_->dir.string() + ": the answer for a key cannot be decoded"});
+    }
     if (impl_->expired(*answer, now_ms)) return std::optional<stored_answer>{};
     return std::optional<stored_answer>(std::move(*answer));
 }
 
-result<stored_answer, std::string> idempotency_store::record(std::string_view key, stored_answer answer) {
+result<stored_answer, error> idempotency_store::record(std::string_view key, stored_answer answer) {
     auto txn = impl_->env.begin_write();
     if (!txn) return fail(impl_->failure(txn.error(), "beginning a write"));
     auto bytes = txn->get(impl_->answers, key);
@@ -208,7 +229,7 @@ result<stored_answer, std::string> idempotency_store::record(std::string_view ke
     return answer;
 }
 
-result<std::size_t, std::string> idempotency_store::sweep(std::int64_t now_ms) {
+result<std::size_t, error> idempotency_store::sweep(std::int64_t now_ms) {
     auto txn = impl_->env.begin_write();
     if (!txn) return fail(impl_->failure(txn.error(), "beginning a sweep"));
     auto removed = impl_->sweep_in(*txn, now_ms, static_cast<std::size_t>(-1));
@@ -219,7 +240,7 @@ result<std::size_t, std::string> idempotency_store::sweep(std::int64_t now_ms) {
     return removed;
 }
 
-result<std::size_t, std::string> idempotency_store::size() const {
+result<std::size_t, error> idempotency_store::size() const {
     auto txn = impl_->env.begin_read();
     if (!txn) return fail(impl_->failure(txn.error(), "beginning a read"));
     auto entries = txn->entries(impl_->answers);

@@ -43,6 +43,7 @@
 #include <utility>
 #include <vector>
 
+#include "adapters/http/errc.hpp"
 #include "base/result.hpp"
 
 namespace shopstream::adapters::http {
@@ -84,7 +85,9 @@ struct idempotency_store_options {
 
 class idempotency_store {
 public:
-    [[nodiscard]] static result<std::unique_ptr<idempotency_store>, std::string> open(
+    // Errors: permission_denied (the directory cannot be created or written), already_open,
+    // store_corrupted, io.
+    [[nodiscard]] static result<std::unique_ptr<idempotency_store>, error> open(
         const std::filesystem::path& dir, idempotency_store_options options = {});
 
     idempotency_store(const idempotency_store&) = delete;
@@ -92,22 +95,22 @@ public:
     ~idempotency_store();
 
     // The answer recorded for `key`, unless it is older than the retention at `now_ms`.
-    [[nodiscard]] result<std::optional<stored_answer>, std::string> find(std::string_view key,
-                                                                         std::int64_t now_ms) const;
+    [[nodiscard]] result<std::optional<stored_answer>, error> find(std::string_view key, std::int64_t now_ms) const;
 
     // Records the first answer for `key`; a key already holding an unexpired answer keeps
     // it (and that answer is returned). Sweeps a few expired answers in the same write.
-    [[nodiscard]] result<stored_answer, std::string> record(std::string_view key, stored_answer answer);
+    // A full map is errc::store_full.
+    [[nodiscard]] result<stored_answer, error> record(std::string_view key, stored_answer answer);
 
     // Removes every answer older than the retention at `now_ms`; returns how many.
-    [[nodiscard]] result<std::size_t, std::string> sweep(std::int64_t now_ms);
+    [[nodiscard]] result<std::size_t, error> sweep(std::int64_t now_ms);
 
     // The LMDB flags the environment was opened with (mdb_env_get_flags), so tests and
     // diagnostics can see which durability is in force.
     [[nodiscard]] unsigned int environment_flags() const noexcept;
 
     // Number of answers held (expired ones not yet swept included).
-    [[nodiscard]] result<std::size_t, std::string> size() const;
+    [[nodiscard]] result<std::size_t, error> size() const;
 
     struct impl;
 

@@ -22,6 +22,7 @@
 #include <random>
 #include <shared_mutex>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -32,6 +33,7 @@
 #include "adapters/http/problem.hpp"
 #include "adapters/http/rate_limiter.hpp"
 #include "domain/review/review.hpp"
+#include "eventstore/aggregate_reader.hpp"
 
 namespace shopstream::adapters::http {
 namespace {
@@ -1571,7 +1573,21 @@ std::optional<std::uint16_t> server::health_port() const noexcept {
 
 std::size_t server::shutdown() { return impl_->shutdown(); }
 
-result<std::unique_ptr<server>, std::string> server::start(server_options options, server_dependencies deps) {
+namespace {
+
+// Why a listener could not open: asio reports a bind failure as a std::system_error.
+error listen_failure(const std::exception& e, const std::string& where) {
+    errc code = errc::listen_failed;
+    if (const auto* system = dynamic_cast<const std::system_error*>(&e);
+        system != nullptr && system->code() == std::errc::address_in_use) {
+        code = errc::address_in_use;
+    }
+    return {code, "cannot listen on " + where + ": " + e.what()};
+}
+
+}  // namespace
+
+result<std::unique_ptr<server>, error> server::start(server_options options, server_dependencies deps) {
     auto p = std::make_unique<impl>(std::move(options), std::move(deps));
     impl* self = p.get();
     const auto& o = self->options;
@@ -1606,7 +1622,7 @@ result<std::unique_ptr<server>, std::string> server::start(server_options option
             settings_for(o.host, o.port, false, o.max_connections, self->bound_port));
         self->http->open_sync();
     } catch (const std::exception& e) {
-        return fail("cannot listen on " + o.host + ":" + std::to_string(o.port) + ": " + e.what());
+        return fail(listen_failure(e, o.host + ":" + std::to_string(o.port)));
     }
     if (o.health_port) {
         // Few probes come, each from few addresses: a small share of slots of its own.
@@ -1618,8 +1634,7 @@ result<std::unique_ptr<server>, std::string> server::start(server_options option
             self->health->open_sync();
             self->hooks.health_port = self->health_bound.load();
         } catch (const std::exception& e) {
-            return fail("cannot listen on " + o.health_host + ":" + std::to_string(*o.health_port) +
-                        " (health): " + e.what());
+            return fail(listen_failure(e, o.health_host + ":" + std::to_string(*o.health_port) + " (health)"));
         }
     }
     self->readers = std::make_unique<work_pool>(o.read_threads);

@@ -39,7 +39,6 @@
 #include "adapters/metrics/service_metrics.hpp"
 #include "base/result.hpp"
 #include "commands/command_handler.hpp"
-#include "eventstore/aggregate_reader.hpp"
 #include "eventstore/state_store.hpp"
 #include "eventstore/tail.hpp"
 
@@ -117,7 +116,6 @@ struct server_dependencies {
     const commands::review_handler& reviews;
     const eventstore::state_store& store;
     eventstore::tail& tail;
-    eventstore::aggregate_reader& reader;
     const auth::jwt_authority& authority;
     readiness_check brokers;   // may be empty
     readiness_check postgres;  // may be empty
@@ -130,9 +128,10 @@ struct server_dependencies {
 
 class server {
 public:
-    // Binds and starts serving; fails with one sentence (e.g. the address is in use).
-    [[nodiscard]] static result<std::unique_ptr<server>, std::string> start(server_options options,
-                                                                            server_dependencies deps);
+    // Binds and starts serving; fails with one sentence: errc::address_in_use when another
+    // socket holds the address, errc::listen_failed otherwise.
+    [[nodiscard]] static result<std::unique_ptr<server>, error> start(server_options options,
+                                                                      server_dependencies deps);
 
     server(const server&) = delete;
     server& operator=(const server&) = delete;

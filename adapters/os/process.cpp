@@ -20,7 +20,20 @@ namespace {
 
 using steady = std::chrono::steady_clock;
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text(int errnum) { return std::strerror(errnum); }
+
+// The code of a failed OS call by its errno.
+errc errc_of(int errnum) noexcept {
+    switch (errnum) {
+        case ENOENT: return errc::not_found;
+        case EACCES:
+        case EPERM: return errc::permission_denied;
+        default: return errc::system;
+    }
+}
+
+// The failure of an OS call, `what` saying which, with errno's text.
+error os_failure(std::string what, int errnum) { return {errc_of(errnum), what + ": " + errno_text(errnum)}; }
 
 void close_fd(int& fd) noexcept {
     if (fd >= 0) {
@@ -67,9 +80,9 @@ std::string environment_value(const std::vector<std::pair<std::string, std::stri
 
 // exec() does not search PATH when given an environment, and execvpe() is not
 // async-signal-safe, so the program is resolved before fork().
-result<std::string, std::string> resolve_program(
+result<std::string, error> resolve_program(
     const std::string& program, const std::vector<std::pair<std::string, std::string>>& env) {
-    if (program.empty()) return fail(std::string("spawn: empty program name"));
+    if (program.empty()) return fail(error{errc::invalid_argument, "spawn: empty program name"});
     if (program.find('/') != std::string::npos) return program;
     std::string path = environment_value(env, "PATH");
     if (path.empty()) path = "/usr/local/bin:/usr/bin:/bin";
@@ -83,32 +96,32 @@ result<std::string, std::string> resolve_program(
         if (::access(candidate.c_str(), X_OK) == 0) return candidate;
         begin = end + 1;
     }
-    return fail("spawn: " + program + " not found in PATH=" + path);
+    return fail(error{errc::not_found, "spawn: " + program + " not found in PATH=" + path});
 }
 
 // Opens the parent's end of where a child stream goes; returns {child fd, parent fd}.
-result<std::pair<int, int>, std::string> open_output(const output& out, int standard_fd) {
+result<std::pair<int, int>, error> open_output(const output& out, int standard_fd) {
     switch (out.where) {
         case output::kind::inherit:
             return std::pair{standard_fd, -1};
         case output::kind::null: {
             const int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-            if (fd < 0) return fail("spawn: /dev/null: " + errno_text(errno));
+            if (fd < 0) return fail(os_failure("spawn: /dev/null", errno));
             return std::pair{fd, -1};
         }
         case output::kind::file: {
             const int fd = ::open(out.path.c_str(),
                                   O_WRONLY | O_CREAT | (out.truncate ? O_TRUNC : 0) | O_APPEND | O_CLOEXEC, 0644);
-            if (fd < 0) return fail("spawn: " + out.path.string() + ": " + errno_text(errno));
+            if (fd < 0) return fail(os_failure("spawn: " + out.path.string(), errno));
             return std::pair{fd, -1};
         }
         case output::kind::pipe: {
             std::array<int, 2> fds{};
-            if (::pipe2(fds.data(), O_CLOEXEC) != 0) return fail("spawn: pipe: " + errno_text(errno));
+            if (::pipe2(fds.data(), O_CLOEXEC) != 0) return fail(os_failure("spawn: pipe", errno));
             return std::pair{fds[1], fds[0]};
         }
     }
-    return fail(std::string("spawn: bad output kind"));
+    return fail(error{errc::invalid_argument, "spawn: bad output kind"});
 }
 
 // What the child reports through the exec-status pipe when it fails before exec.
@@ -136,15 +149,15 @@ std::string exit_status::describe() const {
     return "signal " + std::to_string(signal) + (name != nullptr ? std::string(" (") + name + ")" : "");
 }
 
-result<process, std::string> process::spawn(spawn_options options) {
+result<process, error> process::spawn(spawn_options options) {
     if (options.standard_error.where == output::kind::pipe) {
-        return fail(std::string("spawn: stderr to a pipe would fill up unread; use a file or run()"));
+        return fail(error{errc::invalid_argument, "spawn: stderr to a pipe would fill up unread; use a file or run()"});
     }
     return start(options);
 }
 
-result<process, std::string> process::start(const spawn_options& options) {
-    if (options.argv.empty()) return fail(std::string("spawn: empty argv"));
+result<process, error> process::start(const spawn_options& options) {
+    if (options.argv.empty()) return fail(error{errc::invalid_argument, "spawn: empty argv"});
     auto program = resolve_program(options.argv.front(), options.environment);
     if (!program) return fail(std::move(program.error()));
 
@@ -176,7 +189,7 @@ result<process, std::string> process::start(const spawn_options& options) {
         for (int& fd : to_close) close_fd(fd);
     };
     const int stdin_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (stdin_fd < 0) return fail("spawn: /dev/null: " + errno_text(errno));
+    if (stdin_fd < 0) return fail(os_failure("spawn: /dev/null", errno));
     to_close.push_back(stdin_fd);
 
     auto out = open_output(options.standard_output, STDOUT_FILENO);
@@ -201,7 +214,7 @@ result<process, std::string> process::start(const spawn_options& options) {
         close_all();
         close_fd(parent_stdout);
         close_fd(parent_stderr);
-        return fail("spawn: pipe: " + errno_text(errno));
+        return fail(os_failure("spawn: pipe", errno));
     }
 
     const pid_t parent = ::getpid();
@@ -209,13 +222,13 @@ result<process, std::string> process::start(const spawn_options& options) {
     const int child_stderr = err->first;
     const pid_t pid = ::fork();
     if (pid < 0) {
-        const int error = errno;
+        const int errnum = errno;
         close_all();
         close_fd(parent_stdout);
         close_fd(parent_stderr);
         close_fd(status_pipe[0]);
         close_fd(status_pipe[1]);
-        return fail("spawn: fork: " + errno_text(error));
+        return fail(os_failure("spawn: fork", errnum));
     }
 
     if (pid == 0) {
@@ -260,9 +273,9 @@ result<process, std::string> process::start(const spawn_options& options) {
     if (n == static_cast<ssize_t>(sizeof failure)) {
         (void)child.wait_for(std::chrono::seconds(5));
         const auto step = static_cast<std::size_t>(failure.step);
-        return fail("spawn " + options.argv.front() + ": " +
-                    (step < child_steps.size() ? child_steps.at(step) : "?") + ": " +
-                    errno_text(failure.error));
+        return fail(os_failure("spawn " + options.argv.front() + ": " +
+                                     (step < child_steps.size() ? child_steps.at(step) : "?"),
+                                 failure.error));
     }
     return child;  // exec succeeded: the status pipe was closed by FD_CLOEXEC
 }
@@ -302,9 +315,9 @@ void process::close_pipes() noexcept {
     close_fd(stderr_fd_);
 }
 
-result<std::string, std::string> process::read_line(std::chrono::milliseconds timeout) {
+result<std::string, error> process::read_line(std::chrono::milliseconds timeout) {
     if (stdout_fd_ < 0 && buffered_.empty()) {
-        return fail(std::string("read_line: the child's stdout is not a pipe"));
+        return fail(error{errc::invalid_argument, "read_line: the child's stdout is not a pipe"});
     }
     const auto deadline = steady::now() + timeout;
     for (;;) {
@@ -314,43 +327,45 @@ result<std::string, std::string> process::read_line(std::chrono::milliseconds ti
             return line;
         }
         if (stdout_eof_ || stdout_fd_ < 0) {
-            return fail("read_line: end of output without a complete line (pid " +
-                        std::to_string(pid_) + ", partial line: '" + buffered_ + "')");
+            return fail(error{errc::end_of_output, "read_line: end of output without a complete line (pid " +
+                                                       std::to_string(pid_) + ", partial line: '" + buffered_ + "')"});
         }
         pollfd pfd{.fd = stdout_fd_, .events = POLLIN, .revents = 0};
         const int ready = ::poll(&pfd, 1, poll_timeout(deadline));
         if (ready < 0 && errno == EINTR) continue;
-        if (ready < 0) return fail("read_line: poll: " + errno_text(errno));
+        if (ready < 0) return fail(os_failure("read_line: poll", errno));
         if (ready == 0) {
-            return fail("read_line: no line within " + std::to_string(timeout.count()) +
-                        " ms (pid " + std::to_string(pid_) + ", partial line: '" + buffered_ + "')");
+            return fail(error{errc::timed_out, "read_line: no line within " + std::to_string(timeout.count()) +
+                                                   " ms (pid " + std::to_string(pid_) + ", partial line: '" +
+                                                   buffered_ + "')"});
         }
         if (!read_some(stdout_fd_, buffered_)) stdout_eof_ = true;
     }
 }
 
-result<std::string, std::string> process::read_all(std::chrono::milliseconds timeout) {
+result<std::string, error> process::read_all(std::chrono::milliseconds timeout) {
     if (stdout_fd_ < 0 && buffered_.empty()) {
-        return fail(std::string("read_all: the child's stdout is not a pipe"));
+        return fail(error{errc::invalid_argument, "read_all: the child's stdout is not a pipe"});
     }
     const auto deadline = steady::now() + timeout;
     while (!stdout_eof_ && stdout_fd_ >= 0) {
         pollfd pfd{.fd = stdout_fd_, .events = POLLIN, .revents = 0};
         const int ready = ::poll(&pfd, 1, poll_timeout(deadline));
         if (ready < 0 && errno == EINTR) continue;
-        if (ready < 0) return fail("read_all: poll: " + errno_text(errno));
+        if (ready < 0) return fail(os_failure("read_all: poll", errno));
         if (ready == 0) {
-            return fail("read_all: output still open after " + std::to_string(timeout.count()) +
-                        " ms (pid " + std::to_string(pid_) + "), read so far: '" + buffered_ + "'");
+            return fail(error{errc::timed_out, "read_all: output still open after " + std::to_string(timeout.count()) +
+                                                   " ms (pid " + std::to_string(pid_) + "), read so far: '" +
+                                                   buffered_ + "'"});
         }
         if (!read_some(stdout_fd_, buffered_)) stdout_eof_ = true;
     }
     return std::exchange(buffered_, std::string());
 }
 
-result<void, std::string> process::send_signal(int signal) {
-    if (!running()) return fail("send_signal: pid " + std::to_string(pid_) + " was already reaped");
-    if (::kill(pid_, signal) != 0) return fail("kill(" + std::to_string(pid_) + "): " + errno_text(errno));
+result<void, error> process::send_signal(int signal) {
+    if (!running()) return fail(error{errc::not_running, "send_signal: pid " + std::to_string(pid_) + " was already reaped"});
+    if (::kill(pid_, signal) != 0) return fail(os_failure("kill(" + std::to_string(pid_) + ")", errno));
     return {};
 }
 
@@ -388,8 +403,8 @@ exit_status process::kill() {
     return *status_;
 }
 
-result<run_result, std::string> run(std::vector<std::string> argv, std::chrono::milliseconds timeout,
-                                    std::vector<std::pair<std::string, std::string>> environment) {
+result<run_result, error> run(std::vector<std::string> argv, std::chrono::milliseconds timeout,
+                              std::vector<std::pair<std::string, std::string>> environment) {
     const std::string name = argv.empty() ? std::string() : argv.front();
     spawn_options options(std::move(argv));
     options.environment = std::move(environment);
@@ -413,8 +428,9 @@ result<run_result, std::string> run(std::vector<std::string> argv, std::chrono::
     const auto status = child->wait_for(std::max(left, std::chrono::milliseconds(0)));
     if (!status) {
         child->kill();
-        return fail(name + " still running after " + std::to_string(timeout.count()) +
-                    " ms; killed. stdout: '" + out.standard_output + "' stderr: '" + out.standard_error + "'");
+        return fail(error{errc::timed_out, name + " still running after " + std::to_string(timeout.count()) +
+                                               " ms; killed. stdout: '" + out.standard_output + "' stderr: '" +
+                                               out.standard_error + "'"});
     }
     out.status = *status;
     return out;

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "adapters/os/errc.hpp"
 #include "base/result.hpp"
 
 namespace shopstream::adapters::os {
@@ -83,7 +84,9 @@ struct run_result {
 
 class process {
 public:
-    [[nodiscard]] static result<process, std::string> spawn(spawn_options options);
+    // A program not in PATH (or exec's ENOENT) is errc::not_found; EACCES/EPERM
+    // (exec, setuid, an output file) errc::permission_denied.
+    [[nodiscard]] static result<process, error> spawn(spawn_options options);
 
     process(process&& other) noexcept;
     process& operator=(process&& other) noexcept;
@@ -95,14 +98,15 @@ public:
     [[nodiscard]] bool running() const noexcept { return pid_ > 0 && !status_; }
 
     // One line from the child's stdout (needs output::pipe()), without its '\n'. Fails
-    // on timeout, or at end of file with no complete line (the partial line is kept).
-    [[nodiscard]] result<std::string, std::string> read_line(std::chrono::milliseconds timeout);
+    // on timeout (errc::timed_out), or at end of file with no complete line
+    // (errc::end_of_output; the partial line is kept).
+    [[nodiscard]] result<std::string, error> read_line(std::chrono::milliseconds timeout);
 
     // Everything the child writes to stdout until it closes it (normally: exits), bounded.
-    [[nodiscard]] result<std::string, std::string> read_all(std::chrono::milliseconds timeout);
+    [[nodiscard]] result<std::string, error> read_all(std::chrono::milliseconds timeout);
 
-    // Fails when the child was already reaped.
-    [[nodiscard]] result<void, std::string> send_signal(int signal);
+    // Fails when the child was already reaped (errc::not_running).
+    [[nodiscard]] result<void, error> send_signal(int signal);
 
     // Waits for the child to end and reaps it; nullopt if it is still running after
     // `timeout`. Once reaped, returns the same status again.
@@ -112,11 +116,11 @@ public:
     exit_status kill();
 
 private:
-    friend result<run_result, std::string> run(std::vector<std::string>,
-                                               std::chrono::milliseconds,
-                                               std::vector<std::pair<std::string, std::string>>);
+    friend result<run_result, error> run(std::vector<std::string>,
+                                         std::chrono::milliseconds,
+                                         std::vector<std::pair<std::string, std::string>>);
 
-    static result<process, std::string> start(const spawn_options& options);
+    static result<process, error> start(const spawn_options& options);
     process(pid_t pid, int stdout_fd, int stderr_fd);
     void close_pipes() noexcept;
 
@@ -129,9 +133,9 @@ private:
 };
 
 // Runs a program to completion, capturing stdout and stderr. Fails if it cannot be
-// started or is still running after `timeout` (it is then killed; the error message
-// holds what it had written).
-[[nodiscard]] result<run_result, std::string> run(
+// started or is still running after `timeout` (errc::timed_out; it is then killed, and
+// the error message holds what it had written).
+[[nodiscard]] result<run_result, error> run(
     std::vector<std::string> argv,
     std::chrono::milliseconds timeout = std::chrono::seconds(30),
     std::vector<std::pair<std::string, std::string>> environment = {});

@@ -64,30 +64,30 @@ struct result_clearer {
 using result_ptr = std::unique_ptr<PGresult, result_clearer>;
 
 // Waits until the connection's socket is readable (or writable); false at the deadline.
-result<void, std::string> wait_socket(PGconn* connection, bool for_writing, steady::time_point deadline,
-                                      std::chrono::milliseconds timeout) {
+result<void, error> wait_socket(PGconn* connection, bool for_writing, steady::time_point deadline,
+                                std::chrono::milliseconds timeout) {
     for (;;) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
-        if (left <= 0) return fail("no answer within " + std::to_string(timeout.count()) + " ms");
+        if (left <= 0) return fail(error{errc::timed_out, "no answer within " + std::to_string(timeout.count()) + " ms"});
         pollfd pfd{.fd = PQsocket(connection), .events = static_cast<short>(for_writing ? POLLOUT : POLLIN),
                    .revents = 0};
-        if (pfd.fd < 0) return fail(std::string("the connection has no socket"));
+        if (pfd.fd < 0) return fail(error{errc::connection_failed, "the connection has no socket"});
         const int ready = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left, 60'000)));
         if (ready > 0) return {};
-        if (ready < 0 && errno != EINTR) return fail(std::string("poll failed"));
+        if (ready < 0 && errno != EINTR) return fail(error{errc::connection_failed, "poll failed"});
     }
 }
 
 }  // namespace
 
-result<database_url, std::string> database_url::parse(std::string_view text) {
+result<database_url, error> database_url::parse(std::string_view text) {
     const std::string copy(text);
-    char* error = nullptr;
-    PQconninfoOption* options = PQconninfoParse(copy.c_str(), &error);
+    char* refusal = nullptr;
+    PQconninfoOption* options = PQconninfoParse(copy.c_str(), &refusal);
     if (options == nullptr) {
-        std::string why = error != nullptr ? one_line(error) : std::string("out of memory");
-        PQfreemem(error);
-        return fail("not a PostgreSQL connection URL: " + why);
+        std::string why = refusal != nullptr ? one_line(refusal) : std::string("out of memory");
+        PQfreemem(refusal);
+        return fail(error{errc::invalid_url, "not a PostgreSQL connection URL: " + why});
     }
     database_url url;
     for (const PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
@@ -102,7 +102,8 @@ result<database_url, std::string> database_url::parse(std::string_view text) {
         return {};
     };
     if (const std::string port = value("port"); !port.empty() && !valid_ports(port)) {
-        return fail("not a PostgreSQL connection URL: port '" + port + "' is not a number from 1 to 65535");
+        return fail(error{errc::invalid_url,
+                                    "not a PostgreSQL connection URL: port '" + port + "' is not a number from 1 to 65535"});
     }
     std::string host = value("host");
     if (host.empty()) host = value("hostaddr");
@@ -135,45 +136,46 @@ std::string database_url::conninfo(std::chrono::seconds connect_timeout) const {
     return out;
 }
 
-result<std::optional<std::string>, std::string> query_one(const database_url& url, std::string_view sql,
-                                                          std::chrono::milliseconds timeout) {
+result<std::optional<std::string>, error> query_one(const database_url& url, std::string_view sql,
+                                                    std::chrono::milliseconds timeout) {
     const auto deadline = steady::now() + timeout;
     // connect_timeout does not apply to the non-blocking API: the deadline here does.
     std::string conninfo = url.conninfo();
     conninfo += " options=" + quoted("-c statement_timeout=" + std::to_string(timeout.count()));
     connection_ptr connection(PQconnectStart(conninfo.c_str()));
-    if (!connection) return fail(std::string("out of memory"));
-    if (PQstatus(connection.get()) == CONNECTION_BAD) return fail(one_line(PQerrorMessage(connection.get())));
+    const auto failed = [&connection](errc code) {
+        return fail(error{code, one_line(PQerrorMessage(connection.get()))});
+    };
+    if (!connection) return fail(error{errc::connection_failed, "out of memory"});
+    if (PQstatus(connection.get()) == CONNECTION_BAD) return failed(errc::connection_failed);
     // As libpq's manual says: behave as if the last poll had asked for writing.
     PostgresPollingStatusType polled = PGRES_POLLING_WRITING;
     while (polled != PGRES_POLLING_OK) {
-        if (polled == PGRES_POLLING_FAILED) return fail(one_line(PQerrorMessage(connection.get())));
+        if (polled == PGRES_POLLING_FAILED) return failed(errc::connection_failed);
         if (auto ready = wait_socket(connection.get(), polled == PGRES_POLLING_WRITING, deadline, timeout); !ready) {
-            return fail("cannot connect: " + ready.error());
+            return fail(error{ready.error().code, "cannot connect: " + ready.error().message});
         }
         polled = PQconnectPoll(connection.get());
     }
 
     const std::string statement(sql);
-    if (PQsendQuery(connection.get(), statement.c_str()) == 0) {
-        return fail(one_line(PQerrorMessage(connection.get())));
-    }
+    if (PQsendQuery(connection.get(), statement.c_str()) == 0) return failed(errc::connection_failed);
     for (;;) {
         const int flushed = PQflush(connection.get());
         if (flushed == 0) break;
-        if (flushed < 0) return fail(one_line(PQerrorMessage(connection.get())));
+        if (flushed < 0) return failed(errc::connection_failed);
         if (auto ready = wait_socket(connection.get(), true, deadline, timeout); !ready) {
-            return fail("query: " + ready.error());
+            return fail(error{ready.error().code, "query: " + ready.error().message});
         }
     }
     std::optional<std::string> value;
-    std::optional<std::string> error;
+    std::optional<std::string> refusal;
     for (;;) {
         while (PQisBusy(connection.get()) != 0) {
             if (auto ready = wait_socket(connection.get(), false, deadline, timeout); !ready) {
-                return fail("query: " + ready.error());
+                return fail(error{ready.error().code, "query: " + ready.error().message});
             }
-            if (PQconsumeInput(connection.get()) == 0) return fail(one_line(PQerrorMessage(connection.get())));
+            if (PQconsumeInput(connection.get()) == 0) return failed(errc::connection_failed);
         }
         result_ptr answer(PQgetResult(connection.get()));
         if (!answer) break;
@@ -183,30 +185,30 @@ result<std::optional<std::string>, std::string> query_one(const database_url& ur
                 PQgetisnull(answer.get(), 0, 0) == 0) {
                 value = PQgetvalue(answer.get(), 0, 0);
             }
-        } else if (status != PGRES_COMMAND_OK && !error) {
-            error = one_line(PQresultErrorMessage(answer.get()));
+        } else if (status != PGRES_COMMAND_OK && !refusal) {
+            refusal = one_line(PQresultErrorMessage(answer.get()));
         }
     }
-    if (error) return fail(std::move(*error));
+    if (refusal) return fail(error{errc::query_failed, std::move(*refusal)});
     return value;
 }
 
-result<void, std::string> ping(const database_url& url, std::chrono::milliseconds timeout) {
+result<void, error> ping(const database_url& url, std::chrono::milliseconds timeout) {
     auto answer = query_one(url, "SELECT 1", timeout);
     if (!answer) return fail(std::move(answer.error()));
-    if (*answer != "1") return fail(std::string("SELECT 1 did not return 1"));
+    if (*answer != "1") return fail(error{errc::unexpected_answer, "SELECT 1 did not return 1"});
     return {};
 }
 
 health::health(database_url url, std::chrono::milliseconds timeout, std::chrono::milliseconds cache_for)
     : url_(std::move(url)), timeout_(timeout), cache_for_(cache_for) {}
 
-std::optional<std::string> health::check() {
+std::optional<error> health::check() {
     const std::scoped_lock lock(mu_);
     const auto now = steady::now();
     if (checked_at_ && now - *checked_at_ < cache_for_) return last_;
     auto answer = ping(url_, timeout_);
-    last_ = answer ? std::nullopt : std::optional<std::string>("unreachable: " + answer.error());
+    last_ = answer ? std::nullopt : std::optional<error>(error{answer.error().code, "unreachable: " + answer.error().message});
     checked_at_ = steady::now();
     return last_;
 }

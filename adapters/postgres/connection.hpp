@@ -23,15 +23,16 @@
 #include <utility>
 #include <vector>
 
+#include "adapters/postgres/errc.hpp"
 #include "base/result.hpp"
 
 namespace shopstream::adapters::postgres {
 
 class database_url {
 public:
-    // Fails with one sentence when libpq would not take `text`, or a port is not a number
-    // from 1 to 65535.
-    [[nodiscard]] static result<database_url, std::string> parse(std::string_view text);
+    // Fails (errc::invalid_url) with one sentence when libpq would not take `text`, or a
+    // port is not a number from 1 to 65535.
+    [[nodiscard]] static result<database_url, error> parse(std::string_view text);
 
     // A key=value connection string with every setting of the URL, plus connect_timeout
     // (seconds, at least 2: libpq's minimum) and application_name=shopstream unless the
@@ -48,12 +49,13 @@ private:
 };
 
 // Connects and runs `sql`, all within `timeout`; returns the first column of the first
-// row (nullopt when the statement returns no rows, or NULL). Errors are one line.
-[[nodiscard]] result<std::optional<std::string>, std::string> query_one(const database_url& url, std::string_view sql,
-                                                                        std::chrono::milliseconds timeout);
+// row (nullopt when the statement returns no rows, or NULL). Errors are one line:
+// timed_out, connection_failed, or query_failed (the server refused the statement).
+[[nodiscard]] result<std::optional<std::string>, error> query_one(const database_url& url, std::string_view sql,
+                                                                  std::chrono::milliseconds timeout);
 
 // `SELECT 1` within `timeout`: the server is up and takes queries.
-[[nodiscard]] result<void, std::string> ping(const database_url& url, std::chrono::milliseconds timeout);
+[[nodiscard]] result<void, error> ping(const database_url& url, std::chrono::milliseconds timeout);
 
 // The answer /readyz gives for PostgreSQL: ping(), at most once per `cache_for`; calls in
 // between get the last answer, so a readiness storm costs the server one connection a
@@ -63,8 +65,8 @@ public:
     explicit health(database_url url, std::chrono::milliseconds timeout = std::chrono::milliseconds(1500),
                     std::chrono::milliseconds cache_for = std::chrono::seconds(1));
 
-    // nullopt: reachable; otherwise why not (one line).
-    [[nodiscard]] std::optional<std::string> check();
+    // nullopt: reachable; otherwise why not (one line, ping()'s code).
+    [[nodiscard]] std::optional<error> check();
 
 private:
     const database_url url_;
@@ -72,7 +74,7 @@ private:
     const std::chrono::milliseconds cache_for_;
     std::mutex mu_;  // held through a ping: concurrent callers wait for its answer
     std::optional<std::chrono::steady_clock::time_point> checked_at_;
-    std::optional<std::string> last_;
+    std::optional<error> last_;
 };
 
 }  // namespace shopstream::adapters::postgres

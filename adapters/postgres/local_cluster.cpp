@@ -38,22 +38,24 @@ struct os_user {
     std::optional<gid_t> gid;
 };
 
-result<os_user, std::string> server_user(const std::string& wanted) {
+result<os_user, error> server_user(const std::string& wanted) {
     std::array<char, 4096> buffer{};
     passwd entry{};
     passwd* found = nullptr;
     if (::geteuid() != 0) {
         // Already unprivileged: the server runs as this user.
         ::getpwuid_r(::geteuid(), &entry, buffer.data(), buffer.size(), &found);
-        if (found == nullptr) return fail("no passwd entry for uid " + std::to_string(::geteuid()));
+        if (found == nullptr) return fail(error{errc::no_server_user, "no passwd entry for uid " + std::to_string(::geteuid())});
         return os_user{found->pw_name, std::nullopt, std::nullopt};
     }
     ::getpwnam_r(wanted.c_str(), &entry, buffer.data(), buffer.size(), &found);
     if (found == nullptr) {
-        return fail("this process runs as root, PostgreSQL refuses to, and there is no user '" + wanted +
-                    "' to run it as");
+        return fail(error{errc::no_server_user, "this process runs as root, PostgreSQL refuses to, and there is no user '" +
+                                                    wanted + "' to run it as"});
     }
-    if (found->pw_uid == 0) return fail("user '" + wanted + "' is root; PostgreSQL refuses to run as root");
+    if (found->pw_uid == 0) {
+        return fail(error{errc::no_server_user, "user '" + wanted + "' is root; PostgreSQL refuses to run as root"});
+    }
     return os_user{found->pw_name, found->pw_uid, found->pw_gid};
 }
 
@@ -64,18 +66,19 @@ std::string octal_mode(mode_t mode) {
 }
 
 // The server, running as `user`, must be able to enter every directory above its own.
-result<void, std::string> reachable_by(const std::filesystem::path& directory, const os_user& user) {
+result<void, error> reachable_by(const std::filesystem::path& directory, const os_user& user) {
     if (!user.uid) return {};
     for (std::filesystem::path p = directory.parent_path(); !p.empty(); p = p.parent_path()) {
         struct stat info {};
-        if (::stat(p.c_str(), &info) != 0) return fail("stat " + p.string() + ": " + std::strerror(errno));
+        if (::stat(p.c_str(), &info) != 0) return fail(error{errc::io, "stat " + p.string() + ": " + std::strerror(errno)});
         const bool ok = info.st_uid == *user.uid   ? (info.st_mode & S_IXUSR) != 0
                         : info.st_gid == *user.gid ? (info.st_mode & S_IXGRP) != 0
                                                    : (info.st_mode & S_IXOTH) != 0;
         if (!ok) {
-            return fail("PostgreSQL runs as '" + user.name + "' (this process is root), which cannot enter " +
-                        p.string() + " (mode " + octal_mode(info.st_mode) + "): make it searchable (chmod o+x " +
-                        p.string() + ")");
+            return fail(error{errc::permission_denied, "PostgreSQL runs as '" + user.name +
+                                                           "' (this process is root), which cannot enter " + p.string() +
+                                                           " (mode " + octal_mode(info.st_mode) +
+                                                           "): make it searchable (chmod o+x " + p.string() + ")"});
         }
         if (p == p.parent_path()) break;
     }
@@ -83,9 +86,9 @@ result<void, std::string> reachable_by(const std::filesystem::path& directory, c
 }
 
 // A port that was free a moment ago: the kernel's pick for 127.0.0.1:0.
-result<int, std::string> free_loopback_port() {
+result<int, error> free_loopback_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return fail(std::string("socket: ") + std::strerror(errno));
+    if (fd < 0) return fail(error{errc::io, std::string("socket: ") + std::strerror(errno)});
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -94,9 +97,9 @@ result<int, std::string> free_loopback_port() {
     // sockaddr_in -> sockaddr is how the sockets API is meant to be called.
     auto* generic = reinterpret_cast<sockaddr*>(&address);  // NOLINT
     if (::bind(fd, generic, sizeof address) != 0 || ::getsockname(fd, generic, &length) != 0) {
-        const int error = errno;
+        const int errnum = errno;
         ::close(fd);
-        return fail(std::string("bind 127.0.0.1:0: ") + std::strerror(error));
+        return fail(error{errc::io, std::string("bind 127.0.0.1:0: ") + std::strerror(errnum)});
     }
     ::close(fd);
     return static_cast<int>(ntohs(address.sin_port));
@@ -116,6 +119,18 @@ std::string log_summary(const std::filesystem::path& log) {
     return (reason.empty() ? std::string() : ": " + reason) + " (see " + log.string() + "):\n" + tail_of(log);
 }
 
+// The code of a child that could not be spawned: a missing binary is not_installed.
+errc spawn_code(const os::error& e, errc otherwise) noexcept {
+    return e.code == os::errc::not_found ? errc::not_installed : otherwise;
+}
+
+// Whether the server's log says it could not bind its port (another process took it
+// between our pick and its bind).
+bool bind_failed(std::string_view log) {
+    return log.find("could not bind") != std::string_view::npos ||
+           log.find("could not create any TCP/IP sockets") != std::string_view::npos;
+}
+
 }  // namespace
 
 std::string tail_of(const std::filesystem::path& file, std::size_t max_bytes) {
@@ -128,12 +143,12 @@ std::string tail_of(const std::filesystem::path& file, std::size_t max_bytes) {
     return text;
 }
 
-result<std::unique_ptr<local_cluster>, std::string> local_cluster::start(local_cluster_options options) {
+result<std::unique_ptr<local_cluster>, error> local_cluster::start(local_cluster_options options) {
     const std::filesystem::path bin = bindir();
     for (const char* program : {"initdb", "postgres"}) {
         if (::access((bin / program).c_str(), X_OK) != 0) {
-            return fail((bin / program).string() + " is not executable (install postgresql-15 or set "
-                                                   "SHOPSTREAM_PG_BINDIR)");
+            return fail(error{errc::not_installed, (bin / program).string() + " is not executable (install postgresql-15 or set "
+                                                                              "SHOPSTREAM_PG_BINDIR)"});
         }
     }
     auto user = server_user(options.os_user);
@@ -141,16 +156,19 @@ result<std::unique_ptr<local_cluster>, std::string> local_cluster::start(local_c
 
     std::error_code ec;
     const std::filesystem::path directory = std::filesystem::absolute(options.directory, ec);
-    if (ec || directory.empty()) return fail("bad directory '" + options.directory.string() + "'");
+    if (ec || directory.empty()) return fail(error{errc::io, "bad directory '" + options.directory.string() + "'"});
     if (std::filesystem::create_directories(directory, ec); ec) {
-        return fail("cannot create " + directory.string() + ": " + ec.message());
+        return fail(error{ec == std::errc::permission_denied ? errc::permission_denied : errc::io,
+                          "cannot create " + directory.string() + ": " + ec.message()});
     }
     if (auto reachable = reachable_by(directory, *user); !reachable) return fail(std::move(reachable.error()));
     if (user->uid && ::chown(directory.c_str(), *user->uid, *user->gid) != 0) {
-        return fail("chown " + directory.string() + " to " + user->name + ": " + std::strerror(errno));
+        return fail(error{errc::permission_denied, "chown " + directory.string() + " to " + user->name + ": " + std::strerror(errno)});
     }
     // The socket, the logs and the cluster are nobody else's business.
-    if (::chmod(directory.c_str(), 0700) != 0) return fail("chmod " + directory.string() + ": " + std::strerror(errno));
+    if (::chmod(directory.c_str(), 0700) != 0) {
+        return fail(error{errc::permission_denied, "chmod " + directory.string() + ": " + std::strerror(errno)});
+    }
 
     std::unique_ptr<local_cluster> cluster(new local_cluster());
     cluster->directory_ = directory;
@@ -169,11 +187,12 @@ result<std::unique_ptr<local_cluster>, std::string> local_cluster::start(local_c
         initdb_options.standard_output = os::output::to_file(log);
         initdb_options.standard_error = os::output::to_file(log);
         auto initdb = os::process::spawn(std::move(initdb_options));
-        if (!initdb) return fail("initdb: " + initdb.error());
+        if (!initdb) return fail(error{spawn_code(initdb.error(), errc::initdb_failed), "initdb: " + initdb.error().message});
         const auto initdb_status = initdb->wait_for(initdb_timeout);
         if (!initdb_status || !initdb_status->success()) {
-            return fail("initdb " + (initdb_status ? initdb_status->describe() : std::string("timed out")) +
-                        log_summary(log));
+            return fail(error{errc::initdb_failed, "initdb " +
+                                                       (initdb_status ? initdb_status->describe() : std::string("timed out")) +
+                                                       log_summary(log)});
         }
         cluster->initialized_ = true;
     }
@@ -181,7 +200,7 @@ result<std::unique_ptr<local_cluster>, std::string> local_cluster::start(local_c
     // A unix socket path has at most 107 bytes; past that the server listens on TCP only.
     const std::string socket_directory =
         (directory / ".s.PGSQL.65535").string().size() < sizeof(sockaddr_un::sun_path) ? directory.string() : "";
-    std::string last_error;
+    error last_error{errc::start_failed, {}};
     for (int attempt = 1; attempt <= start_attempts; ++attempt) {
         auto port = free_loopback_port();
         if (!port) return fail(std::move(port.error()));
@@ -212,7 +231,7 @@ result<std::unique_ptr<local_cluster>, std::string> local_cluster::start(local_c
         server_options.standard_output = os::output::append_to_file(cluster->log_file());
         server_options.standard_error = os::output::append_to_file(cluster->log_file());
         auto postgres = os::process::spawn(std::move(server_options));
-        if (!postgres) return fail("postgres: " + postgres.error());
+        if (!postgres) return fail(error{spawn_code(postgres.error(), errc::start_failed), "postgres: " + postgres.error().message});
         cluster->pid_ = postgres->pid();
         cluster->server_.emplace(std::move(*postgres));
 
@@ -222,12 +241,15 @@ result<std::unique_ptr<local_cluster>, std::string> local_cluster::start(local_c
         bool ready = false;
         while (!ready) {
             if (const auto ended = cluster->server_->wait_for(0ms)) {
-                last_error = "postgres " + ended->describe() + " while starting" + log_summary(cluster->log_file());
+                const std::string log = log_summary(cluster->log_file());
+                last_error = {bind_failed(log) ? errc::address_in_use : errc::start_failed,
+                              "postgres " + ended->describe() + " while starting" + log};
                 break;
             }
             if (std::chrono::steady_clock::now() > deadline) {
-                last_error = "postgres did not accept connections within " +
-                             std::to_string(options.ready_timeout.count()) + " s" + log_summary(cluster->log_file());
+                last_error = {errc::start_failed, "postgres did not accept connections within " +
+                                                      std::to_string(options.ready_timeout.count()) + " s" +
+                                                      log_summary(cluster->log_file())};
                 break;
             }
             // Another server may have taken the port since we picked it: only ours has our
@@ -243,10 +265,7 @@ result<std::unique_ptr<local_cluster>, std::string> local_cluster::start(local_c
         (void)cluster->server_->kill();
         cluster->server_.reset();
         // A port taken between our pick and postgres' bind: try another one.
-        if (last_error.find("could not bind") == std::string::npos &&
-            last_error.find("could not create any TCP/IP sockets") == std::string::npos) {
-            break;
-        }
+        if (last_error.code != errc::address_in_use) break;
     }
     return fail(std::move(last_error));
 }
@@ -257,19 +276,19 @@ std::string local_cluster::url(std::string_view database) const {
     return "postgresql://" + user_ + "@127.0.0.1:" + std::to_string(port_) + "/" + std::string(database);
 }
 
-result<void, std::string> local_cluster::ensure_database(std::string_view name) const {
+result<void, error> local_cluster::ensure_database(std::string_view name) const {
     const bool plain = !name.empty() && name.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
                                                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") ==
                                             std::string_view::npos;
-    if (!plain) return fail("database name '" + std::string(name) + "': only letters, digits and '_'");
+    if (!plain) return fail(error{errc::invalid_name, "database name '" + std::string(name) + "': only letters, digits and '_'"});
     auto url = database_url::parse(this->url());
     if (!url) return fail(std::move(url.error()));
     const std::string quoted_name = "\"" + std::string(name) + "\"";
     auto exists = query_one(*url, "SELECT 1 FROM pg_database WHERE datname = '" + std::string(name) + "'", 30s);
-    if (!exists) return fail("looking for database " + quoted_name + ": " + exists.error());
+    if (!exists) return fail(error{exists.error().code, "looking for database " + quoted_name + ": " + exists.error().message});
     if (*exists) return {};
     if (auto created = query_one(*url, "CREATE DATABASE " + quoted_name, 60s); !created) {
-        return fail("CREATE DATABASE " + quoted_name + ": " + created.error());
+        return fail(error{created.error().code, "CREATE DATABASE " + quoted_name + ": " + created.error().message});
     }
     return {};
 }

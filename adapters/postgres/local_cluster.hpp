@@ -33,6 +33,7 @@
 #include <string_view>
 
 #include "adapters/os/process.hpp"
+#include "adapters/postgres/errc.hpp"
 #include "base/result.hpp"
 
 namespace shopstream::adapters::postgres {
@@ -51,8 +52,10 @@ struct local_cluster_options {
 
 class local_cluster {
 public:
-    // Fails with a message naming the step, with the tail of the server's log when it ran.
-    [[nodiscard]] static result<std::unique_ptr<local_cluster>, std::string> start(local_cluster_options options);
+    // Fails with a message naming the step, with the tail of the server's log when it ran;
+    // the code says which: not_installed, no_server_user, permission_denied, io,
+    // initdb_failed, start_failed, address_in_use (after the retries on other ports).
+    [[nodiscard]] static result<std::unique_ptr<local_cluster>, error> start(local_cluster_options options);
 
     local_cluster(const local_cluster&) = delete;
     local_cluster& operator=(const local_cluster&) = delete;
@@ -61,8 +64,8 @@ public:
     // libpq URL: postgresql://USER@127.0.0.1:PORT/DATABASE
     [[nodiscard]] std::string url(std::string_view database = "postgres") const;
 
-    // Creates `name` (letters, digits, '_') unless it exists.
-    [[nodiscard]] result<void, std::string> ensure_database(std::string_view name) const;
+    // Creates `name` (letters, digits, '_'; otherwise errc::invalid_name) unless it exists.
+    [[nodiscard]] result<void, error> ensure_database(std::string_view name) const;
 
     // Fast shutdown, SIGKILL after 15 s. Idempotent; returns how the postmaster ended.
     os::exit_status stop();
