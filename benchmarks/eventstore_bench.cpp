@@ -280,9 +280,9 @@ int main(int argc, char** argv) {
     if (!o.writer_brokers.empty()) return run_writer(o);
 
     auto cluster = eventstore::embedded_cluster::start(3);
-    if (!cluster) throw std::runtime_error(cluster.error());
+    if (!cluster) throw std::runtime_error(cluster.error().message);
     if (auto r = eventstore::create_topics(*cluster, o.partitions); !r) throw std::runtime_error(r.error().message);
-    if (auto r = cluster->create_topic("bench.raw", o.partitions, 3); !r) throw std::runtime_error(r.error());
+    if (auto r = cluster->create_topic("bench.raw", o.partitions, 3); !r) throw std::runtime_error(r.error().message);
     const std::string brokers = cluster->bootstrap_servers();
 
     eventstore::commit sample{"sku-1~c1", 0, "cmd-1", {eventstore::review_aggregate::encode_event(

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
 #include <set>
 #include <thread>
 #include <vector>
@@ -12,6 +15,7 @@
 
 namespace {
 
+using shopstream::adapters::http::errc;
 using shopstream::adapters::http::idempotency_store;
 using shopstream::adapters::http::idempotency_store_options;
 using shopstream::adapters::http::request_digest;
@@ -34,7 +38,7 @@ stored_answer answer(std::string digest, int status, std::string body, std::int6
 
 std::unique_ptr<idempotency_store> open_store(const temp_dir& dir, idempotency_store_options o = {}) {
     auto s = idempotency_store::open(dir.path() / "idem", o);
-    EXPECT_TRUE(s.has_value()) << (s ? "" : s.error());
+    EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message);
     return s ? std::move(*s) : nullptr;
 }
 
@@ -151,7 +155,7 @@ TEST(idempotency_store, concurrent_writers_of_one_key_all_get_the_single_first_a
     for (int i = 0; i < 8; ++i) {
         threads.emplace_back([&, i] {
             auto r = store->record("k", answer("d" + std::to_string(i), 201, "body-" + std::to_string(i)));
-            seen[static_cast<std::size_t>(i)] = r ? r->body : "error: " + r.error();
+            seen[static_cast<std::size_t>(i)] = r ? r->body : "error: " + r.error().message;
         });
     }
     for (auto& t : threads) t.join();
@@ -166,7 +170,30 @@ TEST(idempotency_store, an_unusable_directory_is_refused_with_its_path) {
     { std::FILE* f = std::fopen(file.c_str(), "w"); ASSERT_NE(f, nullptr); std::fclose(f); }
     auto s = idempotency_store::open(file / "idem");
     ASSERT_FALSE(s.has_value());
-    EXPECT_NE(s.error().find("not-a-dir"), std::string::npos) << s.error();
+    EXPECT_EQ(s.error().code, errc::io) << s.error();  // ENOTDIR under a file
+    EXPECT_NE(s.error().message.find("not-a-dir"), std::string::npos) << s.error().message;
+}
+
+TEST(idempotency_store, a_directory_it_may_not_write_is_permission_denied) {
+    if (::geteuid() == 0) GTEST_SKIP() << "root writes anywhere";
+    temp_dir dir;
+    const auto locked = dir.path() / "locked";
+    std::filesystem::create_directory(locked);
+    std::filesystem::permissions(locked, std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+    auto s = idempotency_store::open(locked / "idem");
+    std::filesystem::permissions(locked, std::filesystem::perms::owner_all);
+    ASSERT_FALSE(s.has_value());
+    EXPECT_EQ(s.error().code, errc::permission_denied) << s.error();
+    EXPECT_NE(s.error().message.find(locked.string()), std::string::npos) << s.error();
+}
+
+TEST(idempotency_store, a_directory_already_open_here_is_already_open) {
+    temp_dir dir;
+    auto first = idempotency_store::open(dir.path() / "idem");
+    ASSERT_TRUE(first.has_value()) << first.error();
+    auto second = idempotency_store::open(dir.path() / "idem");
+    ASSERT_FALSE(second.has_value());
+    EXPECT_EQ(second.error().code, errc::already_open) << second.error();
 }
 
 }  // namespace

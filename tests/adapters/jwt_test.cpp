@@ -28,7 +28,7 @@ const std::chrono::sys_seconds now{std::chrono::seconds(t0)};
 
 jwt_authority authority(std::chrono::seconds leeway = 30s, const std::string& key = secret) {
     auto created = jwt_authority::create(key, jwt_options{leeway});
-    if (!created) throw std::runtime_error(created.error());
+    if (!created) throw std::runtime_error(created.error().message);
     return std::move(*created);
 }
 
@@ -163,7 +163,8 @@ bool is_safe_description(std::string_view text) {
 TEST(jwt_authority, refuses_a_secret_shorter_than_32_bytes) {
     auto short_one = jwt_authority::create(secret.substr(0, 31));
     ASSERT_FALSE(short_one.has_value());
-    EXPECT_NE(short_one.error().find("at least 32 bytes"), std::string::npos) << short_one.error();
+    EXPECT_EQ(short_one.error().code, errc::invalid_secret);
+    EXPECT_NE(short_one.error().message.find("at least 32 bytes"), std::string::npos) << short_one.error().message;
     EXPECT_FALSE(jwt_authority::create("").has_value());
     EXPECT_TRUE(jwt_authority::create(secret).has_value());
 }
@@ -629,7 +630,8 @@ TEST(jwt_ttl, refuses_anything_else) {
         auto parsed = parse_ttl(text);
         EXPECT_FALSE(parsed.has_value()) << "'" << text << "' gave " << parsed->count();
         if (!parsed) {
-            EXPECT_FALSE(parsed.error().empty());
+            EXPECT_FALSE(parsed.error().message.empty());
+            EXPECT_EQ(parsed.error().code, errc::invalid_ttl) << text;
         }
     }
 }

@@ -49,8 +49,12 @@ TEST(database_url, refuses_what_libpq_would_not_take_in_one_sentence) {
                             "host=h port=5432,abc"}) {
         auto url = database_url::parse(bad);
         ASSERT_FALSE(url.has_value()) << bad;
-        EXPECT_EQ(url.error().rfind("not a PostgreSQL connection URL: ", 0), 0U) << url.error();
-        EXPECT_EQ(url.error().find('\n'), std::string::npos) << url.error();
+        EXPECT_EQ(url.error().code, errc::invalid_url) << bad;
+        EXPECT_EQ(url.error().error_code(), make_error_code(errc::invalid_url));
+        EXPECT_EQ(url.error().error_code().category().name(), std::string("shopstream.postgres"));
+        EXPECT_EQ(url.error().error_code().message(), "not a PostgreSQL connection URL");
+        EXPECT_EQ(url.error().message.rfind("not a PostgreSQL connection URL: ", 0), 0U) << url.error().message;
+        EXPECT_EQ(url.error().message.find('\n'), std::string::npos) << url.error().message;
     }
     EXPECT_TRUE(database_url::parse("postgresql://a:5432,b:5433/db").has_value());
 }

@@ -23,7 +23,7 @@ process start_cluster(std::vector<std::string> extra = {}) {
     spawn_options options(argv);
     options.standard_error = output::null();
     auto child = process::spawn(options);
-    if (!child) throw std::runtime_error(child.error());
+    if (!child) throw std::runtime_error(child.error().message);
     return std::move(*child);
 }
 
@@ -154,7 +154,7 @@ std::string openssl_hs256(const std::string& signing_input, const std::string& k
                     "sh", signing_input, key},
                    20s);
     if (!out || !out->status.success()) {
-        throw std::runtime_error("openssl failed: " + (out ? out->standard_error : out.error()));
+        throw std::runtime_error("openssl failed: " + (out ? out->standard_error : out.error().message));
     }
     std::string b64 = out->standard_output;
     std::string url;

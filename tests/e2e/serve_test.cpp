@@ -42,10 +42,10 @@ const std::string secret = "e2e-serve-secret-0123456789abcdef-012345";
 std::string mint(const std::string& sub, domain::role role, std::chrono::seconds ttl = 1h,
                  const std::string& with_secret = secret, std::chrono::seconds shift = 0s) {
     auto authority = adapters::auth::jwt_authority::create(with_secret);
-    if (!authority) throw std::runtime_error(authority.error());
+    if (!authority) throw std::runtime_error(authority.error().message);
     auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()) + shift;
     auto token = authority->mint(sub, role, ttl, now);
-    if (!token) throw std::runtime_error(token.error());
+    if (!token) throw std::runtime_error(token.error().message);
     return *token;
 }
 
@@ -976,7 +976,7 @@ for f in text_string_to_metric_families(open(sys.argv[1], encoding="utf-8").read
 print(json.dumps(out))
 )";
     auto parsed = run({"/usr/bin/python3", "-c", parser, file.string()}, 30s);
-    if (!parsed) throw std::runtime_error("cannot run the parser: " + parsed.error());
+    if (!parsed) throw std::runtime_error("cannot run the parser: " + parsed.error().message);
     if (!parsed->status.success()) {
         throw std::runtime_error("the Prometheus parser refused /metrics: " + parsed->standard_error + "\n" + r.body);
     }

@@ -371,7 +371,8 @@ TEST_F(eventstore_test, single_aggregate_reads_return_the_applied_events_in_orde
     }
     auto refused = (*reader)->verify(*store_, eventstore::context::reviews, id.value());
     ASSERT_FALSE(refused.has_value());
-    EXPECT_NE(refused.error().find("version 2"), std::string::npos) << refused.error();
+    EXPECT_EQ(refused.error().code, eventstore::errc::log_mismatch) << refused.error();
+    EXPECT_NE(refused.error().message.find("version 2"), std::string::npos) << refused.error().message;
     altered->aggregate_id = "another~review";
     changed.record = eventstore::encode_commit(*altered);
     {
@@ -382,7 +383,8 @@ TEST_F(eventstore_test, single_aggregate_reads_return_the_applied_events_in_orde
     }
     auto unreadable = eventstore::read_history(*store_, eventstore::context::reviews, id.value());
     ASSERT_FALSE(unreadable.has_value());
-    EXPECT_NE(unreadable.error().find("is not the commit of"), std::string::npos) << unreadable.error();
+    EXPECT_EQ(unreadable.error().code, eventstore::errc::store_failed) << unreadable.error();
+    EXPECT_NE(unreadable.error().message.find("is not the commit of"), std::string::npos) << unreadable.error().message;
 }
 
 // What a handler reports to its observer matches what it did: every answer once, every

@@ -27,7 +27,7 @@ using testing::temp_dir;
 
 database_url url_of(const std::string& text) {
     auto url = database_url::parse(text);
-    if (!url) throw std::runtime_error(url.error());
+    if (!url) throw std::runtime_error(url.error().message);
     return *url;
 }
 
@@ -112,9 +112,10 @@ TEST(local_cluster, a_cluster_in_use_is_refused_with_postgres_reason_on_the_firs
     ASSERT_TRUE(first.has_value()) << first.error();
     auto second = local_cluster::start(options);
     ASSERT_FALSE(second.has_value());
-    const std::string line = second.error().substr(0, second.error().find('\n'));
-    EXPECT_NE(line.find("FATAL:"), std::string::npos) << second.error();
-    EXPECT_NE(line.find("postmaster.pid"), std::string::npos) << second.error();
+    EXPECT_EQ(second.error().code, errc::start_failed) << second.error();
+    const std::string line = second.error().message.substr(0, second.error().message.find('\n'));
+    EXPECT_NE(line.find("FATAL:"), std::string::npos) << second.error().message;
+    EXPECT_NE(line.find("postmaster.pid"), std::string::npos) << second.error().message;
     EXPECT_NE(line.find("(see " + (options.directory / "server.log").string() + ")"), std::string::npos) << line;
     EXPECT_TRUE(ping(url_of((*first)->url()), 5s).has_value()) << "the first server was disturbed";
 }
@@ -126,8 +127,9 @@ TEST(local_cluster, a_directory_the_server_user_cannot_enter_is_refused_in_one_s
     options.directory = dir.path() / "postgres";
     auto started = local_cluster::start(options);
     ASSERT_FALSE(started.has_value());
-    EXPECT_NE(started.error().find("cannot enter " + dir.path().string() + " (mode 0700)"), std::string::npos)
-        << started.error();
+    EXPECT_EQ(started.error().code, errc::permission_denied) << started.error();
+    EXPECT_NE(started.error().message.find("cannot enter " + dir.path().string() + " (mode 0700)"), std::string::npos)
+        << started.error().message;
 }
 
 TEST(local_cluster, a_server_that_dies_is_reported_by_the_health_check_after_its_cache) {
@@ -146,8 +148,9 @@ TEST(local_cluster, a_server_that_dies_is_reported_by_the_health_check_after_its
     EXPECT_EQ(cached.check(), std::nullopt) << "asked the server again within its cache time";
     const auto down = fresh.check();
     ASSERT_TRUE(down.has_value());
-    EXPECT_EQ(down->rfind("unreachable: ", 0), 0U) << *down;
-    EXPECT_EQ(down->find('\n'), std::string::npos) << *down;
+    EXPECT_EQ(down->code, errc::connection_failed) << *down;
+    EXPECT_EQ(down->message.rfind("unreachable: ", 0), 0U) << *down;
+    EXPECT_EQ(down->message.find('\n'), std::string::npos) << *down;
 }
 
 // A peer that accepts TCP connections and never speaks: the deadline, not the server, ends
@@ -170,7 +173,8 @@ TEST(postgres_connection, a_silent_server_cannot_hold_a_query_past_its_timeout) 
     const auto took = std::chrono::steady_clock::now() - began;
     ::close(fd);
     ASSERT_FALSE(answer.has_value());
-    EXPECT_NE(answer.error().find("no answer within 500 ms"), std::string::npos) << answer.error();
+    EXPECT_EQ(answer.error().code, errc::timed_out) << answer.error();
+    EXPECT_NE(answer.error().message.find("no answer within 500 ms"), std::string::npos) << answer.error().message;
     EXPECT_GE(took, 450ms);
     EXPECT_LT(took, 3s);
 }
@@ -180,8 +184,9 @@ TEST(postgres_connection, a_closed_port_fails_at_once_in_one_line) {
     auto answer = ping(url_of("postgresql://u@127.0.0.1:1/db"), 5s);
     ASSERT_FALSE(answer.has_value());
     EXPECT_LT(std::chrono::steady_clock::now() - began, 2s);
-    EXPECT_NE(answer.error().find("Connection refused"), std::string::npos) << answer.error();
-    EXPECT_EQ(answer.error().find('\n'), std::string::npos) << answer.error();
+    EXPECT_EQ(answer.error().code, errc::connection_failed) << answer.error();
+    EXPECT_NE(answer.error().message.find("Connection refused"), std::string::npos) << answer.error().message;
+    EXPECT_EQ(answer.error().message.find('\n'), std::string::npos) << answer.error().message;
 }
 
 }  // namespace

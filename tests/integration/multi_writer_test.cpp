@@ -129,7 +129,7 @@ testing::process spawn_writer(const std::string& bootstrap, const writer_config&
                                     std::to_string(w.seed)});
     options.standard_error = testing::output::to_file(w.data_dir.parent_path() / (w.name + "-" + run + ".stderr"));
     auto child = testing::process::spawn(options);
-    if (!child) throw std::runtime_error(child.error());
+    if (!child) throw std::runtime_error(child.error().message);
     return std::move(*child);
 }
 
@@ -282,7 +282,7 @@ history read_history(eventstore::aggregate_reader& reader, const eventstore::sta
                      const std::string& id) {
     history h;
     auto events = reader.read_from_log(store, ctx, id, std::numeric_limits<std::uint64_t>::max(), 10s);
-    if (!events) throw std::runtime_error("reading " + id + ": " + events.error());
+    if (!events) throw std::runtime_error("reading " + id + ": " + events.error().message);
     h.events = std::move(*events);
     for (const auto& e : h.events) {
         ++h.commits_by_command[e.command_id];  // one event per review command

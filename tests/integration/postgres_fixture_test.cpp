@@ -191,8 +191,12 @@ TEST(process, run_kills_what_outlives_its_timeout) {
 TEST(process, reports_a_program_that_cannot_start) {
     auto missing = process::spawn({{"/nonexistent/program"}});
     ASSERT_FALSE(missing.has_value());
-    EXPECT_NE(missing.error().find("exec"), std::string::npos) << missing.error();
-    EXPECT_FALSE(process::spawn({{"no-such-program-anywhere"}}).has_value());
+    EXPECT_EQ(missing.error().code, adapters::os::errc::not_found) << missing.error();
+    EXPECT_NE(missing.error().message.find("exec"), std::string::npos) << missing.error().message;
+    auto unknown = process::spawn({{"no-such-program-anywhere"}});
+    ASSERT_FALSE(unknown.has_value());
+    EXPECT_EQ(unknown.error().code, adapters::os::errc::not_found) << unknown.error();
+    EXPECT_NE(unknown.error().message.find("not found in PATH"), std::string::npos) << unknown.error();
 }
 
 TEST(process, reads_lines_with_a_timeout_and_delivers_signals) {
@@ -242,7 +246,7 @@ TEST(process, switches_user_and_dies_with_its_parent) {
             first_line = spawned->read_line(10s).value_or("?");  // before the thread ends
             child.emplace(std::move(*spawned));
         } else {
-            error = spawned.error();
+            error = spawned.error().message;
         }
     });
     spawner.join();

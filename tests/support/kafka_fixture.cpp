@@ -98,12 +98,12 @@ record to_record(const rd_kafka_message_t& message) {
 
 result<test_producer, std::string> test_producer::create(const kafka_config& config) {
     auto conf = kafka::make_conf(config);
-    if (!conf) return fail("producer: " + conf.error());
+    if (!conf) return fail("producer: " + conf.error().message);
     auto s = std::make_unique<state>();
     rd_kafka_conf_set_opaque(conf->get(), s.get());
     rd_kafka_conf_set_dr_msg_cb(conf->get(), &test_producer::on_delivery);
     auto handle = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!handle) return fail("producer: " + handle.error());
+    if (!handle) return fail("producer: " + handle.error().message);
     return test_producer(std::move(s), std::move(*handle));
 }
 
@@ -195,7 +195,7 @@ namespace {
 // the handle's cache of partition leaders).
 result<int, std::string> partition_count_via(rd_kafka_t* handle, const std::string& name) {
     auto counts = kafka::partition_counts(handle, 10s);
-    if (!counts) return fail("metadata for " + name + ": " + counts.error());
+    if (!counts) return fail("metadata for " + name + ": " + counts.error().message);
     const auto found = counts->find(name);
     if (found == counts->end()) return fail("metadata for " + name + ": topic not listed");
     return found->second;
@@ -207,9 +207,9 @@ result<int, std::string> partition_count(std::string_view bootstrap, std::string
     auto conf = kafka::make_conf({{"bootstrap.servers", std::string(bootstrap)},
                                   {"socket.nagle.disable", "true"},
                                   {"log.connection.close", "false"}});
-    if (!conf) return fail(std::move(conf.error()));
+    if (!conf) return fail(std::move(conf.error().message));
     auto handle = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!handle) return fail(std::move(handle.error()));
+    if (!handle) return fail(std::move(handle.error().message));
     return partition_count_via(handle->get(), std::string(topic));
 }
 
@@ -217,9 +217,9 @@ result<std::vector<record>, std::string> consume_all(std::string_view bootstrap,
                                                      std::chrono::milliseconds timeout) {
     const auto deadline = steady::now() + timeout;
     auto conf = kafka::make_conf(consumer_config(bootstrap));
-    if (!conf) return fail("consumer: " + conf.error());
+    if (!conf) return fail("consumer: " + conf.error().message);
     auto handle = kafka::make_client(RD_KAFKA_CONSUMER, std::move(*conf));
-    if (!handle) return fail("consumer: " + handle.error());
+    if (!handle) return fail("consumer: " + handle.error().message);
     rd_kafka_t* consumer = handle->get();
 
     const std::string name(topic);

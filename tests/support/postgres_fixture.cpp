@@ -24,7 +24,7 @@ result<std::unique_ptr<postgres_server>, std::string> postgres_server::start() {
         options.os_user = user;
     }
     auto cluster = adapters::postgres::local_cluster::start(std::move(options));
-    if (!cluster) return fail("postgres fixture: " + cluster.error());
+    if (!cluster) return fail("postgres fixture: " + cluster.error().message);
     server->cluster_ = std::move(*cluster);
     return server;
 }
@@ -36,7 +36,7 @@ std::string postgres_server::connection_string(std::string_view database) const 
 std::string postgres_server::create_database() {
     const std::string name = "test_" + std::to_string(::getpid()) + "_" + std::to_string(++database_counter_);
     if (auto created = cluster_->ensure_database(name); !created) {
-        throw std::runtime_error("postgres fixture: " + created.error() + "\nserver log:\n" +
+        throw std::runtime_error("postgres fixture: " + created.error().message + "\nserver log:\n" +
                                  adapters::postgres::tail_of(log_file()));
     }
     return name;

@@ -17,16 +17,16 @@ serve_process spawn_serve(const std::string& binary, const std::vector<std::stri
     options.environment = std::move(environment);
     options.standard_error = output::to_file(log);
     auto child = process::spawn(std::move(options));
-    if (!child) throw std::runtime_error(child.error());
+    if (!child) throw std::runtime_error(child.error().message);
     auto line = child->read_line(timeout);
-    if (!line) throw std::runtime_error("serve did not start: " + line.error() + "\n" + read_file(log));
+    if (!line) throw std::runtime_error("serve did not start: " + line.error().message + "\n" + read_file(log));
     const std::string prefix = "listening on ";
     if (line->rfind(prefix, 0) != 0) throw std::runtime_error("unexpected first line: " + *line);
     return {std::move(*child), line->substr(prefix.size())};
 }
 
 result<exit_status, std::string> stop_serve(serve_process& server, std::chrono::milliseconds timeout) {
-    if (auto sent = server.child.send_signal(SIGTERM); !sent) return fail("cannot signal serve: " + sent.error());
+    if (auto sent = server.child.send_signal(SIGTERM); !sent) return fail("cannot signal serve: " + sent.error().message);
     auto status = server.child.wait_for(timeout);
     if (!status) return fail("serve did not stop within " + std::to_string(timeout.count()) + " ms of SIGTERM");
     return *status;
@@ -42,9 +42,9 @@ cluster_process spawn_cluster(const std::string& binary, int partitions, std::ch
     spawn_options options({binary, "embedded-cluster", "--partitions", std::to_string(partitions)});
     options.standard_error = output::null();
     auto child = process::spawn(std::move(options));
-    if (!child) throw std::runtime_error(child.error());
+    if (!child) throw std::runtime_error(child.error().message);
     auto line = child->read_line(timeout);
-    if (!line) throw std::runtime_error("embedded-cluster did not start: " + line.error());
+    if (!line) throw std::runtime_error("embedded-cluster did not start: " + line.error().message);
     return cluster_process(std::move(*child), std::move(*line));
 }
 
