@@ -110,13 +110,17 @@ TEST(embedded_cluster, moves_ownership_and_refuses_work_once_moved_from) {
     eventstore::embedded_cluster moved(std::move(*started));
     EXPECT_EQ(started->mock(), nullptr);
     EXPECT_TRUE(started->bootstrap_servers().empty());
-    EXPECT_FALSE(started->create_topic("t", 1, 1).has_value());
+    const auto refused = started->create_topic("t", 1, 1);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code, eventstore::errc::invalid_argument) << refused.error();
     EXPECT_EQ(started->request([](rd_kafka_mock_cluster_t*) { return RD_KAFKA_RESP_ERR_NO_ERROR; }),
               RD_KAFKA_RESP_ERR__STATE);
     ASSERT_NE(moved.mock(), nullptr);
     ASSERT_TRUE(moved.create_topic("t", 1, 1).has_value());
     EXPECT_EQ(partition_count(moved.bootstrap_servers(), "t").value_or(-1), 1);
-    EXPECT_FALSE(eventstore::embedded_cluster::start(0).has_value());
+    const auto none = eventstore::embedded_cluster::start(0);
+    ASSERT_FALSE(none.has_value());
+    EXPECT_EQ(none.error().code, eventstore::errc::invalid_argument) << none.error();
 }
 
 TEST_F(kafka_fixture_test, creates_the_default_topics_across_three_brokers) {
@@ -128,8 +132,12 @@ TEST_F(kafka_fixture_test, creates_the_default_topics_across_three_brokers) {
         EXPECT_EQ(*count, 16) << name;
     }
     // The mock has no CreateTopics: create_topic is the only way, and it checks its input.
-    EXPECT_FALSE(cluster().create_topic("orders.events", 4, 1).has_value()) << "created twice";
-    EXPECT_FALSE(cluster().create_topic("too.replicated", 4, 4).has_value());
+    const auto twice = cluster().create_topic("orders.events", 4, 1);
+    ASSERT_FALSE(twice.has_value()) << "created twice";
+    EXPECT_EQ(twice.error().code, eventstore::errc::topic_exists) << twice.error();
+    const auto too_replicated = cluster().create_topic("too.replicated", 4, 4);
+    ASSERT_FALSE(too_replicated.has_value());
+    EXPECT_EQ(too_replicated.error().code, eventstore::errc::invalid_argument) << too_replicated.error();
     EXPECT_FALSE(cluster().create_topic("no.partitions", 0, 1).has_value());
     ASSERT_TRUE(cluster().create_topic("extra", 2, 1).has_value());
     EXPECT_EQ(partition_count(bootstrap(), "extra").value_or(-1), 2);
