@@ -206,6 +206,15 @@ int run_cli(int argc, char** argv) {
                       "of its own (probes are answered while clients hold every API slot); prints 'health on "
                       "http://HOST:PORT' as the second line on stdout")
         ->envname("SHOPSTREAM_HEALTH_LISTEN");
+    serve->add_option("--kafka-config", serve_options.kafka_config,
+                      "a librdkafka setting for every Kafka client, KEY=VALUE (repeatable): security.protocol, "
+                      "sasl.mechanism, sasl.username, sasl.password, ssl.ca.location, ...; secrets are never logged")
+        ->type_name("KEY=VALUE")
+        ->allow_extra_args(false);  // one KEY=VALUE per flag
+    serve->add_option("--kafka-config-file", serve_options.kafka_config_file,
+                      "a file of librdkafka settings, KEY=VALUE lines, # comments; --kafka-config wins over it")
+        ->envname("SHOPSTREAM_KAFKA_CONFIG_FILE")
+        ->type_name("PATH");
 
     std::string jwt_secret;
     std::string subject;
