@@ -21,6 +21,7 @@
 #include "adapters/auth/jwt.hpp"
 #include "adapters/cli/data_dir.hpp"
 #include "adapters/http/server.hpp"
+#include "adapters/kafka/local_broker.hpp"
 #include "adapters/metrics/service_metrics.hpp"
 #include "adapters/postgres/connection.hpp"
 #include "adapters/postgres/local_cluster.hpp"
@@ -38,6 +39,7 @@ namespace {
 
 constexpr int exit_environment = 1;
 constexpr int exit_usage = 2;
+constexpr adapters::os::exit_status kafka_stopped_by_sigterm{false, 128 + SIGTERM, 0};
 
 // `%*`: the message as the contents of a JSON string (spdlog's %v is not escaped).
 class json_message_flag : public spdlog::custom_flag_formatter {
@@ -170,6 +172,13 @@ int run_serve(const serve_config& config) {
     }
     if (config.log_format == "json") use_json_logs();
     const bool embedded = config.brokers.empty();
+    if (config.kafka != "local" && config.kafka != "mock") {
+        std::fprintf(stderr, "shopstream serve: --kafka: expected local or mock, got '%s' (see --help)\n",
+                     config.kafka.c_str());
+        return exit_usage;
+    }
+    // Without --brokers: a local single-node Kafka in the data dir, or the in-process mock.
+    const bool mock = embedded && config.kafka == "mock";
     if (!embedded && config.data_dir.empty()) {
         std::fprintf(stderr, "shopstream serve: --data-dir is required with --brokers (see --help)\n");
         return exit_usage;
@@ -241,7 +250,7 @@ int run_serve(const serve_config& config) {
     std::filesystem::path data_dir = config.data_dir;
     // The mock log forgets everything at exit: a store kept from it would be refused next
     // time (another log identity), so its run gets a temporary directory unless one is given.
-    const bool ephemeral_log = embedded;
+    const bool ephemeral_log = mock;
     const bool local_postgres_wanted = !postgres_url;
     bool default_dir = false;
     if (data_dir.empty() && ephemeral_log) {
@@ -293,7 +302,9 @@ int run_serve(const serve_config& config) {
     // ---- the log ----
     std::optional<eventstore::embedded_cluster> cluster;
     std::string bootstrap = config.brokers;
-    if (embedded) {
+    // Declared before every Kafka client: on each return they are gone before it stops.
+    std::unique_ptr<kafka::local_broker> local_kafka;
+    if (mock) {
         auto started = eventstore::embedded_cluster::start(3);
         if (!started) {
             spdlog::error("cannot start the embedded Kafka-protocol cluster: {}", started.error());
@@ -308,9 +319,33 @@ int run_serve(const serve_config& config) {
         spdlog::warn(
             "NO --brokers: running on the EMBEDDED Kafka-protocol cluster (librdkafka mock) at {}. "
             "It is EPHEMERAL - every event is gone when this process exits - and keeps at most 5 MiB per "
-            "partition (older records are dropped). Use --brokers for anything you want to keep.",
+            "partition (older records are dropped). Without --kafka mock a local Kafka keeps them in the data "
+            "directory; --brokers names a cluster of your own.",
             bootstrap);
     } else {
+        if (embedded) {
+            const auto began = std::chrono::steady_clock::now();
+            kafka::local_broker_options broker_options;
+            broker_options.directory = data_dir / "kafka";
+            auto started = kafka::local_broker::start(broker_options);
+            if (!started) {
+                const std::string& why = started.error().message;
+                spdlog::error("cannot start the local Kafka in {}: {}", broker_options.directory.string(),
+                              why.substr(0, why.find('\n')));
+                return exit_environment;
+            }
+            local_kafka = std::move(*started);
+            bootstrap = local_kafka->bootstrap();
+            const auto took =
+                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
+            spdlog::warn(
+                "NO --brokers: started a LOCAL Apache Kafka {} (KRaft, single node, pid {}, {} ms, {}) at {} with its "
+                "log in {}. It lives and dies with this process and keeps ONE copy of every commit. Use --brokers "
+                "for a cluster of your own, --kafka mock for an ephemeral in-process one.",
+                kafka::kafka_version, local_kafka->pid(), took.count(),
+                local_kafka->formatted() ? "log formatted now" : "existing log", bootstrap,
+                local_kafka->log_directory().string());
+        }
         if (!kafka_settings.empty()) {
             spdlog::info("Kafka client settings: {}", eventstore::kafka::describe(kafka_settings));
         }
@@ -388,7 +423,7 @@ int run_serve(const serve_config& config) {
     eventstore::tail_options tail_options;
     tail_options.bootstrap_servers = bootstrap;
     tail_options.extra = kafka_settings;
-    if (embedded) tail_options.fetch_wait = eventstore::embedded_fetch_wait;
+    if (mock) tail_options.fetch_wait = eventstore::embedded_fetch_wait;
     auto tail = eventstore::tail::start(tail_options, **store);
     if (!tail) {
         spdlog::error("cannot start the tail: {}", tail.error());
@@ -510,6 +545,15 @@ int run_serve(const serve_config& config) {
     reader->reset();
     store->reset();
     cluster.reset();
+    if (local_kafka) {
+        const auto ended = local_kafka->stop();
+        // The JVM ends a SIGTERM (its controlled shutdown) with exit code 128 + 15.
+        if (ended.success() || ended == kafka_stopped_by_sigterm) {
+            spdlog::info("local Kafka stopped");
+        } else {
+            spdlog::warn("local Kafka ended with {}", ended.describe());
+        }
+    }
     if (local_postgres) {
         const auto ended = local_postgres->stop();
         if (ended.success()) {

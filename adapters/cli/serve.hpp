@@ -28,7 +28,8 @@ namespace shopstream::adapters {
 
 struct serve_config {
     std::string listen = "127.0.0.1:8080";
-    std::string brokers;     // empty: the embedded cluster
+    std::string brokers;     // empty: `kafka` below
+    std::string kafka = "local";  // without brokers: local (a Kafka node in <data-dir>/kafka) | mock
     std::string postgres;    // a libpq URL; empty: a local PostgreSQL in <data-dir>/postgres (embedded mode only)
     std::string data_dir;    // empty: a fresh temporary directory (embedded mode only)
     std::string jwt_secret;  // empty: a random one (embedded mode only)

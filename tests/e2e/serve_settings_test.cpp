@@ -1,18 +1,25 @@
 // `serve`'s settings for the outside world (issue 10): --kafka-config and
 // --kafka-config-file (checked at start in one line, given to every client, secrets never
 // logged), the topic guarantee check's line on a cluster that cannot describe configs,
-// and the secrets of the default run kept in the data dir (the JWT secret, the local
-// PostgreSQL's SCRAM password; both mode 0600, neither logged).
+// the secrets of the default run kept in the data dir (the JWT secret, the local
+// PostgreSQL's SCRAM password; both mode 0600, neither logged), and the default run on
+// its local Kafka keeping every event across SIGTERM and SIGKILL restarts.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <sys/stat.h>
 
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "adapters/auth/jwt.hpp"
@@ -171,6 +178,113 @@ TEST(serve_default_run, the_jwt_secret_and_postgres_password_are_kept_in_the_dat
     ASSERT_TRUE(stopped.has_value()) << stopped.error();
     EXPECT_TRUE(stopped->success()) << stopped->describe() << "\n" << read_file(log);
     EXPECT_EQ(first_line(data / "jwt-secret"), jwt_secret);  // kept for the next start
+}
+
+struct answer {
+    int status = 0;
+    std::string body;
+};
+
+// One request through curl: status and body.
+answer request(const std::string& base, const std::string& method, const std::string& path, const std::string& token,
+               const std::string& body = {}) {
+    std::vector<std::string> argv = {"curl", "-s", "-S", "--max-time", "30", "-X", method, "-H",
+                                     "Authorization: Bearer " + token, "-w", "\n%{http_code}"};
+    if (!body.empty()) argv.insert(argv.end(), {"-H", "Content-Type: application/json", "--data-binary", body});
+    argv.push_back(base + path);
+    auto out = run(argv, 40s);
+    if (!out || !out->status.success()) throw std::runtime_error("curl " + method + " " + path + " failed");
+    const auto newline = out->standard_output.rfind('\n');
+    return {std::stoi(out->standard_output.substr(newline + 1)), out->standard_output.substr(0, newline)};
+}
+
+bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
+
+// Waits (bounded) until `pid` is gone.
+bool gone_within(pid_t pid, std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (process_exists(pid)) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(50ms);  // polling another process' exit
+    }
+    return true;
+}
+
+// The default run (no --brokers, no --kafka mock): the local Kafka in <data-dir>/kafka.
+// Orders placed, then SIGTERM and a restart on the same data dir: every history answer
+// is the same, byte for byte, and the first run's token still works; then SIGKILL (the
+// JVM and the postmaster die with serve) and a restart: the same again. Prints the time
+// from start to `listening on` of each start.
+TEST(serve_default_run, every_event_survives_a_sigterm_and_a_sigkill_restart_on_the_local_kafka) {
+    temp_dir dir;
+    std::filesystem::permissions(dir.path(), std::filesystem::perms::others_exec, std::filesystem::perm_options::add);
+    const auto data = dir.path() / "data";
+    const std::vector<std::string> args = {"--kafka", "local", "--partitions", "2", "--data-dir", data.string()};
+    const auto start = [&](const std::string& name) {
+        const auto began = std::chrono::steady_clock::now();
+        auto serve = spawn_serve(SHOPSTREAM_BINARY, args, dir.path() / (name + ".log"), {}, 240s);
+        std::cout << "[ timing   ] " << name << ": ready in "
+                  << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began).count()
+                  << " ms" << std::endl;
+        return serve;
+    };
+
+    auto first = start("first");
+    const std::string first_log = read_file(dir.path() / "first.log");
+    EXPECT_NE(first_log.find("started a LOCAL Apache Kafka"), std::string::npos) << first_log;
+    EXPECT_NE(first_log.find("log formatted now"), std::string::npos) << first_log;
+    EXPECT_NE(first_log.find("has a single broker: every topic keeps ONE copy"), std::string::npos) << first_log;
+    auto authority = adapters::auth::jwt_authority::create(first_line(data / "jwt-secret"));
+    ASSERT_TRUE(authority.has_value()) << authority.error();
+    const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+    const std::string token = *authority->mint("customer-9", domain::role::customer, 2h, now);
+
+    std::map<std::string, std::string> histories;  // order id -> GET .../events body
+    const auto place = [&](const std::string& base, int count) {
+        for (int i = 0; i < count; ++i) {
+            auto placed = request(base, "POST", "/v1/orders", token,
+                                  R"({"lines":[{"sku":"sku-1","quantity":2,"unitPrice":{"amount":1250,"currency":"EUR"}}]})");
+            ASSERT_EQ(placed.status, 201) << placed.body;
+            const std::string id = nlohmann::json::parse(placed.body).at("orderId");
+            if (i % 2 == 0) {
+                ASSERT_EQ(request(base, "POST", "/v1/orders/" + id + "/cancel", token).status, 200);
+            }
+            auto history = request(base, "GET", "/v1/orders/" + id + "/events", token);
+            ASSERT_EQ(history.status, 200) << history.body;
+            histories[id] = history.body;
+        }
+    };
+    const auto expect_every_history = [&](const std::string& base, const std::string& after) {
+        for (const auto& [id, body] : histories) {
+            auto again = request(base, "GET", "/v1/orders/" + id + "/events", token);
+            EXPECT_EQ(again.status, 200) << after << ": " << id << ": " << again.body;
+            EXPECT_EQ(again.body, body) << after << ": " << id;
+        }
+    };
+    ASSERT_NO_FATAL_FAILURE(place(first.base, 6));
+    auto stopped = stop_serve(first, 60s);
+    ASSERT_TRUE(stopped.has_value()) << stopped.error();
+    EXPECT_TRUE(stopped->success()) << stopped->describe() << "\n" << read_file(dir.path() / "first.log");
+    EXPECT_NE(read_file(dir.path() / "first.log").find("local Kafka stopped"), std::string::npos);
+
+    auto second = start("second");
+    EXPECT_NE(read_file(dir.path() / "second.log").find("existing log"), std::string::npos);
+    expect_every_history(second.base, "after SIGTERM");
+    ASSERT_NO_FATAL_FAILURE(place(second.base, 4));
+
+    std::smatch jvm;
+    const std::string second_log = read_file(dir.path() / "second.log");
+    ASSERT_TRUE(std::regex_search(second_log, jvm, std::regex("single node, pid ([0-9]+)"))) << second_log;
+    ASSERT_TRUE(second.child.send_signal(SIGKILL).has_value());
+    ASSERT_TRUE(second.child.wait_for(30s).has_value());
+    EXPECT_TRUE(gone_within(std::stoi(jvm[1].str()), 30s)) << "the JVM outlived a SIGKILLed serve";
+
+    auto third = start("third");
+    expect_every_history(third.base, "after SIGKILL");
+    EXPECT_EQ(histories.size(), 10U);
+    auto last = stop_serve(third, 60s);
+    ASSERT_TRUE(last.has_value()) << last.error();
+    EXPECT_TRUE(last->success()) << last->describe();
 }
 
 }  // namespace
