@@ -284,7 +284,7 @@ struct tail::impl {
 
 result<std::unique_ptr<tail>, error> tail::start(tail_options options, state_store& store) {
     const auto timeout = options.start_timeout;
-    auto identity = ensure_log_identity(options.bootstrap_servers, timeout);
+    auto identity = ensure_log_identity(options.bootstrap_servers, timeout, options.extra);
     if (!identity) return fail(std::move(identity.error()));
     auto known = store.log_identity();
     if (!known) return fail(error{errc::store_failed, std::move(known.error().message)});

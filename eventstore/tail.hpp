@@ -56,7 +56,8 @@ struct tail_options {
     std::size_t max_batch = 10'000;
     std::chrono::milliseconds fetch_wait{5};  // the mock holds idle fetches this long
     std::chrono::milliseconds start_timeout{15'000};
-    // Passed to librdkafka as they are; they win over the settings above.
+    // Passed to librdkafka as they are (also to the log identity's clients); they win
+    // over the settings above.
     std::map<std::string, std::string> extra;
 };
 

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <map>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -28,20 +30,29 @@ std::string random_identity() {
     return out;
 }
 
+// Our settings for one client, then --kafka-config's (which never name a key of ours
+// that correctness depends on: kafka_config.hpp refuses those).
+std::map<std::string, std::string> with_client_settings(std::map<std::string, std::string> ours,
+                                                        const std::map<std::string, std::string>& client_settings) {
+    for (const auto& [k, v] : client_settings) ours[k] = v;
+    return ours;
+}
+
 struct queue_deleter {
     void operator()(rd_kafka_queue_t* q) const noexcept { rd_kafka_queue_destroy(q); }
 };
 
 // Reads the first record of the identity topic: its value, or "" when the topic is empty.
-result<std::string, eventstore::error> read_first_identity(const std::string& bootstrap, int timeout_ms) {
-    auto conf = kafka::make_conf({{"bootstrap.servers", bootstrap},
+result<std::string, eventstore::error> read_first_identity(const std::string& bootstrap, int timeout_ms,
+                                                          const std::map<std::string, std::string>& client_settings) {
+    auto conf = kafka::make_conf(with_client_settings({{"bootstrap.servers", bootstrap},
                                   {"group.id", "shopstream-identity-reader"},
                                   {"enable.auto.commit", "false"},
                                   {"enable.partition.eof", "true"},
                                   {"auto.offset.reset", "earliest"},
                                   {"socket.nagle.disable", "true"},
                                   {"fetch.wait.max.ms", "5"},
-                                  {"log_level", "3"}});
+                                  {"log_level", "3"}}, client_settings));
     if (!conf) return fail(std::move(conf.error()));
     auto rk = kafka::make_client(RD_KAFKA_CONSUMER, std::move(*conf));
     if (!rk) return fail(std::move(rk.error()));
@@ -128,18 +139,205 @@ std::string connection_problem(std::string text) {
     return text;
 }
 
+// The brokers in the cluster's metadata (at least one, or an error).
+result<int, eventstore::error> broker_count(rd_kafka_t* rk, std::chrono::milliseconds timeout) {
+    const rd_kafka_metadata_t* md = nullptr;
+    const auto err = rd_kafka_metadata(rk, 0, nullptr, &md, static_cast<int>(timeout.count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return fail(eventstore::error{errc::unreachable, std::string("metadata: ") + rd_kafka_err2str(err)});
+    }
+    const int brokers = md->broker_cnt;
+    rd_kafka_metadata_destroy(md);
+    if (brokers < 1) return fail(eventstore::error{errc::unreachable, std::string("the cluster metadata lists no brokers")});
+    return brokers;
+}
+
+std::optional<long long> as_number(const std::string& text) {
+    long long value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+    return value;
+}
+
+std::string alter_config(const std::string& topic, const std::string& setting) {
+    return "kafka-configs.sh --bootstrap-server HOST:PORT --alter --entity-type topics --entity-name " + topic +
+           " --add-config " + setting;
+}
+
 }  // namespace
 
-result<void, eventstore::error> probe_brokers(const std::string& bootstrap_servers, std::chrono::milliseconds timeout) {
+int replication_for(int brokers) noexcept { return std::clamp(brokers, 1, 3); }
+
+int min_insync_for(int replication) noexcept { return std::clamp(replication, 1, 2); }
+
+std::map<std::string, std::string> guaranteed_topic_settings(int brokers) {
+    return {{"min.insync.replicas", std::to_string(min_insync_for(replication_for(brokers)))},
+            {"cleanup.policy", "delete"},
+            {"retention.ms", "-1"},
+            {"retention.bytes", "-1"},
+            {"unclean.leader.election.enable", "false"}};
+}
+
+std::vector<topic_verdict> judge_topic_guarantees(const std::vector<topic_description>& topics, int brokers) {
+    std::vector<topic_verdict> out;
+    for (const auto& t : topics) {
+        const auto setting = [&t](const std::string& name, const std::string& kafka_default) {
+            const auto found = t.config.find(name);
+            return found == t.config.end() ? kafka_default : found->second;
+        };
+        const auto refuse = [&](std::string name, std::string value, const std::string& why, const std::string& fix) {
+            std::string line = "topic " + t.topic + " has " + name + "=" + value + ": " + why + "; fix: " + fix;
+            out.push_back({topic_verdict::kind::refuse, t.topic, std::move(name), std::move(value), std::move(line)});
+        };
+
+        const std::string cleanup = setting("cleanup.policy", "delete");
+        if (cleanup.find("compact") != std::string::npos) {
+            refuse("cleanup.policy", cleanup,
+                   "compaction deletes every commit of an aggregate but its last, and the log is the source of truth",
+                   alter_config(t.topic, "cleanup.policy=delete"));
+        }
+        for (const char* name : {"retention.ms", "retention.bytes"}) {
+            const std::string value = setting(name, name == std::string_view("retention.ms") ? "604800000" : "-1");
+            if (as_number(value) != -1) {
+                refuse(name, value, "finite retention deletes old commits, and the log is the source of truth",
+                       alter_config(t.topic, std::string(name) + "=-1"));
+            }
+        }
+        const std::string unclean = setting("unclean.leader.election.enable", "false");
+        if (unclean != "false") {
+            refuse("unclean.leader.election.enable", unclean,
+                   "an out-of-sync replica may become leader and drop acknowledged commits",
+                   alter_config(t.topic, "unclean.leader.election.enable=false"));
+        }
+        if (brokers > 1) {
+            if (t.replication < 2) {
+                refuse("replication.factor", std::to_string(t.replication),
+                       "on " + std::to_string(brokers) + " brokers a single broker holds every copy and acknowledges alone",
+                       "reassign its partitions to " + std::to_string(replication_for(brokers)) +
+                           " replicas (kafka-reassign-partitions.sh)");
+            }
+            const std::string min_insync = setting("min.insync.replicas", "1");
+            const auto n = as_number(min_insync);
+            if (t.replication >= 2 && (!n || *n < 2)) {
+                refuse("min.insync.replicas", min_insync,
+                       "with acks=all one in-sync broker acknowledges alone, and its loss loses the commit",
+                       alter_config(t.topic, "min.insync.replicas=" + std::to_string(min_insync_for(t.replication))));
+            }
+        } else {
+            out.push_back({topic_verdict::kind::note, t.topic, "replication.factor", std::to_string(t.replication),
+                           "topic " + t.topic + " is on a single-node cluster: it keeps one copy of every commit"});
+        }
+    }
+    return out;
+}
+
+result<topic_guarantee_report, eventstore::error> check_topic_guarantees(
+    const std::string& bootstrap_servers, std::chrono::milliseconds timeout,
+    const std::map<std::string, std::string>& client_settings) {
+    auto conf = kafka::make_conf(
+        with_client_settings({{"bootstrap.servers", bootstrap_servers}, {"log_level", "3"}}, client_settings));
+    if (!conf) return fail(std::move(conf.error()));
+    auto rk = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+    if (!rk) return fail(std::move(rk.error()));
+
+    std::vector<std::string> ours;
+    for (context c : all_contexts) ours.emplace_back(topic_of(c));
+    ours.emplace_back(identity_topic);
+
+    topic_guarantee_report report;
+    std::vector<topic_description> described;
+    std::vector<std::int32_t> broker_ids;
+    {
+        const rd_kafka_metadata_t* md = nullptr;
+        const auto err = rd_kafka_metadata(rk->get(), 1, nullptr, &md, static_cast<int>(timeout.count()));
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            return fail(eventstore::error{errc::unreachable, std::string("metadata: ") + rd_kafka_err2str(err)});
+        }
+        report.brokers = md->broker_cnt;
+        for (int i = 0; i < md->broker_cnt; ++i) broker_ids.push_back(md->brokers[i].id);
+        for (int i = 0; i < md->topic_cnt; ++i) {
+            const auto& t = md->topics[i];
+            if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR || std::find(ours.begin(), ours.end(), t.topic) == ours.end()) continue;
+            int replication = t.partition_cnt > 0 ? t.partitions[0].replica_cnt : 0;
+            for (int p = 1; p < t.partition_cnt; ++p) replication = std::min(replication, t.partitions[p].replica_cnt);
+            described.push_back({t.topic, replication, {}});
+        }
+        rd_kafka_metadata_destroy(md);
+    }
+    if (described.empty()) {
+        report.checked = true;
+        return report;
+    }
+    // The Admin API sends DescribeConfigs by way of the controller the metadata names.
+    // librdkafka's mock names controller 0, none of its brokers (1..n), and implements no
+    // DescribeConfigs: say so at once rather than waiting `timeout` for that controller.
+    const std::int32_t controller = rd_kafka_controllerid(rk->get(), 0);
+    if (std::find(broker_ids.begin(), broker_ids.end(), controller) == broker_ids.end()) {
+        report.unchecked_reason = "the cluster's metadata names controller " + std::to_string(controller) +
+                                  ", none of its brokers (as librdkafka's mock cluster does, which implements no "
+                                  "DescribeConfigs)";
+        return report;
+    }
+
+    std::vector<rd_kafka_ConfigResource_t*> resources;
+    for (const auto& d : described) resources.push_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, d.topic.c_str()));
+    std::unique_ptr<rd_kafka_queue_t, queue_deleter> queue(rd_kafka_queue_new(rk->get()));
+    rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    std::array<char, 256> option_error{};
+    rd_kafka_AdminOptions_set_request_timeout(options, static_cast<int>(timeout.count()), option_error.data(),
+                                              option_error.size());
+    rd_kafka_DescribeConfigs(rk->get(), resources.data(), resources.size(), options, queue.get());
+    rd_kafka_AdminOptions_destroy(options);
+    rd_kafka_ConfigResource_destroy_array(resources.data(), resources.size());  // copied by the request
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000);
+    if (ev == nullptr) return fail(eventstore::error{errc::timed_out, std::string("DescribeConfigs timed out")});
+    std::unique_ptr<rd_kafka_event_t, decltype(&rd_kafka_event_destroy)> event(ev, &rd_kafka_event_destroy);
+    if (const auto err = rd_kafka_event_error(ev); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (err == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE) {
+            report.unchecked_reason = std::string("the cluster implements no DescribeConfigs (") +
+                                      rd_kafka_event_error_string(ev) + ")";
+            return report;
+        }
+        return fail(eventstore::error{errc::unreachable, std::string("cannot read the topics' configuration (DescribeConfigs): ") +
+                                                             rd_kafka_event_error_string(ev)});
+    }
+    const auto* result = rd_kafka_event_DescribeConfigs_result(ev);
+    std::size_t count = 0;
+    const rd_kafka_ConfigResource_t** described_resources =
+        result == nullptr ? nullptr : rd_kafka_DescribeConfigs_result_resources(result, &count);
+    for (std::size_t i = 0; i < count; ++i) {
+        const rd_kafka_ConfigResource_t* r = described_resources[i];
+        const std::string name = rd_kafka_ConfigResource_name(r);
+        if (rd_kafka_ConfigResource_error(r) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            return fail(eventstore::error{errc::misconfigured, "cannot read the configuration of topic " + name + ": " +
+                                                                   rd_kafka_ConfigResource_error_string(r)});
+        }
+        const auto d = std::find_if(described.begin(), described.end(), [&](const auto& x) { return x.topic == name; });
+        if (d == described.end()) continue;
+        std::size_t entries = 0;
+        const rd_kafka_ConfigEntry_t** configs = rd_kafka_ConfigResource_configs(r, &entries);
+        for (std::size_t e = 0; e < entries; ++e) {
+            const char* value = rd_kafka_ConfigEntry_value(configs[e]);
+            d->config[rd_kafka_ConfigEntry_name(configs[e])] = value == nullptr ? "" : value;
+        }
+    }
+    report.checked = true;
+    report.verdicts = judge_topic_guarantees(described, report.brokers);
+    return report;
+}
+
+result<void, eventstore::error> probe_brokers(const std::string& bootstrap_servers, std::chrono::milliseconds timeout,
+                                              const std::map<std::string, std::string>& client_settings) {
     using clock = std::chrono::steady_clock;
     // Every bootstrap broker was seen down; one more round of addresses (a name may
     // resolve to ::1 before 127.0.0.1) before believing it.
     constexpr auto down_grace = std::chrono::milliseconds(1000);
-    auto conf = kafka::make_conf({{"bootstrap.servers", bootstrap_servers},
-                                  {"client.id", "shopstream-probe"},
-                                  {"reconnect.backoff.ms", "50"},
-                                  {"reconnect.backoff.max.ms", "200"},
-                                  {"log_level", "3"}});
+    auto conf = kafka::make_conf(with_client_settings({{"bootstrap.servers", bootstrap_servers},
+                                                       {"client.id", "shopstream-probe"},
+                                                       {"reconnect.backoff.ms", "50"},
+                                                       {"reconnect.backoff.max.ms", "200"},
+                                                       {"log_level", "3"}},
+                                                      client_settings));
     if (!conf) return fail(std::move(conf.error()));
     probe_state state;
     rd_kafka_conf_set_opaque(conf->get(), &state);
@@ -184,8 +382,10 @@ result<void, eventstore::error> probe_brokers(const std::string& bootstrap_serve
 }
 
 result<void, eventstore::error> ensure_topics(const std::string& bootstrap_servers, int partitions,
-                                        std::chrono::milliseconds timeout) {
-    auto conf = kafka::make_conf({{"bootstrap.servers", bootstrap_servers}, {"log_level", "3"}});
+                                        std::chrono::milliseconds timeout,
+                                        const std::map<std::string, std::string>& client_settings) {
+    auto conf = kafka::make_conf(
+        with_client_settings({{"bootstrap.servers", bootstrap_servers}, {"log_level", "3"}}, client_settings));
     if (!conf) return fail(std::move(conf.error()));
     auto rk = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
     if (!rk) return fail(std::move(rk.error()));
@@ -201,6 +401,9 @@ result<void, eventstore::error> ensure_topics(const std::string& bootstrap_serve
 
     auto existing_all = kafka::partition_counts(rk->get(), timeout);
     if (!existing_all) return fail(std::move(existing_all.error()));
+    auto brokers = broker_count(rk->get(), timeout);
+    if (!brokers) return fail(std::move(brokers.error()));
+    const auto settings = guaranteed_topic_settings(*brokers);
     std::vector<rd_kafka_NewTopic_t*> create;
     std::array<char, 512> reason{};
     for (const auto& t : topics) {
@@ -216,10 +419,13 @@ result<void, eventstore::error> ensure_topics(const std::string& bootstrap_serve
             }
             continue;
         }
-        rd_kafka_NewTopic_t* n = rd_kafka_NewTopic_new(t.name.c_str(), t.partitions, -1, reason.data(), reason.size());
-        if (n == nullptr) return fail(eventstore::error{errc::client_failed, "topic " + t.name + ": " + reason.data()});
-        rd_kafka_NewTopic_set_config(n, "retention.ms", "-1");
-        rd_kafka_NewTopic_set_config(n, "retention.bytes", "-1");
+        rd_kafka_NewTopic_t* n = rd_kafka_NewTopic_new(t.name.c_str(), t.partitions, replication_for(*brokers),
+                                                       reason.data(), reason.size());
+        if (n == nullptr) {
+            for (auto* c : create) rd_kafka_NewTopic_destroy(c);
+            return fail(eventstore::error{errc::client_failed, "topic " + t.name + ": " + reason.data()});
+        }
+        for (const auto& [key, value] : settings) rd_kafka_NewTopic_set_config(n, key.c_str(), value.c_str());
         create.push_back(n);
     }
     if (create.empty()) return {};
@@ -262,17 +468,19 @@ result<void, eventstore::error> create_topics(embedded_cluster& cluster, int par
 }
 
 result<std::string, eventstore::error> ensure_log_identity(const std::string& bootstrap_servers,
-                                                     std::chrono::milliseconds timeout) {
+                                                     std::chrono::milliseconds timeout,
+                                                     const std::map<std::string, std::string>& client_settings) {
     const int timeout_ms = static_cast<int>(timeout.count());
-    auto first = read_first_identity(bootstrap_servers, timeout_ms);
+    auto first = read_first_identity(bootstrap_servers, timeout_ms, client_settings);
     if (!first) return first;
     if (!first->empty()) return first;
 
-    auto conf = kafka::make_conf({{"bootstrap.servers", bootstrap_servers},
-                                  {"enable.idempotence", "true"},
-                                  {"acks", "all"},
-                                  {"socket.nagle.disable", "true"},
-                                  {"log_level", "3"}});
+    auto conf = kafka::make_conf(with_client_settings({{"bootstrap.servers", bootstrap_servers},
+                                                       {"enable.idempotence", "true"},
+                                                       {"acks", "all"},
+                                                       {"socket.nagle.disable", "true"},
+                                                       {"log_level", "3"}},
+                                                      client_settings));
     if (!conf) return fail(std::move(conf.error()));
     auto rk = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
     if (!rk) return fail(std::move(rk.error()));
@@ -295,7 +503,7 @@ result<std::string, eventstore::error> ensure_log_identity(const std::string& bo
         return fail(eventstore::error{errc::unreachable, std::string("cannot write the log identity: ") + rd_kafka_err2str(err)});
     }
     // Whoever wrote first wins: read the first record again.
-    return read_first_identity(bootstrap_servers, timeout_ms);
+    return read_first_identity(bootstrap_servers, timeout_ms, client_settings);
 }
 
 }  // namespace shopstream::eventstore

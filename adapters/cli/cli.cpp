@@ -142,14 +142,21 @@ int run_cli(int argc, char** argv) {
     serve_config serve_options;
     auto* serve = app.add_subcommand(
         "serve",
-        "run the HTTP API with its event store until SIGINT/SIGTERM; without --brokers on the "
-        "embedded, EPHEMERAL Kafka-protocol cluster; prints 'listening on http://HOST:PORT' on stdout");
+        "run the HTTP API with its event store until SIGINT/SIGTERM; without --brokers on a local "
+        "single-node Kafka in the data dir (--kafka mock: the EPHEMERAL in-process cluster); prints "
+        "'listening on http://HOST:PORT' on stdout");
     serve->add_option("--listen", serve_options.listen, "address to listen on, HOST:PORT (port 0: any free one)")
         ->envname("SHOPSTREAM_LISTEN")
         ->capture_default_str();
     serve->add_option("--brokers", serve_options.brokers,
                       "Kafka bootstrap servers host:port,...; absent: the embedded cluster")
         ->envname("SHOPSTREAM_BROKERS");
+    serve->add_option("--kafka", serve_options.kafka,
+                      "without --brokers: local (a single-node Apache Kafka in <data-dir>/kafka, durable, started and "
+                      "stopped with serve) or mock (librdkafka's in-process cluster: instant, EPHEMERAL, a temporary "
+                      "data dir unless --data-dir)")
+        ->envname("SHOPSTREAM_KAFKA")
+        ->capture_default_str();
     serve->add_option("--postgres", serve_options.postgres,
                       "PostgreSQL of the read models, a libpq URL (postgresql://USER[:PASSWORD]@HOST[:PORT]/DB); "
                       "checked at start; required with --brokers; absent: a local PostgreSQL 15 in "
@@ -157,12 +164,12 @@ int run_cli(int argc, char** argv) {
         ->envname("SHOPSTREAM_POSTGRES")
         ->type_name("URL");
     serve->add_option("--data-dir", serve_options.data_dir,
-                      "directory of the LMDB state store (and of the local PostgreSQL without --postgres); absent: a "
-                      "temporary one, removed at exit (embedded mode only)")
+                      "directory of the LMDB state store (and of the local PostgreSQL and Kafka); absent: ./data "
+                      "(kept across runs), or with --kafka mock a temporary one, removed at exit")
         ->envname("SHOPSTREAM_DATA_DIR");
     serve->add_option("--jwt-secret", serve_options.jwt_secret,
-                      "HMAC secret of the bearer tokens, at least 32 bytes; absent: a random one, printed with "
-                      "example tokens (embedded mode only)")
+                      "HMAC secret of the bearer tokens, at least 32 bytes; absent: the one in <data-dir>/jwt-secret, "
+                      "generated on first start, with example tokens printed (without --brokers only)")
         ->envname("SHOPSTREAM_JWT_SECRET");
     serve->add_option("--partitions", serve_options.partitions, "partitions per event topic")
         ->envname("SHOPSTREAM_PARTITIONS")
@@ -206,6 +213,15 @@ int run_cli(int argc, char** argv) {
                       "of its own (probes are answered while clients hold every API slot); prints 'health on "
                       "http://HOST:PORT' as the second line on stdout")
         ->envname("SHOPSTREAM_HEALTH_LISTEN");
+    serve->add_option("--kafka-config", serve_options.kafka_config,
+                      "a librdkafka setting for every Kafka client, KEY=VALUE (repeatable): security.protocol, "
+                      "sasl.mechanism, sasl.username, sasl.password, ssl.ca.location, ...; secrets are never logged")
+        ->type_name("KEY=VALUE")
+        ->allow_extra_args(false);  // one KEY=VALUE per flag
+    serve->add_option("--kafka-config-file", serve_options.kafka_config_file,
+                      "a file of librdkafka settings, KEY=VALUE lines, # comments; --kafka-config wins over it")
+        ->envname("SHOPSTREAM_KAFKA_CONFIG_FILE")
+        ->type_name("PATH");
 
     std::string jwt_secret;
     std::string subject;

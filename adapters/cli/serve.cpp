@@ -16,15 +16,17 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
-#include <random>
 #include <system_error>
 
 #include "adapters/auth/jwt.hpp"
+#include "adapters/cli/data_dir.hpp"
 #include "adapters/http/server.hpp"
+#include "adapters/kafka/local_broker.hpp"
 #include "adapters/metrics/service_metrics.hpp"
 #include "adapters/postgres/connection.hpp"
 #include "adapters/postgres/local_cluster.hpp"
 #include "commands/command_handler.hpp"
+#include "eventstore/client_settings.hpp"
 #include "eventstore/embedded_cluster.hpp"
 #include "eventstore/producer.hpp"
 #include "eventstore/state_store.hpp"
@@ -36,6 +38,7 @@ namespace {
 
 constexpr int exit_environment = 1;
 constexpr int exit_usage = 2;
+constexpr adapters::os::exit_status kafka_stopped_by_sigterm{false, 128 + SIGTERM, 0};
 
 // `%*`: the message as the contents of a JSON string (spdlog's %v is not escaped).
 class json_message_flag : public spdlog::custom_flag_formatter {
@@ -68,14 +71,6 @@ void use_json_logs() {
 }
 
 
-std::string random_secret() {
-    std::random_device rd;
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string s;
-    for (int i = 0; i < 48; ++i) s.push_back(digits[rd() & 0xF]);
-    return s;
-}
-
 // Removes the temporary data directory of an embedded run when the process ends.
 struct temp_dir_guard {
     std::filesystem::path path;
@@ -94,6 +89,36 @@ std::optional<double> parse_rate(std::string_view text) {
         return std::nullopt;
     }
     return value;
+}
+
+// ARCHITECTURE.md decision 12 at start: false (after one line per refused setting) when
+// a topic lets an acknowledged commit be lost or deleted, or its settings cannot be read.
+bool topics_guaranteed(const std::string& bootstrap, const eventstore::kafka::client_settings& settings) {
+    auto report = eventstore::check_topic_guarantees(bootstrap, std::chrono::seconds(15), settings);
+    if (!report) {
+        spdlog::error("cannot check the event topics' guarantees on the Kafka cluster at {}: {}", bootstrap,
+                      report.error());
+        return false;
+    }
+    if (!report->checked) {
+        spdlog::warn("topic guarantees NOT checked on the Kafka cluster at {}: {} - librdkafka's mock cluster "
+                     "(shopstream embedded-cluster) is the one known to do so; nothing it holds is durable",
+                     bootstrap, report->unchecked_reason);
+        return true;
+    }
+    bool refused = false;
+    bool single_node_noted = false;
+    for (const auto& verdict : report->verdicts) {
+        if (verdict.severity == eventstore::topic_verdict::kind::refuse) {
+            spdlog::error("refusing to run: {}", verdict.message);
+            refused = true;
+        } else if (!single_node_noted) {
+            spdlog::warn("the Kafka cluster at {} has a single broker: every topic keeps ONE copy of each commit "
+                         "(a lost disk loses the log)", bootstrap);
+            single_node_noted = true;
+        }
+    }
+    return !refused;
 }
 
 }  // namespace
@@ -146,6 +171,13 @@ int run_serve(const serve_config& config) {
     }
     if (config.log_format == "json") use_json_logs();
     const bool embedded = config.brokers.empty();
+    if (config.kafka != "local" && config.kafka != "mock") {
+        std::fprintf(stderr, "shopstream serve: --kafka: expected local or mock, got '%s' (see --help)\n",
+                     config.kafka.c_str());
+        return exit_usage;
+    }
+    // Without --brokers: a local single-node Kafka in the data dir, or the in-process mock.
+    const bool mock = embedded && config.kafka == "mock";
     if (!embedded && config.data_dir.empty()) {
         std::fprintf(stderr, "shopstream serve: --data-dir is required with --brokers (see --help)\n");
         return exit_usage;
@@ -184,20 +216,94 @@ int run_serve(const serve_config& config) {
             return exit_usage;
         }
     }
-    const std::string secret = config.jwt_secret.empty() ? random_secret() : config.jwt_secret;
-    auto authority = auth::jwt_authority::create(secret);
-    if (!authority) {
-        std::fprintf(stderr, "shopstream serve: --jwt-secret: %s\n", authority.error().message.c_str());
+    eventstore::kafka::client_settings kafka_settings;
+    if (!config.kafka_config_file.empty()) {
+        if (auto read = eventstore::kafka::add_settings_file(kafka_settings, config.kafka_config_file); !read) {
+            std::fprintf(stderr, "shopstream serve: --kafka-config-file: %s\n", read.error().message.c_str());
+            return exit_usage;
+        }
+    }
+    for (const auto& pair : config.kafka_config) {
+        if (auto added = eventstore::kafka::add_setting(kafka_settings, pair, "--kafka-config"); !added) {
+            std::fprintf(stderr, "shopstream serve: %s (see --help)\n", added.error().message.c_str());
+            return exit_usage;
+        }
+    }
+    if (auto valid = eventstore::kafka::validate(kafka_settings); !valid) {
+        std::fprintf(stderr, "shopstream serve: %s\n", valid.error().message.c_str());
         return exit_usage;
+    }
+    if (!config.jwt_secret.empty()) {
+        if (auto given = auth::jwt_authority::create(config.jwt_secret); !given) {
+            std::fprintf(stderr, "shopstream serve: --jwt-secret: %s\n", given.error().message.c_str());
+            return exit_usage;
+        }
     }
 
     // Before any library thread starts, so every thread inherits the mask.
     const sigset_t signals = block_termination_signals();
 
+    // ---- the data directory ----
+    std::error_code ec;
+    temp_dir_guard temp;
+    std::filesystem::path data_dir = config.data_dir;
+    // The mock log forgets everything at exit: a store kept from it would be refused next
+    // time (another log identity), so its run gets a temporary directory unless one is given.
+    const bool ephemeral_log = mock;
+    const bool local_postgres_wanted = !postgres_url;
+    bool default_dir = false;
+    if (data_dir.empty() && ephemeral_log) {
+        std::string pattern = (std::filesystem::temp_directory_path() / "shopstream-XXXXXX").string();
+        if (mkdtemp(pattern.data()) == nullptr) {
+            spdlog::error("cannot create a temporary data directory in {}",
+                          std::filesystem::temp_directory_path().string());
+            return exit_environment;
+        }
+        data_dir = pattern;
+        temp.path = data_dir;
+        spdlog::info("data directory {} (temporary: removed at exit)", data_dir.string());
+    } else if (data_dir.empty()) {
+        data_dir = default_data_dir();
+        default_dir = true;
+        spdlog::info("data directory {} (the default: kept across runs; --data-dir to use another)",
+                     data_dir.string());
+    }
+    std::filesystem::create_directories(data_dir, ec);
+    if (ec) {
+        spdlog::error("cannot create the data directory {}: {}", data_dir.string(), ec.message());
+        return exit_environment;
+    }
+    // The local services run as `nobody` when we are root and must get through the
+    // directories this process made (their own subdirectories are theirs, mode 0700).
+    if (::geteuid() == 0 && local_postgres_wanted && (default_dir || !temp.path.empty())) {
+        std::filesystem::permissions(data_dir, std::filesystem::perms::others_exec, std::filesystem::perm_options::add,
+                                     ec);
+    }
+
+    // ---- the JWT secret: given, or kept in the data directory so tokens survive a restart ----
+    std::string secret = config.jwt_secret;
+    bool secret_created = false;
+    if (secret.empty()) {
+        auto kept = read_or_create_secret(data_dir / "jwt-secret");
+        if (!kept) {
+            spdlog::error("JWT secret: {}", kept.error());
+            return exit_environment;
+        }
+        secret = std::move(kept->value);
+        secret_created = kept->created;
+    }
+    auto authority = auth::jwt_authority::create(secret);
+    if (!authority) {
+        spdlog::error("JWT secret in {}: {}", (data_dir / "jwt-secret").string(), authority.error());
+        return exit_environment;
+    }
+
     // ---- the log ----
     std::optional<eventstore::embedded_cluster> cluster;
     std::string bootstrap = config.brokers;
-    if (embedded) {
+    // Declared before every Kafka client: on each return they are gone before it stops.
+    std::unique_ptr<kafka::local_broker> local_kafka;
+    if (mock) {
         auto started = eventstore::embedded_cluster::start(3);
         if (!started) {
             spdlog::error("cannot start the embedded Kafka-protocol cluster: {}", started.error());
@@ -212,46 +318,49 @@ int run_serve(const serve_config& config) {
         spdlog::warn(
             "NO --brokers: running on the EMBEDDED Kafka-protocol cluster (librdkafka mock) at {}. "
             "It is EPHEMERAL - every event is gone when this process exits - and keeps at most 5 MiB per "
-            "partition (older records are dropped). Use --brokers for anything you want to keep.",
+            "partition (older records are dropped). Without --kafka mock a local Kafka keeps them in the data "
+            "directory; --brokers names a cluster of your own.",
             bootstrap);
     } else {
+        if (embedded) {
+            const auto began = std::chrono::steady_clock::now();
+            kafka::local_broker_options broker_options;
+            broker_options.directory = data_dir / "kafka";
+            auto started = kafka::local_broker::start(broker_options);
+            if (!started) {
+                const std::string& why = started.error().message;
+                spdlog::error("cannot start the local Kafka in {}: {}", broker_options.directory.string(),
+                              why.substr(0, why.find('\n')));
+                return exit_environment;
+            }
+            local_kafka = std::move(*started);
+            bootstrap = local_kafka->bootstrap();
+            const auto took =
+                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
+            spdlog::warn(
+                "NO --brokers: started a LOCAL Apache Kafka {} (KRaft, single node, pid {}, {} ms, {}) at {} with its "
+                "log in {}. It lives and dies with this process and keeps ONE copy of every commit. Use --brokers "
+                "for a cluster of your own, --kafka mock for an ephemeral in-process one.",
+                kafka::kafka_version, local_kafka->pid(), took.count(),
+                local_kafka->formatted() ? "log formatted now" : "existing log", bootstrap,
+                local_kafka->log_directory().string());
+        }
+        if (!kafka_settings.empty()) {
+            spdlog::info("Kafka client settings: {}", eventstore::kafka::describe(kafka_settings));
+        }
         // Fail fast, in one line, when nothing answers at --brokers (issue #4).
-        if (auto reached = eventstore::probe_brokers(bootstrap, std::chrono::seconds(5)); !reached) {
+        if (auto reached = eventstore::probe_brokers(bootstrap, std::chrono::seconds(5), kafka_settings); !reached) {
             spdlog::error("cannot reach Kafka at {}: {}", bootstrap, reached.error());
             return exit_environment;
         }
-        if (auto ensured = eventstore::ensure_topics(bootstrap, config.partitions, std::chrono::seconds(15));
+        if (auto ensured =
+                eventstore::ensure_topics(bootstrap, config.partitions, std::chrono::seconds(15), kafka_settings);
             !ensured) {
             spdlog::error("cannot create the event topics on the Kafka cluster at {}: {}", bootstrap,
                           ensured.error());
             return exit_environment;
         }
-    }
-
-    // ---- the data directory ----
-    std::error_code ec;
-    temp_dir_guard temp;
-    std::filesystem::path data_dir = config.data_dir;
-    if (data_dir.empty()) {
-        std::string pattern = (std::filesystem::temp_directory_path() / "shopstream-XXXXXX").string();
-        if (mkdtemp(pattern.data()) == nullptr) {
-            spdlog::error("cannot create a temporary data directory in {}",
-                          std::filesystem::temp_directory_path().string());
-            return exit_environment;
-        }
-        data_dir = pattern;
-        temp.path = data_dir;
-        // The local PostgreSQL runs as `nobody` when we are root and must get through it.
-        if (::geteuid() == 0 && !postgres_url) {
-            std::filesystem::permissions(data_dir, std::filesystem::perms::others_exec,
-                                         std::filesystem::perm_options::add, ec);
-        }
-        spdlog::info("data directory {} (temporary: removed at exit)", data_dir.string());
-    }
-    std::filesystem::create_directories(data_dir, ec);
-    if (ec) {
-        spdlog::error("cannot create the data directory {}: {}", data_dir.string(), ec.message());
-        return exit_environment;
+        if (!topics_guaranteed(bootstrap, kafka_settings)) return exit_environment;
     }
 
     // ---- PostgreSQL (declared after `temp`: on every return it stops before the directory goes) ----
@@ -267,8 +376,13 @@ int run_serve(const serve_config& config) {
         const auto began = std::chrono::steady_clock::now();
         postgres::local_cluster_options pg_options;
         pg_options.directory = data_dir / "postgres";
-        // On the ephemeral log the read models are rebuilt anyway: durability buys nothing.
-        pg_options.durable = false;
+        pg_options.durable = true;  // fsync, synchronous_commit and full_page_writes on
+        auto password = read_or_create_secret(data_dir / "postgres-password", 24);
+        if (!password) {
+            spdlog::error("local PostgreSQL password: {}", password.error());
+            return exit_environment;
+        }
+        pg_options.password = std::move(password->value);
         auto started = postgres::local_cluster::start(pg_options);
         if (!started) {
             // The first line names the cause and the log file; the log's tail follows it there.
@@ -286,11 +400,12 @@ int run_serve(const serve_config& config) {
         const auto took =
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
         spdlog::warn(
-            "NO --postgres: started a LOCAL PostgreSQL 15 (pid {}, {} ms, {}) at {} with its data in {}. It lives and "
-            "dies with this process, runs without fsync and holds nothing yet (the read models arrive with the "
-            "projections). Use --postgres for a server of your own.",
+            "NO --postgres: started a LOCAL PostgreSQL 15 (pid {}, {} ms, {}) at postgresql://{} with its data in {}, "
+            "listening on 127.0.0.1 only, password (SCRAM-SHA-256) in {}. It lives and dies with this process and "
+            "holds nothing yet (the read models arrive with the projections). Use --postgres for a server of your own.",
             local_postgres->pid(), took.count(), local_postgres->initialized() ? "new cluster" : "existing cluster",
-            local_postgres->url("shopstream"), local_postgres->data_directory().string());
+            postgres_url->describe(), local_postgres->data_directory().string(),
+            (data_dir / "postgres-password").string());
     }
     postgres::health postgres_health(*postgres_url);
     http::readiness_check postgres_ready = [&postgres_health]() -> std::optional<std::string> {
@@ -300,9 +415,8 @@ int run_serve(const serve_config& config) {
 
     // ---- the event store ----
     eventstore::state_store::options store_options;
-    // On the ephemeral log, durability of the store buys nothing.
-    store_options.durability =
-        embedded ? eventstore::state_store::durability::relaxed : eventstore::state_store::durability::synced;
+    // Synced in every mode (no MDB_NOSYNC): a machine crash must not corrupt a kept store.
+    store_options.durability = eventstore::state_store::durability::synced;
     auto store = eventstore::state_store::open(data_dir / "state", store_options);
     if (!store) {
         spdlog::error("cannot open the state store in {}: {}", (data_dir / "state").string(), store.error().message);
@@ -310,7 +424,8 @@ int run_serve(const serve_config& config) {
     }
     eventstore::tail_options tail_options;
     tail_options.bootstrap_servers = bootstrap;
-    if (embedded) tail_options.fetch_wait = eventstore::embedded_fetch_wait;
+    tail_options.extra = kafka_settings;
+    if (mock) tail_options.fetch_wait = eventstore::embedded_fetch_wait;
     auto tail = eventstore::tail::start(tail_options, **store);
     if (!tail) {
         spdlog::error("cannot start the tail: {}", tail.error());
@@ -318,6 +433,7 @@ int run_serve(const serve_config& config) {
     }
     eventstore::producer_options producer_options;
     producer_options.bootstrap_servers = bootstrap;
+    producer_options.extra = kafka_settings;
     // Commands are appended from the HTTP event loop's threads: a full local queue is
     // answered 503 (Retry-After) at once rather than holding a loop thread while it drains.
     producer_options.enqueue_timeout = std::chrono::milliseconds(0);
@@ -389,7 +505,9 @@ int run_serve(const serve_config& config) {
         const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
         auto customer = authority->mint("customer-1", domain::role::customer, std::chrono::hours(24), now);
         auto admin = authority->mint("admin-1", domain::role::admin, std::chrono::hours(24), now);
-        spdlog::warn("no --jwt-secret: using a RANDOM one for this run: {}", secret);
+        const std::string secret_file = (data_dir / "jwt-secret").string();
+        spdlog::warn("no --jwt-secret: using the one in {} ({})", secret_file,
+                     secret_created ? "generated now, mode 0600" : "kept from an earlier run");
         if (customer && admin) {
             spdlog::info("example token for customer 'customer-1' (24h): {}", *customer);
             spdlog::info("example token for admin 'admin-1' (24h): {}", *admin);
@@ -398,7 +516,8 @@ int run_serve(const serve_config& config) {
                 "application/json' -d '{{\"lines\":[{{\"sku\":\"sku-1\",\"quantity\":2,\"unitPrice\":{{\"amount\":1250,"
                 "\"currency\":\"EUR\"}}}}]}}'",
                 base, *customer);
-            spdlog::info("more tokens: shopstream token --jwt-secret {} --sub ID --role customer|admin", secret);
+            spdlog::info("more tokens: shopstream token --jwt-secret \"$(cat {})\" --sub ID --role customer|admin",
+                         secret_file);
         }
     }
     spdlog::info("press Ctrl-C (SIGINT) or send SIGTERM to stop");
@@ -422,6 +541,15 @@ int run_serve(const serve_config& config) {
     reviews.reset();
     store->reset();
     cluster.reset();
+    if (local_kafka) {
+        const auto ended = local_kafka->stop();
+        // The JVM ends a SIGTERM (its controlled shutdown) with exit code 128 + 15.
+        if (ended.success() || ended == kafka_stopped_by_sigterm) {
+            spdlog::info("local Kafka stopped");
+        } else {
+            spdlog::warn("local Kafka ended with {}", ended.describe());
+        }
+    }
     if (local_postgres) {
         const auto ended = local_postgres->stop();
         if (ended.success()) {

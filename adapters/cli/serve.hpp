@@ -2,9 +2,13 @@
 // `shopstream serve`: the event store (state store, tail, producer, history reader), the
 // command handlers and the HTTP API in one process (ARCHITECTURE.md decision 10), until
 // SIGTERM/SIGINT. Without brokers it starts the embedded Kafka-protocol cluster
-// (decision 11) and, unless given, a temporary data directory, a local PostgreSQL 15 in
-// it (adapters/postgres/local_cluster.hpp; stopped at exit, also on start-up failures)
-// and a random JWT secret. A PostgreSQL given by URL must answer at start.
+// (decision 11) and, unless given, a temporary data directory (the mock log is ephemeral)
+// and a local PostgreSQL 15 in it (adapters/postgres/local_cluster.hpp; 127.0.0.1 only,
+// SCRAM password kept in <data-dir>/postgres-password, fsync on; stopped at exit, also on
+// start-up failures). Without --jwt-secret the secret is <data-dir>/jwt-secret, generated
+// on first start (adapters/cli/data_dir.hpp). A PostgreSQL given by URL must answer at
+// start. With brokers the topics' guarantees are checked (eventstore/topics.hpp) and
+// --kafka-config settings go to every Kafka client (eventstore/client_settings.hpp).
 //
 // The first line on stdout is machine-readable: `listening on http://HOST:PORT` (the real
 // port when 0 was asked for); with --health-listen the second is `health on
@@ -18,12 +22,14 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace shopstream::adapters {
 
 struct serve_config {
     std::string listen = "127.0.0.1:8080";
-    std::string brokers;     // empty: the embedded cluster
+    std::string brokers;     // empty: `kafka` below
+    std::string kafka = "local";  // without brokers: local (a Kafka node in <data-dir>/kafka) | mock
     std::string postgres;    // a libpq URL; empty: a local PostgreSQL in <data-dir>/postgres (embedded mode only)
     std::string data_dir;    // empty: a fresh temporary directory (embedded mode only)
     std::string jwt_secret;  // empty: a random one (embedded mode only)
@@ -41,6 +47,10 @@ struct serve_config {
     int header_timeout_ms = 5'000;
     // "HOST:PORT" of a listener for /healthz, /readyz and /metrics only; empty: none.
     std::string health_listen;
+    // librdkafka settings for every Kafka client (eventstore/client_settings.hpp): the
+    // file's lines first, then each --kafka-config "key=value" (a later one wins).
+    std::vector<std::string> kafka_config;
+    std::string kafka_config_file;
 };
 
 // "HOST:PORT" or "[V6]:PORT" → (host, port); nullopt when it is not of that form.

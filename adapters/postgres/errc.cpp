@@ -19,6 +19,7 @@ std::string_view describe(errc e) noexcept {
         case errc::start_failed: return "PostgreSQL did not start";
         case errc::address_in_use: return "PostgreSQL could not bind its port";
         case errc::invalid_name: return "not a plain database name";
+        case errc::trusts_without_password: return "the cluster trusts connections without a password";
     }
     return "unknown PostgreSQL error";
 }

@@ -28,6 +28,7 @@ enum class errc : std::uint8_t {
     start_failed = 11,       // postgres ended while starting, or did not accept connections in time
     address_in_use = 12,     // postgres could not bind its port
     invalid_name = 13,       // a database name of other than letters, digits and '_'
+    trusts_without_password = 14,  // a password was asked, but the cluster's pg_hba.conf trusts connections
 };
 
 [[nodiscard]] const char* category_name(errc) noexcept;

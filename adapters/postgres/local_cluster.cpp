@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <array>
@@ -131,6 +132,42 @@ bool bind_failed(std::string_view log) {
            log.find("could not create any TCP/IP sockets") != std::string_view::npos;
 }
 
+// initdb's --pwfile: the password alone, readable by the server's user only; removed by
+// the caller once initdb ran.
+result<std::filesystem::path, error> write_password_file(const std::filesystem::path& directory,
+                                                               const std::string& password, const os_user& user) {
+    const auto path = directory / "initdb.pwfile";
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return fail(error{errc::io, "cannot write " + path.string() + ": " + std::strerror(errno)});
+    const std::string line = password + "\n";
+    const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    const bool owned = !user.uid || ::fchown(fd, *user.uid, *user.gid) == 0;
+    ::close(fd);
+    if (!written || !owned) {
+        std::filesystem::remove(path);
+        return fail(error{errc::io, "cannot write " + path.string() + ": " + std::strerror(errno)});
+    }
+    return path;
+}
+
+// A password-protected cluster must not also trust anyone: pg_hba.conf's rule lines
+// (comments and blank lines aside) may only use scram-sha-256.
+result<void, error> scram_only(const std::filesystem::path& hba) {
+    std::ifstream in(hba);
+    if (!in) return fail(error{errc::io, "cannot read " + hba.string()});
+    for (std::string line; std::getline(in, line);) {
+        const auto first = line.find_first_not_of(" \t");
+        if (first == std::string::npos || line[first] == '#') continue;
+        if (line.find("scram-sha-256") == std::string::npos) {
+            return fail(error{errc::trusts_without_password,
+                              hba.string() + " accepts connections without the password ('" + line.substr(first) +
+                                  "'): this cluster was created without one; delete " +
+                                  hba.parent_path().parent_path().string() + " to create it again with a password"});
+        }
+    }
+    return {};
+}
+
 }  // namespace
 
 std::string tail_of(const std::filesystem::path& file, std::size_t max_bytes) {
@@ -173,28 +210,48 @@ result<std::unique_ptr<local_cluster>, error> local_cluster::start(local_cluster
     std::unique_ptr<local_cluster> cluster(new local_cluster());
     cluster->directory_ = directory;
     cluster->user_ = user->name;
+    cluster->password_ = options.password;
 
     if (!std::filesystem::exists(cluster->data_directory() / "PG_VERSION")) {
         const auto log = directory / "initdb.log";
-        os::spawn_options initdb_options({(bin / "initdb").string(), "--pgdata", cluster->data_directory().string(),
-                                          "--username", user->name, "--auth", "trust", "--no-locale", "--encoding",
-                                          "UTF8",
-                                          // Only skips syncing initdb's own files; the server's settings decide the rest.
-                                          "--no-sync", "--no-instructions"});
+        std::vector<std::string> initdb_argv = {(bin / "initdb").string(), "--pgdata", cluster->data_directory().string(),
+                                                "--username", user->name, "--no-locale", "--encoding", "UTF8",
+                                                // Only skips syncing initdb's own files; the server's settings decide the rest.
+                                                "--no-sync", "--no-instructions"};
+        std::optional<std::filesystem::path> pwfile;
+        if (options.password.empty()) {
+            initdb_argv.insert(initdb_argv.end(), {"--auth", "trust"});
+        } else {
+            auto written = write_password_file(directory, options.password, *user);
+            if (!written) return fail(std::move(written.error()));
+            pwfile = *written;
+            initdb_argv.insert(initdb_argv.end(), {"--auth", "scram-sha-256", "--pwfile", pwfile->string()});
+        }
+        os::spawn_options initdb_options(std::move(initdb_argv));
         initdb_options.uid = user->uid;
         initdb_options.gid = user->gid;
         initdb_options.working_directory = directory;  // the caller's cwd may be closed to `nobody`
         initdb_options.standard_output = os::output::to_file(log);
         initdb_options.standard_error = os::output::to_file(log);
         auto initdb = os::process::spawn(std::move(initdb_options));
-        if (!initdb) return fail(error{spawn_code(initdb.error(), errc::initdb_failed), "initdb: " + initdb.error().message});
+        if (!initdb) {
+            if (pwfile) std::filesystem::remove(*pwfile, ec);
+            return fail(error{spawn_code(initdb.error(), errc::initdb_failed), "initdb: " + initdb.error().message});
+        }
         const auto initdb_status = initdb->wait_for(initdb_timeout);
+        if (pwfile) std::filesystem::remove(*pwfile, ec);
         if (!initdb_status || !initdb_status->success()) {
             return fail(error{errc::initdb_failed, "initdb " +
                                                        (initdb_status ? initdb_status->describe() : std::string("timed out")) +
                                                        log_summary(log)});
         }
         cluster->initialized_ = true;
+    }
+
+    if (!options.password.empty()) {
+        if (auto checked = scram_only(cluster->data_directory() / "pg_hba.conf"); !checked) {
+            return fail(std::move(checked.error()));
+        }
     }
 
     // A unix socket path has at most 107 bytes; past that the server listens on TCP only.
@@ -273,7 +330,7 @@ result<std::unique_ptr<local_cluster>, error> local_cluster::start(local_cluster
 local_cluster::~local_cluster() { (void)stop(); }
 
 std::string local_cluster::url(std::string_view database) const {
-    return "postgresql://" + user_ + "@127.0.0.1:" + std::to_string(port_) + "/" + std::string(database);
+    return "postgresql://" + user_ + (password_.empty() ? std::string() : ":" + password_) + "@127.0.0.1:" + std::to_string(port_) + "/" + std::string(database);
 }
 
 result<void, error> local_cluster::ensure_database(std::string_view name) const {

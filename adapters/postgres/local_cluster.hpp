@@ -8,8 +8,9 @@
 // its pid and the server dies with this process through PR_SET_PDEATHSIG, even when this
 // process is SIGKILLed; it gets a process group of its own, so a terminal's Ctrl-C does
 // not stop it behind our back). It listens on 127.0.0.1 only, on a free port picked by the
-// kernel, with its unix socket in <directory> and trust authentication (only local users
-// can reach it). PostgreSQL refuses to run as root: when this process is root the server
+// kernel, with its unix socket in <directory>; with a `password`, initdb sets it for the
+// superuser and pg_hba.conf accepts only SCRAM-SHA-256 (an existing cluster that still
+// trusts connections is refused), without one trust authentication (the tests' servers). PostgreSQL refuses to run as root: when this process is root the server
 // runs as `os_user` (default `nobody`), which owns <directory> and must be able to enter
 // every directory above it (checked, with a one-line error); the database superuser has
 // that OS user's name. Binaries come from /usr/lib/postgresql/15/bin (env
@@ -47,6 +48,8 @@ struct local_cluster_options {
     // false: fsync, synchronous_commit and full_page_writes off, for data that is only as
     // durable as an ephemeral log anyway; a crash of the machine may then corrupt it.
     bool durable = true;
+    // The superuser's password (SCRAM-SHA-256 only, set at initdb); empty: trust.
+    std::string password;
     std::chrono::seconds ready_timeout{60};  // generous: sanitizers and loaded CI machines
 };
 
@@ -61,7 +64,8 @@ public:
     local_cluster& operator=(const local_cluster&) = delete;
     ~local_cluster();  // stop()
 
-    // libpq URL: postgresql://USER@127.0.0.1:PORT/DATABASE
+    // libpq URL: postgresql://USER[:PASSWORD]@127.0.0.1:PORT/DATABASE (log database_url's
+    // describe() of it, never the URL itself)
     [[nodiscard]] std::string url(std::string_view database = "postgres") const;
 
     // Creates `name` (letters, digits, '_'; otherwise errc::invalid_name) unless it exists.
@@ -85,6 +89,7 @@ private:
 
     std::filesystem::path directory_;
     std::string user_;
+    std::string password_;
     int port_ = 0;
     pid_t pid_ = -1;
     bool initialized_ = false;

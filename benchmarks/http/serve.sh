@@ -1,5 +1,5 @@
 # Shared by the HTTP benchmarks: builds the release binary and starts the default
-# `shopstream serve` (embedded cluster) with a known JWT secret. Sets `bin`, `secret`,
+# `shopstream serve` (the mock cluster; SERVE_KAFKA=local for the local Kafka) with a known JWT secret. Sets `bin`, `secret`,
 # `base`, `work`; stops the server and removes `work` at exit.
 ./scripts/install-deps.sh
 cmake --preset release >/dev/null
@@ -8,7 +8,7 @@ bin=build/release/adapters/shopstream
 secret="benchmark-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
 work=$(mktemp -d)
-"$bin" serve --listen 127.0.0.1:0 --jwt-secret "$secret" "${SERVE_ARGS[@]}" >"$work/out" 2>"$work/serve.log" &
+"$bin" serve --listen 127.0.0.1:0 --kafka "${SERVE_KAFKA:-mock}" --jwt-secret "$secret" "${SERVE_ARGS[@]}" >"$work/out" 2>"$work/serve.log" &
 server=$!
 cleanup() {
   kill -TERM "$server" 2>/dev/null || true

@@ -178,7 +178,10 @@ TEST(serve_postgres, an_unreachable_postgres_fails_fast_with_one_line_in_either_
         ASSERT_TRUE(out.has_value()) << out.error();
         EXPECT_EQ(out->status, (exit_status{false, 1, 0})) << format << ": " << out->standard_error;
         EXPECT_LT(took, 10s) << format;
-        const auto lines = lines_of(out->standard_error);
+        auto lines = lines_of(out->standard_error);
+        // The mock cluster cannot describe topic configs: one warning says so before PostgreSQL is asked.
+        EXPECT_EQ(std::erase_if(lines, [](const std::string& l) { return l.find("topic guarantees NOT checked") != std::string::npos; }), 1U)
+            << out->standard_error;
         ASSERT_EQ(lines.size(), 1U) << format << ":\n" << out->standard_error;
         EXPECT_NE(lines[0].find("cannot reach PostgreSQL at shop@127.0.0.1:1/orders: "), std::string::npos)
             << lines[0];

@@ -191,3 +191,64 @@ TEST(postgres_connection, a_closed_port_fails_at_once_in_one_line) {
 
 }  // namespace
 }  // namespace shopstream::adapters::postgres
+
+namespace shopstream::adapters::postgres {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::temp_dir;
+
+// What serve's default run relies on: a password set at initdb, SCRAM only (also over the
+// unix socket), the same password after a restart, a wrong or missing one refused.
+TEST(local_cluster, a_password_is_required_over_scram_and_survives_a_restart) {
+    temp_dir dir;
+    local_cluster_options options;
+    options.directory = cluster_dir(dir);
+    options.password = "0123456789abcdef0123";
+    std::string no_password_url;
+    {
+        auto started = local_cluster::start(options);
+        ASSERT_TRUE(started.has_value()) << started.error();
+        auto& cluster = **started;
+        EXPECT_EQ(cluster.url("db"), "postgresql://" + cluster.user() + ":0123456789abcdef0123@127.0.0.1:" +
+                                         std::to_string(cluster.port()) + "/db");
+        auto method = query_one(url_of(cluster.url()), "SHOW password_encryption", 5s);
+        ASSERT_TRUE(method.has_value()) << method.error();
+        EXPECT_EQ(method->value_or(""), "scram-sha-256");
+        auto rules = query_one(url_of(cluster.url()),
+                               "SELECT string_agg(DISTINCT auth_method, ',') FROM pg_hba_file_rules", 5s);
+        ASSERT_TRUE(rules.has_value()) << rules.error();
+        EXPECT_EQ(rules->value_or(""), "scram-sha-256");
+        EXPECT_FALSE(std::filesystem::exists(options.directory / "initdb.pwfile"));
+
+        const std::string port = std::to_string(cluster.port());
+        no_password_url = "postgresql://" + cluster.user() + "@127.0.0.1:" + port + "/postgres";
+        auto wrong = ping(url_of("postgresql://" + cluster.user() + ":wrong@127.0.0.1:" + port + "/postgres"), 5s);
+        ASSERT_FALSE(wrong.has_value());
+        EXPECT_NE(wrong.error().find("password authentication failed"), std::string::npos) << wrong.error();
+        auto none = ping(url_of(no_password_url), 5s);
+        EXPECT_FALSE(none.has_value());
+        cluster.stop();
+    }
+    auto again = local_cluster::start(options);
+    ASSERT_TRUE(again.has_value()) << again.error();
+    EXPECT_FALSE((*again)->initialized());
+    EXPECT_TRUE(ping(url_of((*again)->url()), 5s).has_value());
+}
+
+TEST(local_cluster, a_cluster_made_without_a_password_is_refused_when_one_is_asked) {
+    temp_dir dir;
+    local_cluster_options options;
+    options.directory = cluster_dir(dir);
+    {
+        auto trusting = local_cluster::start(options);
+        ASSERT_TRUE(trusting.has_value()) << trusting.error();
+    }
+    options.password = "0123456789abcdef0123";
+    auto refused = local_cluster::start(options);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_NE(refused.error().find("accepts connections without the password"), std::string::npos) << refused.error();
+}
+
+}  // namespace
+}  // namespace shopstream::adapters::postgres

@@ -122,3 +122,42 @@ TEST(topics, probe_brokers_gives_up_at_its_timeout_when_nothing_answers) {
 
 }  // namespace
 }  // namespace shopstream
+
+namespace shopstream {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(topics, the_mock_cluster_cannot_describe_configs_and_the_check_says_so_without_failing) {
+    auto cluster = eventstore::embedded_cluster::start(3);
+    ASSERT_TRUE(cluster.has_value()) << cluster.error();
+    ASSERT_TRUE(eventstore::create_topics(*cluster, 2).has_value());
+    const auto started = std::chrono::steady_clock::now();
+    auto report = eventstore::check_topic_guarantees(cluster->bootstrap_servers(), 5s);
+    ASSERT_TRUE(report.has_value()) << report.error();
+    EXPECT_FALSE(report->checked);
+    EXPECT_NE(report->unchecked_reason.find("DescribeConfigs"), std::string::npos) << report->unchecked_reason;
+    EXPECT_TRUE(report->verdicts.empty());
+    EXPECT_EQ(report->brokers, 3);
+    // Told at once by the broker's API versions, not by a timeout.
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+}
+
+TEST(topics, the_check_on_a_cluster_without_our_topics_has_nothing_to_judge) {
+    auto cluster = eventstore::embedded_cluster::start(1);
+    ASSERT_TRUE(cluster.has_value()) << cluster.error();
+    auto report = eventstore::check_topic_guarantees(cluster->bootstrap_servers(), 5s);
+    ASSERT_TRUE(report.has_value()) << report.error();
+    EXPECT_TRUE(report->checked);
+    EXPECT_TRUE(report->verdicts.empty());
+}
+
+TEST(topics, the_check_fails_clearly_when_the_cluster_cannot_be_asked) {
+    auto report = eventstore::check_topic_guarantees("127.0.0.1:1", 1s);
+    ASSERT_FALSE(report.has_value());
+    EXPECT_EQ(report.error().code, eventstore::errc::unreachable);
+    EXPECT_NE(report.error().message.find("metadata"), std::string::npos) << report.error();
+}
+
+}  // namespace
+}  // namespace shopstream

@@ -1,11 +1,21 @@
 #include "tests/support/serve_process.hpp"
 
+#include <stdlib.h>
+
 #include <csignal>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
 namespace shopstream::testing {
+namespace {
+
+// Every `serve` a test starts runs on librdkafka's mock cluster unless it says otherwise
+// (--brokers, --kafka local) or the environment does (SHOPSTREAM_KAFKA=local): a JVM per
+// test would cost 10-20 s each. Set before main(), inherited by every child process.
+[[maybe_unused]] const bool mock_by_default = ::setenv("SHOPSTREAM_KAFKA", "mock", 0) == 0;
+
+}  // namespace
 
 serve_process spawn_serve(const std::string& binary, const std::vector<std::string>& args,
                           const std::filesystem::path& log,
