@@ -321,6 +321,17 @@ kafka_cluster& shared_kafka_cluster() {
     return *cluster;
 }
 
+bool node_answers(const std::string& bootstrap, std::chrono::milliseconds timeout) {
+    auto client = admin_client(bootstrap);
+    if (!client) return false;
+    const rd_kafka_metadata_t* m = nullptr;
+    if (rd_kafka_metadata(client->get(), 0, nullptr, &m, static_cast<int>(timeout.count())) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return false;
+    }
+    rd_kafka_metadata_destroy(m);
+    return true;
+}
+
 bool real_kafka_requested() {
     const char* value = std::getenv("SHOPSTREAM_TEST_KAFKA");
     return value != nullptr && std::string_view(value) == "real";

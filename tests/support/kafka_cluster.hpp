@@ -80,6 +80,10 @@ private:
 // calls rethrow the same error without trying again.
 kafka_cluster& shared_kafka_cluster();
 
+// Whether the broker(s) at `bootstrap` answer a Metadata request within `timeout` (a paused
+// node does not).
+[[nodiscard]] bool node_answers(const std::string& bootstrap, std::chrono::milliseconds timeout);
+
 // Which Kafka the kafka_fixture users run on: $SHOPSTREAM_TEST_KAFKA = "real" (the shared
 // three-node cluster) or "mock" (librdkafka's mock cluster, the default).
 [[nodiscard]] bool real_kafka_requested();
