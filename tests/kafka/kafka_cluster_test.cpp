@@ -57,7 +57,7 @@ protected:
 TEST_F(kafka_cluster_test, a_killed_leader_is_replaced_and_restarted_on_its_log_dir_loses_nothing) {
     EXPECT_EQ(cluster_->broker_count(), 3);
     ASSERT_NO_FATAL_FAILURE(produce_acknowledged(cluster_->bootstrap(), topic, 0, 50));
-    auto leader = cluster_->leader_of(topic, 0);
+    auto leader = cluster_->leader_of(topic, eventstore::partition_id(0));
     ASSERT_TRUE(leader.has_value()) << leader.error();
 
     cluster_->kill(*leader);
@@ -65,7 +65,7 @@ TEST_F(kafka_cluster_test, a_killed_leader_is_replaced_and_restarted_on_its_log_
     int successor = -1;
     ASSERT_TRUE(eventually(
         [&] {
-            auto now = cluster_->leader_of(topic, 0, 2s);
+            auto now = cluster_->leader_of(topic, eventstore::partition_id(0), 2s);
             if (now && *now != *leader) successor = *now;
             return successor > 0;
         },

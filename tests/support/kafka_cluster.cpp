@@ -193,7 +193,7 @@ result<void, std::string> kafka_cluster::resume(int node_id) {
     return {};
 }
 
-result<int, std::string> kafka_cluster::leader_of(const std::string& topic, int partition,
+result<int, std::string> kafka_cluster::leader_of(const std::string& topic, eventstore::partition_id partition,
                                                   std::chrono::milliseconds timeout) const {
     auto client = admin_client(bootstrap_);
     if (!client) return fail(std::move(client.error()));
@@ -202,11 +202,13 @@ result<int, std::string> kafka_cluster::leader_of(const std::string& topic, int 
     const auto* t = find_topic(**m, topic);
     if (t == nullptr) return fail("leader_of: no topic " + topic);
     for (int i = 0; i < t->partition_cnt; ++i) {
-        if (t->partitions[i].id != partition) continue;
-        if (t->partitions[i].leader < 0) return fail("leader_of: " + topic + "/" + std::to_string(partition) + " has no leader");
+        if (t->partitions[i].id != partition.value()) continue;
+        if (t->partitions[i].leader < 0) {
+            return fail("leader_of: " + topic + "/" + std::to_string(partition.value()) + " has no leader");
+        }
         return t->partitions[i].leader;
     }
-    return fail("leader_of: " + topic + " has no partition " + std::to_string(partition));
+    return fail("leader_of: " + topic + " has no partition " + std::to_string(partition.value()));
 }
 
 result<void, std::string> kafka_cluster::await_fully_replicated(const std::string& topic,
