@@ -26,6 +26,7 @@
 #include "eventstore/state_store.hpp"
 #include "eventstore/tail.hpp"
 #include "tests/support/exposition_format.hpp"
+#include "tests/support/kafka_fixture.hpp"
 #include "tests/support/postgres_fixture.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/serve_process.hpp"
@@ -177,8 +178,15 @@ protected:
     static void SetUpTestSuite() {
         dir_ = new temp_dir();
         traversable(*dir_);
-        server_ = new server_process(
-            start_serve({"--data-dir", (dir_->path() / "data").string()}, dir_->path() / "serve.log"));
+        std::vector<std::string> args = {"--data-dir", (dir_->path() / "data").string()};
+        if (real_kafka_requested()) {
+            // The shared three-node Apache Kafka (tests/README.md), its topics fresh.
+            auto kafka = test_kafka::start_with_event_topics(4);
+            if (!kafka) throw std::runtime_error(kafka.error());
+            args.insert(args.end(), {"--brokers", kafka->bootstrap(), "--postgres",
+                                     shared_postgres().connection_string(shared_postgres().create_database())});
+        }
+        server_ = new server_process(start_serve(args, dir_->path() / "serve.log"));
     }
     static void TearDownTestSuite() {
         expect_clean_stop(*server_, dir_->path() / "serve.log");

@@ -159,17 +159,17 @@ private:
 class cluster_test : public ::testing::Test {
 protected:
     void SetUp() override {
-        auto c = es::embedded_cluster::start(3);
+        auto c = testing::test_kafka::start_with_event_topics(partitions);
         ASSERT_TRUE(c.has_value()) << c.error();
         cluster_.emplace(std::move(*c));
-        auto created = es::create_topics(*cluster_, partitions);
-        ASSERT_TRUE(created.has_value()) << created.error();
     }
 
-    [[nodiscard]] const std::string& bootstrap() const { return cluster_->bootstrap_servers(); }
+    [[nodiscard]] const std::string& bootstrap() const { return cluster_->bootstrap(); }
 
+    // Only in tests that begin with SHOPSTREAM_SKIP_ON_REAL_KAFKA(*cluster_, ...).
     void mock(const std::function<rd_kafka_resp_err_t(rd_kafka_mock_cluster_t*)>& call) {
-        ASSERT_EQ(cluster_->request(call), RD_KAFKA_RESP_ERR_NO_ERROR);
+        ASSERT_NE(cluster_->mock_cluster(), nullptr);
+        ASSERT_EQ(cluster_->mock_cluster()->request(call), RD_KAFKA_RESP_ERR_NO_ERROR);
     }
     void set_leader(std::string_view topic, std::int32_t partition, std::int32_t broker) {
         const std::string name(topic);
@@ -204,7 +204,7 @@ protected:
     }
 
     testing::temp_dir dir_;
-    std::optional<es::embedded_cluster> cluster_;
+    std::optional<testing::test_kafka> cluster_;
 };
 
 class faults : public cluster_test {};
@@ -327,6 +327,7 @@ int retry_until_answered(const Handler& handler, std::map<std::string, std::vect
 // ---- faults -------------------------------------------------------------------------------
 
 TEST_F(faults, lost_produce_responses_write_commits_twice_and_each_applies_once) {
+    SHOPSTREAM_SKIP_ON_REAL_KAFKA(*cluster_, "lost produce responses (rd_kafka_mock_broker_set_rtt/_set_down)");
     // Every reviews partition on broker 1, whose responses we are going to lose.
     for (std::int32_t p = 0; p < partitions; ++p) ASSERT_NO_FATAL_FAILURE(set_leader("reviews.events", p, 1));
     answer_log log;
@@ -458,6 +459,7 @@ TEST_F(faults, lost_produce_responses_write_commits_twice_and_each_applies_once)
 }
 
 TEST_F(faults, a_broker_outage_and_leader_moves_mid_stream_lose_nothing_and_apply_nothing_twice) {
+    SHOPSTREAM_SKIP_ON_REAL_KAFKA(*cluster_, "a broker outage and leader moves on demand (rd_kafka_mock_broker_set_down, partition_set_leader)");
     // Partition p led by broker p % 3 + 1: broker 1 leads partitions 0 and 3.
     for (std::int32_t p = 0; p < partitions; ++p) ASSERT_NO_FATAL_FAILURE(set_leader("reviews.events", p, p % 3 + 1));
     answer_log log;
@@ -573,6 +575,7 @@ TEST_F(faults, a_broker_outage_and_leader_moves_mid_stream_lose_nothing_and_appl
 }
 
 TEST_F(faults, timed_out_commands_retried_with_the_same_id_apply_exactly_once) {
+    SHOPSTREAM_SKIP_ON_REAL_KAFKA(*cluster_, "a broker that holds requests (rd_kafka_mock_broker_set_down)");
     for (std::int32_t p = 0; p < partitions; ++p) ASSERT_NO_FATAL_FAILURE(set_leader("reviews.events", p, 2));
     node n;
     ASSERT_NO_FATAL_FAILURE(open_node(n, dir_.path() / "state", bootstrap()));
@@ -673,6 +676,7 @@ TEST_F(faults, one_command_id_reused_on_two_aggregates_gets_each_writer_its_own_
 // ---- truncation and identity ---------------------------------------------------------------
 
 TEST_F(truncation, a_store_whose_checkpoint_fell_behind_the_log_start_refuses_to_start) {
+    SHOPSTREAM_SKIP_ON_REAL_KAFKA(*cluster_, "the mock's 5 MiB per partition truncating the log");
     // Orders in one partition, applied by two stores: `stale` stops before the log is
     // truncated, `live` keeps applying while it happens.
     constexpr es::partition_id partition{1};
@@ -770,6 +774,7 @@ TEST_F(truncation, a_store_whose_checkpoint_fell_behind_the_log_start_refuses_to
 }
 
 TEST_F(truncation, a_fresh_log_identity_written_concurrently_is_one_identity_all_agree_on) {
+    SHOPSTREAM_SKIP_ON_REAL_KAFKA(*cluster_, "slow responses on every broker (rd_kafka_mock_broker_set_rtt)");
     // Slow responses so that every starter reads the empty identity topic before anyone's
     // write lands: each of them writes an identity of its own.
     for (int broker = 1; broker <= 3; ++broker) {

@@ -15,6 +15,7 @@
 #include "eventstore/commit.hpp"
 #include "eventstore/embedded_cluster.hpp"
 #include "eventstore/topics.hpp"
+#include "tests/support/kafka_fixture.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace shopstream {
@@ -50,10 +51,9 @@ commands::command_metadata meta(std::string command_id) { return {std::move(comm
 class eventstore_test : public ::testing::Test {
 protected:
     void SetUp() override {
-        auto c = eventstore::embedded_cluster::start(3);
+        auto c = testing::test_kafka::start_with_event_topics(4);
         ASSERT_TRUE(c.has_value()) << c.error();
         cluster_.emplace(std::move(*c));
-        ASSERT_TRUE(eventstore::create_topics(*cluster_, 4).has_value());
         open_process();
     }
 
@@ -62,10 +62,10 @@ protected:
                                                {std::uint64_t{1} << 30, eventstore::state_store::durability::relaxed});
         ASSERT_TRUE(s.has_value()) << s.error().message;
         store_ = std::move(*s);
-        auto t = eventstore::tail::start(tail_options(cluster_->bootstrap_servers()), *store_);
+        auto t = eventstore::tail::start(tail_options(cluster_->bootstrap()), *store_);
         ASSERT_TRUE(t.has_value()) << t.error();
         tail_ = std::move(*t);
-        auto p = eventstore::producer::start(producer_options(cluster_->bootstrap_servers()));
+        auto p = eventstore::producer::start(producer_options(cluster_->bootstrap()));
         ASSERT_TRUE(p.has_value()) << p.error();
         producer_ = std::move(*p);
     }
@@ -108,7 +108,7 @@ protected:
     }
 
     testing::temp_dir dir_;
-    std::optional<eventstore::embedded_cluster> cluster_;
+    std::optional<testing::test_kafka> cluster_;
     std::unique_ptr<eventstore::state_store> store_;
     std::unique_ptr<eventstore::tail> tail_;
     std::unique_ptr<eventstore::producer> producer_;
@@ -257,7 +257,7 @@ TEST_F(eventstore_test, await_log_end_returns_the_ends_it_waited_for_and_fails_a
 // reached (If-Match from another process's answer): its tail may not have that commit
 // yet, and may not even know the log grew. It must wait for it, not answer 412.
 TEST_F(eventstore_test, a_version_another_writer_just_reached_is_waited_for_not_refused) {
-    cancel_at_versions_another_writer_reached("race", tail_options(cluster_->bootstrap_servers()), 20);
+    cancel_at_versions_another_writer_reached("race", tail_options(cluster_->bootstrap()), 20);
 }
 
 TEST_F(eventstore_test, a_store_of_another_log_is_refused) {
@@ -269,7 +269,7 @@ TEST_F(eventstore_test, a_store_of_another_log_is_refused) {
     ASSERT_TRUE(s.has_value());
     // The first process recorded the first cluster's identity; force one batch so it is stored.
     {
-        auto t = eventstore::tail::start(tail_options(cluster_->bootstrap_servers()), **s);
+        auto t = eventstore::tail::start(tail_options(cluster_->bootstrap()), **s);
         ASSERT_TRUE(t.has_value()) << t.error();
         for (int i = 0; i < 200 && !(*t)->caught_up(); ++i) std::this_thread::sleep_for(10ms);
         ASSERT_TRUE((*t)->caught_up());
@@ -323,7 +323,7 @@ TEST_F(eventstore_test, single_aggregate_reads_return_the_applied_events_in_orde
     EXPECT_GT((*events)[0].headers.timestamp_ms, 1'600'000'000'000);
     // ...and exactly what the log holds: read from the log at the recorded offsets, the
     // same history; verify() finds every copy byte-identical.
-    auto reader = eventstore::aggregate_reader::open(cluster_->bootstrap_servers());
+    auto reader = eventstore::aggregate_reader::open(cluster_->bootstrap());
     ASSERT_TRUE(reader.has_value()) << reader.error();
     auto from_log = (*reader)->read_from_log(*store_, eventstore::context::reviews, id.value());
     ASSERT_TRUE(from_log.has_value()) << from_log.error();
@@ -461,7 +461,7 @@ TEST_F(eventstore_test, the_observer_sees_every_outcome_commit_and_verdict) {
 // busy tail, or one whose idle fetch the brokers hold): the version is in the log, so the
 // command waits for it instead of answering 412 after a fixed window.
 TEST_F(eventstore_test, a_version_in_the_log_is_waited_for_however_far_behind_this_tail_is) {
-    auto slow = tail_options(cluster_->bootstrap_servers());
+    auto slow = tail_options(cluster_->bootstrap());
     slow.fetch_wait = 700ms;  // the mock holds an idle fetch this long: new records are seen late
     cancel_at_versions_another_writer_reached("behind", slow, 5);
 }

@@ -198,14 +198,12 @@ struct caught_up_store {
 class multi_process_fixture : public ::testing::Test {
 protected:
     void SetUp() override {
-        auto c = eventstore::embedded_cluster::start(3);
+        auto c = testing::test_kafka::start_with_event_topics(partitions);
         ASSERT_TRUE(c.has_value()) << c.error();
         cluster_.emplace(std::move(*c));
-        auto topics = eventstore::create_topics(*cluster_, partitions);
-        ASSERT_TRUE(topics.has_value()) << topics.error();
     }
 
-    [[nodiscard]] const std::string& bootstrap() const { return cluster_->bootstrap_servers(); }
+    [[nodiscard]] const std::string& bootstrap() const { return cluster_->bootstrap(); }
 
     // Opens the store in `dir` (a new one if empty) and applies the log up to the end
     // every partition has now, bounded.
@@ -232,7 +230,7 @@ protected:
     }
 
     testing::temp_dir dir_{"multi-writer"};
-    std::optional<eventstore::embedded_cluster> cluster_;
+    std::optional<testing::test_kafka> cluster_;
 };
 
 std::vector<std::string> review_ids(int count) {

@@ -33,17 +33,16 @@ struct outcomes {
 class producer_test : public ::testing::Test {
 protected:
     void SetUp() override {
-        auto c = eventstore::embedded_cluster::start(3);
+        auto c = testing::test_kafka::start_with_event_topics(8);
         ASSERT_TRUE(c.has_value()) << c.error();
         cluster_.emplace(std::move(*c));
-        ASSERT_TRUE(eventstore::create_topics(*cluster_, 8).has_value());
     }
     eventstore::producer_options options() const {
         eventstore::producer_options o;
-        o.bootstrap_servers = cluster_->bootstrap_servers();
+        o.bootstrap_servers = cluster_->bootstrap();
         return o;
     }
-    std::optional<eventstore::embedded_cluster> cluster_;
+    std::optional<testing::test_kafka> cluster_;
 };
 
 TEST_F(producer_test, partitions_like_the_java_client) {
@@ -56,6 +55,7 @@ TEST_F(producer_test, partitions_like_the_java_client) {
 }
 
 TEST_F(producer_test, a_full_local_queue_pushes_back_within_the_enqueue_timeout) {
+    SHOPSTREAM_SKIP_ON_REAL_KAFKA(*cluster_, "brokers set down to fill the queue");
     auto o = options();
     o.queue_messages = 4;
     o.enqueue_timeout = 300ms;
@@ -64,7 +64,7 @@ TEST_F(producer_test, a_full_local_queue_pushes_back_within_the_enqueue_timeout)
     ASSERT_TRUE(p.has_value()) << p.error();
     // Nothing can leave the queue while every broker is down.
     for (int b = 1; b <= 3; ++b) {
-        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_down(m, b); });
+        cluster_->mock_cluster()->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_down(m, b); });
     }
     outcomes out;
     const std::vector<std::uint8_t> value(100, 7);
@@ -85,7 +85,7 @@ TEST_F(producer_test, a_full_local_queue_pushes_back_within_the_enqueue_timeout)
     EXPECT_EQ((*p)->in_flight(), 4);
 
     for (int b = 1; b <= 3; ++b) {
-        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_up(m, b); });
+        cluster_->mock_cluster()->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_up(m, b); });
     }
     ASSERT_TRUE((*p)->flush(15s).has_value());
     ASSERT_EQ(out.count(), 8U);
@@ -96,12 +96,13 @@ TEST_F(producer_test, a_full_local_queue_pushes_back_within_the_enqueue_timeout)
 }
 
 TEST_F(producer_test, an_undeliverable_record_is_reported_as_not_persisted) {
+    SHOPSTREAM_SKIP_ON_REAL_KAFKA(*cluster_, "brokers set down");
     auto o = options();
     o.delivery_timeout = 1s;
     auto p = eventstore::producer::start(o);
     ASSERT_TRUE(p.has_value()) << p.error();
     for (int b = 1; b <= 3; ++b) {
-        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_down(m, b); });
+        cluster_->mock_cluster()->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_down(m, b); });
     }
     outcomes out;
     (*p)->append(eventstore::context::orders, eventstore::aggregate_ref("k"), std::vector<std::uint8_t>(10, 1), {}, [&](auto r) { out.add(std::move(r)); });
@@ -110,13 +111,14 @@ TEST_F(producer_test, an_undeliverable_record_is_reported_as_not_persisted) {
     ASSERT_FALSE(out.seen[0].has_value());
     EXPECT_EQ(out.seen[0].error().code, eventstore::append_errc::not_persisted);
     for (int b = 1; b <= 3; ++b) {
-        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_up(m, b); });
+        cluster_->mock_cluster()->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_up(m, b); });
     }
 }
 
 // Issue 8, item 1: a record the cluster appended but did not acknowledge in time is
 // "possibly persisted" - it IS in the log here - never "not persisted".
 TEST_F(producer_test, a_record_sent_and_not_acknowledged_is_reported_as_possibly_persisted) {
+    SHOPSTREAM_SKIP_ON_REAL_KAFKA(*cluster_, "a 5 s broker round trip (rd_kafka_mock_broker_set_rtt)");
     auto o = options();
     o.delivery_timeout = 1500ms;
     auto p = eventstore::producer::start(o);
@@ -131,7 +133,7 @@ TEST_F(producer_test, a_record_sent_and_not_acknowledged_is_reported_as_possibly
     // Every broker answers 5 s late: the record is appended, its acknowledgement comes
     // after the delivery timeout.
     for (int b = 1; b <= 3; ++b) {
-        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_rtt(m, b, 5000); });
+        cluster_->mock_cluster()->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_rtt(m, b, 5000); });
     }
     outcomes out;
     (*p)->append(eventstore::context::orders, eventstore::aggregate_ref("k"), std::vector<std::uint8_t>(10, 2), {}, [&](auto r) { out.add(std::move(r)); });
@@ -140,10 +142,10 @@ TEST_F(producer_test, a_record_sent_and_not_acknowledged_is_reported_as_possibly
     ASSERT_FALSE(out.seen[0].has_value());
     EXPECT_EQ(out.seen[0].error().code, eventstore::append_errc::possibly_persisted) << out.seen[0].error().message;
     for (int b = 1; b <= 3; ++b) {
-        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_rtt(m, b, 0); });
+        cluster_->mock_cluster()->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_rtt(m, b, 0); });
     }
     // And the log does hold it: answering "not done" would have been a lie.
-    auto conf = eventstore::kafka::make_conf({{"bootstrap.servers", cluster_->bootstrap_servers()}});
+    auto conf = eventstore::kafka::make_conf({{"bootstrap.servers", cluster_->bootstrap()}});
     ASSERT_TRUE(conf.has_value()) << conf.error();
     auto reader = eventstore::kafka::make_client(RD_KAFKA_CONSUMER, std::move(*conf));
     ASSERT_TRUE(reader.has_value()) << reader.error();
@@ -157,6 +159,7 @@ TEST_F(producer_test, a_record_sent_and_not_acknowledged_is_reported_as_possibly
 // Issue 8, item 5: inside a delivery report the queue can only drain after the report
 // returns, so an append from there must not wait for room, whatever enqueue_timeout says.
 TEST_F(producer_test, an_append_from_a_delivery_report_never_waits_for_queue_room) {
+    SHOPSTREAM_SKIP_ON_REAL_KAFKA(*cluster_, "brokers set down");
     EXPECT_EQ(eventstore::producer_options{}.enqueue_timeout, 0ms);
     auto o = options();
     o.queue_messages = 1;
@@ -165,7 +168,7 @@ TEST_F(producer_test, an_append_from_a_delivery_report_never_waits_for_queue_roo
     auto p = eventstore::producer::start(o);
     ASSERT_TRUE(p.has_value()) << p.error();
     for (int b = 1; b <= 3; ++b) {
-        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_down(m, b); });
+        cluster_->mock_cluster()->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_down(m, b); });
     }
     outcomes first;
     outcomes inner;
@@ -186,7 +189,7 @@ TEST_F(producer_test, an_append_from_a_delivery_report_never_waits_for_queue_roo
     // is refused at once instead of waiting the 5 s enqueue timeout on this very thread.
     EXPECT_LT(inner_took_ms.load(), 2'500);
     for (int b = 1; b <= 3; ++b) {
-        cluster_->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_up(m, b); });
+        cluster_->mock_cluster()->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_up(m, b); });
     }
     (void)(*p)->flush(5s);
 }

@@ -29,19 +29,6 @@ bool eventually(F condition, std::chrono::milliseconds timeout) {
     return true;
 }
 
-bool answers(const std::string& bootstrap, std::chrono::milliseconds timeout) {
-    auto conf = eventstore::kafka::make_conf(
-        {{"bootstrap.servers", bootstrap}, {"broker.address.family", "v4"}, {"log_level", "0"}});
-    if (!conf) return false;
-    auto client = eventstore::kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!client) return false;
-    const rd_kafka_metadata_t* m = nullptr;
-    const bool ok = rd_kafka_metadata(client->get(), 0, nullptr, &m, static_cast<int>(timeout.count())) ==
-                    RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (ok) rd_kafka_metadata_destroy(m);
-    return ok;
-}
-
 record numbered(int i) { return {"key-" + std::to_string(i % 7), "value-" + std::to_string(i), {{"n", std::to_string(i)}}}; }
 
 void produce_acknowledged(const std::string& bootstrap, const std::string& topic, int from, int to) {
@@ -70,7 +57,7 @@ protected:
 TEST_F(kafka_cluster_test, a_killed_leader_is_replaced_and_restarted_on_its_log_dir_loses_nothing) {
     EXPECT_EQ(cluster_->broker_count(), 3);
     ASSERT_NO_FATAL_FAILURE(produce_acknowledged(cluster_->bootstrap(), topic, 0, 50));
-    auto leader = cluster_->leader_of(topic, 0);
+    auto leader = cluster_->leader_of(topic, eventstore::partition_id(0));
     ASSERT_TRUE(leader.has_value()) << leader.error();
 
     cluster_->kill(*leader);
@@ -78,7 +65,7 @@ TEST_F(kafka_cluster_test, a_killed_leader_is_replaced_and_restarted_on_its_log_
     int successor = -1;
     ASSERT_TRUE(eventually(
         [&] {
-            auto now = cluster_->leader_of(topic, 0, 2s);
+            auto now = cluster_->leader_of(topic, eventstore::partition_id(0), 2s);
             if (now && *now != *leader) successor = *now;
             return successor > 0;
         },
@@ -101,11 +88,11 @@ TEST_F(kafka_cluster_test, a_paused_node_answers_nothing_until_resumed) {
     const int victim = 2;
     ASSERT_TRUE(cluster_->pause(victim).has_value());
     EXPECT_TRUE(cluster_->broker(victim).paused());
-    EXPECT_FALSE(answers(cluster_->broker(victim).bootstrap(), 2s)) << "a SIGSTOPped node answered";
+    EXPECT_FALSE(node_answers(cluster_->broker(victim).bootstrap(), 2s)) << "a SIGSTOPped node answered";
     // The others still serve the cluster.
-    EXPECT_TRUE(answers(cluster_->broker(1).bootstrap(), 10s));
+    EXPECT_TRUE(node_answers(cluster_->broker(1).bootstrap(), 10s));
     ASSERT_TRUE(cluster_->resume(victim).has_value());
-    EXPECT_TRUE(answers(cluster_->broker(victim).bootstrap(), 30s));
+    EXPECT_TRUE(node_answers(cluster_->broker(victim).bootstrap(), 30s));
     auto replicated = cluster_->await_fully_replicated(topic);
     EXPECT_TRUE(replicated.has_value()) << replicated.error();
 }

@@ -13,11 +13,13 @@
 #include <iterator>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "eventstore/topics.hpp"
 #include "tests/support/kafka_fixture.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace shopstream::testing {
@@ -33,21 +35,27 @@ std::string whole_file(const std::filesystem::path& path) {
     return s.str();
 }
 
-bool process_exists(pid_t pid) { return ::kill(pid, 0) == 0 || errno != ESRCH; }
-
-// A Metadata request to `bootstrap` answered within `timeout`.
-bool answers(const std::string& bootstrap, std::chrono::milliseconds timeout) {
-    auto conf = eventstore::kafka::make_conf(
-        {{"bootstrap.servers", bootstrap}, {"broker.address.family", "v4"}, {"log_level", "0"}});
-    if (!conf) return false;
-    auto client = eventstore::kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!client) return false;
-    const rd_kafka_metadata_t* m = nullptr;
-    const bool ok = rd_kafka_metadata(client->get(), 0, nullptr, &m, static_cast<int>(timeout.count())) ==
-                    RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (ok) rd_kafka_metadata_destroy(m);
-    return ok;
+// Alive: exists and is not a zombie waiting to be reaped.
+bool process_exists(pid_t pid) {
+    if (::kill(pid, 0) != 0 && errno == ESRCH) return false;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto state = line.find(") ");
+    return state != std::string::npos && line.size() > state + 2 && line[state + 2] != 'Z';
 }
+
+template <class F>
+bool eventually(F condition, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(50ms);  // between polls of the condition
+    }
+    return true;
+}
+
+constexpr const char* child_dir_variable = "SHOPSTREAM_TEST_BROKER_CHILD_DIR";
 
 // Whether any process's command line names `file` (a JVM started on that server.properties).
 bool some_process_names(const std::filesystem::path& file) {
@@ -115,7 +123,7 @@ TEST(local_broker, formats_once_serves_records_and_keeps_them_across_a_restart) 
     // Paused, it answers nothing; resumed, it answers again.
     ASSERT_TRUE((*again)->pause().has_value());
     EXPECT_TRUE((*again)->paused());
-    EXPECT_FALSE(answers((*again)->bootstrap(), 2s)) << "a SIGSTOPped broker answered";
+    EXPECT_FALSE(node_answers((*again)->bootstrap(), 2s)) << "a SIGSTOPped broker answered";
     ASSERT_TRUE((*again)->resume().has_value());
     EXPECT_TRUE((*again)->wait_ready(60s).has_value());
     // stop() of a paused node still ends it (SIGCONT before SIGTERM).
@@ -190,6 +198,41 @@ TEST(local_broker, a_node_that_cannot_listen_fails_its_start_and_leaves_no_jvm) 
         << node.error();
     EXPECT_NE(node.error().message.find("server.log"), std::string::npos) << node.error();
     EXPECT_FALSE(some_process_names(options.directory / "server.properties")) << "its JVM was left running";
+}
+
+// The parent of the next test: this binary again, starting a node and then waiting to be
+// SIGKILLed. Skipped when run on its own.
+TEST(local_broker_child, starts_a_node_and_waits_to_be_killed) {
+    const char* dir = std::getenv(child_dir_variable);
+    if (dir == nullptr) GTEST_SKIP() << "runs only as the child of the_jvm_dies_with_its_sigkilled_parent";
+    ak::local_broker_options options;
+    options.directory = std::filesystem::path(dir) / "node";
+    options.wait_until_ready = false;
+    auto node = ak::local_broker::start(options);
+    ASSERT_TRUE(node.has_value()) << node.error();
+    std::ofstream(std::filesystem::path(dir) / "jvm.pid") << (*node)->pid() << "\n";
+    std::this_thread::sleep_for(300s);  // killed long before
+}
+
+TEST(local_broker, the_jvm_dies_with_its_sigkilled_parent) {
+    temp_dir dir("kafka-node");
+    spawn_options options({"/proc/self/exe", "--gtest_filter=local_broker_child.*"});
+    options.environment = {{child_dir_variable, dir.path().string()}};
+    options.standard_output = output::to_file(dir.path() / "child.log");
+    options.standard_error = output::to_file(dir.path() / "child.log");
+    auto child = process::spawn(std::move(options));
+    ASSERT_TRUE(child.has_value()) << child.error();
+    pid_t jvm = -1;
+    ASSERT_TRUE(eventually(
+        [&] {
+            std::ifstream in(dir.path() / "jvm.pid");
+            return static_cast<bool>(in >> jvm);
+        },
+        60s))
+        << whole_file(dir.path() / "child.log");
+    ASSERT_TRUE(process_exists(jvm));
+    child->kill();
+    EXPECT_TRUE(eventually([&] { return !process_exists(jvm); }, 20s)) << "JVM " << jvm << " outlived its parent";
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "eventstore/context.hpp"
 #include "eventstore/kafka_config.hpp"
 #include "eventstore/topics.hpp"
 #include "tests/support/kafka_fixture.hpp"
@@ -95,6 +96,41 @@ bool is_project_default(const std::vector<topic_spec>& topics) {
     return true;
 }
 
+// One client per running node, each bootstrapped from that node alone: every broker keeps
+// its own copy of the metadata, and a topic just created or deleted reaches them one by one.
+result<std::vector<ek::handle>, std::string> node_clients(
+    const std::vector<std::unique_ptr<adapters::kafka::local_broker>>& nodes) {
+    std::vector<ek::handle> clients;
+    for (const auto& node : nodes) {
+        if (!node->running() || node->paused()) continue;
+        auto client = admin_client(node->bootstrap());
+        if (!client) return fail(std::move(client.error()));
+        clients.push_back(std::move(*client));
+    }
+    return clients;
+}
+
+// Polls `condition(metadata of one node)` on every running node until all hold it.
+template <typename Condition>
+result<void, std::string> await_on_every_node(const std::vector<std::unique_ptr<adapters::kafka::local_broker>>& nodes,
+                                              std::chrono::milliseconds timeout, Condition condition) {
+    auto clients = node_clients(nodes);
+    if (!clients) return fail(std::move(clients.error()));
+    const auto deadline = steady::now() + timeout;
+    std::string last;
+    for (;;) {
+        last.clear();
+        for (auto& client : *clients) {
+            auto m = all_metadata(client.get(), 5s);
+            last = m ? condition(**m) : m.error();
+            if (!last.empty()) break;
+        }
+        if (last.empty()) return {};
+        if (steady::now() > deadline) return fail(std::move(last));
+        std::this_thread::sleep_for(100ms);  // between polls of the condition
+    }
+}
+
 }  // namespace
 
 result<std::unique_ptr<kafka_cluster>, std::string> kafka_cluster::start(
@@ -157,7 +193,7 @@ result<void, std::string> kafka_cluster::resume(int node_id) {
     return {};
 }
 
-result<int, std::string> kafka_cluster::leader_of(const std::string& topic, int partition,
+result<int, std::string> kafka_cluster::leader_of(const std::string& topic, eventstore::partition_id partition,
                                                   std::chrono::milliseconds timeout) const {
     auto client = admin_client(bootstrap_);
     if (!client) return fail(std::move(client.error()));
@@ -166,38 +202,31 @@ result<int, std::string> kafka_cluster::leader_of(const std::string& topic, int 
     const auto* t = find_topic(**m, topic);
     if (t == nullptr) return fail("leader_of: no topic " + topic);
     for (int i = 0; i < t->partition_cnt; ++i) {
-        if (t->partitions[i].id != partition) continue;
-        if (t->partitions[i].leader < 0) return fail("leader_of: " + topic + "/" + std::to_string(partition) + " has no leader");
+        if (t->partitions[i].id != partition.value()) continue;
+        if (t->partitions[i].leader < 0) {
+            return fail("leader_of: " + topic + "/" + std::to_string(partition.value()) + " has no leader");
+        }
         return t->partitions[i].leader;
     }
-    return fail("leader_of: " + topic + " has no partition " + std::to_string(partition));
+    return fail("leader_of: " + topic + " has no partition " + std::to_string(partition.value()));
 }
 
 result<void, std::string> kafka_cluster::await_fully_replicated(const std::string& topic,
                                                                 std::chrono::milliseconds timeout) const {
-    const auto deadline = steady::now() + timeout;
-    auto client = admin_client(bootstrap_);
-    if (!client) return fail(std::move(client.error()));
-    std::string last;
-    for (;;) {
-        if (auto m = all_metadata(client->get(), 5s); !m) {
-            last = m.error();
-        } else if (const auto* t = find_topic(**m, topic); t == nullptr || t->partition_cnt == 0) {
-            last = "topic not listed";
-        } else {
-            last.clear();
-            for (int i = 0; i < t->partition_cnt && last.empty(); ++i) {
-                const auto& p = t->partitions[i];
-                if (p.leader < 0 || p.isr_cnt != p.replica_cnt) {
-                    last = "partition " + std::to_string(p.id) + ": leader " + std::to_string(p.leader) + ", " +
-                           std::to_string(p.isr_cnt) + " of " + std::to_string(p.replica_cnt) + " replicas in sync";
-                }
+    auto done = await_on_every_node(nodes_, timeout, [&](const rd_kafka_metadata_t& m) -> std::string {
+        const auto* t = find_topic(m, topic);
+        if (t == nullptr || t->partition_cnt == 0 || t->err != RD_KAFKA_RESP_ERR_NO_ERROR) return "topic not listed";
+        for (int i = 0; i < t->partition_cnt; ++i) {
+            const auto& p = t->partitions[i];
+            if (p.leader < 0 || p.isr_cnt != p.replica_cnt) {
+                return "partition " + std::to_string(p.id) + ": leader " + std::to_string(p.leader) + ", " +
+                       std::to_string(p.isr_cnt) + " of " + std::to_string(p.replica_cnt) + " replicas in sync";
             }
-            if (last.empty()) return {};
         }
-        if (steady::now() > deadline) return fail(topic + " not fully replicated in time: " + last);
-        std::this_thread::sleep_for(100ms);  // between polls of the condition
-    }
+        return {};
+    });
+    if (!done) return fail(topic + " not fully replicated on every node in time: " + done.error());
+    return {};
 }
 
 result<void, std::string> kafka_cluster::reset_topics(const std::vector<topic_spec>& topics) {
@@ -225,15 +254,13 @@ result<void, std::string> kafka_cluster::reset_topics(const std::vector<topic_sp
             });
         rd_kafka_DeleteTopic_destroy_array(requests.data(), requests.size());
         if (!deleted) return fail("reset topics: delete: " + deleted.error());
-        const auto deadline = steady::now() + 60s;
-        for (;;) {
-            auto now = all_metadata(rk, 5s);
-            bool gone = now.has_value();
-            for (const auto& name : doomed) gone = gone && find_topic(**now, name) == nullptr;
-            if (gone) break;
-            if (steady::now() > deadline) return fail(std::string("reset topics: deleted topics still listed after 60 s"));
-            std::this_thread::sleep_for(100ms);  // between polls of the condition
-        }
+        auto gone = await_on_every_node(nodes_, 60s, [&](const rd_kafka_metadata_t& now) -> std::string {
+            for (const auto& name : doomed) {
+                if (find_topic(now, name) != nullptr) return name + " still listed";
+            }
+            return {};
+        });
+        if (!gone) return fail("reset topics: deleted topics after 60 s: " + gone.error());
     }
 
     // Create, the product's way for the product's topics. A deletion still being applied
@@ -269,8 +296,11 @@ result<void, std::string> kafka_cluster::reset_topics(const std::vector<topic_sp
         if (steady::now() > deadline) return fail("reset topics: create: " + created.error());
         std::this_thread::sleep_for(200ms);  // between attempts
     }
-    for (const auto& t : topics) {
-        if (auto r = await_fully_replicated(t.name); !r) return fail("reset topics: " + r.error());
+    std::vector<std::string> wanted;
+    for (const auto& t : topics) wanted.push_back(t.name);
+    if (is_project_default(topics)) wanted.emplace_back(eventstore::identity_topic);
+    for (const auto& name : wanted) {
+        if (auto r = await_fully_replicated(name); !r) return fail("reset topics: " + r.error());
     }
     return {};
 }
@@ -291,6 +321,17 @@ kafka_cluster& shared_kafka_cluster() {
     }
     cluster = std::move(*started);
     return *cluster;
+}
+
+bool node_answers(const std::string& bootstrap, std::chrono::milliseconds timeout) {
+    auto client = admin_client(bootstrap);
+    if (!client) return false;
+    const rd_kafka_metadata_t* m = nullptr;
+    if (rd_kafka_metadata(client->get(), 0, nullptr, &m, static_cast<int>(timeout.count())) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return false;
+    }
+    rd_kafka_metadata_destroy(m);
+    return true;
 }
 
 bool real_kafka_requested() {

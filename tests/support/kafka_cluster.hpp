@@ -21,6 +21,7 @@
 
 #include "adapters/kafka/local_broker.hpp"
 #include "base/result.hpp"
+#include "eventstore/position.hpp"
 
 namespace shopstream::testing {
 
@@ -52,7 +53,7 @@ public:
 
     // The node leading `topic`'s `partition` now, as the cluster's metadata says (from
     // any node that answers); fails when it has no leader (an election under way).
-    [[nodiscard]] result<int, std::string> leader_of(const std::string& topic, int partition,
+    [[nodiscard]] result<int, std::string> leader_of(const std::string& topic, eventstore::partition_id partition,
                                                      std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
 
     // Waits until every partition of `topic` has a leader and all broker_count() replicas
@@ -79,6 +80,10 @@ private:
 // exits. Throws std::runtime_error (failing the calling test) when it cannot start; later
 // calls rethrow the same error without trying again.
 kafka_cluster& shared_kafka_cluster();
+
+// Whether the broker(s) at `bootstrap` answer a Metadata request within `timeout` (a paused
+// node does not).
+[[nodiscard]] bool node_answers(const std::string& bootstrap, std::chrono::milliseconds timeout);
 
 // Which Kafka the kafka_fixture users run on: $SHOPSTREAM_TEST_KAFKA = "real" (the shared
 // three-node cluster) or "mock" (librdkafka's mock cluster, the default).
