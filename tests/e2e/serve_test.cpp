@@ -21,11 +21,13 @@
 #include <vector>
 
 #include "adapters/auth/jwt.hpp"
+#include "adapters/http/idempotency_store.hpp"
 #include "commands/command_handler.hpp"
 #include "eventstore/producer.hpp"
 #include "eventstore/state_store.hpp"
 #include "eventstore/tail.hpp"
 #include "tests/support/exposition_format.hpp"
+#include "tests/support/history_checker.hpp"
 #include "tests/support/postgres_fixture.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/serve_process.hpp"
@@ -759,6 +761,74 @@ TEST(serve_access_log, every_request_is_logged_with_its_request_id_status_and_ti
     EXPECT_TRUE(std::regex_search(log, std::regex(R"(request access-2 GET /v1/nowhere -> 404 in )"))) << log;
 }
 
+// ---- commands recorded for the history checker (tests/support/history_checker.hpp) -------
+
+// What an HTTP answer tells the checker: status, X-Position, ETag.
+command_answer answer_of(const std::optional<http_response>& r) {
+    command_answer a;
+    if (!r) return a;  // no answer
+    a.status = r->status;
+    if (r->status / 100 == 2) {
+        a.at = eventstore::parse_position(r->header("x-position"));
+        const std::string etag = r->header("etag");
+        if (etag.size() > 2) a.version = std::stoull(etag.substr(1, etag.size() - 2));
+    }
+    return a;
+}
+
+// A review command of `principal` with an Idempotency-Key, recorded: its command id is the
+// key scoped to the caller, as the server makes it.
+std::optional<http_response> recorded_call(history_recorder& history, const std::string& base, const std::string& path,
+                                           const std::string& review, const std::string& principal,
+                                           const std::string& key, request_options o) {
+    const auto ticket = history.sent({eventstore::context::reviews, review,
+                                      adapters::http::idempotent_command_id(principal, key), key,
+                                      "POST " + path + " as " + principal + " via " + base});
+    auto r = try_call(base, "POST", path, keyed(std::move(o), key));
+    history.answered(ticket, answer_of(r));
+    return r;
+}
+
+std::optional<http_response> recorded_vote(history_recorder& history, const std::string& base, const std::string& review,
+                                           const std::string& voter) {
+    return recorded_call(history, base, "/v1/reviews/" + review + "/helpful", review, voter, "vote-" + voter,
+                         bearer(mint(voter, domain::role::customer)));
+}
+
+// A review's history as `base` serves it (GET .../events), for the checker.
+observed_history read_review_history(const std::string& base, const std::string& review) {
+    auto r = call(base, "GET", "/v1/reviews/" + review + "/events", bearer(mint("admin-1", domain::role::admin)));
+    observed_history h{"GET /v1/reviews/" + review + "/events via " + base, eventstore::context::reviews, review, {}};
+    if (r.status != 200) throw std::runtime_error("history of " + review + ": " + std::to_string(r.status));
+    const json body = r.body_json();
+    for (const auto& e : body.at("events")) {
+        const auto at = eventstore::parse_position(e.at("position").get<std::string>());
+        if (!at) throw std::runtime_error("bad position in " + r.body);
+        h.events.push_back({e.at("version").get<std::uint64_t>(), *at, e.at("commandId").get<std::string>()});
+    }
+    return h;
+}
+
+// The checker over the recorded review commands, the stores of stopped `serve` processes
+// (each brought up to the log's end here) and the histories they served.
+void expect_review_history_holds(const std::string& bootstrap, const history_recorder& history,
+                                 const std::vector<std::filesystem::path>& data_dirs,
+                                 std::vector<observed_history> reads) {
+    std::vector<caught_up_store> stores;
+    history_input in;
+    for (const auto& dir : data_dirs) {
+        auto store = catch_up_store(dir / "state", bootstrap, {eventstore::context::reviews});
+        ASSERT_TRUE(store.has_value()) << store.error();
+        stores.push_back(std::move(*store));
+        in.stores.push_back(stores.back().store.get());
+    }
+    in.attempts = history.attempts();
+    in.reads = std::move(reads);
+    in.all_writers_recorded = true;
+    const auto report = expect_history_holds(bootstrap, {eventstore::context::reviews}, std::move(in));
+    EXPECT_GT(report.counts.ok, 0) << "nothing was acknowledged: the check proves nothing";
+}
+
 // The embedded cluster dies with serve, so this runs serve on an external cluster (the
 // `embedded-cluster` subcommand) with --brokers, stops it with SIGTERM while votes are in
 // flight, restarts it on the same data directory and checks that every vote answered 2xx
@@ -770,10 +840,13 @@ TEST(serve_shutdown, sigterm_finishes_in_flight_requests_and_loses_no_acknowledg
                                            "--postgres", shared_postgres().connection_string()};
 
     auto first = start_serve(args, dir.path() / "first.log");
-    auto submitted = call(first.base, "POST", "/v1/products/sku-stop/reviews",
-                          with_body(review_body, mint("author-stop", domain::role::customer)));
-    ASSERT_EQ(submitted.status, 201) << submitted.body;
-    const std::string review = submitted.body_json().at("reviewId");
+    history_recorder recorded;
+    const std::string review = domain::review::review_id_for("sku-stop", domain::customer_id("author-stop")).value();
+    auto submitted = recorded_call(recorded, first.base, "/v1/products/sku-stop/reviews", review, "author-stop",
+                                   "submit", with_body(review_body, mint("author-stop", domain::role::customer)));
+    ASSERT_TRUE(submitted.has_value());
+    ASSERT_EQ(submitted->status, 201) << submitted->body;
+    ASSERT_EQ(submitted->body_json().at("reviewId"), review);
 
     constexpr int voters = 24;
     std::vector<int> statuses(voters, 0);
@@ -782,8 +855,7 @@ TEST(serve_shutdown, sigterm_finishes_in_flight_requests_and_loses_no_acknowledg
     for (int i = 0; i < voters; ++i) {
         threads.emplace_back([&, i] {
             ++started;
-            auto r = try_call(first.base, "POST", "/v1/reviews/" + review + "/helpful",
-                              bearer(mint("stop-voter-" + std::to_string(i), domain::role::customer)));
+            auto r = recorded_vote(recorded, first.base, review, "stop-voter-" + std::to_string(i));
             statuses[static_cast<std::size_t>(i)] = r ? r->status : -1;
         });
     }
@@ -822,8 +894,12 @@ TEST(serve_shutdown, sigterm_finishes_in_flight_requests_and_loses_no_acknowledg
         if (e.at("type") == "review_marked_helpful") in_log.insert(e.at("data").at("voterId").get<std::string>());
     }
     for (const auto& voter : acknowledged) EXPECT_TRUE(in_log.count(voter)) << voter << " acknowledged, not in the log";
+    const auto served = read_review_history(second.base, review);
 
     expect_clean_stop(second, dir.path() / "second.log");
+    // Every 200 applied once where it was told, every 503 absent, nothing else applied;
+    // the restarted store equals a fresh replay, and so does what it served.
+    expect_review_history_holds(cluster.bootstrap(), recorded, {dir.path() / "data"}, {served});
 }
 
 // Issue 8, item 4: SIGTERM with no time to drain while two processes' votes on one review
@@ -839,10 +915,12 @@ TEST(serve_shutdown, sigterm_without_drain_time_during_conflicting_commands_is_c
     };
     auto stopping = start_serve(args_for("a"), dir.path() / "a.log");
     auto staying = start_serve(args_for("b"), dir.path() / "b.log");
-    auto submitted = call(stopping.base, "POST", "/v1/products/sku-race/reviews",
-                          with_body(review_body, mint("author-race", domain::role::customer)));
-    ASSERT_EQ(submitted.status, 201) << submitted.body;
-    const std::string review = submitted.body_json().at("reviewId");
+    history_recorder recorded;
+    const std::string review = domain::review::review_id_for("sku-race", domain::customer_id("author-race")).value();
+    auto submitted = recorded_call(recorded, stopping.base, "/v1/products/sku-race/reviews", review, "author-race",
+                                   "submit", with_body(review_body, mint("author-race", domain::role::customer)));
+    ASSERT_TRUE(submitted.has_value());
+    ASSERT_EQ(submitted->status, 201) << submitted->body;
     const std::string admin = mint("admin-1", domain::role::admin);
     // The other process has applied the review before the votes start.
     for (int i = 0; i < 100 && call(staying.base, "GET", "/v1/reviews/" + review + "/events", bearer(admin)).status != 200;
@@ -857,8 +935,7 @@ TEST(serve_shutdown, sigterm_without_drain_time_during_conflicting_commands_is_c
     for (int i = 0; i < voters; ++i) {
         threads.emplace_back([&, i] {
             const auto& base = i % 2 == 0 ? stopping.base : staying.base;
-            auto r = try_call(base, "POST", "/v1/reviews/" + review + "/helpful",
-                              bearer(mint("race-voter-" + std::to_string(i), domain::role::customer)));
+            auto r = recorded_vote(recorded, base, review, "race-voter-" + std::to_string(i));
             statuses[static_cast<std::size_t>(i)] = r ? r->status : -1;
             ++answered;
         });
@@ -897,7 +974,11 @@ TEST(serve_shutdown, sigterm_without_drain_time_during_conflicting_commands_is_c
         std::this_thread::sleep_for(100ms);
     }
     for (const auto& voter : acknowledged) EXPECT_TRUE(in_log.count(voter)) << voter << " acknowledged, not in the log";
+    const auto served = read_review_history(staying.base, review);
     expect_clean_stop(staying, dir.path() / "b.log");
+    // Both processes' answers (200 applied once, 503/409 absent, 504 and lost connections at
+    // most once), both stores - the stopped one brought up to date - equal a fresh replay.
+    expect_review_history_holds(cluster.bootstrap(), recorded, {dir.path() / "a", dir.path() / "b"}, {served});
 }
 
 // Unreachable brokers (issue #4): exit 1 quickly, with ONE line naming them, and no
