@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs the exact Debian packages shopstream needs to build, test and benchmark.
-# Idempotent: when everything is already installed it prints nothing and touches nothing.
+# Then resolves the pinned Apache Kafka broker (scripts/kafka/pom.xml) from Maven Central into
+# a cache folder outside the build tree: $SHOPSTREAM_KAFKA_LIBS, by default
+# ~/.cache/shopstream/kafka-<version>/libs (adapters/kafka/local_broker reads the same).
+# Idempotent: when everything is already installed it prints nothing and touches nothing;
+# once the jars are cached it needs no network.
 set -euo pipefail
 
 packages=(
@@ -14,6 +18,9 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev wrk
   postgresql-15 kcat openssl
+  # the real Apache Kafka broker (tests' three-broker cluster, serve's local broker): jars
+  # from Maven Central, resolved by Maven, run on the JDK
+  openjdk-17-jre-headless maven
   # the HTTP API (issue #4)
   libjwt-dev librestinio-dev libasio-dev libhttp-parser-dev libssl-dev
   # end-to-end tests speak HTTP to the binary through curl, and read /metrics with a
@@ -34,11 +41,36 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-echo "installing: ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Kafka jars. The marker holds the pom's checksum: a changed pin resolves again, an
+# unchanged one touches nothing (and needs neither Maven Central nor Maven's startup).
+pom="$(cd "$(dirname "$0")" && pwd)/kafka/pom.xml"
+kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")
+libs=${SHOPSTREAM_KAFKA_LIBS:-$HOME/.cache/shopstream/kafka-$kafka_version/libs}
+marker="$libs/.resolved"
+want=$(sha256sum "$pom" | cut -d' ' -f1)
+if [ "$(cat "$marker" 2>/dev/null)" != "$want" ]; then
+  echo "resolving Apache Kafka $kafka_version into $libs" >&2
+  mkdir -p "$libs"
+  rm -f "$libs"/*.jar
+  # Offline first: Maven's own repository (~/.m2) may hold every jar already.
+  copy=(org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies
+        -DincludeScope=runtime -DoutputDirectory="$libs")
+  log=$(mktemp)
+  if ! mvn -q -B -o -f "$pom" "${copy[@]}" >"$log" 2>&1 && ! mvn -q -B -f "$pom" "${copy[@]}" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "could not resolve Apache Kafka $kafka_version (scripts/kafka/pom.xml)" >&2
+    exit 1
+  fi
+  rm -f "$log"
+  echo "$want" >"$marker"
+fi

@@ -8,6 +8,8 @@
 
 #include <unistd.h>
 
+#include "eventstore/topics.hpp"
+
 namespace shopstream::testing {
 namespace {
 
@@ -34,21 +36,56 @@ std::vector<topic_spec> default_topics() {
     return {{"orders.events", 16, 3}, {"payments.events", 16, 3}, {"reviews.events", 16, 3}};
 }
 
-void kafka_fixture::SetUp() {
-    auto started = eventstore::embedded_cluster::start(3);
-    ASSERT_TRUE(started.has_value()) << started.error();
-    cluster_.emplace(std::move(*started));
-    for (const auto& topic : topics()) {
-        auto created = cluster_->create_topic(topic.name, topic.partitions, topic.replication_factor);
-        ASSERT_TRUE(created.has_value()) << created.error();
+result<test_kafka, std::string> test_kafka::start(const std::vector<topic_spec>& topics) {
+    test_kafka out;
+    if (real_kafka_requested()) {
+        try {
+            out.real_ = &shared_kafka_cluster();
+        } catch (const std::exception& e) {
+            return fail(std::string(e.what()));
+        }
+        if (auto reset = out.real_->reset_topics(topics); !reset) return fail(std::move(reset.error()));
+        out.bootstrap_ = out.real_->bootstrap();
+        return out;
     }
+    auto started = eventstore::embedded_cluster::start(3);
+    if (!started) return fail(std::move(started.error()));
+    out.mock_.emplace(std::move(*started));
+    for (const auto& topic : topics) {
+        if (auto created = out.mock_->create_topic(topic.name, topic.partitions, topic.replication_factor); !created) {
+            return fail(std::move(created.error()));
+        }
+    }
+    out.bootstrap_ = out.mock_->bootstrap_servers();
+    return out;
 }
 
-void kafka_fixture::TearDown() { cluster_.reset(); }
+result<test_kafka, std::string> test_kafka::start_with_event_topics(int partitions) {
+    if (real_kafka_requested()) {
+        auto topics = default_topics();
+        for (auto& t : topics) t.partitions = partitions;
+        return start(topics);  // reset_topics creates these through eventstore::ensure_topics
+    }
+    auto out = start({});
+    if (!out) return out;
+    if (auto created = eventstore::create_topics(*out->mock_, partitions); !created) {
+        return fail(std::move(created.error().message));
+    }
+    return out;
+}
+
+void kafka_fixture::SetUp() {
+    auto started = test_kafka::start(topics());
+    ASSERT_TRUE(started.has_value()) << started.error();
+    kafka_.emplace(std::move(*started));
+}
+
+void kafka_fixture::TearDown() { kafka_.reset(); }
 
 kafka_config producer_config(std::string_view bootstrap) {
     return {
         {"bootstrap.servers", std::string(bootstrap)},
+        {"broker.address.family", "v4"},
         {"enable.idempotence", "true"},
         {"acks", "all"},
         {"partitioner", "murmur2_random"},
@@ -62,6 +99,7 @@ kafka_config producer_config(std::string_view bootstrap) {
 kafka_config consumer_config(std::string_view bootstrap) {
     return {
         {"bootstrap.servers", std::string(bootstrap)},
+        {"broker.address.family", "v4"},
         {"group.id", unique_group_id()},
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},

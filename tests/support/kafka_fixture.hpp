@@ -1,6 +1,8 @@
 #pragma once
 // Kafka for tests: an eventstore::embedded_cluster (librdkafka's mock cluster, real Kafka
-// protocol on 127.0.0.1) with the project's topics, plus the few client helpers tests
+// protocol on 127.0.0.1) with the project's topics - or, with SHOPSTREAM_TEST_KAFKA=real,
+// the binary's shared three-node Apache Kafka cluster (kafka_cluster.hpp) with the same
+// topics created afresh for each test - plus the few client helpers tests
 // need: an idempotent acks=all producer that keeps its delivery reports, a reader that
 // takes a whole topic from the beginning up to its end, and Java's default partitioner
 // (murmur2) to predict where a key lands.
@@ -34,6 +36,7 @@
 #include "base/result.hpp"
 #include "eventstore/embedded_cluster.hpp"
 #include "eventstore/kafka_config.hpp"
+#include "tests/support/kafka_cluster.hpp"
 
 namespace shopstream::testing {
 
@@ -46,8 +49,40 @@ struct topic_spec {
 // orders.events, payments.events, reviews.events: 16 partitions, replication factor 3.
 [[nodiscard]] std::vector<topic_spec> default_topics();
 
-// A 3-broker embedded cluster per test, with topics() created. Fault injection goes
-// through mock() (rd_kafka_mock_broker_set_down/up, _set_rtt, partition_set_leader, ...).
+// The Kafka one test runs on: a new 3-broker mock cluster, or (real_kafka_requested())
+// the shared real cluster with every earlier topic deleted; `topics` created on either.
+class test_kafka {
+public:
+    [[nodiscard]] static result<test_kafka, std::string> start(const std::vector<topic_spec>& topics);
+    // The project's event topics and identity topic with `partitions` each, as serve
+    // creates them (eventstore::create_topics on the mock, ensure_topics on a real cluster).
+    [[nodiscard]] static result<test_kafka, std::string> start_with_event_topics(int partitions);
+
+    [[nodiscard]] const std::string& bootstrap() const noexcept { return bootstrap_; }
+    [[nodiscard]] bool real() const noexcept { return real_ != nullptr; }
+    // nullptr on a real cluster.
+    [[nodiscard]] eventstore::embedded_cluster* mock_cluster() noexcept { return mock_ ? &*mock_ : nullptr; }
+    [[nodiscard]] const eventstore::embedded_cluster* mock_cluster() const noexcept { return mock_ ? &*mock_ : nullptr; }
+    // nullptr on the mock.
+    [[nodiscard]] kafka_cluster* real_cluster() const noexcept { return real_; }
+
+private:
+    test_kafka() = default;
+    std::optional<eventstore::embedded_cluster> mock_;
+    kafka_cluster* real_ = nullptr;
+    std::string bootstrap_;
+};
+
+// Skips the rest of a test that needs the mock's fault injection (rd_kafka_mock_*) when it
+// runs on a real cluster, saying why.
+#define SHOPSTREAM_SKIP_ON_REAL_KAFKA(kafka, why)                                        \
+    do {                                                                                 \
+        if ((kafka).real()) GTEST_SKIP() << "needs the mock cluster's fault injection: " << (why); \
+    } while (false)
+
+// test_kafka per test, with topics() created. Fault injection goes through mock()
+// (rd_kafka_mock_broker_set_down/up, _set_rtt, partition_set_leader, ...), which is
+// nullptr on a real cluster: such tests begin with SHOPSTREAM_SKIP_ON_REAL_KAFKA.
 class kafka_fixture : public ::testing::Test {
 protected:
     void SetUp() override;
@@ -56,12 +91,17 @@ protected:
     // Override to create other topics.
     [[nodiscard]] virtual std::vector<topic_spec> topics() const { return default_topics(); }
 
-    [[nodiscard]] eventstore::embedded_cluster& cluster() { return *cluster_; }
-    [[nodiscard]] const std::string& bootstrap() const { return cluster_->bootstrap_servers(); }
-    [[nodiscard]] rd_kafka_mock_cluster_t* mock() const { return cluster_->mock(); }
+    // The mock cluster; only for tests that skip on a real one.
+    [[nodiscard]] eventstore::embedded_cluster& cluster() { return *kafka_->mock_cluster(); }
+    [[nodiscard]] const std::string& bootstrap() const { return kafka_->bootstrap(); }
+    [[nodiscard]] rd_kafka_mock_cluster_t* mock() const {
+        return kafka_->real() ? nullptr : kafka_->mock_cluster()->mock();
+    }
+    [[nodiscard]] test_kafka& kafka() { return *kafka_; }
+    [[nodiscard]] bool on_real_kafka() const { return kafka_ && kafka_->real(); }
 
 private:
-    std::optional<eventstore::embedded_cluster> cluster_;
+    std::optional<test_kafka> kafka_;
 };
 
 // ---- client configuration ---------------------------------------------------------------
@@ -69,7 +109,7 @@ private:
 // Settings as eventstore::kafka::make_conf takes them (which also builds the clients here).
 using kafka_config = std::map<std::string, std::string>;
 
-// Idempotent, acks=all, partitioner=murmur2_random (the Java client's default, so keys land
+// Idempotent, acks=all, IPv4 (a real broker's 127.0.0.1 listeners), partitioner=murmur2_random (the Java client's default, so keys land
 // where Java clients put them), no Nagle, short linger, reconnect backoff capped at 500 ms.
 [[nodiscard]] kafka_config producer_config(std::string_view bootstrap);
 

@@ -1,0 +1,301 @@
+#include "tests/support/kafka_cluster.hpp"
+
+#include <array>
+#include <cerrno>
+#include <functional>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include <librdkafka/rdkafka.h>
+
+#include "eventstore/kafka_config.hpp"
+#include "eventstore/topics.hpp"
+#include "tests/support/kafka_fixture.hpp"
+
+namespace shopstream::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+namespace ek = eventstore::kafka;
+
+struct metadata_deleter {
+    void operator()(const rd_kafka_metadata_t* m) const noexcept { rd_kafka_metadata_destroy(m); }
+};
+using metadata_ptr = std::unique_ptr<const rd_kafka_metadata_t, metadata_deleter>;
+struct queue_deleter {
+    void operator()(rd_kafka_queue_t* q) const noexcept { rd_kafka_queue_destroy(q); }
+};
+struct event_deleter {
+    void operator()(rd_kafka_event_t* e) const noexcept { rd_kafka_event_destroy(e); }
+};
+
+result<ek::handle, std::string> admin_client(const std::string& bootstrap) {
+    auto conf = ek::make_conf({{"bootstrap.servers", bootstrap},
+                               {"broker.address.family", "v4"},
+                               {"reconnect.backoff.max.ms", "500"},
+                               {"log_level", "3"},
+                               {"log.connection.close", "false"}});
+    if (!conf) return fail(std::move(conf.error()));
+    return ek::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+}
+
+result<metadata_ptr, std::string> all_metadata(rd_kafka_t* client, std::chrono::milliseconds timeout) {
+    const rd_kafka_metadata_t* m = nullptr;
+    const auto err = rd_kafka_metadata(client, 1, nullptr, &m, static_cast<int>(timeout.count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return fail(std::string("metadata: ") + rd_kafka_err2str(err));
+    return metadata_ptr(m);
+}
+
+const rd_kafka_metadata_topic_t* find_topic(const rd_kafka_metadata_t& m, const std::string& name) {
+    for (int i = 0; i < m.topic_cnt; ++i) {
+        if (name == m.topics[i].topic) return &m.topics[i];
+    }
+    return nullptr;
+}
+
+// Runs one admin request whose result event is checked by `check` (empty: success).
+template <typename Check>
+result<void, std::string> admin_request(rd_kafka_t* client, const std::function<void(rd_kafka_queue_t*)>& send,
+                                        Check check) {
+    std::unique_ptr<rd_kafka_queue_t, queue_deleter> queue(rd_kafka_queue_new(client));
+    send(queue.get());
+    std::unique_ptr<rd_kafka_event_t, event_deleter> ev(rd_kafka_queue_poll(queue.get(), 60'000));
+    if (!ev) return fail(std::string("admin request timed out"));
+    if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return fail(std::string(rd_kafka_event_error_string(ev.get())));
+    }
+    if (std::string problem = check(ev.get()); !problem.empty()) return fail(std::move(problem));
+    return {};
+}
+
+std::string topic_results(const rd_kafka_topic_result_t* const* results, std::size_t n, rd_kafka_resp_err_t tolerated) {
+    std::string problem;
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto err = rd_kafka_topic_result_error(results[i]);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != tolerated) {
+            problem += std::string(rd_kafka_topic_result_name(results[i])) + ": " +
+                       rd_kafka_topic_result_error_string(results[i]) + "; ";
+        }
+    }
+    return problem;
+}
+
+bool is_project_default(const std::vector<topic_spec>& topics) {
+    const auto defaults = default_topics();
+    if (topics.size() != defaults.size()) return false;
+    for (std::size_t i = 0; i < topics.size(); ++i) {
+        if (topics[i].name != defaults[i].name || topics[i].partitions != topics.front().partitions) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+result<std::unique_ptr<kafka_cluster>, std::string> kafka_cluster::start(
+    int brokers, std::vector<std::pair<std::string, std::string>> settings) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "shopstream-kafka-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) return fail("kafka cluster: mkdtemp " + pattern + ": " + std::strerror(errno));
+    std::unique_ptr<kafka_cluster> cluster(new kafka_cluster());  // from here on it removes the dir
+    cluster->directory_ = pattern;
+    auto voters = adapters::kafka::free_node_addresses(brokers);
+    if (!voters) return fail("kafka cluster: " + voters.error().message);
+    cluster->bootstrap_ = adapters::kafka::bootstrap_of(*voters);
+    // A quorum answers only once a majority runs: start all, then wait for each.
+    for (const auto& voter : *voters) {
+        adapters::kafka::local_broker_options options;
+        options.directory = cluster->directory_ / ("node-" + std::to_string(voter.node_id));
+        options.node_id = voter.node_id;
+        options.voters = *voters;
+        options.settings = settings;
+        options.wait_until_ready = false;
+        auto node = adapters::kafka::local_broker::start(std::move(options));
+        if (!node) return fail("kafka cluster: node " + std::to_string(voter.node_id) + ": " + node.error().message);
+        cluster->nodes_.push_back(std::move(*node));
+    }
+    for (auto& node : cluster->nodes_) {
+        if (auto ready = node->wait_ready(120s); !ready) return fail("kafka cluster: " + ready.error().message);
+    }
+    return cluster;
+}
+
+kafka_cluster::~kafka_cluster() {
+    for (auto& node : nodes_) node->kill();
+    nodes_.clear();
+    if (!directory_.empty()) {
+        std::error_code ignored;
+        std::filesystem::remove_all(directory_, ignored);
+    }
+}
+
+adapters::kafka::local_broker& kafka_cluster::broker(int node_id) {
+    if (node_id < 1 || node_id > broker_count()) {
+        throw std::out_of_range("kafka cluster: no node " + std::to_string(node_id));
+    }
+    return *nodes_[static_cast<std::size_t>(node_id - 1)];
+}
+
+void kafka_cluster::kill(int node_id) { broker(node_id).kill(); }
+
+result<void, std::string> kafka_cluster::restart(int node_id) {
+    if (auto r = broker(node_id).restart(true); !r) return fail(std::move(r.error().message));
+    return {};
+}
+
+result<void, std::string> kafka_cluster::pause(int node_id) {
+    if (auto r = broker(node_id).pause(); !r) return fail(std::move(r.error().message));
+    return {};
+}
+
+result<void, std::string> kafka_cluster::resume(int node_id) {
+    if (auto r = broker(node_id).resume(); !r) return fail(std::move(r.error().message));
+    return {};
+}
+
+result<int, std::string> kafka_cluster::leader_of(const std::string& topic, int partition,
+                                                  std::chrono::milliseconds timeout) const {
+    auto client = admin_client(bootstrap_);
+    if (!client) return fail(std::move(client.error()));
+    auto m = all_metadata(client->get(), timeout);
+    if (!m) return fail(std::move(m.error()));
+    const auto* t = find_topic(**m, topic);
+    if (t == nullptr) return fail("leader_of: no topic " + topic);
+    for (int i = 0; i < t->partition_cnt; ++i) {
+        if (t->partitions[i].id != partition) continue;
+        if (t->partitions[i].leader < 0) return fail("leader_of: " + topic + "/" + std::to_string(partition) + " has no leader");
+        return t->partitions[i].leader;
+    }
+    return fail("leader_of: " + topic + " has no partition " + std::to_string(partition));
+}
+
+result<void, std::string> kafka_cluster::await_fully_replicated(const std::string& topic,
+                                                                std::chrono::milliseconds timeout) const {
+    const auto deadline = steady::now() + timeout;
+    auto client = admin_client(bootstrap_);
+    if (!client) return fail(std::move(client.error()));
+    std::string last;
+    for (;;) {
+        if (auto m = all_metadata(client->get(), 5s); !m) {
+            last = m.error();
+        } else if (const auto* t = find_topic(**m, topic); t == nullptr || t->partition_cnt == 0) {
+            last = "topic not listed";
+        } else {
+            last.clear();
+            for (int i = 0; i < t->partition_cnt && last.empty(); ++i) {
+                const auto& p = t->partitions[i];
+                if (p.leader < 0 || p.isr_cnt != p.replica_cnt) {
+                    last = "partition " + std::to_string(p.id) + ": leader " + std::to_string(p.leader) + ", " +
+                           std::to_string(p.isr_cnt) + " of " + std::to_string(p.replica_cnt) + " replicas in sync";
+                }
+            }
+            if (last.empty()) return {};
+        }
+        if (steady::now() > deadline) return fail(topic + " not fully replicated in time: " + last);
+        std::this_thread::sleep_for(100ms);  // between polls of the condition
+    }
+}
+
+result<void, std::string> kafka_cluster::reset_topics(const std::vector<topic_spec>& topics) {
+    auto client = admin_client(bootstrap_);
+    if (!client) return fail("reset topics: " + client.error());
+    rd_kafka_t* rk = client->get();
+
+    // Delete what the last test left.
+    auto m = all_metadata(rk, 10s);
+    if (!m) return fail("reset topics: " + m.error());
+    std::vector<std::string> doomed;
+    for (int i = 0; i < (*m)->topic_cnt; ++i) {
+        const std::string name = (*m)->topics[i].topic;
+        if (!name.starts_with("__")) doomed.push_back(name);
+    }
+    if (!doomed.empty()) {
+        std::vector<rd_kafka_DeleteTopic_t*> requests;
+        for (const auto& name : doomed) requests.push_back(rd_kafka_DeleteTopic_new(name.c_str()));
+        auto deleted = admin_request(
+            rk, [&](rd_kafka_queue_t* q) { rd_kafka_DeleteTopics(rk, requests.data(), requests.size(), nullptr, q); },
+            [](rd_kafka_event_t* ev) {
+                std::size_t n = 0;
+                const auto* results = rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+                return topic_results(results, n, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART);
+            });
+        rd_kafka_DeleteTopic_destroy_array(requests.data(), requests.size());
+        if (!deleted) return fail("reset topics: delete: " + deleted.error());
+        const auto deadline = steady::now() + 60s;
+        for (;;) {
+            auto now = all_metadata(rk, 5s);
+            bool gone = now.has_value();
+            for (const auto& name : doomed) gone = gone && find_topic(**now, name) == nullptr;
+            if (gone) break;
+            if (steady::now() > deadline) return fail(std::string("reset topics: deleted topics still listed after 60 s"));
+            std::this_thread::sleep_for(100ms);  // between polls of the condition
+        }
+    }
+
+    // Create, the product's way for the product's topics. A deletion still being applied
+    // on some broker can refuse a creation for a moment: retried until the deadline.
+    const auto deadline = steady::now() + 60s;
+    for (;;) {
+        result<void, std::string> created;
+        if (is_project_default(topics)) {
+            if (auto r = eventstore::ensure_topics(bootstrap_, topics.front().partitions, 30s); !r) {
+                created = fail(std::move(r.error().message));
+            }
+        } else {
+            std::vector<rd_kafka_NewTopic_t*> requests;
+            std::array<char, 256> error{};
+            for (const auto& t : topics) {
+                auto* n = rd_kafka_NewTopic_new(t.name.c_str(), t.partitions, std::min(t.replication_factor, broker_count()),
+                                                error.data(), error.size());
+                if (n == nullptr) return fail("reset topics: " + t.name + ": " + error.data());
+                rd_kafka_NewTopic_set_config(n, "retention.ms", "-1");
+                rd_kafka_NewTopic_set_config(n, "retention.bytes", "-1");
+                requests.push_back(n);
+            }
+            created = admin_request(
+                rk, [&](rd_kafka_queue_t* q) { rd_kafka_CreateTopics(rk, requests.data(), requests.size(), nullptr, q); },
+                [](rd_kafka_event_t* ev) {
+                    std::size_t n = 0;
+                    const auto* results = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+                    return topic_results(results, n, RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
+                });
+            rd_kafka_NewTopic_destroy_array(requests.data(), requests.size());
+        }
+        if (created) break;
+        if (steady::now() > deadline) return fail("reset topics: create: " + created.error());
+        std::this_thread::sleep_for(200ms);  // between attempts
+    }
+    for (const auto& t : topics) {
+        if (auto r = await_fully_replicated(t.name); !r) return fail("reset topics: " + r.error());
+    }
+    return {};
+}
+
+kafka_cluster& shared_kafka_cluster() {
+    // As shared_postgres(): started on first use, killed and removed when the binary exits
+    // normally; PR_SET_PDEATHSIG takes the JVMs down when it is killed instead.
+    static std::mutex mutex;
+    static std::unique_ptr<kafka_cluster> cluster;
+    static std::string error;
+    const std::scoped_lock lock(mutex);
+    if (cluster) return *cluster;
+    if (!error.empty()) throw std::runtime_error(error);
+    auto started = kafka_cluster::start(3);
+    if (!started) {
+        error = started.error();
+        throw std::runtime_error(error);
+    }
+    cluster = std::move(*started);
+    return *cluster;
+}
+
+bool real_kafka_requested() {
+    const char* value = std::getenv("SHOPSTREAM_TEST_KAFKA");
+    return value != nullptr && std::string_view(value) == "real";
+}
+
+}  // namespace shopstream::testing
