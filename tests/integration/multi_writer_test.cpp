@@ -327,7 +327,7 @@ log_verdicts judge_log(const std::string& bootstrap) {
         EXPECT_FALSE(seen) << c->command_id << " at " << r.partition << ":" << r.offset
                            << " is a retry whose expected version is current: the rule's premise broke";
         out.applied[c->aggregate_id].push_back({version + 1, static_cast<std::uint32_t>(c->events.size()),
-                                                {r.partition, r.offset}});
+                                                {eventstore::partition_id(r.partition), eventstore::log_offset(r.offset)}});
         version += c->events.size();
         ++out.applied_by_command[c->command_id];
     }

@@ -162,7 +162,7 @@ result<std::vector<recorded_attempt>, std::string> history_recorder::load(const 
 namespace {
 
 // Typed-pos friendly: the one place a record's coordinates become a position.
-es::position position_of(const record& r) { return es::position{r.partition, r.offset}; }
+es::position position_of(const record& r) { return {es::partition_id(r.partition), es::log_offset(r.offset)}; }
 
 struct applied_commit {
     std::string command_id;
@@ -181,7 +181,7 @@ struct appearance {
 
 struct aggregate_log {
     es::aggregate_head head;
-    std::int32_t partition = -1;
+    es::partition_id partition{-1};
     std::vector<applied_commit> applied;
 };
 
@@ -192,14 +192,15 @@ struct judged_log {
     std::map<aggregate_key, aggregate_log> aggregates;
     std::map<command_key, std::vector<appearance>> appearances;  // every commit of a command, any verdict
     std::map<command_key, std::vector<const applied_commit*>> applied_by_command;
-    std::map<std::pair<es::context, std::int32_t>, std::int64_t> ends;  // next offset per partition
+    std::map<std::pair<es::context, es::partition_id>, es::log_offset> ends;  // next offset per partition
 };
 
 void judge_all(const std::map<es::context, std::vector<record>>& log, judged_log& out, history_counts& counts) {
     for (const auto& [ctx, records] : log) {
         for (const auto& r : records) {
-            auto& end = out.ends[{ctx, r.partition}];
-            end = std::max(end, r.offset + 1);
+            const es::position at = position_of(r);
+            auto& end = out.ends.try_emplace({ctx, at.partition}, 0).first->second;
+            end = std::max(end, at.offset + 1);
             const std::string& value = r.value.value_or("");
             auto c = es::decode_commit(
                 {reinterpret_cast<const std::uint8_t*>(value.data()), value.size()});  // NOLINT: bytes
@@ -211,14 +212,14 @@ void judge_all(const std::map<es::context, std::vector<record>>& log, judged_log
             auto& agg = out.aggregates[{ctx, c->aggregate_id}];
             const auto j = es::judge(agg.head, c->command_id, c->expected_version);
             out.appearances[{ctx, c->aggregate_id, c->command_id}].push_back(
-                {position_of(r), j.verdict, c->expected_version});
+                {at, j.verdict, c->expected_version});
             if (j.verdict != es::verdict::applied) continue;
             ++counts.applied;
-            agg.partition = r.partition;
+            agg.partition = at.partition;
             const std::uint64_t first = agg.head.version + 1;
-            es::record_applied(agg.head, c->command_id, c->events.size(), position_of(r));
-            agg.applied.push_back({c->command_id, first, static_cast<std::uint32_t>(c->events.size()),
-                                   position_of(r), std::move(c->events)});
+            es::record_applied(agg.head, c->command_id, c->events.size(), at);
+            agg.applied.push_back({c->command_id, first, static_cast<std::uint32_t>(c->events.size()), at,
+                                   std::move(c->events)});
         }
     }
     // Pointers only once every vector is complete.
@@ -530,8 +531,8 @@ private:
             wrong.push_back(id + ": recent command ids differ from a replay's");
         }
         if (stored.partition != agg.partition) {
-            wrong.push_back(id + " in partition " + std::to_string(stored.partition) + ", the log's is " +
-                            std::to_string(agg.partition));
+            wrong.push_back(id + " in partition " + std::to_string(stored.partition.value()) + ", the log's is " +
+                            std::to_string(agg.partition.value()));
         }
         auto locations = store.commit_locations(key.first, key.second);
         if (!locations) return wrong.push_back(id + ": commit locations cannot be read: " + locations.error().message);
@@ -586,10 +587,11 @@ private:
             for (const auto& [partition_key, end] : log_.ends) {
                 if (partition_key.first != ctx) continue;
                 const auto found = checkpoints->find(partition_key.second);
-                const std::int64_t at = found == checkpoints->end() ? 0 : found->second;
+                const es::log_offset at = found == checkpoints->end() ? es::log_offset(0) : found->second;
                 if (at != end) {
-                    wrong.push_back(std::string(es::name_of(ctx)) + " partition " + std::to_string(partition_key.second) +
-                                    ": checkpoint " + std::to_string(at) + ", the log ends at " + std::to_string(end));
+                    wrong.push_back(std::string(es::name_of(ctx)) + " partition " +
+                                    std::to_string(partition_key.second.value()) + ": checkpoint " +
+                                    std::to_string(at.value()) + ", the log ends at " + std::to_string(end.value()));
                 }
             }
         }

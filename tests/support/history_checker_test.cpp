@@ -28,6 +28,10 @@ namespace review = domain::review;
 using ::testing::HasSubstr;
 
 constexpr es::context ctx = es::context::reviews;
+es::position pos(std::int32_t partition, std::int64_t offset) {
+    return {es::partition_id(partition), es::log_offset(offset)};
+}
+
 const std::string r1 = review::review_id_for("sku-1", domain::customer_id("author-1")).value();
 const std::string r2 = review::review_id_for("sku-2", domain::customer_id("author-2")).value();
 
@@ -59,7 +63,7 @@ public:
         r.partition = partition;
         r.offset = next_[partition]++;
         records_.push_back(std::move(r));
-        return {records_.back().partition, records_.back().offset};
+        return pos(records_.back().partition, records_.back().offset);
     }
     // A record that is not a commit (every reader skips it).
     void junk(std::int32_t partition) {
@@ -88,14 +92,14 @@ std::unique_ptr<es::state_store> store_of(const std::filesystem::path& dir, cons
         es::batch_applier applier(*batch);
         for (const auto& r : log.records()) {
             const std::string& v = *r.value;
-            auto applied = applier.apply(ctx, {r.partition, r.offset}, *r.key,
+            auto applied = applier.apply(ctx, pos(r.partition, r.offset), *r.key,
                                          {reinterpret_cast<const std::uint8_t*>(v.data()), v.size()});  // NOLINT
             if (!applied) throw std::runtime_error(applied.error().message);
         }
         if (auto finished = applier.finish(); !finished) throw std::runtime_error(finished.error().message);
     }
     for (const auto& [partition, end] : log.ends()) {
-        if (auto set = batch->set_checkpoint(ctx, partition, end); !set) throw std::runtime_error(set.error().message);
+        if (auto set = batch->set_checkpoint(ctx, es::partition_id(partition), es::log_offset(end)); !set) throw std::runtime_error(set.error().message);
     }
     if (auto committed = batch->commit(); !committed) throw std::runtime_error(committed.error().message);
     return std::move(*store);
@@ -285,7 +289,7 @@ TEST_F(history_checker_test, a_store_with_a_gap_in_its_versions_is_caught) {
     {
         auto batch = store->begin_write();
         ASSERT_TRUE(batch.has_value());
-        ASSERT_TRUE(batch->add_commit_location(ctx, r2, {5, 1, {1, 40}}).has_value());
+        ASSERT_TRUE(batch->add_commit_location(ctx, r2, {5, 1, pos(1, 40)}).has_value());
         ASSERT_TRUE(batch->commit().has_value());
     }
     const auto report = check({store.get()});
@@ -305,7 +309,7 @@ TEST_F(history_checker_test, a_read_with_a_gap_or_another_history_is_caught) {
     EXPECT_THAT(gap.violations[1].rule, HasSubstr("a read serves a prefix of the log's applied history"));
     expect_only_violation(check({}, {read_of(r1, {{1, p_submit1_, "s1"}, {2, p_vote_a_, "vote-b"}})}),
                           "a read serves a prefix", "the log applied v2@0:1 vote-a");
-    expect_only_violation(check({}, {read_of(r2, {{1, p_submit2_, "s2"}, {2, {1, 1}, "vote-x"}})}),
+    expect_only_violation(check({}, {read_of(r2, {{1, p_submit2_, "s2"}, {2, pos(1, 1), "vote-x"}})}),
                           "a read serves a prefix", "2 events read, 1 applied in the log");
 }
 
