@@ -204,6 +204,10 @@ protected:
         std::vector<topic_spec> topics = default_topics();
         for (auto& t : topics) t.partitions = partitions;
         auto reset = cluster_->reset_topics(topics);
+        if (!reset) {  // seen once after the pause test: a new topic not listed within 60 s
+            std::cout << "[ reset    ] " << reset.error() << "; again\n";
+            reset = cluster_->reset_topics(topics);
+        }
         ASSERT_TRUE(reset.has_value()) << reset.error();
         // reset_topics waits for the event topics only; a tail starting while the identity
         // topic's leadership still settles is refused ("Not leader for partition").
