@@ -1,7 +1,8 @@
 // The event store under faults, and as foreign clients see it:
 //   faults      produce responses lost (the mock writes commit records twice), a broker
 //               down and up and partition leaders moved while commands stream in, and
-//               timed-out commands retried with the same command id;
+//               timed-out commands retried with the same command id; every command sent
+//               and its answer checked by the history checker (tests/support/history_checker.hpp);
 //   truncation  a store whose checkpoint the log's start offset has passed refuses to
 //               start; concurrent first starts on a fresh log agree on one log identity;
 //   interop     kcat reads the commits (keys, headers, values that decode) at the offsets
@@ -27,6 +28,7 @@
 #include "eventstore/commit.hpp"
 #include "eventstore/embedded_cluster.hpp"
 #include "eventstore/topics.hpp"
+#include "tests/support/history_checker.hpp"
 #include "tests/support/kafka_fixture.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -120,16 +122,20 @@ void open_node(node& n, const std::filesystem::path& dir, const std::string& boo
     n.producer = std::move(*p);
 }
 
-// Every answer each command id got, from callbacks on the tail's and producer's threads.
-// Declare it before the node whose handler calls it back, so it outlives the callbacks.
+// Every answer each command id got, from callbacks on the tail's and producer's threads,
+// also recorded for the history checker. Declare it before the node whose handler calls
+// it back, so it outlives the callbacks.
 class answer_log {
 public:
-    commands::command_callback expect(const std::string& command_id) {
+    commands::command_callback expect(const std::string& command_id, const std::string& aggregate_id,
+                                      es::context ctx = es::context::reviews) {
         {
             std::lock_guard lock(mu_);
             ++outstanding_;
         }
-        return [this, command_id](command_result r) {
+        const auto ticket = history_.sent({ctx, aggregate_id, command_id, "", ""});
+        return [this, command_id, ticket](command_result r) {
+            history_.answered(ticket, testing::answer_of(r));
             std::lock_guard lock(mu_);
             answers_[command_id].push_back(std::move(r));
             --outstanding_;
@@ -148,8 +154,10 @@ public:
         std::lock_guard lock(mu_);
         return answers_;
     }
+    [[nodiscard]] testing::history_recorder& history() { return history_; }
 
 private:
+    testing::history_recorder history_;
     std::mutex mu_;
     std::condition_variable cv_;
     int outstanding_ = 0;
@@ -188,19 +196,20 @@ protected:
         return out;
     }
 
-    // A store built from offset 0 of this log by a fresh tail reaches exactly the same
-    // aggregates as `reference`: every reader judges every record alike.
-    void expect_rebuild_agrees(const es::state_store& reference, es::context ctx, const std::vector<std::string>& ids) {
-        node fresh;
-        ASSERT_NO_FATAL_FAILURE(open_node(fresh, dir_.path() / "rebuilt", bootstrap(), false));
-        ASSERT_TRUE(eventually([&] { return fresh.tail->caught_up(); }, 20s));
-        for (const auto& id : ids) {
-            auto a = reference.load(ctx, id);
-            auto b = fresh.store->load(ctx, id);
-            ASSERT_TRUE(a.has_value() && b.has_value());
-            ASSERT_TRUE(a->has_value()) << id;
-            EXPECT_EQ(*a, *b) << "a rebuilt store disagrees about " << id;
-        }
+    // The history checker over every command `history` recorded (every writer of the
+    // reviews log), against the log, `stores` and a store rebuilt from offset 0 by a fresh
+    // tail: every reader judges every record alike.
+    void expect_history_holds(const testing::history_recorder& history, std::vector<const es::state_store*> stores,
+                              es::context ctx = es::context::reviews) {
+        auto fresh = testing::catch_up_store(dir_.path() / "rebuilt", bootstrap(), {ctx}, 20s);
+        ASSERT_TRUE(fresh.has_value()) << fresh.error();
+        stores.push_back(fresh->store.get());
+        testing::history_input in;
+        in.attempts = history.attempts();
+        in.stores = std::move(stores);
+        in.all_writers_recorded = true;
+        const auto report = testing::expect_history_holds(bootstrap(), {ctx}, std::move(in));
+        EXPECT_GT(report.counts.ok, 0) << "nothing was acknowledged: the check proves nothing";
     }
 
     testing::temp_dir dir_;
@@ -226,77 +235,40 @@ std::string submit_id(int k) { return "submit-" + std::to_string(k); }
 
 commands::command_metadata meta(std::string id) { return {std::move(id), "corr", "", ""}; }
 
-// Checks every command's answers and the aggregates' histories in the store and the log:
+// What the history checker does not cover, for commands a test issued through handle():
 //   * each handle() call was answered exactly once (`issued` counts the calls per id);
-//   * a success is `applied`, or `duplicate` of the command's own applied commit;
-//   * every success is in the store's history of the aggregate and in the log at the
-//     position it answered; every command applied exactly once, versions gap-free;
-//   * `in_order[k]`: the commands whose order in the history must be the issue order.
-void check_histories(const es::state_store& store, const std::string& bootstrap,
-                     const std::map<std::string, std::vector<command_result>>& answers,
-                     const std::map<std::string, int>& issued,
-                     const std::map<int, std::vector<std::string>>& expected_commands,
-                     const std::map<int, std::vector<std::string>>& in_order,
-                     const std::map<es::position, testing::record>& log) {
+//   * a failure is timed_out or unavailable (never a conflict, rejection or internal
+//     error), a success `applied` or `duplicate` (never `unchanged`);
+//   * `in_order[k]`: commands queued in one lane apply in issue order (the history from
+//     the store, each copy verified against the log byte for byte).
+void check_lanes(const es::state_store& store, const std::string& bootstrap,
+                 const std::map<std::string, std::vector<command_result>>& answers,
+                 const std::map<std::string, int>& issued, const std::map<int, std::vector<std::string>>& in_order) {
     for (const auto& [id, calls] : issued) {
         const auto found = answers.find(id);
         ASSERT_NE(found, answers.end()) << id << " was never answered";
         EXPECT_EQ(found->second.size(), static_cast<std::size_t>(calls)) << id << ": one answer per call";
+        for (const auto& r : found->second) {
+            if (!r.has_value()) {
+                EXPECT_TRUE(r.error().code == command_errc::timed_out || r.error().code == command_errc::unavailable)
+                    << id << ": " << describe(r);
+                continue;
+            }
+            EXPECT_NE(r->kind, outcome_kind::unchanged) << id;
+        }
     }
     auto reader = es::aggregate_reader::open(bootstrap);
     ASSERT_TRUE(reader.has_value()) << reader.error();
-    for (const auto& [k, commands] : expected_commands) {
+    for (const auto& [k, ordered] : in_order) {
         const std::string aggregate = review_of(k).value();
-        // From the log itself, and the store's copies byte for byte the same.
         auto history = (*reader)->read_from_log(store, es::context::reviews, aggregate);
         ASSERT_TRUE(history.has_value()) << history.error();
-        auto same = (*reader)->verify(store, es::context::reviews, aggregate);
-        ASSERT_TRUE(same.has_value()) << same.error();
-        ASSERT_EQ(history->size(), commands.size()) << aggregate;
-        std::map<std::string, const es::recorded_event*> by_command;
-        std::vector<std::string> sequence;
-        for (std::size_t i = 0; i < history->size(); ++i) {
-            const auto& e = (*history)[i];
-            EXPECT_EQ(e.version, i + 1) << aggregate << ": versions must be gap-free";
-            EXPECT_TRUE(by_command.emplace(e.command_id, &e).second) << e.command_id << " applied twice";
-            sequence.push_back(e.command_id);
+        const std::set<std::string> wanted(ordered.begin(), ordered.end());
+        std::vector<std::string> seen;
+        for (const auto& e : *history) {
+            if (wanted.contains(e.command_id)) seen.push_back(e.command_id);
         }
-        EXPECT_EQ(std::multiset<std::string>(sequence.begin(), sequence.end()),
-                  std::multiset<std::string>(commands.begin(), commands.end()))
-            << aggregate;
-        if (const auto ordered = in_order.find(k); ordered != in_order.end()) {
-            const std::set<std::string> wanted(ordered->second.begin(), ordered->second.end());
-            std::vector<std::string> seen;
-            for (const auto& c : sequence) {
-                if (wanted.contains(c)) seen.push_back(c);
-            }
-            EXPECT_EQ(seen, ordered->second) << aggregate << ": commands applied out of issue order";
-        }
-        for (const auto& c : commands) {
-            const auto answered = answers.find(c);
-            if (answered == answers.end()) continue;
-            const es::recorded_event* applied = by_command.contains(c) ? by_command.at(c) : nullptr;
-            ASSERT_NE(applied, nullptr) << c;
-            int successes_applied = 0;
-            for (const auto& r : answered->second) {
-                if (!r.has_value()) {
-                    EXPECT_TRUE(r.error().code == command_errc::timed_out || r.error().code == command_errc::unavailable)
-                        << c << ": " << describe(r);
-                    continue;
-                }
-                EXPECT_NE(r->kind, outcome_kind::unchanged) << c;
-                if (r->kind == outcome_kind::applied) ++successes_applied;
-                ASSERT_TRUE(r->at.has_value()) << c;
-                // Acknowledged = in the store's history and in the log, where the answer says.
-                EXPECT_EQ(*r->at, applied->at) << c << ": " << describe(r);
-                EXPECT_EQ(r->version, applied->version) << c << ": " << describe(r);
-                const auto in_log = log.find(*r->at);
-                ASSERT_NE(in_log, log.end()) << c << " acknowledged at " << es::to_string(*r->at) << " but not in the log";
-                EXPECT_EQ(header_of(in_log->second, es::header::command_id), c);
-                EXPECT_EQ(in_log->second.key, aggregate);
-            }
-            EXPECT_LE(successes_applied, 1) << c << " answered `applied` more than once";
-        }
+        EXPECT_EQ(seen, ordered) << aggregate << ": commands applied out of issue order";
     }
 }
 
@@ -304,7 +276,7 @@ void check_histories(const es::state_store& store, const std::string& bootstrap,
 // command id, until it succeeds (bounded); returns how many needed a retry.
 template <class Handler, class MakeCommand>
 int retry_until_answered(const Handler& handler, std::map<std::string, std::vector<command_result>>& answers,
-                         std::map<std::string, int>& issued, MakeCommand make) {
+                         std::map<std::string, int>& issued, testing::history_recorder& history, MakeCommand make) {
     int retried = 0;
     for (auto& [id, results] : answers) {
         const bool succeeded = std::any_of(results.begin(), results.end(), [](const auto& r) { return r.has_value(); });
@@ -313,7 +285,10 @@ int retry_until_answered(const Handler& handler, std::map<std::string, std::vect
         for (int attempt = 0; attempt < 5; ++attempt) {
             commands::command_options o;
             o.timeout = 10s;
-            auto r = handler.handle_sync(make(id), meta(id), o);
+            auto command = make(id);
+            const auto ticket = history.sent({es::context::reviews, es::review_aggregate::aggregate_id(command), id, "", "retry"});
+            auto r = handler.handle_sync(std::move(command), meta(id), o);
+            history.answered(ticket, testing::answer_of(r));
             ++issued[id];
             const bool ok = r.has_value();
             results.push_back(std::move(r));
@@ -347,13 +322,13 @@ TEST_F(faults, lost_produce_responses_write_commits_twice_and_each_applies_once)
                     bool ordered) {
         commands::command_options o;
         o.timeout = 20s;
-        h.handle(review::vote_helpful{review_of(k), customer(voter), 2}, meta(id), o, log.expect(id));
+        h.handle(review::vote_helpful{review_of(k), customer(voter), 2}, meta(id), o, log.expect(id, review_of(k).value()));
         ++issued[id];
         expected[k].push_back(id);
         if (ordered) in_order[k].push_back(id);
     };
     for (int k = 0; k < aggregates; ++k) {  // also acquires the producer ids and warms the connections
-        reviews_a.handle(submit(k), meta(submit_id(k)), {}, log.expect(submit_id(k)));
+        reviews_a.handle(submit(k), meta(submit_id(k)), {}, log.expect(submit_id(k), review_of(k).value()));
         ++issued[submit_id(k)];
         expected[k].push_back(submit_id(k));
         in_order[k].push_back(submit_id(k));
@@ -427,35 +402,18 @@ TEST_F(faults, lost_produce_responses_write_commits_twice_and_each_applies_once)
               << duplicated << " copies of the same commit; tail: " << a.tail->stats().duplicates << " duplicates, "
               << a.tail->stats().losers << " losers\n";
 
-    // ...and each command applied once: every vote counted once, versions gap-free, and
-    // both stores agree on every aggregate.
+    // ...and each command applied once: every vote counted once.
     for (int k = 0; k < aggregates; ++k) {
         auto current = reviews_a.current(review_of(k).value());
         ASSERT_TRUE(current.has_value() && current->has_value());
         EXPECT_EQ((*current)->version, 5U) << review_of(k).value();
         EXPECT_EQ((*current)->state.helpful_count(), 4U);
-        EXPECT_EQ(a.store->load(es::context::reviews, review_of(k).value()).value(),
-                  b.store->load(es::context::reviews, review_of(k).value()).value());
     }
-    ASSERT_NO_FATAL_FAILURE(check_histories(*a.store, bootstrap(), answers, issued, expected, in_order, records));
-    ASSERT_NO_FATAL_FAILURE(check_histories(*b.store, bootstrap(), answers, issued, expected, in_order, records));
-    // The commit applied is the first copy of itself (same command, same expected version):
-    // the later copies were judged duplicates. (Earlier copies of the command that lost to
-    // the other writer, decided on an older version, may come before it.)
-    for (const auto& [id, results] : answers) {
-        const auto& r = results.front();
-        if (!r.has_value()) continue;
-        const std::uint64_t expected_version = decoded_at(*r->at).expected_version;
-        for (const auto& [at, rec] : records) {
-            if (header_of(rec, es::header::command_id) == id && decoded_at(at).expected_version == expected_version) {
-                EXPECT_EQ(at, *r->at) << id << ": the answer must name the first copy";
-                break;
-            }
-        }
-    }
-    std::vector<std::string> ids;
-    for (int k = 0; k < aggregates; ++k) ids.push_back(review_of(k).value());
-    expect_rebuild_agrees(*a.store, es::context::reviews, ids);
+    ASSERT_NO_FATAL_FAILURE(check_lanes(*a.store, bootstrap(), answers, issued, in_order));
+    // Each answer names the commit that applied (the first copy of itself: the rule judged
+    // later copies duplicates), nothing applied twice, versions gap-free, both stores and a
+    // rebuilt one equal to a fresh replay.
+    ASSERT_NO_FATAL_FAILURE(expect_history_holds(log.history(), {a.store.get(), b.store.get()}));
 }
 
 TEST_F(faults, a_broker_outage_and_leader_moves_mid_stream_lose_nothing_and_apply_nothing_twice) {
@@ -474,7 +432,7 @@ TEST_F(faults, a_broker_outage_and_leader_moves_mid_stream_lose_nothing_and_appl
     std::map<std::string, int> aggregate_of;
     std::set<es::partition_id> used_partitions;
     for (int k = 0; k < aggregates; ++k) {
-        reviews.handle(submit(k), meta(submit_id(k)), {}, log.expect(submit_id(k)));
+        reviews.handle(submit(k), meta(submit_id(k)), {}, log.expect(submit_id(k), review_of(k).value()));
         ++issued[submit_id(k)];
         expected[k].push_back(submit_id(k));
         aggregate_of[submit_id(k)] = k;
@@ -503,7 +461,7 @@ TEST_F(faults, a_broker_outage_and_leader_moves_mid_stream_lose_nothing_and_appl
         for (int k = 0; k < aggregates; ++k) {
             const std::string id = vote_id(k, j);
             reviews.handle(review::vote_helpful{review_of(k), customer("voter-" + std::to_string(j)), 10 + j},
-                           meta(id), o, log.expect(id));
+                           meta(id), o, log.expect(id, review_of(k).value()));
             ++issued[id];
             expected[k].push_back(id);
             aggregate_of[id] = k;
@@ -548,7 +506,7 @@ TEST_F(faults, a_broker_outage_and_leader_moves_mid_stream_lose_nothing_and_appl
             if (answers.at(id).front().has_value()) in_order[k].push_back(id);
         }
     }
-    const int retried = retry_until_answered(reviews, answers, issued, [&](const std::string& id) -> review::command {
+    const int retried = retry_until_answered(reviews, answers, issued, log.history(), [&](const std::string& id) -> review::command {
         const int k = aggregate_of.at(id);
         if (id.rfind("submit-", 0) == 0) return submit(k);
         const int j = std::stoi(id.substr(id.rfind('-') + 1));
@@ -567,11 +525,10 @@ TEST_F(faults, a_broker_outage_and_leader_moves_mid_stream_lose_nothing_and_appl
     }
     EXPECT_EQ(n.tail->stats().applied, static_cast<std::int64_t>(aggregates * (rounds + 1)));
     EXPECT_FALSE(n.tail->failure().has_value()) << *n.tail->failure();
-    const auto records = log_of("reviews.events");
-    ASSERT_NO_FATAL_FAILURE(check_histories(*n.store, bootstrap(), answers, issued, expected, in_order, records));
-    std::vector<std::string> ids;
-    for (int k = 0; k < aggregates; ++k) ids.push_back(review_of(k).value());
-    expect_rebuild_agrees(*n.store, es::context::reviews, ids);
+    ASSERT_NO_FATAL_FAILURE(check_lanes(*n.store, bootstrap(), answers, issued, in_order));
+    // Every 2xx applied once where it was told, every 504 at most once, every 503 absent
+    // (or its retry's), nothing else applied, the store and a rebuilt one equal to a replay.
+    ASSERT_NO_FATAL_FAILURE(expect_history_holds(log.history(), {n.store.get()}));
 }
 
 TEST_F(faults, timed_out_commands_retried_with_the_same_id_apply_exactly_once) {
@@ -580,7 +537,14 @@ TEST_F(faults, timed_out_commands_retried_with_the_same_id_apply_exactly_once) {
     node n;
     ASSERT_NO_FATAL_FAILURE(open_node(n, dir_.path() / "state", bootstrap()));
     const commands::review_handler reviews(n.runtime());
-    ASSERT_TRUE(reviews.handle_sync(submit(0), meta(submit_id(0))).has_value());
+    testing::history_recorder history;
+    auto sync = [&](review::command c, const std::string& id, commands::command_options o = {}) {
+        const auto ticket = history.sent({es::context::reviews, review_of(0).value(), id, "", ""});
+        auto r = reviews.handle_sync(std::move(c), meta(id), o);
+        history.answered(ticket, testing::answer_of(r));
+        return r;
+    };
+    ASSERT_TRUE(sync(submit(0), submit_id(0)).has_value());
 
     const review::vote_helpful vote{review_of(0), customer("voter"), 2};
     mock([](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_down(m, 2); });
@@ -588,8 +552,8 @@ TEST_F(faults, timed_out_commands_retried_with_the_same_id_apply_exactly_once) {
     quick.timeout = 400ms;
     // Two attempts while the leader is down: each decides on version 1 and enqueues a commit
     // that the log takes later; neither can learn its verdict in time.
-    auto first = reviews.handle_sync(vote, meta("the-vote"), quick);
-    auto second = reviews.handle_sync(vote, meta("the-vote"), quick);
+    auto first = sync(vote, "the-vote", quick);
+    auto second = sync(vote, "the-vote", quick);
     ASSERT_FALSE(first.has_value());
     EXPECT_EQ(first.error().code, command_errc::timed_out) << describe(first);
     ASSERT_FALSE(second.has_value());
@@ -598,7 +562,7 @@ TEST_F(faults, timed_out_commands_retried_with_the_same_id_apply_exactly_once) {
 
     commands::command_options patient;
     patient.timeout = 15s;
-    auto third = reviews.handle_sync(vote, meta("the-vote"), patient);
+    auto third = sync(vote, "the-vote", patient);
     ASSERT_TRUE(third.has_value()) << describe(third);
     EXPECT_NE(third->kind, outcome_kind::unchanged);
     EXPECT_EQ(third->version, 2U);
@@ -608,7 +572,7 @@ TEST_F(faults, timed_out_commands_retried_with_the_same_id_apply_exactly_once) {
                                         n.tail->known_log_end(es::context::reviews, third->at->partition); },
                            10s));
     const auto records_before = n.tail->stats().records;
-    auto fourth = reviews.handle_sync(vote, meta("the-vote"), patient);
+    auto fourth = sync(vote, "the-vote", patient);
     ASSERT_TRUE(fourth.has_value()) << describe(fourth);
     EXPECT_EQ(fourth->kind, outcome_kind::duplicate);
     EXPECT_EQ(fourth->at, third->at);
@@ -624,9 +588,34 @@ TEST_F(faults, timed_out_commands_retried_with_the_same_id_apply_exactly_once) {
     ASSERT_TRUE(current.has_value() && current->has_value());
     EXPECT_EQ((*current)->version, 2U);
     EXPECT_EQ((*current)->state.helpful_count(), 1U);
-    // The answers were checked above; here: the history holds the vote once, in place.
-    ASSERT_NO_FATAL_FAILURE(check_histories(*n.store, bootstrap(), {}, {}, {{0, {submit_id(0), "the-vote"}}},
-                                            {{0, {submit_id(0), "the-vote"}}}, records));
+    // The two 504s and the 2xx answers of one command id: it applied once, where told.
+    ASSERT_NO_FATAL_FAILURE(expect_history_holds(history, {n.store.get()}));
+
+    // The same recording checked by the CLI over the saved file, with the rebuilt store
+    // (closed again by now): it holds (exit 0); with a
+    // 2xx for a command the log never took added, it does not (exit 1, the command named).
+    const auto file = dir_.path() / "history.jsonl";
+    ASSERT_TRUE(history.save(file).has_value());
+    auto cli = [&] {
+        return testing::run({SHOPSTREAM_HISTORY_CHECK, "--brokers", bootstrap(), "--history", file.string(),
+                             "--context", "reviews", "--store", (dir_.path() / "rebuilt").string()},
+                            60s);
+    };
+    auto holds = cli();
+    ASSERT_TRUE(holds.has_value()) << holds.error();
+    EXPECT_EQ(holds->status.code, 0) << holds->standard_output << holds->standard_error;
+    EXPECT_NE(holds->standard_output.find("2xx 3 applied-once 3; "), std::string::npos) << holds->standard_output;
+    EXPECT_NE(holds->standard_output.find("504 2 at-most-once 2; "), std::string::npos) << holds->standard_output;
+    const auto ghost = history.sent({es::context::reviews, review_of(0).value(), "never-sent", "", "a lie"});
+    history.answered(ghost, testing::command_answer{200, false, third->at, 2});
+    ASSERT_TRUE(history.save(file).has_value());
+    auto broken = cli();
+    ASSERT_TRUE(broken.has_value()) << broken.error();
+    EXPECT_EQ(broken->status.code, 1) << broken->standard_output << broken->standard_error;
+    EXPECT_NE(broken->standard_output.find("VIOLATION a 2xx is applied exactly once (applied 0 times)"),
+              std::string::npos)
+        << broken->standard_output;
+    EXPECT_NE(broken->standard_output.find("never-sent"), std::string::npos) << broken->standard_output;
 }
 
 TEST_F(faults, one_command_id_reused_on_two_aggregates_gets_each_writer_its_own_verdict) {
@@ -647,9 +636,11 @@ TEST_F(faults, one_command_id_reused_on_two_aggregates_gets_each_writer_its_own_
         std::condition_variable cv;
         std::vector<std::pair<std::string, command_result>> got;
         for (const auto& aggregate : aggregates) {
+            const auto ticket = log.history().sent({es::context::orders, aggregate, command_id, "", "place_order"});
             orders.handle(order::place_order{domain::order_id(aggregate), domain::customer_id("c-1"),
                                              {{"sku-1", 1, 100}}, "EUR", customer("c-1"), 1},
-                          meta(command_id), {}, [&, aggregate](command_result r) {
+                          meta(command_id), {}, [&, aggregate, ticket](command_result r) {
+                              log.history().answered(ticket, testing::answer_of(r));
                               std::lock_guard lock(mu);
                               got.emplace_back(aggregate, std::move(r));
                               cv.notify_all();
@@ -671,6 +662,8 @@ TEST_F(faults, one_command_id_reused_on_two_aggregates_gets_each_writer_its_own_
                 << aggregate << " was answered with another aggregate's commit";
         }
     }
+    // The checker keys command ids by aggregate too: each 2xx is its own aggregate's commit.
+    ASSERT_NO_FATAL_FAILURE(expect_history_holds(log.history(), {n.store.get()}, es::context::orders));
 }
 
 // ---- truncation and identity ---------------------------------------------------------------

@@ -7,17 +7,22 @@
 //
 // Everything is a pure function of the arguments (the seed picks each vote's review; time
 // stamps are fixed), so a writer restarted with the same arguments sends the same commands
-// with the same ids. One line per answer on stdout, flushed at once:
-//   ACK <command_id> <aggregate_id> <version> <partition>:<offset>   applied or duplicate
-//   NOOP <command_id> <aggregate_id> <version>                       unchanged (a repeat)
-//   ERR <command_id> <message>
-//   DONE                                                             all answered
+// with the same ids. One line before each command and one per answer on stdout, flushed
+// at once; <us> is std::chrono::steady_clock (CLOCK_MONOTONIC, the same in every process
+// of the machine) in microseconds, taken before the send and after the answer, so a
+// history checker can order commands across processes:
+//   SENT <command_id> <aggregate_id> <us>
+//   ACK <command_id> <aggregate_id> <version> <partition>:<offset> <us>   applied or duplicate
+//   NOOP <command_id> <aggregate_id> <version> <us>                       unchanged (a repeat)
+//   ERR <command_id> code <command_errc>: <message>
+//   DONE                                                                  all answered
 // Exit code 0 after DONE, 1 when the store, tail or producer cannot start, 2 on usage,
 // 3 when the handler left a command unanswered past its deadline.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -122,6 +127,12 @@ private:
     int count_ = 0;
 };
 
+std::string now_us() {
+    return std::to_string(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count());
+}
+
 void report(const std::string& command_id, const commands::command_result& r) {
     if (!r) {
         std::string message = r.error().message.empty() ? "rejected: " + r.error().rejection.reason : r.error().message;
@@ -132,11 +143,11 @@ void report(const std::string& command_id, const commands::command_result& r) {
         return;
     }
     if (r->kind == commands::outcome_kind::unchanged) {
-        say("NOOP " + command_id + " " + r->aggregate_id + " " + std::to_string(r->version));
+        say("NOOP " + command_id + " " + r->aggregate_id + " " + std::to_string(r->version) + " " + now_us());
         return;
     }
     say("ACK " + command_id + " " + r->aggregate_id + " " + std::to_string(r->version) + " " +
-        (r->at ? eventstore::to_string(*r->at) : std::string("-")));
+        (r->at ? eventstore::to_string(*r->at) : std::string("-")) + " " + now_us());
 }
 
 // The handler promises an answer by each command's deadline; should it break that, stop
@@ -189,6 +200,7 @@ int main(int argc, char** argv) {
         in_flight slots(args.concurrency);
         auto send = [&](review::command command, std::string command_id) {
             slots.acquire();
+            say("SENT " + command_id + " " + eventstore::review_aggregate::aggregate_id(command) + " " + now_us());
             handler.handle(std::move(command), {command_id, args.name, "", ""}, options,
                            [&slots, command_id](commands::command_result r) {
                                report(command_id, r);
