@@ -258,7 +258,7 @@ result<std::unique_ptr<local_broker>, error> local_broker::start(local_broker_op
                                                (dir / "server.properties").string(), "--ignore-formatted"}),
                                  format_timeout);
         if (!formatted) {
-            return fail(fail_with(errc::format_failed, "kafka.tools.StorageTool format: " + formatted.error()));
+            return fail(fail_with(errc::format_failed, "kafka.tools.StorageTool format: " + formatted.error().message));
         }
         if (!formatted->status.success() || !has_meta_properties(broker->log_directory())) {
             return fail(fail_with(errc::format_failed,
@@ -287,8 +287,8 @@ result<void, error> local_broker::launch() {
     spawn.working_directory = directory_;
     auto jvm = os::process::spawn(std::move(spawn));
     if (!jvm) {
-        return fail(fail_with(jvm.error().find("exec") != std::string::npos ? errc::not_installed : errc::start_failed,
-                              "java kafka.Kafka (node " + std::to_string(node_id_) + "): " + jvm.error() +
+        return fail(fail_with(jvm.error().code == os::errc::not_found ? errc::not_installed : errc::start_failed,
+                              "java kafka.Kafka (node " + std::to_string(node_id_) + "): " + jvm.error().message +
                                   " (install openjdk-17-jre-headless: scripts/install-deps.sh)"));
     }
     pid_ = jvm->pid();
@@ -306,9 +306,9 @@ result<void, error> local_broker::wait_ready(std::chrono::milliseconds timeout) 
                                               {"reconnect.backoff.max.ms", "500"},
                                               {"log_level", "0"},
                                               {"log.connection.close", "false"}});
-    if (!conf) return fail(fail_with(errc::not_ready, "readiness client: " + conf.error()));
+    if (!conf) return fail(fail_with(errc::not_ready, "readiness client: " + conf.error().message));
     auto client = eventstore::kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!client) return fail(fail_with(errc::not_ready, "readiness client: " + client.error()));
+    if (!client) return fail(fail_with(errc::not_ready, "readiness client: " + client.error().message));
     std::string last = "no answer yet";
     for (;;) {
         const auto ended = jvm_ ? jvm_->wait_for(0ms) : std::optional<os::exit_status>();
@@ -368,14 +368,14 @@ os::exit_status local_broker::kill() {
 
 result<void, error> local_broker::pause() {
     if (!running()) return fail(fail_with(errc::not_running, "Kafka node " + std::to_string(node_id_) + " is not running"));
-    if (auto sent = jvm_->send_signal(SIGSTOP); !sent) return fail(fail_with(errc::not_running, sent.error()));
+    if (auto sent = jvm_->send_signal(SIGSTOP); !sent) return fail(fail_with(errc::not_running, sent.error().message));
     paused_ = true;
     return {};
 }
 
 result<void, error> local_broker::resume() {
     if (!running()) return fail(fail_with(errc::not_running, "Kafka node " + std::to_string(node_id_) + " is not running"));
-    if (auto sent = jvm_->send_signal(SIGCONT); !sent) return fail(fail_with(errc::not_running, sent.error()));
+    if (auto sent = jvm_->send_signal(SIGCONT); !sent) return fail(fail_with(errc::not_running, sent.error().message));
     paused_ = false;
     return {};
 }

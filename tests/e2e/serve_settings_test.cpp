@@ -168,7 +168,8 @@ TEST(serve_default_run, the_jwt_secret_and_postgres_password_are_kept_in_the_dat
     ASSERT_TRUE(wrong.has_value()) << wrong.error();
     auto refused = adapters::postgres::ping(*wrong, 5s);
     ASSERT_FALSE(refused.has_value());
-    EXPECT_NE(refused.error().find("password authentication failed"), std::string::npos) << refused.error();
+    EXPECT_EQ(refused.error().code, adapters::postgres::errc::connection_failed) << refused.error();
+    EXPECT_NE(refused.error().message.find("password authentication failed"), std::string::npos) << refused.error();
 
     EXPECT_EQ(text.find(jwt_secret), std::string::npos) << "the JWT secret is in the log";
     EXPECT_EQ(text.find(pg_password), std::string::npos) << "the PostgreSQL password is in the log";

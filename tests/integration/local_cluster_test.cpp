@@ -225,7 +225,7 @@ TEST(local_cluster, a_password_is_required_over_scram_and_survives_a_restart) {
         no_password_url = "postgresql://" + cluster.user() + "@127.0.0.1:" + port + "/postgres";
         auto wrong = ping(url_of("postgresql://" + cluster.user() + ":wrong@127.0.0.1:" + port + "/postgres"), 5s);
         ASSERT_FALSE(wrong.has_value());
-        EXPECT_NE(wrong.error().find("password authentication failed"), std::string::npos) << wrong.error();
+        EXPECT_NE(wrong.error().message.find("password authentication failed"), std::string::npos) << wrong.error();
         auto none = ping(url_of(no_password_url), 5s);
         EXPECT_FALSE(none.has_value());
         cluster.stop();
@@ -247,7 +247,8 @@ TEST(local_cluster, a_cluster_made_without_a_password_is_refused_when_one_is_ask
     options.password = "0123456789abcdef0123";
     auto refused = local_cluster::start(options);
     ASSERT_FALSE(refused.has_value());
-    EXPECT_NE(refused.error().find("accepts connections without the password"), std::string::npos) << refused.error();
+    EXPECT_EQ(refused.error().code, errc::trusts_without_password) << refused.error();
+    EXPECT_NE(refused.error().message.find("accepts connections without the password"), std::string::npos) << refused.error();
 }
 
 }  // namespace

@@ -250,7 +250,7 @@ protected:
     int busiest_leader() {
         std::map<int, int> led;
         for (int p = 0; p < partitions; ++p) {
-            auto leader = cluster_->leader_of(topic, p);
+            auto leader = cluster_->leader_of(topic, eventstore::partition_id(p));
             EXPECT_TRUE(leader.has_value()) << leader.error();
             if (leader) ++led[*leader];
         }
@@ -267,7 +267,7 @@ protected:
         while (steady::now() < deadline) {
             bool off = true;
             for (int p = 0; p < partitions && off; ++p) {
-                auto leader = cluster_->leader_of(topic, p, 2s);
+                auto leader = cluster_->leader_of(topic, eventstore::partition_id(p), 2s);
                 off = leader.has_value() && *leader != node;
             }
             if (off) return true;

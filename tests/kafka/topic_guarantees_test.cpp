@@ -32,9 +32,9 @@ constexpr int partitions = 4;
 result<void, std::string> create_topic_with(const std::string& bootstrap, const std::string& topic, int replication,
                                             const std::map<std::string, std::string>& config) {
     auto conf = eventstore::kafka::make_conf({{"bootstrap.servers", bootstrap}, {"log_level", "3"}});
-    if (!conf) return fail(conf.error());
+    if (!conf) return fail(conf.error().message);
     auto rk = eventstore::kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!rk) return fail(rk.error());
+    if (!rk) return fail(rk.error().message);
     std::array<char, 256> error{};
     rd_kafka_NewTopic_t* t = rd_kafka_NewTopic_new(topic.c_str(), partitions, replication, error.data(), error.size());
     if (t == nullptr) return fail(std::string(error.data()));
@@ -116,7 +116,7 @@ protected:
 
     // `serve` on the cluster; it must stop at the topic check, before PostgreSQL (at a
     // port nobody listens on) is asked.
-    [[nodiscard]] result<run_result, std::string> run_serve() const {
+    [[nodiscard]] result<run_result, adapters::os::error> run_serve() const {
         return run({SHOPSTREAM_BINARY, "serve", "--listen", "127.0.0.1:0", "--brokers", cluster_->bootstrap(),
                     "--partitions", std::to_string(partitions), "--data-dir", (dir_.path() / "data").string(),
                     "--jwt-secret", "topic-guarantees-secret-0123456789abcdef", "--postgres",

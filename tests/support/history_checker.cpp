@@ -546,7 +546,7 @@ private:
         }
         if (*locations != want) wrong.push_back(id + ": its commit locations differ from the log's applied commits");
         auto fresh = es::replay<Aggregate>(events, key.second);
-        if (!fresh) return wrong.push_back(id + ": the log's events do not replay: " + fresh.error());
+        if (!fresh) return wrong.push_back(id + ": the log's events do not replay: " + fresh.error().message);
         auto snapshot = Aggregate::decode_state(stored.snapshot);
         if (!snapshot) {
             wrong.push_back(id + ": its snapshot does not decode: " + snapshot.error().detail);
@@ -555,13 +555,13 @@ private:
         }
         auto own = es::replay<Aggregate>(store, key.second);
         if (!own) {
-            wrong.push_back(id + ": its own history does not replay: " + own.error());
+            wrong.push_back(id + ": its own history does not replay: " + own.error().message);
         } else if (own->version != fresh->version || !(own->state == fresh->state)) {
             wrong.push_back(id + ": a replay of its own copies differs from a replay of the log");
         }
         if (in_.reader != nullptr) {
             if (auto same = in_.reader->verify(store, key.first, key.second); !same) {
-                wrong.push_back(id + ": " + same.error());
+                wrong.push_back(id + ": " + same.error().message);
             }
         }
     }
@@ -694,7 +694,7 @@ result<history_report, std::string> check_history_on_cluster(std::string_view bo
         input.log[ctx] = std::move(*records);
     }
     auto reader = es::aggregate_reader::open(std::string(bootstrap));
-    if (!reader) return fail("opening a reader: " + reader.error());
+    if (!reader) return fail("opening a reader: " + reader.error().message);
     input.reader = reader->get();
     return check_history(input);
 }

@@ -42,8 +42,10 @@ result<ek::handle, std::string> admin_client(const std::string& bootstrap) {
                                {"reconnect.backoff.max.ms", "500"},
                                {"log_level", "3"},
                                {"log.connection.close", "false"}});
-    if (!conf) return fail(std::move(conf.error()));
-    return ek::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+    if (!conf) return fail(std::move(conf.error().message));
+    auto client = ek::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+    if (!client) return fail(std::move(client.error().message));
+    return std::move(*client);
 }
 
 result<metadata_ptr, std::string> all_metadata(rd_kafka_t* client, std::chrono::milliseconds timeout) {

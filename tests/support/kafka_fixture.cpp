@@ -49,11 +49,11 @@ result<test_kafka, std::string> test_kafka::start(const std::vector<topic_spec>&
         return out;
     }
     auto started = eventstore::embedded_cluster::start(3);
-    if (!started) return fail(std::move(started.error()));
+    if (!started) return fail(std::move(started.error().message));
     out.mock_.emplace(std::move(*started));
     for (const auto& topic : topics) {
         if (auto created = out.mock_->create_topic(topic.name, topic.partitions, topic.replication_factor); !created) {
-            return fail(std::move(created.error()));
+            return fail(std::move(created.error().message));
         }
     }
     out.bootstrap_ = out.mock_->bootstrap_servers();
