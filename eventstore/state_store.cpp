@@ -123,10 +123,10 @@ key_bytes commit_key(context ctx, std::string_view id, std::uint64_t first_versi
     return key;
 }
 
-small_bytes<5> checkpoint_key(context ctx, std::int32_t partition) {
+small_bytes<5> checkpoint_key(context ctx, partition_id partition) {
     small_bytes<5> key;
     key.push_back(static_cast<char>(ctx));
-    put_be(key, static_cast<std::uint32_t>(partition));
+    put_be(key, static_cast<std::uint32_t>(partition.value()));
     return key;
 }
 
@@ -140,12 +140,12 @@ std::string encode_record(const stored_aggregate& a) {
     for (const auto& c : recent) {
         const auto id = b.CreateString(c.command_id);
         commands.push_back(
-            fbs::Createapplied_command(b, id, c.version, c.at.partition, c.at.offset));
+            fbs::Createapplied_command(b, id, c.version, c.at.partition.value(), c.at.offset.value()));
     }
     const auto commands_vec = b.CreateVector(commands);
     const auto snapshot = b.CreateVector(a.snapshot);
     const auto root =
-        fbs::Createaggregate_record(b, a.head.version, a.partition, commands_vec, snapshot);
+        fbs::Createaggregate_record(b, a.head.version, a.partition.value(), commands_vec, snapshot);
     b.FinishSizePrefixed(root, fbs::aggregate_recordIdentifier());
     return {reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()};
 }
@@ -188,13 +188,13 @@ result<stored_aggregate, std::string> decode_record(std::span<const std::uint8_t
     const auto* root = fbs::GetSizePrefixedaggregate_record(data);
     stored_aggregate out;
     out.head.version = root->version();
-    out.partition = root->partition();
+    out.partition = partition_id(root->partition());
     if (const auto* commands = root->recent_commands()) {
         out.head.recent_commands.reserve(commands->size());
         for (const auto* c : *commands) {
             if (c->command_id() == nullptr) return fail(std::string("a recent command has no id"));
             out.head.recent_commands.push_back(applied_command{
-                c->command_id()->str(), c->version(), position{c->partition(), c->offset()}});
+                c->command_id()->str(), c->version(), position{partition_id(c->partition()), log_offset(c->offset())}});
         }
     }
     if (const auto* snapshot = root->snapshot()) {
@@ -218,7 +218,7 @@ std::string encode_entry(const stored_commit& c) {
     // At an 8-byte boundary of the entry, so a reader decodes the commit in place.
     b.ForceVectorAlignment(c.record.size(), sizeof(std::uint8_t), alignof(std::uint64_t));
     const auto record = b.CreateVector(c.record);
-    const auto root = fbs::Createcommit_entry(b, c.location.event_count, c.location.at.partition, c.location.at.offset,
+    const auto root = fbs::Createcommit_entry(b, c.location.event_count, c.location.at.partition.value(), c.location.at.offset.value(),
                                               h.timestamp_ms, command_type, correlation, causation, actor, traceparent,
                                               record);
     b.FinishSizePrefixed(root, commit_entry_identifier);
@@ -238,7 +238,7 @@ result<stored_commit_view, std::string> view_entry(std::span<const std::uint8_t>
     const auto* root = flatbuffers::GetSizePrefixedRoot<fbs::commit_entry>(*opened);
     auto text = [](const flatbuffers::String* v) { return v == nullptr ? std::string_view() : v->string_view(); };
     stored_commit_view out{
-        commit_location{first_version, root->event_count(), position{root->partition(), root->offset()}},
+        commit_location{first_version, root->event_count(), position{partition_id(root->partition()), log_offset(root->offset())}},
         commit_headers_view{root->timestamp_ms(), text(root->command_type()), text(root->correlation_id()),
                             text(root->causation_id()), text(root->actor()), text(root->traceparent())},
         {}};
@@ -354,12 +354,12 @@ struct state_store::impl {
         return {};
     }
 
-    result<std::map<std::int32_t, std::int64_t>, store_error> get_checkpoints(
+    result<std::map<partition_id, log_offset>, store_error> get_checkpoints(
         const lmdb::txn& txn, context ctx) const {
         const std::string doing = "reading the " + std::string(name_of(ctx)) + " checkpoints";
         auto cursor = txn.open_cursor(checkpoints);
         if (!cursor) return fail(mdb_failure(cursor.error(), doing));
-        std::map<std::int32_t, std::int64_t> out;
+        std::map<partition_id, log_offset> out;
         for (auto at = cursor->seek(std::string(1, static_cast<char>(ctx)));; at = cursor->next()) {
             if (!at) return fail(mdb_failure(at.error(), doing));
             if (!*at) break;
@@ -371,8 +371,8 @@ struct state_store::impl {
                                     "has a " + std::to_string(key.size()) + "-byte key and a " +
                                         std::to_string(value.size()) + "-byte value"));
             }
-            out.emplace(static_cast<std::int32_t>(get_be<std::uint32_t>(key.data() + 1)),
-                        static_cast<std::int64_t>(get_be<std::uint64_t>(value.data())));
+            out.emplace(partition_id(static_cast<std::int32_t>(get_be<std::uint32_t>(key.data() + 1))),
+                        log_offset(static_cast<std::int64_t>(get_be<std::uint64_t>(value.data()))));
         }
         return out;
     }
@@ -538,7 +538,7 @@ result<void, store_error> state_store::visit_commits(context ctx, std::string_vi
         [&](const lmdb::txn& txn) { return impl_->visit_commits_in(txn, ctx, aggregate_id, up_to_version, visit); });
 }
 
-result<std::map<std::int32_t, std::int64_t>, store_error> state_store::checkpoints(
+result<std::map<partition_id, log_offset>, store_error> state_store::checkpoints(
     context ctx) const {
     return impl_->read([&](const lmdb::txn& txn) { return impl_->get_checkpoints(txn, ctx); });
 }
@@ -600,20 +600,20 @@ result<void, store_error> write_batch::add_commit(context ctx, std::string_view 
                       });
 }
 
-result<void, store_error> write_batch::set_checkpoint(context ctx, std::int32_t partition,
-                                                      std::int64_t next_offset) {
+result<void, store_error> write_batch::set_checkpoint(context ctx, partition_id partition,
+                                                      log_offset next_offset) {
     if (!impl_) return fail(moved_from());
     // Kafka's partitions and offsets are never negative; a negative one here is a
     // logical offset (OFFSET_END, ...) that slipped through, and would resume wrongly.
-    if (partition < 0 || next_offset < 0) {
-        return fail(store_error{"state store: checkpoint " + std::to_string(partition) + ":" +
-                                std::to_string(next_offset) +
+    if (partition.value() < 0 || next_offset.value() < 0) {
+        return fail(store_error{"state store: checkpoint " + std::to_string(partition.value()) + ":" +
+                                std::to_string(next_offset.value()) +
                                 " refused: partitions and offsets are never negative"});
     }
     small_bytes<8> value;
-    put_be(value, static_cast<std::uint64_t>(next_offset));
+    put_be(value, static_cast<std::uint64_t>(next_offset.value()));
     return impl_->put(impl_->store->checkpoints, checkpoint_key(ctx, partition), value, [&] {
-        return "writing the " + std::string(name_of(ctx)) + " checkpoint of partition " + std::to_string(partition);
+        return "writing the " + std::string(name_of(ctx)) + " checkpoint of partition " + std::to_string(partition.value());
     });
 }
 

@@ -38,7 +38,7 @@ namespace shopstream::eventstore {
 
 struct stored_aggregate {
     aggregate_head head;
-    std::int32_t partition = 0;
+    partition_id partition{0};
     std::vector<std::uint8_t> snapshot;  // the context's state, as its snapshot codec writes it
 
     friend bool operator==(const stored_aggregate&, const stored_aggregate&) = default;
@@ -167,7 +167,7 @@ public:
                                                           function_ref<bool(const stored_commit_view&)> visit) const;
 
     // Next offset to apply, per partition that has a checkpoint.
-    [[nodiscard]] result<std::map<std::int32_t, std::int64_t>, store_error> checkpoints(
+    [[nodiscard]] result<std::map<partition_id, log_offset>, store_error> checkpoints(
         context ctx) const;
 
     // Starts the (single) write transaction of a batch.
@@ -204,8 +204,8 @@ public:
                                                                 const commit_location& location) {
         return add_commit(ctx, aggregate_id, stored_commit{location, {}, {}});
     }
-    [[nodiscard]] result<void, store_error> set_checkpoint(context ctx, std::int32_t partition,
-                                                           std::int64_t next_offset);
+    [[nodiscard]] result<void, store_error> set_checkpoint(context ctx, partition_id partition,
+                                                           log_offset next_offset);
     [[nodiscard]] result<void, store_error> set_log_identity(std::string_view identity);
 
     [[nodiscard]] result<void, store_error> commit();

@@ -52,7 +52,7 @@ protected:
             for (const auto& e : commits[k]) c.events.push_back(review_aggregate::encode_event(e));
             const stored_commit stored{
                 commit_location{version + 1, static_cast<std::uint32_t>(c.events.size()),
-                                position{2, static_cast<std::int64_t>(100 + k)}},
+                                position{partition_id(2), log_offset(static_cast<std::int64_t>(100 + k))}},
                 commit_headers{1'700'000'000'000 + static_cast<std::int64_t>(k), "edit_review", "corr-" + std::to_string(k),
                                "", "customer:author", ""},
                 encode_commit(c)};
@@ -94,7 +94,7 @@ TEST_F(history_test, a_visit_hands_over_in_place_what_read_history_copies) {
     ASSERT_EQ(owned->size(), 9U);
     for (std::size_t i = 0; i < owned->size(); ++i) EXPECT_EQ((*owned)[i].version, i + 1);
     EXPECT_EQ((*owned)[2].command_id, "cmd-1");
-    EXPECT_EQ((*owned)[2].at, (position{2, 101}));
+    EXPECT_EQ((*owned)[2].at, (position{partition_id(2), log_offset(101)}));
     EXPECT_EQ((*owned)[2].headers.correlation_id, "corr-1");
     EXPECT_TRUE(same(visited(all_versions), *owned));
 }
@@ -152,7 +152,7 @@ TEST_F(history_test, a_stored_record_of_another_commit_is_refused_by_every_read)
         ASSERT_TRUE(batch);
         ASSERT_TRUE(batch->add_commit(
             context::reviews, id,
-            stored_commit{commit_location{5, 1, position{2, 102}}, {},
+            stored_commit{commit_location{5, 1, position{partition_id(2), log_offset(102)}}, {},
                           encode_commit(commit{"someone-else", 4, "cmd-x", {review_aggregate::encode_event(edited(5))}})}));
         ASSERT_TRUE(batch->commit());
     }
