@@ -59,46 +59,73 @@ aggregate_reader::~aggregate_reader() {
 
 namespace {
 
-// The events of one stored commit with version <= up_to_version, after checking that
-// `record` is the commit the store says it is; `mismatch` is the code when it is not.
-result<void, error> append_events(std::vector<recorded_event>& out, context ctx, std::string_view aggregate_id,
-                                  const commit_location& l, commit_headers headers,
-                                  std::span<const std::uint8_t> record, std::uint64_t up_to_version,
-                                  std::string_view where, errc mismatch) {
-    auto c = decode_commit(record);
+// `record` read in place, once checked to be the commit the store says sits at `l`.
+result<commit_view, error> view_recorded(context ctx, std::string_view aggregate_id, const commit_location& l,
+                                               std::span<const std::uint8_t> record,
+                                               std::vector<std::uint8_t>& aligned_copy, std::string_view where,
+                                         errc mismatch) {
+    auto c = view_commit(record, aligned_copy);
     if (!c || c->aggregate_id != aggregate_id || c->expected_version + 1 != l.first_version ||
-        c->events.size() != l.event_count) {
+        c->event_count() != l.event_count) {
         return fail(error{mismatch, "the record " + std::string(where) + " of " + std::string(topic_of(ctx)) + "[" +
                     std::to_string(l.at.partition.value()) + "]@" + std::to_string(l.at.offset.value()) + " is not the commit of " +
                     std::string(aggregate_id) + " at version " + std::to_string(l.first_version) +
                     " the state store recorded" + (c ? std::string() : " (" + c.error().detail + ")") +
                     ": rebuild the store from the log"});
     }
-    for (std::size_t k = 0; k < c->events.size(); ++k) {
+    return *c;
+}
+
+// Hands `visit` the events of commit `c` (at `l`) with version <= up_to_version; false
+// once `visit` asked to stop. A payload off an 8-byte boundary goes through
+// `payload_copy` first, so the codecs read it in place.
+bool visit_events(const commit_view& c, const commit_location& l, const commit_headers_view& headers,
+                  std::uint64_t up_to_version, std::vector<std::uint8_t>& payload_copy,
+                  function_ref<bool(const recorded_event_view&)> visit) {
+    for (std::size_t k = 0; k < c.event_count(); ++k) {
         const std::uint64_t version = l.first_version + k;
         if (version > up_to_version) break;
-        const bool last = k + 1 == c->events.size();
-        out.push_back({version, l.at, last ? std::move(c->command_id) : c->command_id,
-                       last ? std::move(headers) : headers, std::move(c->events[k])});
+        recorded_event_view e{version, l.at, c.command_id, headers, c.event(k)};
+        if (reinterpret_cast<std::uintptr_t>(e.event.payload.data()) % alignof(std::uint64_t) != 0) {
+            payload_copy.assign(e.event.payload.begin(), e.event.payload.end());
+            e.event.payload = payload_copy;
+        }
+        if (!visit(e)) return false;
     }
-    return {};
+    return true;
 }
 
 }  // namespace
 
-result<std::vector<recorded_event>, error> read_history(const state_store& store, context ctx,
-                                                        std::string_view aggregate_id, std::uint64_t up_to_version) {
-    auto commits = store.commits(ctx, aggregate_id, up_to_version);
-    if (!commits) return fail(error{errc::store_failed, std::move(commits.error().message)});
-    std::vector<recorded_event> out;
-    out.reserve(commits->size());
-    for (auto& c : *commits) {
-        if (auto r = append_events(out, ctx, aggregate_id, c.location, std::move(c.headers), c.record, up_to_version,
-                                   "the state store keeps", errc::store_failed);
-            !r) {
-            return fail(std::move(r.error()));
+result<void, error> visit_history(const state_store& store, context ctx, std::string_view aggregate_id,
+                                        std::uint64_t up_to_version,
+                                        function_ref<bool(const recorded_event_view&)> visit) {
+    std::optional<error> problem;
+    std::vector<std::uint8_t> aligned_copy;
+    std::vector<std::uint8_t> payload_copy;
+    auto visited = store.visit_commits(ctx, aggregate_id, up_to_version, [&](const stored_commit_view& stored) {
+        auto c = view_recorded(ctx, aggregate_id, stored.location, stored.record, aligned_copy,
+                               "the state store keeps", errc::store_failed);
+        if (!c) {
+            problem = std::move(c.error());
+            return false;
         }
-    }
+        return visit_events(*c, stored.location, stored.headers, up_to_version, payload_copy, visit);
+    });
+    if (!visited) return fail(error{errc::store_failed, std::move(visited.error().message)});
+    if (problem) return fail(std::move(*problem));
+    return {};
+}
+
+result<std::vector<recorded_event>, error> read_history(const state_store& store, context ctx,
+                                                              std::string_view aggregate_id,
+                                                              std::uint64_t up_to_version) {
+    std::vector<recorded_event> out;
+    auto visited = visit_history(store, ctx, aggregate_id, up_to_version, [&](const recorded_event_view& e) {
+        out.push_back(e.owned());
+        return true;
+    });
+    if (!visited) return fail(std::move(visited.error()));
     return out;
 }
 
@@ -194,6 +221,8 @@ result<std::vector<recorded_event>, error> aggregate_reader::read_from_log(const
     if (!fetched) return fail(std::move(fetched.error()));
     auto& [commits, records] = *fetched;
     std::vector<recorded_event> out;
+    std::vector<std::uint8_t> aligned_copy;
+    std::vector<std::uint8_t> payload_copy;
     for (const auto& c : commits) {
         const auto found = records.find(c.location.at.offset);
         if (found == records.end()) {
@@ -202,11 +231,14 @@ result<std::vector<recorded_event>, error> aggregate_reader::read_from_log(const
                                                       std::to_string(c.location.at.offset.value()) + ", a commit of " +
                                                       std::string(aggregate_id)});
         }
-        if (auto r = append_events(out, ctx, aggregate_id, c.location, c.headers, found->second, up_to_version,
-                                   "the log holds", errc::log_mismatch);
-            !r) {
-            return fail(std::move(r.error()));
-        }
+        auto viewed = view_recorded(ctx, aggregate_id, c.location, found->second, aligned_copy, "the log holds", errc::log_mismatch);
+        if (!viewed) return fail(std::move(viewed.error()));
+        const commit_headers_view headers{c.headers.timestamp_ms, c.headers.command_type, c.headers.correlation_id,
+                                          c.headers.causation_id, c.headers.actor,        c.headers.traceparent};
+        visit_events(*viewed, c.location, headers, up_to_version, payload_copy, [&](const recorded_event_view& e) {
+            out.push_back(e.owned());
+            return true;
+        });
     }
     return out;
 }

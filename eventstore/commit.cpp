@@ -2,7 +2,8 @@
 
 #include <flatbuffers/flatbuffers.h>
 
-#include "eventstore/codec/fb_support.hpp"
+#include <cstdint>
+
 #include "eventstore/commit_generated.h"
 
 namespace shopstream::eventstore {
@@ -24,10 +25,8 @@ std::vector<std::uint8_t> encode_commit(const commit& c) {
     return {b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()};
 }
 
-result<commit, codec_error> decode_commit(std::span<const std::uint8_t> input) {
-    // Kafka hands out values at any address; FlatBuffers reads scalars in place.
-    const fb_support::aligned_bytes aligned(input);
-    const std::span<const std::uint8_t> bytes = aligned.bytes();
+result<commit_view, codec_error> view_commit(std::span<const std::uint8_t> bytes,
+                                             std::vector<std::uint8_t>& aligned_copy) {
     auto fail_with = [](codec_errc code, std::string detail) {
         return fail(codec_error{code, std::move(detail)});
     };
@@ -37,6 +36,11 @@ result<commit, codec_error> decode_commit(std::span<const std::uint8_t> input) {
     // flatbuffers::Verifier asserts (aborts a debug build) on a buffer this large.
     if (bytes.size() >= FLATBUFFERS_MAX_BUFFER_SIZE) {
         return fail_with(codec_errc::verification_failed, "commit larger than a FlatBuffer can be");
+    }
+    // Kafka and LMDB hand out values at any address; FlatBuffers reads scalars in place.
+    if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(std::uint64_t) != 0) {
+        aligned_copy.assign(bytes.begin(), bytes.end());  // operator new aligns beyond 8
+        bytes = aligned_copy;
     }
     // The size prefix must account for every byte: a truncated or padded record is refused.
     if (flatbuffers::GetPrefixedSize(bytes.data()) != bytes.size() - sizeof(flatbuffers::uoffset_t)) {
@@ -59,17 +63,32 @@ result<commit, codec_error> decode_commit(std::span<const std::uint8_t> input) {
     if (root->expected_version() > UINT64_MAX - root->events()->size()) {
         return fail_with(codec_errc::invalid_value, "commit version overflows");
     }
-    commit c;
-    c.aggregate_id = root->aggregate_id()->str();
-    c.command_id = root->command_id()->str();
-    c.expected_version = root->expected_version();
-    c.events.reserve(root->events()->size());
-    for (const auto* e : *root->events()) {
-        encoded_event out;
-        out.type = e->type();
-        out.schema_version = e->schema_version();
-        if (e->payload() != nullptr) out.payload.assign(e->payload()->begin(), e->payload()->end());
-        c.events.push_back(std::move(out));
+    commit_view v;
+    v.aggregate_id = root->aggregate_id()->string_view();
+    v.command_id = root->command_id()->string_view();
+    v.expected_version = root->expected_version();
+    v.events_ = root->events();
+    v.event_count_ = root->events()->size();
+    return v;
+}
+
+encoded_event_view commit_view::event(std::size_t i) const noexcept {
+    const auto* e = static_cast<const flatbuffers::Vector<flatbuffers::Offset<fbc::event_entry>>*>(events_)->Get(
+        static_cast<flatbuffers::uoffset_t>(i));
+    encoded_event_view out{e->type(), e->schema_version(), {}};
+    if (const auto* payload = e->payload()) out.payload = {payload->data(), payload->size()};
+    return out;
+}
+
+result<commit, codec_error> decode_commit(std::span<const std::uint8_t> input) {
+    std::vector<std::uint8_t> aligned_copy;
+    auto v = view_commit(input, aligned_copy);
+    if (!v) return fail(std::move(v.error()));
+    commit c{std::string(v->aggregate_id), v->expected_version, std::string(v->command_id), {}};
+    c.events.reserve(v->event_count());
+    for (std::size_t i = 0; i < v->event_count(); ++i) {
+        const auto e = v->event(i);
+        c.events.push_back(encoded_event{e.type, e.schema_version, {e.payload.begin(), e.payload.end()}});
     }
     return c;
 }

@@ -34,6 +34,24 @@ struct commit {
     friend bool operator==(const commit&, const commit&) = default;
 };
 
+// A commit read in place (view_commit): every view points into the bytes it was read
+// from, and is valid as long as they are.
+class commit_view {
+public:
+    std::string_view aggregate_id;
+    std::uint64_t expected_version = 0;
+    std::string_view command_id;
+
+    [[nodiscard]] std::size_t event_count() const noexcept { return event_count_; }
+    // Precondition: i < event_count().
+    [[nodiscard]] encoded_event_view event(std::size_t i) const noexcept;
+
+private:
+    friend result<commit_view, codec_error> view_commit(std::span<const std::uint8_t>, std::vector<std::uint8_t>&);
+    const void* events_ = nullptr;  // the verified FlatBuffers vector of event entries
+    std::size_t event_count_ = 0;
+};
+
 // Kafka record headers (all UTF-8 text). Empty values are not written.
 struct commit_metadata {
     std::string command_type;    // header "type": the command ("place_order")
@@ -62,5 +80,12 @@ inline constexpr std::string_view traceparent = "traceparent";
 // corrupt, wrong identifier) and invalid_value for a verified commit that breaks the
 // record's own rules (empty aggregate or command id, no events, version overflow).
 [[nodiscard]] result<commit, codec_error> decode_commit(std::span<const std::uint8_t> bytes);
+
+// The same checks as decode_commit(), without copying: the view points into `bytes`, or
+// into `aligned_copy` when `bytes` does not sit at the 8-byte alignment FlatBuffers reads
+// scalars at (then `aligned_copy` must outlive the view; reusing it across calls is what
+// keeps a scan of many commits free of allocations).
+[[nodiscard]] result<commit_view, codec_error> view_commit(std::span<const std::uint8_t> bytes,
+                                                           std::vector<std::uint8_t>& aligned_copy);
 
 }  // namespace shopstream::eventstore

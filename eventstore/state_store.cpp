@@ -215,6 +215,8 @@ std::string encode_entry(const stored_commit& c) {
     const auto causation = str(h.causation_id);
     const auto actor = str(h.actor);
     const auto traceparent = str(h.traceparent);
+    // At an 8-byte boundary of the entry, so a reader decodes the commit in place.
+    b.ForceVectorAlignment(c.record.size(), sizeof(std::uint8_t), alignof(std::uint64_t));
     const auto record = b.CreateVector(c.record);
     const auto root = fbs::Createcommit_entry(b, c.location.event_count, c.location.at.partition.value(), c.location.at.offset.value(),
                                               h.timestamp_ms, command_type, correlation, causation, actor, traceparent,
@@ -223,22 +225,30 @@ std::string encode_entry(const stored_commit& c) {
     return {reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()};
 }
 
-// The entry at `first_version`: its location always, headers and bytes when `full`.
-// `scratch` holds the aligned copy of a misaligned value; reused across a range scan.
-result<stored_commit, std::string> decode_entry(std::span<const std::uint8_t> bytes, std::uint64_t first_version,
-                                                bool full, std::vector<std::uint8_t>& scratch) {
+// The entry at `first_version`, read in place. `scratch` holds the aligned copy of a
+// misaligned value and `record_scratch` that of a record an older build did not align
+// (see encode_entry); both are reused across a range scan, so it allocates once at most.
+result<stored_commit_view, std::string> view_entry(std::span<const std::uint8_t> bytes, std::uint64_t first_version,
+                                                   std::vector<std::uint8_t>& scratch,
+                                                   std::vector<std::uint8_t>& record_scratch) {
     auto opened = open_value(bytes, "a commit entry, identifier \"SSCE\"", scratch, [](flatbuffers::Verifier& v) {
         return v.VerifySizePrefixedBuffer<fbs::commit_entry>(commit_entry_identifier);
     });
     if (!opened) return fail(std::move(opened.error()));
     const auto* root = flatbuffers::GetSizePrefixedRoot<fbs::commit_entry>(*opened);
-    stored_commit out;
-    out.location = commit_location{first_version, root->event_count(), position{partition_id(root->partition()), log_offset(root->offset())}};
-    if (!full) return out;
-    auto text = [](const flatbuffers::String* v) { return v == nullptr ? std::string() : v->str(); };
-    out.headers = commit_headers{root->timestamp_ms(), text(root->command_type()), text(root->correlation_id()),
-                                 text(root->causation_id()), text(root->actor()), text(root->traceparent())};
-    if (const auto* record = root->record()) out.record.assign(record->begin(), record->end());
+    auto text = [](const flatbuffers::String* v) { return v == nullptr ? std::string_view() : v->string_view(); };
+    stored_commit_view out{
+        commit_location{first_version, root->event_count(), position{partition_id(root->partition()), log_offset(root->offset())}},
+        commit_headers_view{root->timestamp_ms(), text(root->command_type()), text(root->correlation_id()),
+                            text(root->causation_id()), text(root->actor()), text(root->traceparent())},
+        {}};
+    if (const auto* record = root->record()) {
+        out.record = {record->data(), record->size()};
+        if (reinterpret_cast<std::uintptr_t>(record->data()) % alignof(std::uint64_t) != 0) {
+            record_scratch.assign(out.record.begin(), out.record.end());
+            out.record = record_scratch;
+        }
+    }
     return out;
 }
 
@@ -310,18 +320,18 @@ struct state_store::impl {
         return std::move(*decoded);
     }
 
-    result<std::vector<stored_commit>, store_error> get_commits(const lmdb::txn& txn, context ctx,
-                                                                std::string_view id, std::uint64_t up_to,
-                                                                bool full) const {
+    result<void, store_error> visit_commits_in(const lmdb::txn& txn, context ctx, std::string_view id,
+                                               std::uint64_t up_to,
+                                               function_ref<bool(const stored_commit_view&)> visit) const {
         if (auto ok = check_id(id); !ok) return fail(ok.error());
-        const std::string doing = "reading the commits of " + describe(ctx, id);
+        auto doing = [&] { return "reading the commits of " + describe(ctx, id); };
         auto cursor = txn.open_cursor(commits);
-        if (!cursor) return fail(mdb_failure(cursor.error(), doing));
+        if (!cursor) return fail(mdb_failure(cursor.error(), doing()));
         const auto prefix = aggregate_key(ctx, id);
-        std::vector<stored_commit> out;
         std::vector<std::uint8_t> scratch;
+        std::vector<std::uint8_t> record_scratch;
         for (auto at = cursor->seek(commit_key(ctx, id, 0));; at = cursor->next()) {
-            if (!at) return fail(mdb_failure(at.error(), doing));
+            if (!at) return fail(mdb_failure(at.error(), doing()));
             if (!*at) break;
             const std::span<const std::uint8_t> key = bytes_of((*at)->first);
             if (key.size() < prefix.size() ||
@@ -334,14 +344,14 @@ struct state_store::impl {
             }
             const auto first_version = get_be<std::uint64_t>(key.data() + prefix.size());
             if (first_version > up_to) break;
-            auto entry = decode_entry(bytes_of((*at)->second), first_version, full, scratch);
+            auto entry = view_entry(bytes_of((*at)->second), first_version, scratch, record_scratch);
             if (!entry) {
                 return fail(corrupt("the commit at version " + std::to_string(first_version) + " of " + describe(ctx, id),
                                     entry.error()));
             }
-            out.push_back(std::move(*entry));
+            if (!visit(*entry)) break;
         }
-        return out;
+        return {};
     }
 
     result<std::map<partition_id, log_offset>, store_error> get_checkpoints(
@@ -501,23 +511,31 @@ result<std::optional<stored_aggregate>, store_error> state_store::load(
 
 result<std::vector<commit_location>, store_error> state_store::commit_locations(
     context ctx, std::string_view aggregate_id, std::uint64_t up_to_version) const {
-    auto got = commits_of(ctx, aggregate_id, up_to_version, false);
-    if (!got) return fail(std::move(got.error()));
     std::vector<commit_location> out;
-    out.reserve(got->size());
-    for (const auto& c : *got) out.push_back(c.location);
+    auto visited = visit_commits(ctx, aggregate_id, up_to_version, [&](const stored_commit_view& c) {
+        out.push_back(c.location);
+        return true;
+    });
+    if (!visited) return fail(std::move(visited.error()));
     return out;
 }
 
 result<std::vector<stored_commit>, store_error> state_store::commits(context ctx, std::string_view aggregate_id,
                                                                     std::uint64_t up_to_version) const {
-    return commits_of(ctx, aggregate_id, up_to_version, true);
+    std::vector<stored_commit> out;
+    auto visited = visit_commits(ctx, aggregate_id, up_to_version, [&](const stored_commit_view& c) {
+        out.push_back({c.location, c.headers.owned(), {c.record.begin(), c.record.end()}});
+        return true;
+    });
+    if (!visited) return fail(std::move(visited.error()));
+    return out;
 }
 
-result<std::vector<stored_commit>, store_error> state_store::commits_of(context ctx, std::string_view aggregate_id,
-                                                                       std::uint64_t up_to_version, bool full) const {
+result<void, store_error> state_store::visit_commits(context ctx, std::string_view aggregate_id,
+                                                     std::uint64_t up_to_version,
+                                                     function_ref<bool(const stored_commit_view&)> visit) const {
     return impl_->read(
-        [&](const lmdb::txn& txn) { return impl_->get_commits(txn, ctx, aggregate_id, up_to_version, full); });
+        [&](const lmdb::txn& txn) { return impl_->visit_commits_in(txn, ctx, aggregate_id, up_to_version, visit); });
 }
 
 result<std::map<partition_id, log_offset>, store_error> state_store::checkpoints(

@@ -23,10 +23,12 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/function_ref.hpp"
 #include "base/result.hpp"
 #include "eventstore/apply_rule.hpp"
 #include "eventstore/context.hpp"
@@ -71,6 +73,30 @@ struct stored_commit {
     std::vector<std::uint8_t> record;  // the commit record's value as the log holds it
 
     friend bool operator==(const stored_commit&, const stored_commit&) = default;
+};
+
+// The same, read in place (state_store::visit_commits): the views point into the read
+// transaction's memory or the store's scratch copy, and are valid only inside the
+// callback that receives them. `record` starts at an 8-byte boundary, so FlatBuffers
+// reads it in place (eventstore::view_commit copies nothing).
+struct commit_headers_view {
+    std::int64_t timestamp_ms = -1;  // -1: unknown
+    std::string_view command_type;
+    std::string_view correlation_id;
+    std::string_view causation_id;
+    std::string_view actor;
+    std::string_view traceparent;
+
+    [[nodiscard]] commit_headers owned() const {
+        return {timestamp_ms,           std::string(command_type), std::string(correlation_id),
+                std::string(causation_id), std::string(actor),     std::string(traceparent)};
+    }
+};
+
+struct stored_commit_view {
+    commit_location location;
+    commit_headers_view headers;
+    std::span<const std::uint8_t> record;
 };
 
 struct store_error {
@@ -132,6 +158,14 @@ public:
         context ctx, std::string_view aggregate_id,
         std::uint64_t up_to_version = std::numeric_limits<std::uint64_t>::max()) const;
 
+    // The same commits again, each handed to `visit` in place, in version order, inside
+    // one read transaction: no allocation per commit (what history reads use). `visit`
+    // returns false to stop the scan early (the result is then still success). Every
+    // entry is verified before `visit` sees it; a corrupt one ends the scan with an error.
+    [[nodiscard]] result<void, store_error> visit_commits(context ctx, std::string_view aggregate_id,
+                                                          std::uint64_t up_to_version,
+                                                          function_ref<bool(const stored_commit_view&)> visit) const;
+
     // Next offset to apply, per partition that has a checkpoint.
     [[nodiscard]] result<std::map<partition_id, log_offset>, store_error> checkpoints(
         context ctx) const;
@@ -144,8 +178,6 @@ public:
     struct impl;
 
 private:
-    [[nodiscard]] result<std::vector<stored_commit>, store_error> commits_of(context ctx, std::string_view aggregate_id,
-                                                                           std::uint64_t up_to_version, bool full) const;
     explicit state_store(std::unique_ptr<impl> p);
     std::unique_ptr<impl> impl_;
 };

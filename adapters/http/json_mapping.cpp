@@ -777,32 +777,48 @@ json event_data(const domain::review::event& e) {
         e);
 }
 
-template <class Aggregate>
-result<std::string, problem> history(const std::vector<eventstore::recorded_event>& events) {
-    json out = json::array();
-    for (const auto& r : events) {
-        auto decoded = Aggregate::decode_event(r.event.type, r.event.schema_version, r.event.payload);
-        if (!decoded) {
-            return fail(
-                internal_error("event " + std::to_string(r.version) + " of this history cannot be read"));
-        }
-        json e = {{"version", r.version},
-                  {"type", Aggregate::event_name(*decoded)},
-                  {"position", eventstore::to_string(r.at)},
-                  {"commandId", r.command_id},
-                  {"data", event_data(*decoded)}};
-        // The commit's record headers, as the log holds them (absent ones are left out).
-        const auto& h = r.headers;
-        if (h.timestamp_ms >= 0) e["recordedAt"] = timestamp(h.timestamp_ms);
-        for (const auto& [name, value] : {std::pair{"correlationId", &h.correlation_id},
-                                          std::pair{"causationId", &h.causation_id}, std::pair{"actor", &h.actor},
-                                          std::pair{"traceparent", &h.traceparent}}) {
-            if (!value->empty()) e[name] = *value;
-        }
-        out.push_back(std::move(e));
+// One event of a history as GET .../events shows it, appended to `out`. `Event` is
+// eventstore::recorded_event or its in-place view (same field names).
+template <class Aggregate, class Event>
+result<void, problem> append_history_event(std::string& out, const Event& r) {
+    auto decoded = Aggregate::decode_event(r.event.type, r.event.schema_version, r.event.payload);
+    if (!decoded) {
+        return fail(internal_error("event " + std::to_string(r.version) + " of this history cannot be read"));
     }
-    return dump(json{{"events", std::move(out)}});
+    json e = {{"version", r.version},
+              {"type", Aggregate::event_name(*decoded)},
+              {"position", eventstore::to_string(r.at)},
+              {"commandId", r.command_id},
+              {"data", event_data(*decoded)}};
+    // The commit's record headers, as the log holds them (absent ones are left out).
+    const auto& h = r.headers;
+    if (h.timestamp_ms >= 0) e["recordedAt"] = timestamp(h.timestamp_ms);
+    for (const auto& [name, value] : {std::pair{"correlationId", std::string_view(h.correlation_id)},
+                                      std::pair{"causationId", std::string_view(h.causation_id)},
+                                      std::pair{"actor", std::string_view(h.actor)},
+                                      std::pair{"traceparent", std::string_view(h.traceparent)}}) {
+        if (!value.empty()) e[name] = value;
+    }
+    out += dump(e);
+    return {};
 }
+
+template <class Event>
+result<void, problem> append_history_event(eventstore::context ctx, std::string& out, const Event& r) {
+    switch (ctx) {
+        case eventstore::context::orders:
+            return append_history_event<eventstore::order_aggregate>(out, r);
+        case eventstore::context::payments:
+            return append_history_event<eventstore::payment_aggregate>(out, r);
+        case eventstore::context::reviews:
+            return append_history_event<eventstore::review_aggregate>(out, r);
+    }
+    return fail(internal_error("unknown context"));
+}
+
+// {"events":[ ... ]}, as dump() writes the document: no whitespace.
+constexpr std::string_view history_open = "{\"events\":[";
+constexpr std::string_view history_close = "]}";
 
 }  // namespace
 
@@ -866,15 +882,28 @@ std::string render_payment(const domain::payment::state& s, std::uint64_t versio
 
 result<std::string, problem> render_history(eventstore::context ctx,
                                             const std::vector<eventstore::recorded_event>& events) {
-    switch (ctx) {
-        case eventstore::context::orders:
-            return history<eventstore::order_aggregate>(events);
-        case eventstore::context::payments:
-            return history<eventstore::payment_aggregate>(events);
-        case eventstore::context::reviews:
-            return history<eventstore::review_aggregate>(events);
+    history_renderer r(ctx);
+    for (const auto& e : events) {
+        if (auto added = r.add(e); !added) return fail(std::move(added.error()));
     }
-    return fail(internal_error("unknown context"));
+    return r.finish();
+}
+
+history_renderer::history_renderer(eventstore::context ctx) : ctx_(ctx), body_(history_open) {}
+
+result<void, problem> history_renderer::add(const eventstore::recorded_event_view& e) {
+    if (body_.size() > history_open.size()) body_.push_back(',');
+    return append_history_event(ctx_, body_, e);
+}
+
+result<void, problem> history_renderer::add(const eventstore::recorded_event& e) {
+    if (body_.size() > history_open.size()) body_.push_back(',');
+    return append_history_event(ctx_, body_, e);
+}
+
+std::string history_renderer::finish() {
+    body_ += history_close;
+    return std::exchange(body_, std::string(history_open));
 }
 
 }  // namespace shopstream::adapters::http

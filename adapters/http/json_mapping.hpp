@@ -46,6 +46,7 @@ struct command_outcome;
 }
 namespace shopstream::eventstore {
 struct recorded_event;
+struct recorded_event_view;
 }
 
 namespace shopstream::adapters::http {
@@ -127,6 +128,25 @@ struct request_context {
 // names its version), never a partial history.
 [[nodiscard]] result<std::string, problem> render_history(
     eventstore::context ctx, const std::vector<eventstore::recorded_event>& events);
+
+// The same document written one event at a time, byte for byte what render_history()
+// writes, so a route can render events in place while it visits them
+// (eventstore::visit_history) instead of copying the history first. One per response;
+// not shared between threads.
+class history_renderer {
+public:
+    explicit history_renderer(eventstore::context ctx);
+    // Fails with render_history()'s 500 problem for an event this build cannot decode;
+    // the renderer must then be dropped.
+    [[nodiscard]] result<void, problem> add(const eventstore::recorded_event_view& e);
+    [[nodiscard]] result<void, problem> add(const eventstore::recorded_event& e);
+    // The document; the renderer is empty afterwards.
+    [[nodiscard]] std::string finish();
+
+private:
+    eventstore::context ctx_;
+    std::string body_;
+};
 
 // "2024-05-01T12:00:00.000Z". Years 0000-9999 only (what RFC 3339 can write): nullopt
 // outside, and renderers then write null. Negative times before 1970 are fine.

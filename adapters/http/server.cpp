@@ -1453,15 +1453,21 @@ void server::impl::read_history(exchange x, const domain::actor& who, route_id r
         return send_problem(x, forbidden("only the owner or an admin may read this history"));
     }
     auto job = [this, x = std::move(x), ctx, id, version] {
-        auto events = eventstore::read_history(deps.store, ctx, id, version);
-        if (!events) {
-            spdlog::error("request {}: history read failed: {}", x.request_id, events.error());
+        // Rendered in place inside the store's read transaction: no copy of the history.
+        history_renderer renderer(ctx);
+        std::optional<problem> unreadable;
+        auto visited = eventstore::visit_history(deps.store, ctx, id, version, [&](const auto& e) {
+            auto added = renderer.add(e);
+            if (!added) unreadable = std::move(added.error());
+            return added.has_value();
+        });
+        if (!visited) {
+            spdlog::error("request {}: history read failed: {}", x.request_id, visited.error());
             return send_problem(x, unavailable("the event log cannot be read right now", 1));
         }
-        auto body = render_history(ctx, *events);
-        if (!body) return send_problem(x, std::move(body.error()));
+        if (unreadable) return send_problem(x, std::move(*unreadable));
         response r;
-        r.body = std::move(*body);
+        r.body = renderer.finish();
         r.headers.emplace_back("ETag", etag(version));
         send(x, std::move(r));
     };

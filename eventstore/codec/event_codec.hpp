@@ -36,6 +36,13 @@ struct encoded_event {
     friend bool operator==(const encoded_event&, const encoded_event&) = default;
 };
 
+// An encoded event read in place: `payload` points into the bytes it was read from.
+struct encoded_event_view {
+    std::uint16_t type = 0;
+    std::uint16_t schema_version = 0;
+    std::span<const std::uint8_t> payload;
+};
+
 template <class Event>
 using decoded = result<Event, codec_error>;
 

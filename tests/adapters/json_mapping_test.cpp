@@ -838,6 +838,29 @@ TEST(history, renders_every_payment_event) {
         "amount":{"amount":1500,"currency":"EUR"},"reason":"damaged","at":"2024-05-01T12:00:00.126Z"})"));
 }
 
+// The renderer writes events one at a time (GET .../events renders them in place while
+// it visits the store); the document must be byte for byte what dumping the whole DOM
+// writes, from owned events and from in-place views alike.
+TEST(history, rendering_event_by_event_writes_the_whole_document_s_bytes) {
+    const auto events = record([](const order::event& e) { return eventstore::order_codec::encode(e); },
+                               std::vector<order::event>{placed, confirmed, captured, shipped, cancelled});
+    const auto whole = render_history(eventstore::context::orders, events);
+    ASSERT_TRUE(whole.has_value());
+    EXPECT_EQ(*whole, json::parse(*whole).dump());
+    history_renderer from_views(eventstore::context::orders);
+    for (const auto& e : events) {
+        const eventstore::recorded_event_view v{
+            e.version, e.at, e.command_id,
+            eventstore::commit_headers_view{e.headers.timestamp_ms, e.headers.command_type, e.headers.correlation_id,
+                                            e.headers.causation_id, e.headers.actor, e.headers.traceparent},
+            eventstore::encoded_event_view{e.event.type, e.event.schema_version, e.event.payload}};
+        ASSERT_TRUE(from_views.add(v).has_value());
+    }
+    EXPECT_EQ(from_views.finish(), *whole);
+    // finish() leaves an empty renderer behind.
+    EXPECT_EQ(from_views.finish(), R"({"events":[]})");
+}
+
 TEST(history, an_empty_history_is_an_empty_list) {
     EXPECT_EQ(history_of(eventstore::context::orders, {}), json::parse(R"({"events":[]})"));
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -201,6 +202,59 @@ TEST(commit_codec, decodes_from_a_misaligned_address) {
             ASSERT_TRUE(back.has_value()) << "shift " << shift << ": " << back.error().detail;
             expect_same(c, *back);
         }
+    }
+}
+
+// view_commit: the same commit as decode_commit, in place when the bytes are aligned, and
+// through the caller's copy when they are not.
+TEST(commit_codec, a_view_reads_in_place_what_decode_copies) {
+    for (const commit& c : samples()) {
+        const auto encoded = encode_commit(c);
+        for (std::size_t shift = 0; shift < 8; ++shift) {
+            std::vector<std::uint64_t> storage(encoded.size() / 8 + 2);
+            auto* base = reinterpret_cast<std::uint8_t*>(storage.data()) + shift;
+            std::memcpy(base, encoded.data(), encoded.size());
+            const std::span<const std::uint8_t> bytes(base, encoded.size());
+            std::vector<std::uint8_t> copy;
+            const auto v = view_commit(bytes, copy);
+            ASSERT_TRUE(v.has_value()) << "shift " << shift << ": " << v.error().detail;
+            // Where the view points: into the bytes themselves when aligned, else into the copy.
+            const std::span<const std::uint8_t> inside = shift == 0 ? bytes : std::span<const std::uint8_t>(copy);
+            EXPECT_EQ(shift == 0, copy.empty()) << "shift " << shift;
+            const auto* id = reinterpret_cast<const std::uint8_t*>(v->aggregate_id.data());
+            EXPECT_TRUE(id >= inside.data() && id < inside.data() + inside.size()) << "shift " << shift;
+            EXPECT_EQ(v->aggregate_id, c.aggregate_id);
+            EXPECT_EQ(v->expected_version, c.expected_version);
+            EXPECT_EQ(v->command_id, c.command_id);
+            ASSERT_EQ(v->event_count(), c.events.size());
+            for (std::size_t i = 0; i < c.events.size(); ++i) {
+                const auto e = v->event(i);
+                EXPECT_EQ(e.type, c.events[i].type) << "event " << i;
+                EXPECT_EQ(e.schema_version, c.events[i].schema_version) << "event " << i;
+                EXPECT_TRUE(std::equal(e.payload.begin(), e.payload.end(), c.events[i].payload.begin(),
+                                       c.events[i].payload.end()))
+                    << "event " << i;
+            }
+        }
+    }
+}
+
+TEST(commit_codec, a_view_refuses_what_decode_refuses_with_the_same_error) {
+    const auto bytes = encode_commit(several_events());
+    std::vector<std::vector<std::uint8_t>> bad = {
+        std::vector<std::uint8_t>(bytes.begin(), bytes.end() - 1),
+        build(raw_commit{.events = 0}),
+        build(raw_commit{.aggregate_id = ""}),
+        build(raw_commit{.identifier = "XXXX"}),
+    };
+    for (const auto& b : bad) {
+        std::vector<std::uint8_t> copy;
+        const auto v = view_commit(b, copy);
+        const auto d = decode_commit(b);
+        ASSERT_FALSE(v.has_value());
+        ASSERT_FALSE(d.has_value());
+        EXPECT_EQ(v.error().code, d.error().code);
+        EXPECT_EQ(v.error().detail, d.error().detail);
     }
 }
 
