@@ -184,7 +184,7 @@ double raw_produce(const std::string& brokers, int count, std::size_t size, int 
         vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
         vus[3].u.i = RD_KAFKA_MSG_F_COPY;
         vus[4].vtype = RD_KAFKA_VTYPE_PARTITION;
-        vus[4].u.i32 = eventstore::murmur2_partition(key, partitions);
+        vus[4].u.i32 = eventstore::murmur2_partition(key, partitions).value();
         for (;;) {
             rd_kafka_error_t* e = rd_kafka_produceva(p, vus.data(), vus.size());
             if (e == nullptr) break;

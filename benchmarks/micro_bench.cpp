@@ -63,7 +63,8 @@ BENCHMARK(evolve_snapshot_new_aggregate);
 
 void judge_with_full_window(benchmark::State& state) {
     eventstore::aggregate_head head;
-    for (int i = 0; i < 64; ++i) eventstore::record_applied(head, "cmd-" + std::to_string(i), 1, {0, i});
+    for (int i = 0; i < 64; ++i) eventstore::record_applied(head, "cmd-" + std::to_string(i), 1,
+                                                                {eventstore::partition_id(0), eventstore::log_offset(i)});
     for (auto _ : state) benchmark::DoNotOptimize(eventstore::judge(head, "cmd-new", head.version));
 }
 BENCHMARK(judge_with_full_window);
@@ -87,13 +88,14 @@ void apply_batch_to_store(benchmark::State& state) {
             auto j = eventstore::judge(a.head, c->command_id, c->expected_version);
             benchmark::DoNotOptimize(j);
             auto snap = eventstore::evolve_snapshot(eventstore::context::reviews, a.snapshot, c->events);
-            const eventstore::position at{0, static_cast<std::int64_t>(next)};
+            const eventstore::position at{eventstore::partition_id(0), eventstore::log_offset(static_cast<std::int64_t>(next))};
             eventstore::record_applied(a.head, c->command_id, c->events.size(), at);
             a.snapshot = std::move(*snap);
             (void)batch->put(eventstore::context::reviews, id, a);
             (void)batch->add_commit_location(eventstore::context::reviews, id, {1, 1, at});
         }
-        (void)batch->set_checkpoint(eventstore::context::reviews, 0, static_cast<std::int64_t>(next));
+        (void)batch->set_checkpoint(eventstore::context::reviews, eventstore::partition_id(0),
+                                    eventstore::log_offset(static_cast<std::int64_t>(next)));
         (void)batch->commit();
     }
     state.SetItemsProcessed(state.iterations() * 1'000);
@@ -126,7 +128,7 @@ void apply_batch_to_store_sorted(benchmark::State& state) {
             auto loaded = batch->load(eventstore::context::reviews, id);
             eventstore::stored_aggregate a = loaded->value_or(eventstore::stored_aggregate{});
             auto snap = eventstore::evolve_snapshot(eventstore::context::reviews, a.snapshot, c->events);
-            const eventstore::position at{0, static_cast<std::int64_t>(next)};
+            const eventstore::position at{eventstore::partition_id(0), eventstore::log_offset(static_cast<std::int64_t>(next))};
             eventstore::record_applied(a.head, c->command_id, c->events.size(), at);
             a.snapshot = std::move(*snap);
             work.push_back({std::move(id), std::move(a), {1, 1, at}});
@@ -136,7 +138,8 @@ void apply_batch_to_store_sorted(benchmark::State& state) {
             (void)batch->put(eventstore::context::reviews, w.id, w.a);
             (void)batch->add_commit_location(eventstore::context::reviews, w.id, w.l);
         }
-        (void)batch->set_checkpoint(eventstore::context::reviews, 0, static_cast<std::int64_t>(next));
+        (void)batch->set_checkpoint(eventstore::context::reviews, eventstore::partition_id(0),
+                                    eventstore::log_offset(static_cast<std::int64_t>(next)));
         (void)batch->commit();
     }
     state.SetItemsProcessed(state.iterations() * 1'000);
@@ -168,11 +171,13 @@ void tail_batch_new_aggregates(benchmark::State& state) {
         eventstore::batch_applier applier(*batch);
         for (std::size_t k = 0; k < records.size(); ++k) {
             benchmark::DoNotOptimize(applier.apply(eventstore::context::reviews,
-                                                   {0, static_cast<std::int64_t>(next) - 1'000 + static_cast<std::int64_t>(k)},
+                                                   {eventstore::partition_id(0),
+                                                    eventstore::log_offset(static_cast<std::int64_t>(next) - 1'000 +
+                                                                           static_cast<std::int64_t>(k))},
                                                    keys[k], records[k]));
         }
         (void)applier.finish();
-        (void)batch->set_checkpoint(eventstore::context::reviews, 0, next);
+        (void)batch->set_checkpoint(eventstore::context::reviews, eventstore::partition_id(0), eventstore::log_offset(next));
         (void)batch->commit();
     }
     state.SetItemsProcessed(state.iterations() * 1'000);
@@ -191,12 +196,12 @@ void tail_batch_hot_aggregate(benchmark::State& state) {
     const auto first = submitted(1);
     const std::string id = first.id.value();
     std::uint64_t version = 0;
-    std::int64_t offset = 0;
+    eventstore::log_offset offset(0);
     auto record_of = [&](eventstore::commit c) { return eventstore::encode_commit(c); };
     {
         auto batch = (*store)->begin_write();
         eventstore::batch_applier applier(*batch);
-        (void)applier.apply(eventstore::context::reviews, {0, offset++}, id,
+        (void)applier.apply(eventstore::context::reviews, {eventstore::partition_id(0), offset++}, id,
                             record_of({id, version++, "submit", {eventstore::review_aggregate::encode_event(first)}}));
         (void)applier.finish();
         (void)batch->commit();
@@ -215,7 +220,7 @@ void tail_batch_hot_aggregate(benchmark::State& state) {
         auto batch = (*store)->begin_write();
         eventstore::batch_applier applier(*batch);
         for (const auto& r : records) {
-            benchmark::DoNotOptimize(applier.apply(eventstore::context::reviews, {0, offset++}, id, r));
+            benchmark::DoNotOptimize(applier.apply(eventstore::context::reviews, {eventstore::partition_id(0), offset++}, id, r));
         }
         (void)applier.finish();
         (void)batch->commit();
@@ -248,7 +253,7 @@ void vote_on_a_review_with_votes(benchmark::State& state) {
     const auto first = submitted(1);
     const std::string id = first.id.value();
     std::uint64_t version = 0;
-    std::int64_t offset = 0;
+    eventstore::log_offset offset(0);
     auto vote_commit = [&](std::uint64_t n) {
         const review::review_marked_helpful e{first.id, domain::customer_id("v" + std::to_string(n)), 2};
         return eventstore::encode_commit(
@@ -261,7 +266,7 @@ void vote_on_a_review_with_votes(benchmark::State& state) {
         for (int k = 0; k < 10'000 && done <= votes; ++k, ++done) {
             const auto record = done == 0 ? eventstore::encode_commit({id, version, "submit", {eventstore::review_aggregate::encode_event(first)}})
                                           : vote_commit(done);
-            (void)applier.apply(ctx, {0, offset++}, id, record);
+            (void)applier.apply(ctx, {eventstore::partition_id(0), offset++}, id, record);
             ++version;
         }
         (void)applier.finish();
@@ -283,7 +288,7 @@ void vote_on_a_review_with_votes(benchmark::State& state) {
                                                        {eventstore::review_aggregate::encode_event((*decided)[0])}});
         auto batch = store.begin_write();
         eventstore::batch_applier applier(*batch);
-        auto judged = applier.apply(ctx, {0, offset++}, id, record);
+        auto judged = applier.apply(ctx, {eventstore::partition_id(0), offset++}, id, record);
         if (!judged || !*judged || (*judged)->report.verdict != eventstore::verdict::applied) {
             state.SkipWithError("the vote did not apply");
             break;
@@ -324,7 +329,8 @@ void read_history_from_the_state_store(benchmark::State& state) {
         for (int i = 0; i < 100'000; ++i) {
             const auto c = commit_of(i);
             (void)batch->add_commit(eventstore::context::reviews, c.aggregate_id,
-                                    {{1, 1, {i % 16, i}}, headers, eventstore::encode_commit(c)});
+                                    {{1, 1, {eventstore::partition_id(i % 16), eventstore::log_offset(i)}}, headers,
+                                     eventstore::encode_commit(c)});
         }
         const std::string big = "sku-big~author";
         for (std::uint64_t v = 1; v <= events; ++v) {
@@ -332,7 +338,7 @@ void read_history_from_the_state_store(benchmark::State& state) {
             c.aggregate_id = big;
             c.expected_version = v - 1;
             (void)batch->add_commit(eventstore::context::reviews, big,
-                                    {{v, 1, {3, static_cast<std::int64_t>(100'000 + v)}}, headers,
+                                    {{v, 1, {eventstore::partition_id(3), eventstore::log_offset(static_cast<std::int64_t>(100'000 + v))}}, headers,
                                      eventstore::encode_commit(c)});
         }
         (void)batch->commit();

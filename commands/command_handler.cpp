@@ -230,7 +230,7 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
     // only ever means the version is beyond what the log held. Runs on the executor.
     void catch_up_with_log_end() {
         constexpr auto ctx = Aggregate::ctx;
-        const std::int32_t partition = eventstore::murmur2_partition(aggregate_id, core->rt.tail.partition_count(ctx));
+        const eventstore::partition_id partition = eventstore::murmur2_partition(aggregate_id, core->rt.tail.partition_count(ctx));
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now());
         auto end = core->rt.tail.query_log_end(ctx, partition, std::min(left, core->log_end_timeout));
         if (!end) {

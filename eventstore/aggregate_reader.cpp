@@ -69,7 +69,7 @@ result<void, std::string> append_events(std::vector<recorded_event>& out, contex
     if (!c || c->aggregate_id != aggregate_id || c->expected_version + 1 != l.first_version ||
         c->events.size() != l.event_count) {
         return fail("the record " + std::string(where) + " of " + std::string(topic_of(ctx)) + "[" +
-                    std::to_string(l.at.partition) + "]@" + std::to_string(l.at.offset) + " is not the commit of " +
+                    std::to_string(l.at.partition.value()) + "]@" + std::to_string(l.at.offset.value()) + " is not the commit of " +
                     std::string(aggregate_id) + " at version " + std::to_string(l.first_version) +
                     " the state store recorded" + (c ? std::string() : " (" + c.error().detail + ")") +
                     ": rebuild the store from the log");
@@ -103,14 +103,14 @@ result<std::vector<recorded_event>, std::string> read_history(const state_store&
     return out;
 }
 
-result<std::map<std::int64_t, std::vector<std::uint8_t>>, std::string> aggregate_reader::fetch(
+result<std::map<log_offset, std::vector<std::uint8_t>>, std::string> aggregate_reader::fetch(
     context ctx, std::string_view aggregate_id, const std::vector<commit_location>& locations,
     std::chrono::milliseconds timeout) {
-    std::map<std::int64_t, std::vector<std::uint8_t>> out;
+    std::map<log_offset, std::vector<std::uint8_t>> out;
     if (locations.empty()) return out;
     // Every commit of one aggregate sits in one partition (same key); read in offset order.
     std::vector<commit_location> wanted = locations;
-    const std::int32_t partition = wanted.front().at.partition;
+    const partition_id partition = wanted.front().at.partition;
     for (const auto& l : wanted) {
         if (l.at.partition != partition) {
             return fail("the state store places the commits of " + std::string(aggregate_id) +
@@ -122,7 +122,7 @@ result<std::map<std::int64_t, std::vector<std::uint8_t>>, std::string> aggregate
 
     std::lock_guard lock(mu_);
     rd_kafka_topic_t* rkt = topics_.at(ctx);
-    if (rd_kafka_consume_start(rkt, partition, wanted.front().at.offset) == -1) {
+    if (rd_kafka_consume_start(rkt, partition.value(), wanted.front().at.offset.value()) == -1) {
         return fail(std::string("cannot read ") + std::string(topic_of(ctx)) + ": " +
                     rd_kafka_err2str(rd_kafka_last_error()));
     }
@@ -136,7 +136,7 @@ result<std::map<std::int64_t, std::vector<std::uint8_t>>, std::string> aggregate
             break;
         }
         batch.clear();
-        batch.count = rd_kafka_consume_batch(rkt, partition, 100, batch.slots.data(), batch.slots.size());
+        batch.count = rd_kafka_consume_batch(rkt, partition.value(), 100, batch.slots.data(), batch.slots.size());
         if (batch.count < 0) {
             problem = std::string("read failed: ") + rd_kafka_err2str(rd_kafka_last_error());
             break;
@@ -148,30 +148,31 @@ result<std::map<std::int64_t, std::vector<std::uint8_t>>, std::string> aggregate
                 problem = "reading " + std::string(topic_of(ctx)) + ": " + rd_kafka_message_errstr(m);
                 break;
             }
-            if (m->offset < wanted[next].at.offset) continue;
-            if (m->offset == wanted[next].at.offset) {
+            const log_offset offset(m->offset);
+            if (offset < wanted[next].at.offset) continue;
+            if (offset == wanted[next].at.offset) {
                 const auto* bytes = static_cast<const std::uint8_t*>(m->payload);
-                out.emplace(m->offset, std::vector<std::uint8_t>(bytes, bytes + m->len));
+                out.emplace(offset, std::vector<std::uint8_t>(bytes, bytes + m->len));
             }
-            while (next < wanted.size() && wanted[next].at.offset <= m->offset) ++next;
+            while (next < wanted.size() && wanted[next].at.offset <= offset) ++next;
         }
         if (next < wanted.size() && problem.empty() && batch.count > 0) {
-            const std::int64_t last = batch.slots[static_cast<std::size_t>(batch.count - 1)]->offset;
+            const log_offset last(batch.slots[static_cast<std::size_t>(batch.count - 1)]->offset);
             if (wanted[next].at.offset - last > seek_gap) {
                 batch.clear();
-                if (rd_kafka_seek(rkt, partition, wanted[next].at.offset, 1000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                if (rd_kafka_seek(rkt, partition.value(), wanted[next].at.offset.value(), 1000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
                     problem = "cannot seek in " + std::string(topic_of(ctx));
                 }
             }
         }
     }
     batch.clear();
-    rd_kafka_consume_stop(rkt, partition);
+    rd_kafka_consume_stop(rkt, partition.value());
     if (!problem.empty()) return fail(std::move(problem));
     return out;
 }
 
-result<std::pair<std::vector<stored_commit>, std::map<std::int64_t, std::vector<std::uint8_t>>>, std::string>
+result<std::pair<std::vector<stored_commit>, std::map<log_offset, std::vector<std::uint8_t>>>, std::string>
 aggregate_reader::fetch_stored(const state_store& store, context ctx, std::string_view aggregate_id,
                                std::uint64_t up_to_version, std::chrono::milliseconds timeout) {
     auto commits = store.commits(ctx, aggregate_id, up_to_version);
@@ -195,7 +196,7 @@ result<std::vector<recorded_event>, std::string> aggregate_reader::read_from_log
         const auto found = records.find(c.location.at.offset);
         if (found == records.end()) {
             return fail("the log no longer holds " + std::string(topic_of(ctx)) + "[" +
-                        std::to_string(c.location.at.partition) + "]@" + std::to_string(c.location.at.offset) +
+                        std::to_string(c.location.at.partition.value()) + "]@" + std::to_string(c.location.at.offset.value()) +
                         ", a commit of " + std::string(aggregate_id));
         }
         if (auto r = append_events(out, ctx, aggregate_id, c.location, c.headers, found->second, up_to_version,
@@ -214,8 +215,8 @@ result<void, std::string> aggregate_reader::verify(const state_store& store, con
     auto& [commits, records] = *fetched;
     for (const auto& c : commits) {
         const auto found = records.find(c.location.at.offset);
-        const std::string where = std::string(topic_of(ctx)) + "[" + std::to_string(c.location.at.partition) + "]@" +
-                                  std::to_string(c.location.at.offset);
+        const std::string where = std::string(topic_of(ctx)) + "[" + std::to_string(c.location.at.partition.value()) + "]@" +
+                                  std::to_string(c.location.at.offset.value());
         if (found == records.end()) return fail("the log no longer holds " + where);
         if (found->second != c.record) {
             return fail("the log's record at " + where + " differs from the copy the state store serves for " +

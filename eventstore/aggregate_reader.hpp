@@ -71,11 +71,11 @@ public:
 
 private:
     // The commits' records as the log holds them, by offset.
-    [[nodiscard]] result<std::map<std::int64_t, std::vector<std::uint8_t>>, std::string> fetch(
+    [[nodiscard]] result<std::map<log_offset, std::vector<std::uint8_t>>, std::string> fetch(
         context ctx, std::string_view aggregate_id, const std::vector<commit_location>& wanted,
         std::chrono::milliseconds timeout);
     // The store's commits of the aggregate and the log's records at their offsets.
-    [[nodiscard]] result<std::pair<std::vector<stored_commit>, std::map<std::int64_t, std::vector<std::uint8_t>>>,
+    [[nodiscard]] result<std::pair<std::vector<stored_commit>, std::map<log_offset, std::vector<std::uint8_t>>>,
                          std::string>
     fetch_stored(const state_store& store, context ctx, std::string_view aggregate_id, std::uint64_t up_to_version,
                  std::chrono::milliseconds timeout);

@@ -49,7 +49,7 @@ public:
 // The partition of a keyed record: Kafka's murmur2 partitioner, as the Java client's
 // default partitioner computes it, so every client puts an aggregate's commits in the
 // same partition. Defined in producer.cpp over librdkafka's rd_kafka_msg_partitioner_murmur2.
-[[nodiscard]] std::int32_t murmur2_partition(std::string_view key, std::int32_t partition_count) noexcept;
+[[nodiscard]] partition_id murmur2_partition(std::string_view key, std::int32_t partition_count) noexcept;
 
 // ---- appending ---------------------------------------------------------------------
 
@@ -126,12 +126,12 @@ public:
     virtual bool cancel(ticket t) = 0;
 
     // Next offset to apply in the partition (everything before it is in the store).
-    [[nodiscard]] virtual std::int64_t applied_through(context ctx, std::int32_t partition) const = 0;
+    [[nodiscard]] virtual log_offset applied_through(context ctx, partition_id partition) const = 0;
 
     // The partition's end (high watermark) as the brokers report it now: one round trip
     // that BLOCKS the caller up to `timeout`. Not for a tail's or an event loop's thread.
-    [[nodiscard]] virtual result<std::int64_t, error> query_log_end(context ctx, std::int32_t partition,
-                                                                          std::chrono::milliseconds timeout) const = 0;
+    [[nodiscard]] virtual result<log_offset, error> query_log_end(context ctx, partition_id partition,
+                                                                        std::chrono::milliseconds timeout) const = 0;
 
     [[nodiscard]] virtual std::int32_t partition_count(context ctx) const = 0;
 };

@@ -46,7 +46,7 @@ struct memory_log::impl {
 
     mutable std::mutex mu;
     std::map<context, std::vector<std::vector<record>>> logs;
-    std::map<std::pair<context, std::int32_t>, std::int64_t> applied;  // next offset to apply
+    std::map<std::pair<context, partition_id>, log_offset> applied;  // next offset to apply
     std::map<ticket, waiter> waiting;
     ticket next_ticket = 1;
     bool hold_delivery = false;
@@ -61,15 +61,15 @@ struct memory_log::impl {
     position put(context ctx, aggregate_ref aggregate, std::span<const std::uint8_t> value,
                  const commit_metadata* metadata = nullptr) {
         const std::string_view key = aggregate.value();
-        const std::int32_t p = murmur2_partition(key, partitions);
-        auto& log = logs[ctx][static_cast<std::size_t>(p)];
+        const partition_id p = murmur2_partition(key, partitions);
+        auto& log = logs[ctx][static_cast<std::size_t>(p.value())];
         commit_headers headers;
         if (metadata != nullptr) {
             headers = commit_headers{-1, metadata->command_type, metadata->correlation_id, metadata->causation_id,
                                      metadata->actor, metadata->traceparent};
         }
         log.push_back(record{std::string(key), {value.begin(), value.end()}, std::move(headers)});
-        return {p, static_cast<std::int64_t>(log.size()) - 1};
+        return {p, log_offset(static_cast<std::int64_t>(log.size()) - 1)};
     }
 };
 
@@ -154,7 +154,7 @@ std::optional<commit_tail::ticket> memory_log::await_verdict(context ctx, aggreg
 void memory_log::await_position(context ctx, position p, clock::time_point deadline, position_callback done) {
     {
         std::lock_guard lock(impl_->mu);
-        if (!impl_->stopped && p.partition >= 0 && p.partition < impl_->partitions) {
+        if (!impl_->stopped && p.partition.value() >= 0 && p.partition.value() < impl_->partitions) {
             if (impl_->applied[{ctx, p.partition}] <= p.offset) {
                 impl::waiter w;
                 w.ctx = ctx;
@@ -169,7 +169,7 @@ void memory_log::await_position(context ctx, position p, clock::time_point deadl
             done = [done = std::move(done)](result<void, wait_error>) {
                 done(fail(wait_error{wait_errc::stopped, "the tail stopped"}));
             };
-        } else if (p.partition < 0 || p.partition >= impl_->partitions) {
+        } else if (p.partition.value() < 0 || p.partition.value() >= impl_->partitions) {
             done = [done = std::move(done)](result<void, wait_error>) {
                 done(fail(wait_error{wait_errc::timed_out, "no such partition"}));
             };
@@ -183,18 +183,18 @@ bool memory_log::cancel(ticket t) {
     return impl_->waiting.erase(t) > 0;
 }
 
-std::int64_t memory_log::applied_through(context ctx, std::int32_t partition) const {
+log_offset memory_log::applied_through(context ctx, partition_id partition) const {
     std::lock_guard lock(impl_->mu);
     const auto found = impl_->applied.find({ctx, partition});
-    return found == impl_->applied.end() ? 0 : found->second;
+    return found == impl_->applied.end() ? log_offset(0) : found->second;
 }
 
-result<std::int64_t, error> memory_log::query_log_end(context ctx, std::int32_t partition,
-                                                            std::chrono::milliseconds) const {
+result<log_offset, error> memory_log::query_log_end(context ctx, partition_id partition,
+                                                          std::chrono::milliseconds) const {
     std::lock_guard lock(impl_->mu);
     ++impl_->log_end_queries;
     if (impl_->log_end_failure) return fail(error{errc::unreachable, *impl_->log_end_failure});
-    return static_cast<std::int64_t>(impl_->logs.at(ctx).at(static_cast<std::size_t>(partition)).size());
+    return log_offset(static_cast<std::int64_t>(impl_->logs.at(ctx).at(static_cast<std::size_t>(partition.value())).size()));
 }
 
 std::int32_t memory_log::partition_count(context) const { return impl_->partitions; }
@@ -245,13 +245,14 @@ std::size_t memory_log::apply() {
             std::string key;
         };
         std::vector<judged_record> judged;
-        std::map<std::pair<context, std::int32_t>, std::int64_t> advanced;
+        std::map<std::pair<context, partition_id>, log_offset> advanced;
         for (auto& [ctx, partitions] : impl_->logs) {
-            for (std::int32_t p = 0; p < impl_->partitions; ++p) {
-                const auto& log = partitions[static_cast<std::size_t>(p)];
-                std::int64_t next = impl_->applied[{ctx, p}];
-                for (; next < static_cast<std::int64_t>(log.size()); ++next) {
-                    const auto& r = log[static_cast<std::size_t>(next)];
+            for (std::int32_t raw = 0; raw < impl_->partitions; ++raw) {
+                const partition_id p(raw);
+                const auto& log = partitions[static_cast<std::size_t>(raw)];
+                log_offset next = impl_->applied[{ctx, p}];
+                for (; next.value() < static_cast<std::int64_t>(log.size()); ++next) {
+                    const auto& r = log[static_cast<std::size_t>(next.value())];
                     auto j = applier.apply(
                         ctx, {p, next}, r.key, r.value,
                         [](const void* rec) { return static_cast<const impl::record*>(rec)->headers; }, &r);
@@ -337,9 +338,9 @@ void memory_log::stop() {
     }
 }
 
-std::int64_t memory_log::log_end(context ctx, std::int32_t partition) const {
+log_offset memory_log::log_end(context ctx, partition_id partition) const {
     std::lock_guard lock(impl_->mu);
-    return static_cast<std::int64_t>(impl_->logs.at(ctx).at(static_cast<std::size_t>(partition)).size());
+    return log_offset(static_cast<std::int64_t>(impl_->logs.at(ctx).at(static_cast<std::size_t>(partition.value())).size()));
 }
 
 std::size_t memory_log::appends() const {

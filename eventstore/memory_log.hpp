@@ -67,9 +67,9 @@ public:
                                                       clock::time_point deadline, verdict_callback done) override;
     void await_position(context ctx, position p, clock::time_point deadline, position_callback done) override;
     bool cancel(ticket t) override;
-    [[nodiscard]] std::int64_t applied_through(context ctx, std::int32_t partition) const override;
-    [[nodiscard]] result<std::int64_t, error> query_log_end(context ctx, std::int32_t partition,
-                                                                  std::chrono::milliseconds timeout) const override;
+    [[nodiscard]] log_offset applied_through(context ctx, partition_id partition) const override;
+    [[nodiscard]] result<log_offset, error> query_log_end(context ctx, partition_id partition,
+                                                                std::chrono::milliseconds timeout) const override;
     [[nodiscard]] std::int32_t partition_count(context ctx) const override;
 
     // ---- the test's controls ----
@@ -88,7 +88,7 @@ public:
     // A record another writer put into the log (no delivery report here).
     position write(context ctx, aggregate_ref key, std::span<const std::uint8_t> value);
 
-    [[nodiscard]] std::int64_t log_end(context ctx, std::int32_t partition) const;
+    [[nodiscard]] log_offset log_end(context ctx, partition_id partition) const;
     [[nodiscard]] std::size_t appends() const;          // append() calls that reached the log or a fault
     [[nodiscard]] std::size_t waits() const;            // verdict and position waits registered now
     [[nodiscard]] std::size_t log_end_queries() const;  // query_log_end() calls

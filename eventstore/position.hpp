@@ -1,6 +1,8 @@
 #pragma once
 // Where a commit sits in its context's log: partition and offset. A position token
 // ("7:1234") is what command answers carry and what reads wait for (X-Min-Position).
+// Partition and offset are distinct types (base/strong_int.hpp); the raw integers appear
+// only where a library or a text format wants them.
 
 #include <charconv>
 #include <compare>
@@ -9,18 +11,31 @@
 #include <string>
 #include <string_view>
 
+#include "base/strong_int.hpp"
+#include "base/strong_int_format.hpp"
+
 namespace shopstream::eventstore {
 
+// A partition of a context's topic: 0 .. partition count - 1.
+using partition_id = strong_int<std::int32_t, struct partition_id_tag>;
+
+struct log_offset_tag {
+    static constexpr bool arithmetic = true;  // the next record is at offset + 1
+};
+// An offset in one partition. Kafka's own sentinels keep their meaning where an API
+// returns them (-1: none / not known yet).
+using log_offset = strong_int<std::int64_t, log_offset_tag>;
+
 struct position {
-    std::int32_t partition = 0;
-    std::int64_t offset = 0;
+    partition_id partition{0};
+    log_offset offset{0};
 
     friend bool operator==(const position&, const position&) = default;
     friend auto operator<=>(const position&, const position&) = default;
 };
 
 [[nodiscard]] inline std::string to_string(const position& p) {
-    return std::to_string(p.partition) + ":" + std::to_string(p.offset);
+    return std::to_string(p.partition.value()) + ":" + std::to_string(p.offset.value());
 }
 
 namespace detail {
@@ -45,15 +60,16 @@ namespace detail {
         !detail::is_canonical_decimal(text.substr(colon + 1))) {
         return std::nullopt;
     }
-    position p;
+    partition_id::value_type partition = 0;
+    log_offset::value_type offset = 0;
     const char* first = text.data();
     const char* mid = first + colon;
     const char* last = first + text.size();
-    auto [pe, pec] = std::from_chars(first, mid, p.partition);
+    auto [pe, pec] = std::from_chars(first, mid, partition);
     if (pec != std::errc{} || pe != mid) return std::nullopt;
-    auto [oe, oec] = std::from_chars(mid + 1, last, p.offset);
+    auto [oe, oec] = std::from_chars(mid + 1, last, offset);
     if (oec != std::errc{} || oe != last) return std::nullopt;
-    return p;
+    return position{partition_id(partition), log_offset(offset)};
 }
 
 }  // namespace shopstream::eventstore

@@ -46,14 +46,15 @@ headers_ptr make_headers(const commit_metadata& m) {
 
 }  // namespace
 
-std::int32_t murmur2_partition(std::string_view key, std::int32_t partition_count) noexcept {
+partition_id murmur2_partition(std::string_view key, std::int32_t partition_count) noexcept {
     // librdkafka's own murmur2 partitioner (Kafka's Utils.murmur2, then toPositive(h) % n),
     // the function behind partitioner=murmur2_random for keyed records, so this answer and
     // the producer's placement cannot drift apart. It reads neither the topic handle nor the
     // opaques (src/rdkafka_msg.c: `(rd_murmur2(key, keylen) & 0x7fffffff) % partition_cnt`),
     // hence the nulls; an empty key's data() may be null too, and rd_murmur2 reads no byte
     // of a zero-length key.
-    return rd_kafka_msg_partitioner_murmur2(nullptr, key.data(), key.size(), partition_count, nullptr, nullptr);
+    return partition_id(
+        rd_kafka_msg_partitioner_murmur2(nullptr, key.data(), key.size(), partition_count, nullptr, nullptr));
 }
 
 result<std::unique_ptr<producer>, error> producer::start(producer_options options) {
@@ -121,7 +122,7 @@ void producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*
         p->done(fail(append_error{absent ? append_errc::not_persisted : append_errc::possibly_persisted,
                                   rd_kafka_err2str(message->err)}));
     } else {
-        p->done(position{message->partition, message->offset});
+        p->done(position{partition_id(message->partition), log_offset(message->offset)});
     }
     in_delivery_report = false;
 }
@@ -135,7 +136,7 @@ void producer::append(context ctx, aggregate_ref aggregate, std::span<const std:
                                                          std::string(name_of(ctx))}));
         return;
     }
-    const std::int32_t partition = murmur2_partition(key, found->second);
+    const partition_id partition = murmur2_partition(key, found->second);
     const std::string topic(topic_of(ctx));
     auto* p = new pending{std::move(done), &in_flight_};
     in_flight_.fetch_add(1);
@@ -147,7 +148,7 @@ void producer::append(context ctx, aggregate_ref aggregate, std::span<const std:
         vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
         vus[0].u.cstr = topic.c_str();
         vus[1].vtype = RD_KAFKA_VTYPE_PARTITION;
-        vus[1].u.i32 = partition;
+        vus[1].u.i32 = partition.value();
         vus[2].vtype = RD_KAFKA_VTYPE_KEY;
         vus[2].u.mem = {const_cast<char*>(key.data()), key.size()};
         vus[3].vtype = RD_KAFKA_VTYPE_VALUE;
@@ -176,7 +177,7 @@ void producer::append(context ctx, aggregate_ref aggregate, std::span<const std:
     }
 }
 
-std::int32_t producer::partition_for(context ctx, std::string_view key) const {
+partition_id producer::partition_for(context ctx, std::string_view key) const {
     return murmur2_partition(key, partition_count(ctx));
 }
 

@@ -67,7 +67,7 @@ public:
     void append(context ctx, aggregate_ref key, std::span<const std::uint8_t> value,
                 const commit_metadata& metadata, append_callback done) override;
 
-    [[nodiscard]] std::int32_t partition_for(context ctx, std::string_view key) const;
+    [[nodiscard]] partition_id partition_for(context ctx, std::string_view key) const;
     [[nodiscard]] std::int32_t partition_count(context ctx) const;
 
     // Waits until every enqueued record is acknowledged or failed.

@@ -136,10 +136,10 @@ member_key_bytes member_key(context ctx, std::string_view id, std::string_view m
     return key;
 }
 
-small_bytes<5> checkpoint_key(context ctx, std::int32_t partition) {
+small_bytes<5> checkpoint_key(context ctx, partition_id partition) {
     small_bytes<5> key;
     key.push_back(static_cast<char>(ctx));
-    put_be(key, static_cast<std::uint32_t>(partition));
+    put_be(key, static_cast<std::uint32_t>(partition.value()));
     return key;
 }
 
@@ -153,12 +153,12 @@ std::string encode_record(const stored_aggregate& a) {
     for (const auto& c : recent) {
         const auto id = b.CreateString(c.command_id);
         commands.push_back(
-            fbs::Createapplied_command(b, id, c.version, c.at.partition, c.at.offset));
+            fbs::Createapplied_command(b, id, c.version, c.at.partition.value(), c.at.offset.value()));
     }
     const auto commands_vec = b.CreateVector(commands);
     const auto snapshot = b.CreateVector(a.snapshot);
     const auto root =
-        fbs::Createaggregate_record(b, a.head.version, a.partition, commands_vec, snapshot);
+        fbs::Createaggregate_record(b, a.head.version, a.partition.value(), commands_vec, snapshot);
     b.FinishSizePrefixed(root, fbs::aggregate_recordIdentifier());
     return {reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()};
 }
@@ -201,13 +201,13 @@ result<stored_aggregate, std::string> decode_record(std::span<const std::uint8_t
     const auto* root = fbs::GetSizePrefixedaggregate_record(data);
     stored_aggregate out;
     out.head.version = root->version();
-    out.partition = root->partition();
+    out.partition = partition_id(root->partition());
     if (const auto* commands = root->recent_commands()) {
         out.head.recent_commands.reserve(commands->size());
         for (const auto* c : *commands) {
             if (c->command_id() == nullptr) return fail(std::string("a recent command has no id"));
             out.head.recent_commands.push_back(applied_command{
-                c->command_id()->str(), c->version(), position{c->partition(), c->offset()}});
+                c->command_id()->str(), c->version(), position{partition_id(c->partition()), log_offset(c->offset())}});
         }
     }
     if (const auto* snapshot = root->snapshot()) {
@@ -229,7 +229,7 @@ std::string encode_entry(const stored_commit& c) {
     const auto actor = str(h.actor);
     const auto traceparent = str(h.traceparent);
     const auto record = b.CreateVector(c.record);
-    const auto root = fbs::Createcommit_entry(b, c.location.event_count, c.location.at.partition, c.location.at.offset,
+    const auto root = fbs::Createcommit_entry(b, c.location.event_count, c.location.at.partition.value(), c.location.at.offset.value(),
                                               h.timestamp_ms, command_type, correlation, causation, actor, traceparent,
                                               record);
     b.FinishSizePrefixed(root, commit_entry_identifier);
@@ -246,7 +246,7 @@ result<stored_commit, std::string> decode_entry(std::span<const std::uint8_t> by
     if (!opened) return fail(std::move(opened.error()));
     const auto* root = flatbuffers::GetSizePrefixedRoot<fbs::commit_entry>(*opened);
     stored_commit out;
-    out.location = commit_location{first_version, root->event_count(), position{root->partition(), root->offset()}};
+    out.location = commit_location{first_version, root->event_count(), position{partition_id(root->partition()), log_offset(root->offset())}};
     if (!full) return out;
     auto text = [](const flatbuffers::String* v) { return v == nullptr ? std::string() : v->str(); };
     out.headers = commit_headers{root->timestamp_ms(), text(root->command_type()), text(root->correlation_id()),
@@ -392,12 +392,12 @@ struct state_store::impl {
         return out;
     }
 
-    result<std::map<std::int32_t, std::int64_t>, store_error> get_checkpoints(
+    result<std::map<partition_id, log_offset>, store_error> get_checkpoints(
         const lmdb::txn& txn, context ctx) const {
         const std::string doing = "reading the " + std::string(name_of(ctx)) + " checkpoints";
         auto cursor = txn.open_cursor(checkpoints);
         if (!cursor) return fail(mdb_failure(cursor.error(), doing));
-        std::map<std::int32_t, std::int64_t> out;
+        std::map<partition_id, log_offset> out;
         for (auto at = cursor->seek(std::string(1, static_cast<char>(ctx)));; at = cursor->next()) {
             if (!at) return fail(mdb_failure(at.error(), doing));
             if (!*at) break;
@@ -409,8 +409,8 @@ struct state_store::impl {
                                     "has a " + std::to_string(key.size()) + "-byte key and a " +
                                         std::to_string(value.size()) + "-byte value"));
             }
-            out.emplace(static_cast<std::int32_t>(get_be<std::uint32_t>(key.data() + 1)),
-                        static_cast<std::int64_t>(get_be<std::uint64_t>(value.data())));
+            out.emplace(partition_id(static_cast<std::int32_t>(get_be<std::uint32_t>(key.data() + 1))),
+                        log_offset(static_cast<std::int64_t>(get_be<std::uint64_t>(value.data()))));
         }
         return out;
     }
@@ -569,7 +569,7 @@ result<std::vector<stored_commit>, store_error> state_store::commits_of(context 
         [&](const lmdb::txn& txn) { return impl_->get_commits(txn, ctx, aggregate_id, up_to_version, full); });
 }
 
-result<std::map<std::int32_t, std::int64_t>, store_error> state_store::checkpoints(
+result<std::map<partition_id, log_offset>, store_error> state_store::checkpoints(
     context ctx) const {
     return impl_->read([&](const lmdb::txn& txn) { return impl_->get_checkpoints(txn, ctx); });
 }
@@ -646,20 +646,20 @@ result<void, store_error> write_batch::add_commit(context ctx, std::string_view 
                       });
 }
 
-result<void, store_error> write_batch::set_checkpoint(context ctx, std::int32_t partition,
-                                                      std::int64_t next_offset) {
+result<void, store_error> write_batch::set_checkpoint(context ctx, partition_id partition,
+                                                      log_offset next_offset) {
     if (!impl_) return fail(moved_from());
     // Kafka's partitions and offsets are never negative; a negative one here is a
     // logical offset (OFFSET_END, ...) that slipped through, and would resume wrongly.
-    if (partition < 0 || next_offset < 0) {
-        return fail(store_error{"state store: checkpoint " + std::to_string(partition) + ":" +
-                                std::to_string(next_offset) +
+    if (partition.value() < 0 || next_offset.value() < 0) {
+        return fail(store_error{"state store: checkpoint " + std::to_string(partition.value()) + ":" +
+                                std::to_string(next_offset.value()) +
                                 " refused: partitions and offsets are never negative"});
     }
     small_bytes<8> value;
-    put_be(value, static_cast<std::uint64_t>(next_offset));
+    put_be(value, static_cast<std::uint64_t>(next_offset.value()));
     return impl_->put(impl_->store->checkpoints, checkpoint_key(ctx, partition), value, [&] {
-        return "writing the " + std::string(name_of(ctx)) + " checkpoint of partition " + std::to_string(partition);
+        return "writing the " + std::string(name_of(ctx)) + " checkpoint of partition " + std::to_string(partition.value());
     });
 }
 

@@ -39,7 +39,7 @@ namespace shopstream::eventstore {
 
 struct stored_aggregate {
     aggregate_head head;
-    std::int32_t partition = 0;
+    partition_id partition{0};
     std::vector<std::uint8_t> snapshot;  // the context's state, as its snapshot codec writes it
 
     friend bool operator==(const stored_aggregate&, const stored_aggregate&) = default;
@@ -150,7 +150,7 @@ public:
         std::uint64_t up_to_version = std::numeric_limits<std::uint64_t>::max()) const;
 
     // Next offset to apply, per partition that has a checkpoint.
-    [[nodiscard]] result<std::map<std::int32_t, std::int64_t>, store_error> checkpoints(
+    [[nodiscard]] result<std::map<partition_id, log_offset>, store_error> checkpoints(
         context ctx) const;
 
     // The aggregate (as load()) and the value of `member` in its side index, as of one
@@ -198,8 +198,8 @@ public:
                                                                 const commit_location& location) {
         return add_commit(ctx, aggregate_id, stored_commit{location, {}, {}});
     }
-    [[nodiscard]] result<void, store_error> set_checkpoint(context ctx, std::int32_t partition,
-                                                           std::int64_t next_offset);
+    [[nodiscard]] result<void, store_error> set_checkpoint(context ctx, partition_id partition,
+                                                           log_offset next_offset);
     // Sets `entry` in the aggregate's side index (replacing the member's value).
     [[nodiscard]] result<void, store_error> put_member(context ctx, std::string_view aggregate_id,
                                                        const member_entry& entry);

@@ -44,7 +44,7 @@ struct id_hash {
 
 struct partition_key {
     context ctx;
-    std::int32_t partition;
+    partition_id partition;
     friend auto operator<=>(const partition_key&, const partition_key&) = default;
 };
 
@@ -131,8 +131,8 @@ result<std::optional<batch_applier::judged>, error> batch_applier::apply(context
         case verdict::applied: break;
     }
     auto unreadable = [&](const codec_error& e) {
-        return "the applied commit at " + std::string(topic_of(ctx)) + "[" + std::to_string(at.partition) + "]@" +
-               std::to_string(at.offset) + " holds an event this build cannot read (" + e.detail +
+        return "the applied commit at " + std::string(topic_of(ctx)) + "[" + std::to_string(at.partition.value()) + "]@" +
+               std::to_string(at.offset.value()) + " holds an event this build cannot read (" + e.detail +
                "): upgrade shopstream; the state store stays at its last good batch";
     };
     if (!aggregate.state) {
@@ -221,14 +221,14 @@ struct tail::impl {
 
     // Everything below `mu` is shared with callers of the public functions.
     mutable std::mutex mu;
-    std::map<partition_key, std::int64_t> applied;  // next offset to apply
+    std::map<partition_key, log_offset> applied;  // next offset to apply
     std::set<partition_key> not_caught_up;
     std::optional<std::string> failure;
 
     struct waiter {
         verdict_key key;  // verdict waits
         std::optional<partition_key> where;  // position waits
-        std::int64_t offset = 0;
+        log_offset offset{0};
         clock::time_point deadline;
         verdict_callback on_verdict;
         position_callback on_position;
@@ -241,7 +241,7 @@ struct tail::impl {
     // time the tail reads that commit the count includes it; with no verdict waits (a
     // rebuild, a reader-only process) the tail builds no notifications at all.
     std::atomic<std::size_t> verdict_waits{0};
-    std::map<partition_key, std::multimap<std::int64_t, ticket>> by_position;
+    std::map<partition_key, std::multimap<log_offset, ticket>> by_position;
     std::multimap<clock::time_point, ticket> by_deadline;
 
     std::atomic<bool> stopping{false};
@@ -359,16 +359,16 @@ result<std::unique_ptr<tail>, error> tail::start(tail_options options, state_sto
             return fail(error{errc::store_failed, std::move(cps.error().message)});
         }
         for (const auto& [partition, next] : *cps) {
-            if (partition >= count) {
+            if (partition.value() >= count) {
                 release();
                 return fail(error{errc::foreign_log, "the state store has a checkpoint for " + topic + " partition " +
-                            std::to_string(partition) + " but the topic has " + std::to_string(count) +
+                            std::to_string(partition.value()) + " but the topic has " + std::to_string(count) +
                             " partitions: the log is not the one the store was built from"});
             }
         }
         for (std::int32_t part = 0; part < count; ++part) {
-            const auto found = cps->find(part);
-            const std::int64_t next = found == cps->end() ? 0 : found->second;
+            const auto found = cps->find(partition_id(part));
+            const std::int64_t next = found == cps->end() ? 0 : found->second.value();
             std::int64_t low = 0;
             std::int64_t high = 0;
             const auto werr = rd_kafka_query_watermark_offsets(rk, topic.c_str(), part, &low, &high, timeout_ms);
@@ -395,8 +395,8 @@ result<std::unique_ptr<tail>, error> tail::start(tail_options options, state_sto
                             ": the log is not the one the store was built from; delete the directory to rebuild"});
             }
             rd_kafka_topic_partition_list_add(assignment, topic.c_str(), part)->offset = next;
-            p->applied[{c, part}] = next;
-            p->not_caught_up.insert({c, part});
+            p->applied[{c, partition_id(part)}] = log_offset(next);
+            p->not_caught_up.insert({c, partition_id(part)});
         }
     }
     const auto aerr = rd_kafka_assign(rk, assignment);
@@ -472,7 +472,7 @@ void tail::impl::apply_batch(std::vector<rd_kafka_message_t*>& messages) {
     }
     batch_applier applier(*batch);
     std::vector<notification> notifications;
-    std::map<partition_key, std::int64_t> advanced;
+    std::map<partition_key, log_offset> advanced;
     std::vector<partition_key> reached_end;
     std::int64_t count = 0;
     // Every message of a partition shares its topic handle: resolve the context once per
@@ -486,7 +486,7 @@ void tail::impl::apply_batch(std::vector<rd_kafka_message_t*>& messages) {
         }
         const std::optional<context> ctx = last_ctx;
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            if (ctx) reached_end.push_back({*ctx, m->partition});
+            if (ctx) reached_end.push_back({*ctx, partition_id(m->partition)});
             continue;
         }
         if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -501,9 +501,9 @@ void tail::impl::apply_batch(std::vector<rd_kafka_message_t*>& messages) {
             continue;
         }
         if (!ctx) continue;
-        const partition_key pk{*ctx, m->partition};
+        const partition_key pk{*ctx, partition_id(m->partition)};
         auto adv = advanced.find(pk);
-        std::int64_t expected_next = 0;
+        log_offset expected_next{0};
         if (adv != advanced.end()) {
             expected_next = adv->second;
         } else {
@@ -511,8 +511,9 @@ void tail::impl::apply_batch(std::vector<rd_kafka_message_t*>& messages) {
             const auto found = applied.find(pk);
             if (found != applied.end()) expected_next = found->second;
         }
-        if (m->offset < expected_next) continue;  // already applied (a re-fetch after a leader change)
-        auto judged = applier.apply(*ctx, {m->partition, m->offset},
+        const log_offset offset(m->offset);
+        if (offset < expected_next) continue;  // already applied (a re-fetch after a leader change)
+        auto judged = applier.apply(*ctx, {pk.partition, offset},
                                     {static_cast<const char*>(m->key), m->key_len},
                                     {static_cast<const std::uint8_t*>(m->payload), m->len}, &headers_of, m);
         if (!judged) {
@@ -536,9 +537,9 @@ void tail::impl::apply_batch(std::vector<rd_kafka_message_t*>& messages) {
             }
         }
         if (adv != advanced.end()) {
-            adv->second = m->offset + 1;
+            adv->second = offset + 1;
         } else {
-            advanced.emplace(pk, m->offset + 1);
+            advanced.emplace(pk, offset + 1);
         }
         ++count;
     }
@@ -680,36 +681,36 @@ bool tail::cancel(ticket t) {
     return true;
 }
 
-std::int64_t tail::applied_through(context ctx, std::int32_t partition) const {
+log_offset tail::applied_through(context ctx, partition_id partition) const {
     std::lock_guard lock(impl_->mu);
     const auto found = impl_->applied.find({ctx, partition});
-    return found == impl_->applied.end() ? 0 : found->second;
+    return found == impl_->applied.end() ? log_offset(0) : found->second;
 }
 
-std::int64_t tail::known_log_end(context ctx, std::int32_t partition) const {
+log_offset tail::known_log_end(context ctx, partition_id partition) const {
     std::int64_t low = -1;
     std::int64_t high = -1;
     const std::string topic(topic_of(ctx));
-    if (rd_kafka_get_watermark_offsets(impl_->consumer.get(), topic.c_str(), partition, &low, &high) !=
+    if (rd_kafka_get_watermark_offsets(impl_->consumer.get(), topic.c_str(), partition.value(), &low, &high) !=
         RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return -1;
+        return log_offset(-1);
     }
-    return high;
+    return log_offset(high);
 }
 
-result<std::int64_t, error> tail::query_log_end(context ctx, std::int32_t partition,
-                                                     std::chrono::milliseconds timeout) const {
+result<log_offset, error> tail::query_log_end(context ctx, partition_id partition,
+                                                   std::chrono::milliseconds timeout) const {
     const std::string topic(topic_of(ctx));
     std::int64_t low = 0;
     std::int64_t high = 0;
     const auto err = rd_kafka_query_watermark_offsets(
-        impl_->consumer.get(), topic.c_str(), partition, &low, &high,
+        impl_->consumer.get(), topic.c_str(), partition.value(), &low, &high,
         static_cast<int>(std::clamp<std::int64_t>(timeout.count(), 1, std::numeric_limits<int>::max())));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return fail(error{errc::unreachable, "cannot read the end of " + topic + " partition " + std::to_string(partition) + ": " +
+        return fail(error{errc::unreachable, "cannot read the end of " + topic + " partition " + std::to_string(partition.value()) + ": " +
                     rd_kafka_err2str(err)});
     }
-    return high;
+    return log_offset(high);
 }
 
 std::vector<partition_progress> tail::progress() const {
@@ -717,7 +718,7 @@ std::vector<partition_progress> tail::progress() const {
     {
         std::lock_guard lock(impl_->mu);
         out.reserve(impl_->applied.size());
-        for (const auto& [pk, next] : impl_->applied) out.push_back({pk.ctx, pk.partition, next, -1});
+        for (const auto& [pk, next] : impl_->applied) out.push_back({pk.ctx, pk.partition, next, log_offset(-1)});
     }
     for (auto& p : out) p.log_end = known_log_end(p.ctx, p.partition);
     return out;
@@ -728,28 +729,28 @@ bool tail::caught_up() const {
     return impl_->not_caught_up.empty();
 }
 
-result<std::vector<std::int64_t>, error> tail::await_log_end(context ctx, clock::time_point deadline) const {
+result<std::vector<log_offset>, error> tail::await_log_end(context ctx, clock::time_point deadline) const {
     const std::string topic(topic_of(ctx));
     const std::int32_t count = partition_count(ctx);
     if (count == 0) return fail(error{errc::missing_topic, "this tail does not read " + topic});
-    std::vector<std::int64_t> ends;
+    std::vector<log_offset> ends;
     ends.reserve(static_cast<std::size_t>(count));
     for (std::int32_t p = 0; p < count; ++p) {
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now());
         if (left.count() <= 0) return fail(error{errc::timed_out, "the deadline passed while asking for the end of " + topic});
-        auto high = query_log_end(ctx, p, left);
+        auto high = query_log_end(ctx, partition_id(p), left);
         if (!high) return fail(std::move(high.error()));
         ends.push_back(*high);
     }
     for (;;) {
         std::int32_t behind = 0;
-        while (behind < count && applied_through(ctx, behind) >= ends[static_cast<std::size_t>(behind)]) ++behind;
+        while (behind < count && applied_through(ctx, partition_id(behind)) >= ends[static_cast<std::size_t>(behind)]) ++behind;
         if (behind == count) return ends;
         if (auto f = failure()) return fail(error{errc::tail_failed, "the tail failed: " + *f});
         if (clock::now() >= deadline) {
             return fail(error{errc::timed_out, "the deadline passed with " + topic + " partition " + std::to_string(behind) +
-                        " applied through offset " + std::to_string(applied_through(ctx, behind)) +
-                        " of its end " + std::to_string(ends[static_cast<std::size_t>(behind)])});
+                        " applied through offset " + std::to_string(applied_through(ctx, partition_id(behind)).value()) +
+                        " of its end " + std::to_string(ends[static_cast<std::size_t>(behind)].value())});
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }

@@ -65,9 +65,9 @@ struct tail_options {
 // (-1 when not known yet).
 struct partition_progress {
     context ctx = context::orders;
-    std::int32_t partition = 0;
-    std::int64_t next_offset = 0;
-    std::int64_t log_end = -1;
+    partition_id partition{0};
+    log_offset next_offset{0};
+    log_offset log_end{-1};
 };
 
 struct tail_stats {
@@ -146,14 +146,14 @@ public:
                                                       clock::time_point deadline, verdict_callback done) override;
     void await_position(context ctx, position p, clock::time_point deadline, position_callback done) override;
     bool cancel(ticket t) override;
-    [[nodiscard]] std::int64_t applied_through(context ctx, std::int32_t partition) const override;
-    [[nodiscard]] result<std::int64_t, error> query_log_end(context ctx, std::int32_t partition,
-                                                                  std::chrono::milliseconds timeout) const override;
+    [[nodiscard]] log_offset applied_through(context ctx, partition_id partition) const override;
+    [[nodiscard]] result<log_offset, error> query_log_end(context ctx, partition_id partition,
+                                                                std::chrono::milliseconds timeout) const override;
     [[nodiscard]] std::int32_t partition_count(context ctx) const override;
 
     // The partition's end as the consumer last saw it (no network round trip); -1 when
     // not known yet.
-    [[nodiscard]] std::int64_t known_log_end(context ctx, std::int32_t partition) const;
+    [[nodiscard]] log_offset known_log_end(context ctx, partition_id partition) const;
 
     // Every partition the tail reads, in (context, partition) order; no network round trip
     // (librdkafka caches the watermarks from fetch responses).
@@ -168,8 +168,8 @@ public:
     // when `deadline` passes first, saying which partition is behind and by how much.
     // Blocks the caller, checking every millisecond: for start-up, tests and benchmarks,
     // not for a request path.
-    [[nodiscard]] result<std::vector<std::int64_t>, error> await_log_end(context ctx,
-                                                                              clock::time_point deadline) const;
+    [[nodiscard]] result<std::vector<log_offset>, error> await_log_end(context ctx,
+                                                                            clock::time_point deadline) const;
 
     [[nodiscard]] const std::string& log_identity() const noexcept { return identity_; }
     [[nodiscard]] std::optional<std::string> failure() const;

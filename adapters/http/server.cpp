@@ -1399,8 +1399,8 @@ void server::impl::history(exchange x, const domain::actor& who, route_id route,
     };
     const auto p = eventstore::parse_position(*token);
     if (!p) return refuse("must be a position token \"<partition>:<offset>\" as command answers carry it");
-    if (const auto n = deps.tail.partition_count(ctx); p->partition >= n) {
-        return refuse("names partition " + std::to_string(p->partition) + "; the log has " + std::to_string(n));
+    if (const auto n = deps.tail.partition_count(ctx); p->partition.value() >= n) {
+        return refuse("names partition " + std::to_string(p->partition.value()) + "; the log has " + std::to_string(n));
     }
     const auto deadline = eventstore::clock::now() + options.min_position_timeout;
     deps.tail.await_position(

@@ -35,14 +35,14 @@ public:
         auto& lag = out[0];
         auto& applied = out[1];
         for (const auto& p : tail_.progress()) {
-            const std::string partition = std::to_string(p.partition);
+            const std::string partition = std::to_string(p.partition.value());
             const std::string_view ctx = eventstore::name_of(p.ctx);
-            if (p.log_end >= 0) {
+            if (p.log_end.value() >= 0) {
                 add_sample(lag, {{"context", ctx}, {"partition", partition}},
                            static_cast<double>(std::max<std::int64_t>(0, p.log_end - p.next_offset)));
             }
-            if (p.next_offset >= 0) {
-                add_sample(applied, {{"context", ctx}, {"partition", partition}}, static_cast<double>(p.next_offset));
+            if (p.next_offset.value() >= 0) {
+                add_sample(applied, {{"context", ctx}, {"partition", partition}}, static_cast<double>(p.next_offset.value()));
             }
         }
         return out;

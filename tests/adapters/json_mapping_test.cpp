@@ -536,7 +536,7 @@ TEST(command_response, carries_id_status_version_and_position) {
     commands::command_outcome o;
     o.aggregate_id = "o-1";
     o.version = 3;
-    o.at = eventstore::position{7, 1234};
+    o.at = eventstore::position{eventstore::partition_id(7), eventstore::log_offset(1234)};
     EXPECT_EQ(json::parse(render_order_command_response(o, order::order_status::pending)),
               json::parse(R"({"orderId":"o-1","status":"pending","version":3,"position":"7:1234"})"));
     EXPECT_EQ(json::parse(render_order_command_response(o, std::nullopt)),
@@ -746,7 +746,7 @@ std::vector<eventstore::recorded_event> record(Encode encode, const std::vector<
         // The first event's commit carries every header a history shows; the others none.
         eventstore::commit_headers headers;
         if (i == 0) headers = {1'700'000'000'123, "place_order", "corr-1", "cause-1", "customer:c-1", "00-trace"};
-        out.push_back({i + 1, eventstore::position{3, static_cast<std::int64_t>(100 + i)},
+        out.push_back({i + 1, eventstore::position{eventstore::partition_id(3), eventstore::log_offset(static_cast<std::int64_t>(100 + i))},
                        "cmd-" + std::to_string(i + 1), headers, encode(events[i])});
     }
     return out;

@@ -23,7 +23,7 @@ namespace {
 
 constexpr std::uint64_t max_u64 = std::numeric_limits<std::uint64_t>::max();
 
-position at(std::size_t offset) { return position{0, static_cast<std::int64_t>(offset)}; }
+position at(std::size_t offset) { return position{partition_id(0), log_offset(static_cast<std::int64_t>(offset))}; }
 
 std::string id(std::size_t n) { return "cmd-" + std::to_string(n); }
 
@@ -77,10 +77,10 @@ TEST(apply_rule, a_commit_expecting_another_version_loses) {
 
 TEST(apply_rule, a_known_command_id_is_a_duplicate_answered_with_its_original_application) {
     aggregate_head h;
-    const applied_command first = record_applied(h, "place", 2, position{3, 10});
-    record_applied(h, "pay", 1, position{3, 11});
+    const applied_command first = record_applied(h, "place", 2, position{partition_id(3), log_offset(10)});
+    record_applied(h, "pay", 1, position{partition_id(3), log_offset(11)});
     ASSERT_EQ(h.version, 3U);
-    const applied_command expected_original{"place", 2, position{3, 10}};
+    const applied_command expected_original{"place", 2, position{partition_id(3), log_offset(10)}};
     EXPECT_EQ(first, expected_original);
 
     // The producer retry: the same record again, with its (now stale) expected version 0.
@@ -108,7 +108,7 @@ TEST(apply_rule, a_known_command_id_is_a_duplicate_answered_with_its_original_ap
         const judgement j = judge(h, "pay", expected);
         EXPECT_EQ(j.verdict, verdict::duplicate) << expected;
         ASSERT_TRUE(j.original.has_value());
-        EXPECT_EQ(*j.original, (applied_command{"pay", 3, position{3, 11}}));
+        EXPECT_EQ(*j.original, (applied_command{"pay", 3, position{partition_id(3), log_offset(11)}}));
     }
 }
 
@@ -138,11 +138,11 @@ TEST(apply_rule, record_applied_advances_the_version_by_the_event_count) {
     for (std::size_t i = 0; i < counts.size(); ++i) {
         ASSERT_EQ(judge(h, id(i), version).verdict, verdict::applied);
         const applied_command a =
-            record_applied(h, id(i), counts[i], position{1, 100 + static_cast<std::int64_t>(i)});
+            record_applied(h, id(i), counts[i], position{partition_id(1), log_offset(100 + static_cast<std::int64_t>(i))});
         version += counts[i];
         EXPECT_EQ(h.version, version);
         EXPECT_EQ(
-            a, (applied_command{id(i), version, position{1, 100 + static_cast<std::int64_t>(i)}}));
+            a, (applied_command{id(i), version, position{partition_id(1), log_offset(100 + static_cast<std::int64_t>(i))}}));
         ASSERT_FALSE(h.recent_commands.empty());
         EXPECT_EQ(h.recent_commands.back(), a);  // newest last
     }

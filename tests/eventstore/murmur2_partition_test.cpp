@@ -59,8 +59,8 @@ const std::vector<java_vector>& high_bytes() {
     return v;
 }
 
-std::int32_t java_partition(std::uint32_t hash, std::int32_t partitions) {
-    return static_cast<std::int32_t>((hash & 0x7fffffffU) % static_cast<std::uint32_t>(partitions));
+partition_id java_partition(std::uint32_t hash, std::int32_t partitions) {
+    return partition_id(static_cast<std::int32_t>((hash & 0x7fffffffU) % static_cast<std::uint32_t>(partitions)));
 }
 
 // With 2^31 - 1 partitions the result is the positive hash itself (unless it equals

@@ -153,7 +153,7 @@ void apply_log(state_store& store, const std::vector<std::vector<std::uint8_t>>&
         ASSERT_TRUE(batch.has_value()) << batch.error().message;
         batch_applier applier(*batch);
         for (std::size_t i = first; i < std::min(records.size(), first + per_batch); ++i) {
-            auto r = applier.apply(ctx, position{0, static_cast<std::int64_t>(i)}, id, records[i]);
+            auto r = applier.apply(ctx, position{partition_id(0), log_offset(static_cast<std::int64_t>(i))}, id, records[i]);
             ASSERT_TRUE(r.has_value()) << r.error().message;
         }
         ASSERT_TRUE(applier.finish().has_value());
@@ -180,7 +180,7 @@ TEST(voter_index, the_applier_writes_the_entry_in_the_states_transaction_and_now
         auto batch = store->begin_write();
         ASSERT_TRUE(batch.has_value());
         batch_applier applier(*batch);
-        ASSERT_TRUE(applier.apply(ctx, position{0, 1}, id, log[1]).has_value());
+        ASSERT_TRUE(applier.apply(ctx, position{partition_id(0), log_offset(1)}, id, log[1]).has_value());
         auto inside = batch->member(ctx, id, "bob");
         ASSERT_TRUE(inside.has_value());
         EXPECT_EQ(*inside, std::optional<std::string>(generation(1)));

@@ -100,11 +100,11 @@ private:
 stored_aggregate sample(std::uint64_t version, std::uint8_t seed, std::size_t commands = 3) {
     stored_aggregate a;
     a.head.version = version;
-    a.partition = 7 + seed;
+    a.partition = partition_id(7 + seed);
     for (std::size_t i = 0; i < commands; ++i) {
         a.head.recent_commands.push_back(applied_command{
             "cmd-" + std::to_string(seed) + "-" + std::to_string(i), version - commands + i + 1,
-            position{a.partition, (std::int64_t{1} << 40) + static_cast<std::int64_t>(i)}});
+            position{a.partition, log_offset((std::int64_t{1} << 40) + static_cast<std::int64_t>(i))}});
     }
     a.snapshot = {0x00, seed, 0xff, 0x10, 0x00, static_cast<std::uint8_t>(version)};
     return a;
@@ -226,8 +226,8 @@ TEST_F(state_store_basics, a_dropped_batch_leaves_nothing) {
         ASSERT_OK(batch);
         ASSERT_OK(batch->put(context::reviews, "r-1", sample(1, 2)));
         ASSERT_OK(batch->add_commit_location(context::reviews, "r-1",
-                                             commit_location{1, 1, position{3, 40}}));
-        ASSERT_OK(batch->set_checkpoint(context::reviews, 3, 41));
+                                             commit_location{1, 1, position{partition_id(3), log_offset(40)}}));
+        ASSERT_OK(batch->set_checkpoint(context::reviews, partition_id(3), log_offset(41)));
         ASSERT_OK(batch->set_log_identity("log-A"));
         // destroyed uncommitted
     }
@@ -250,7 +250,7 @@ TEST_F(state_store_basics, a_dropped_batch_leaves_nothing) {
     // The writer lock went with it: the same thread can write again.
     auto next = store->begin_write();
     ASSERT_OK(next);
-    ASSERT_OK(next->set_checkpoint(context::orders, 0, 1));
+    ASSERT_OK(next->set_checkpoint(context::orders, partition_id(0), log_offset(1)));
     ASSERT_OK(next->commit());
 
     store.reset();
@@ -274,10 +274,10 @@ TEST_F(state_store_basics, a_committed_batch_survives_reopening) {
                 const auto seed = static_cast<std::uint8_t>(ctx);
                 ASSERT_OK(batch->put(ctx, "agg", sample(5, seed)));
                 ASSERT_OK(batch->add_commit_location(ctx, "agg",
-                                                     commit_location{1, 2, position{seed, 10}}));
+                                                     commit_location{1, 2, position{partition_id(seed), log_offset(10)}}));
                 ASSERT_OK(batch->add_commit_location(ctx, "agg",
-                                                     commit_location{3, 3, position{seed, 99}}));
-                ASSERT_OK(batch->set_checkpoint(ctx, seed, 100 + seed));
+                                                     commit_location{3, 3, position{partition_id(seed), log_offset(99)}}));
+                ASSERT_OK(batch->set_checkpoint(ctx, partition_id(seed), log_offset(100 + seed)));
             }
             ASSERT_OK(batch->commit());
         }
@@ -295,11 +295,11 @@ TEST_F(state_store_basics, a_committed_batch_survives_reopening) {
             EXPECT_EQ(**agg, sample(5, seed));
             auto commits = (*store)->commit_locations(ctx, "agg");
             ASSERT_OK(commits);
-            EXPECT_EQ(*commits, (std::vector<commit_location>{{1, 2, position{seed, 10}},
-                                                              {3, 3, position{seed, 99}}}));
+            EXPECT_EQ(*commits, (std::vector<commit_location>{{1, 2, position{partition_id(seed), log_offset(10)}},
+                                                              {3, 3, position{partition_id(seed), log_offset(99)}}}));
             auto cps = (*store)->checkpoints(ctx);
             ASSERT_OK(cps);
-            EXPECT_EQ(*cps, (std::map<std::int32_t, std::int64_t>{{seed, 100 + seed}}));
+            EXPECT_EQ(*cps, (std::map<partition_id, log_offset>{{partition_id(seed), log_offset(100 + seed)}}));
         }
     }
 }
@@ -318,40 +318,42 @@ TEST_F(state_store_basics, checkpoints_are_kept_per_context_and_partition) {
     {
         auto batch = store->begin_write();
         ASSERT_OK(batch);
-        for (auto [p, o] : orders) ASSERT_OK(batch->set_checkpoint(context::orders, p, o / 2 + 1));
-        ASSERT_OK(batch->set_checkpoint(context::reviews, 1, 5));
+        for (auto [p, o] : orders) ASSERT_OK(batch->set_checkpoint(context::orders, partition_id(p), log_offset(o / 2 + 1)));
+        ASSERT_OK(batch->set_checkpoint(context::reviews, partition_id(1), log_offset(5)));
         ASSERT_OK(batch->commit());
     }
     {
         auto batch = store->begin_write();
         ASSERT_OK(batch);
-        for (auto [p, o] : orders) ASSERT_OK(batch->set_checkpoint(context::orders, p, o));
+        for (auto [p, o] : orders) ASSERT_OK(batch->set_checkpoint(context::orders, partition_id(p), log_offset(o)));
         ASSERT_OK(batch->commit());
     }
     auto got = store->checkpoints(context::orders);
     ASSERT_OK(got);
-    EXPECT_EQ(*got, orders);
+    std::map<partition_id, log_offset> expected;
+    for (auto [p, o] : orders) expected.emplace(partition_id(p), log_offset(o));
+    EXPECT_EQ(*got, expected);
     auto none = store->checkpoints(context::payments);
     ASSERT_OK(none);
     EXPECT_TRUE(none->empty());
     auto reviews = store->checkpoints(context::reviews);
     ASSERT_OK(reviews);
-    EXPECT_EQ(*reviews, (std::map<std::int32_t, std::int64_t>{{1, 5}}));
+    EXPECT_EQ(*reviews, (std::map<partition_id, log_offset>{{partition_id(1), log_offset(5)}}));
 
     auto batch = store->begin_write();
     ASSERT_OK(batch);
-    EXPECT_FALSE(batch->set_checkpoint(context::orders, -1, 0));
-    EXPECT_FALSE(batch->set_checkpoint(context::orders, 0, -1));
+    EXPECT_FALSE(batch->set_checkpoint(context::orders, partition_id(-1), log_offset(0)));
+    EXPECT_FALSE(batch->set_checkpoint(context::orders, partition_id(0), log_offset(-1)));
 }
 
 TEST_F(state_store_basics, a_commit_keeps_its_bytes_and_headers_beside_its_location) {
     auto store = open_ok();
     ASSERT_TRUE(store);
-    const stored_commit first{commit_location{1, 2, position{3, 40}},
+    const stored_commit first{commit_location{1, 2, position{partition_id(3), log_offset(40)}},
                               commit_headers{1'700'000'000'123, "place_order", "corr-\xc3\xa9", "cause", "customer:c",
                                              "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
                               std::vector<std::uint8_t>{0, 1, 2, 255, 7}};
-    const stored_commit second{commit_location{3, 1, position{3, 41}}, commit_headers{}, std::vector<std::uint8_t>(300, 9)};
+    const stored_commit second{commit_location{3, 1, position{partition_id(3), log_offset(41)}}, commit_headers{}, std::vector<std::uint8_t>(300, 9)};
     {
         auto batch = store->begin_write();
         ASSERT_OK(batch);
@@ -381,11 +383,11 @@ TEST_F(state_store_basics, commit_locations_come_in_version_order_up_to_a_versio
     std::vector<commit_location> all;
     for (std::uint64_t k = 0; k < 300; ++k) {
         all.push_back(commit_location{1 + 3 * k, 3,
-                                      position{static_cast<std::int32_t>(k % 16),
-                                               static_cast<std::int64_t>(1000 + k)}});
+                                      position{partition_id(static_cast<std::int32_t>(k % 16)),
+                                               log_offset(static_cast<std::int64_t>(1000 + k))}});
     }
     const std::uint64_t far = (std::uint64_t{1} << 40) + 1;
-    all.push_back(commit_location{far, 1, position{2, std::int64_t{1} << 50}});
+    all.push_back(commit_location{far, 1, position{partition_id(2), log_offset(std::int64_t{1} << 50)}});
     std::vector<commit_location> shuffled = all;
     std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(42));
     {
@@ -396,11 +398,11 @@ TEST_F(state_store_basics, commit_locations_come_in_version_order_up_to_a_versio
         }
         // Neighbours that a sloppy prefix scan would mix in.
         ASSERT_OK(batch->add_commit_location(context::orders, "o2",
-                                             commit_location{1, 1, position{0, 1}}));
+                                             commit_location{1, 1, position{partition_id(0), log_offset(1)}}));
         ASSERT_OK(batch->add_commit_location(context::orders, std::string_view("o\0", 2),
-                                             commit_location{2, 1, position{0, 2}}));
+                                             commit_location{2, 1, position{partition_id(0), log_offset(2)}}));
         ASSERT_OK(batch->add_commit_location(context::payments, "o",
-                                             commit_location{1, 1, position{0, 3}}));
+                                             commit_location{1, 1, position{partition_id(0), log_offset(3)}}));
         ASSERT_OK(batch->commit());
     }
     auto prefix = [&](std::size_t n) {
@@ -429,10 +431,10 @@ TEST_F(state_store_basics, commit_locations_come_in_version_order_up_to_a_versio
 
     auto neighbour = store->commit_locations(context::orders, "o2");
     ASSERT_OK(neighbour);
-    EXPECT_EQ(*neighbour, (std::vector<commit_location>{{1, 1, position{0, 1}}}));
+    EXPECT_EQ(*neighbour, (std::vector<commit_location>{{1, 1, position{partition_id(0), log_offset(1)}}}));
     auto other_ctx = store->commit_locations(context::payments, "o");
     ASSERT_OK(other_ctx);
-    EXPECT_EQ(*other_ctx, (std::vector<commit_location>{{1, 1, position{0, 3}}}));
+    EXPECT_EQ(*other_ctx, (std::vector<commit_location>{{1, 1, position{partition_id(0), log_offset(3)}}}));
     auto none = store->commit_locations(context::reviews, "o");
     ASSERT_OK(none);
     EXPECT_TRUE(none->empty());
@@ -564,8 +566,8 @@ TEST_F(state_store_refusal, corrupt_commit_and_checkpoint_values_are_store_error
         auto batch = store->begin_write();
         ASSERT_OK(batch);
         ASSERT_OK(batch->add_commit_location(context::payments, "p",
-                                             commit_location{1, 1, position{0, 5}}));
-        ASSERT_OK(batch->set_checkpoint(context::payments, 0, 6));
+                                             commit_location{1, 1, position{partition_id(0), log_offset(5)}}));
+        ASSERT_OK(batch->set_checkpoint(context::payments, partition_id(0), log_offset(6)));
         ASSERT_OK(batch->commit());
     }
     {
@@ -743,7 +745,7 @@ TEST_F(state_store_concurrency, readers_never_see_part_of_a_batch) {
                     ++errors;
                     continue;
                 }
-                const std::int64_t c = cps->contains(0) ? cps->at(0) : 0;
+                const std::int64_t c = cps->contains(partition_id(0)) ? cps->at(partition_id(0)).value() : 0;
                 const auto va = a->has_value() ? static_cast<std::int64_t>((*a)->head.version) : 0;
                 const auto vb = b->has_value() ? static_cast<std::int64_t>((*b)->head.version) : 0;
                 const auto n = static_cast<std::int64_t>(commits->size());
@@ -760,12 +762,12 @@ TEST_F(state_store_concurrency, readers_never_see_part_of_a_batch) {
         stored_aggregate a;
         a.head.version = static_cast<std::uint64_t>(i);
         a.snapshot.assign(static_cast<std::size_t>(i), 0x11);
-        ASSERT_OK(batch->set_checkpoint(context::orders, 0, i));
+        ASSERT_OK(batch->set_checkpoint(context::orders, partition_id(0), log_offset(i)));
         ASSERT_OK(batch->put(context::orders, "A", a));
         ASSERT_OK(batch->put(context::orders, "B", a));
         ASSERT_OK(batch->add_commit_location(context::orders, "A",
                                              commit_location{static_cast<std::uint64_t>(i), 1,
-                                                             position{0, i}}));
+                                                             position{partition_id(0), log_offset(i)}}));
         ASSERT_OK(batch->commit());
         if (i % 50 == 0) std::this_thread::yield();
     }
@@ -775,7 +777,7 @@ TEST_F(state_store_concurrency, readers_never_see_part_of_a_batch) {
     EXPECT_GT(observations.load(), 0);
     auto cps = store->checkpoints(context::orders);
     ASSERT_OK(cps);
-    EXPECT_EQ(cps->at(0), batches);
+    EXPECT_EQ(cps->at(partition_id(0)), log_offset(batches));
 }
 
 TEST_F(state_store_concurrency, a_second_writer_waits_for_the_first) {

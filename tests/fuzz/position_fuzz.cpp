@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto text = shopstream::fuzz::as_text({data, size});
     const auto p = es::parse_position(text);
     if (!p) return 0;
-    FUZZ_CHECK(p->partition >= 0 && p->offset >= 0);
+    FUZZ_CHECK(p->partition.value() >= 0 && p->offset.value() >= 0);
     FUZZ_CHECK(es::to_string(*p) == text);
     return 0;
 }

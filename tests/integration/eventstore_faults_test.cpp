@@ -184,7 +184,7 @@ protected:
         auto records = testing::consume_all(bootstrap(), topic, 30s);
         EXPECT_TRUE(records.has_value()) << records.error();
         if (!records) return out;
-        for (auto& r : *records) out[{r.partition, r.offset}] = std::move(r);
+        for (auto& r : *records) out[{es::partition_id(r.partition), es::log_offset(r.offset)}] = std::move(r);
         return out;
     }
 
@@ -470,7 +470,7 @@ TEST_F(faults, a_broker_outage_and_leader_moves_mid_stream_lose_nothing_and_appl
     std::map<std::string, int> issued;
     std::map<int, std::vector<std::string>> expected;
     std::map<std::string, int> aggregate_of;
-    std::set<std::int32_t> used_partitions;
+    std::set<es::partition_id> used_partitions;
     for (int k = 0; k < aggregates; ++k) {
         reviews.handle(submit(k), meta(submit_id(k)), {}, log.expect(submit_id(k)));
         ++issued[submit_id(k)];
@@ -479,12 +479,14 @@ TEST_F(faults, a_broker_outage_and_leader_moves_mid_stream_lose_nothing_and_appl
         used_partitions.insert(n.producer->partition_for(es::context::reviews, review_of(k).value()));
     }
     ASSERT_TRUE(log.wait(20s));
-    ASSERT_TRUE(used_partitions.contains(0) || used_partitions.contains(3)) << "no aggregate on broker 1";
-    ASSERT_TRUE(used_partitions.contains(1) || used_partitions.contains(2)) << "no aggregate off broker 1";
+    ASSERT_TRUE(used_partitions.contains(es::partition_id(0)) || used_partitions.contains(es::partition_id(3)))
+        << "no aggregate on broker 1";
+    ASSERT_TRUE(used_partitions.contains(es::partition_id(1)) || used_partitions.contains(es::partition_id(2)))
+        << "no aggregate off broker 1";
     auto progress = [&] {  // records applied on partitions led by broker 1, and elsewhere
         std::pair<std::int64_t, std::int64_t> out{0, 0};
         for (std::int32_t p = 0; p < partitions; ++p) {
-            (p % 3 == 0 ? out.first : out.second) += n.tail->applied_through(es::context::reviews, p);
+            (p % 3 == 0 ? out.first : out.second) += n.tail->applied_through(es::context::reviews, es::partition_id(p)).value();
         }
         return out;
     };
@@ -673,7 +675,7 @@ TEST_F(faults, one_command_id_reused_on_two_aggregates_gets_each_writer_its_own_
 TEST_F(truncation, a_store_whose_checkpoint_fell_behind_the_log_start_refuses_to_start) {
     // Orders in one partition, applied by two stores: `stale` stops before the log is
     // truncated, `live` keeps applying while it happens.
-    constexpr std::int32_t partition = 1;
+    constexpr es::partition_id partition{1};
     std::vector<std::string> ids;
     for (int i = 0; ids.size() < 3; ++i) {
         std::string id = "o-" + std::to_string(i);
@@ -696,7 +698,7 @@ TEST_F(truncation, a_store_whose_checkpoint_fell_behind_the_log_start_refuses_to
     }
     auto checkpoints = stale.store->checkpoints(es::context::orders);
     ASSERT_TRUE(checkpoints.has_value());
-    const std::int64_t stale_next = checkpoints->at(partition);
+    const std::int64_t stale_next = checkpoints->at(partition).value();
     EXPECT_EQ(stale_next, 3);
     stale.stop();
 
@@ -714,17 +716,17 @@ TEST_F(truncation, a_store_whose_checkpoint_fell_behind_the_log_start_refuses_to
     big.key = "flood";
     big.value = std::string(std::size_t{128} << 10, 'x');
     for (int chunk = 0; chunk < 6; ++chunk) {
-        for (int i = 0; i < 8; ++i) ASSERT_TRUE(flood->produce("orders.events", big, partition).has_value());
+        for (int i = 0; i < 8; ++i) ASSERT_TRUE(flood->produce("orders.events", big, partition.value()).has_value());
         ASSERT_TRUE(flood->flush(30s).has_value());
         // The live store keeps up (it skips the non-commits), so it never falls behind the start.
         const auto ends = live.tail->await_log_end(es::context::orders, es::clock::now() + 20s);
         ASSERT_TRUE(ends.has_value()) << ends.error();
         ASSERT_EQ(live.tail->applied_through(es::context::orders, partition),
-                  ends->at(static_cast<std::size_t>(partition)));
+                  ends->at(static_cast<std::size_t>(partition.value())));
     }
     std::int64_t low = 0;
     std::int64_t high = 0;
-    ASSERT_EQ(rd_kafka_query_watermark_offsets(flood->handle(), "orders.events", partition, &low, &high, 5000),
+    ASSERT_EQ(rd_kafka_query_watermark_offsets(flood->handle(), "orders.events", partition.value(), &low, &high, 5000),
               RD_KAFKA_RESP_ERR_NO_ERROR);
     ASSERT_GT(low, stale_next) << "the mock did not truncate the partition; the test proves nothing";
     EXPECT_FALSE(live.tail->failure().has_value());
@@ -738,7 +740,7 @@ TEST_F(truncation, a_store_whose_checkpoint_fell_behind_the_log_start_refuses_to
     EXPECT_EQ(refused.error().code, es::errc::records_lost);
     const std::string& why = refused.error().message;
     EXPECT_NE(why.find("records lost"), std::string::npos) << why;
-    EXPECT_NE(why.find("orders.events partition " + std::to_string(partition)), std::string::npos) << why;
+    EXPECT_NE(why.find("orders.events partition " + std::to_string(partition.value())), std::string::npos) << why;
     EXPECT_NE(why.find("offset " + std::to_string(low)), std::string::npos) << why;
     EXPECT_NE(why.find("needs offset " + std::to_string(stale_next)), std::string::npos) << why;
     EXPECT_NE(why.find("retention"), std::string::npos) << why;
@@ -746,7 +748,7 @@ TEST_F(truncation, a_store_whose_checkpoint_fell_behind_the_log_start_refuses_to
     // Nothing was applied on the way: the stale store is as it was.
     auto after = stale.store->checkpoints(es::context::orders);
     ASSERT_TRUE(after.has_value());
-    EXPECT_EQ(after->at(partition), stale_next);
+    EXPECT_EQ(after->at(partition).value(), stale_next);
 
     // A brand-new store needs offset 0, which is gone too.
     node fresh;
@@ -960,7 +962,7 @@ TEST_F(interop, kcat_reads_the_commits_at_the_offsets_the_commands_answered) {
     const auto records = kcat_consume(bootstrap(), "orders.events");
     ASSERT_EQ(records.size(), commands.size()) << "kcat sees exactly the commits, no more";
     std::map<es::position, const kcat_record*> by_position;
-    for (const auto& r : records) by_position[{r.partition, r.offset}] = &r;
+    for (const auto& r : records) by_position[{es::partition_id(r.partition), es::log_offset(r.offset)}] = &r;
     for (const auto& s : commands) {
         SCOPED_TRACE(s.metadata.command_id);
         const auto found = by_position.find(s.at);
@@ -997,7 +999,7 @@ TEST_F(interop, records_kcat_writes_are_judged_like_any_other_writer_s) {
     node n;
     ASSERT_NO_FATAL_FAILURE(open_node(n, dir_.path() / "state", bootstrap()));
     const commands::order_handler orders(n.runtime());
-    const std::int32_t partition = es::murmur2_partition("o-foreign", partitions);
+    const es::partition_id partition = es::murmur2_partition("o-foreign", partitions);
 
     // Not a commit: every reader skips it.
     const auto junk = dir_.path() / "junk.bin";
@@ -1016,7 +1018,7 @@ TEST_F(interop, records_kcat_writes_are_judged_like_any_other_writer_s) {
     const auto copies_before = n.tail->stats();
     for (const auto& file : {junk, commit_file, commit_file}) {  // the commit twice: a retrying foreign writer
         auto produced = testing::run({"kcat", "-b", bootstrap(), "-P", "-t", "orders.events", "-p",
-                                      std::to_string(partition), "-k", "o-foreign", "-H", "type=place_order", "-H",
+                                      std::to_string(partition.value()), "-k", "o-foreign", "-H", "type=place_order", "-H",
                                       "command-id=foreign-1", file.string()},
                                      30s);
         ASSERT_TRUE(produced.has_value()) << produced.error();

@@ -242,8 +242,9 @@ TEST_F(eventstore_test, await_log_end_returns_the_ends_it_waited_for_and_fails_a
     ASSERT_EQ(ends->size(), 4U);
     std::int64_t records = 0;
     for (std::int32_t p = 0; p < 4; ++p) {
-        EXPECT_EQ(tail_->applied_through(eventstore::context::orders, p), ends->at(static_cast<std::size_t>(p)));
-        records += ends->at(static_cast<std::size_t>(p));
+        EXPECT_EQ(tail_->applied_through(eventstore::context::orders, eventstore::partition_id(p)),
+                  ends->at(static_cast<std::size_t>(p)));
+        records += ends->at(static_cast<std::size_t>(p)).value();
     }
     EXPECT_EQ(records, 5);
     auto late = tail_->await_log_end(eventstore::context::orders, eventstore::clock::now() - 1s);
@@ -448,7 +449,7 @@ TEST_F(eventstore_test, the_observer_sees_every_outcome_commit_and_verdict) {
     std::int64_t applied = 0;
     for (const auto& p : tail_->progress()) {
         if (p.ctx != eventstore::context::reviews) continue;
-        applied += p.next_offset;
+        applied += p.next_offset.value();
         EXPECT_EQ(p.log_end, p.next_offset) << "partition " << p.partition;
     }
     EXPECT_EQ(applied, commits);
@@ -516,7 +517,7 @@ TEST_F(eventstore_test, a_failed_tail_answers_its_callers_without_stalling) {
     std::chrono::steady_clock::duration waited{};
     for (int i = 0; i < 50; ++i) {
         const auto t0 = std::chrono::steady_clock::now();
-        (void)tail_->applied_through(eventstore::context::orders, 0);
+        (void)tail_->applied_through(eventstore::context::orders, eventstore::partition_id(0));
         (void)tail_->failure();
         waited += std::chrono::steady_clock::now() - t0;
         std::this_thread::sleep_for(3ms);

@@ -234,7 +234,7 @@ protected:
         auto ends = out.tail->await_log_end(ctx, eventstore::clock::now() + 20s);
         if (!ends) throw std::runtime_error("the tail on " + dir.string() + " did not reach the log end: " + ends.error().message);
         for (std::int32_t p = 0; p < partitions; ++p) {
-            EXPECT_EQ(out.tail->applied_through(ctx, p), ends->at(static_cast<std::size_t>(p)))
+            EXPECT_EQ(out.tail->applied_through(ctx, eventstore::partition_id(p)), ends->at(static_cast<std::size_t>(p)))
                 << dir << " applied past the end of partition " << p;
         }
         return out;
@@ -359,7 +359,7 @@ log_verdicts judge_log(const std::string& bootstrap) {
         EXPECT_FALSE(seen) << c->command_id << " at " << r.partition << ":" << r.offset
                            << " is a retry whose expected version is current: the rule's premise broke";
         out.applied[c->aggregate_id].push_back({version + 1, static_cast<std::uint32_t>(c->events.size()),
-                                                {r.partition, r.offset}});
+                                                {eventstore::partition_id(r.partition), eventstore::log_offset(r.offset)}});
         version += c->events.size();
         ++out.applied_by_command[c->command_id];
     }

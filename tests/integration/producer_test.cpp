@@ -51,7 +51,7 @@ TEST_F(producer_test, partitions_like_the_java_client) {
     ASSERT_TRUE(p.has_value()) << p.error();
     EXPECT_EQ((*p)->partition_count(eventstore::context::orders), 8);
     for (std::string key : {"o-1", "order-42", "sku-9~author", "", "a-much-longer-aggregate-id-0123456789"}) {
-        EXPECT_EQ((*p)->partition_for(eventstore::context::orders, key), testing::java_partition(key, 8)) << key;
+        EXPECT_EQ((*p)->partition_for(eventstore::context::orders, key).value(), testing::java_partition(key, 8)) << key;
     }
 }
 
@@ -126,8 +126,8 @@ TEST_F(producer_test, a_record_sent_and_not_acknowledged_is_reported_as_possibly
     (*p)->append(eventstore::context::orders, eventstore::aggregate_ref("k"), std::vector<std::uint8_t>(10, 1), {}, [&](auto r) { warm.add(std::move(r)); });
     ASSERT_TRUE((*p)->flush(10s).has_value());
     ASSERT_TRUE(warm.seen.at(0).has_value());
-    const std::int32_t partition = warm.seen[0]->partition;
-    const std::int64_t before = warm.seen[0]->offset + 1;
+    const std::int32_t partition = warm.seen[0]->partition.value();
+    const std::int64_t before = (warm.seen[0]->offset + 1).value();
     // Every broker answers 5 s late: the record is appended, its acknowledgement comes
     // after the delivery timeout.
     for (int b = 1; b <= 3; ++b) {
