@@ -192,7 +192,8 @@ void tail_batch_new_aggregates(benchmark::State& state) {
 BENCHMARK(tail_batch_new_aggregates)->Unit(benchmark::kMillisecond);
 
 // The same step on one popular review: a batch of 1 000 helpful votes, each a commit
-// that applies to the same aggregate (its voter list grows by 1 000 per batch).
+// that applies to the same aggregate (its count grows by 1 000 per batch, its voter
+// index by 1 000 entries).
 void tail_batch_hot_aggregate(benchmark::State& state) {
     const auto dir = std::filesystem::temp_directory_path() / "shopstream-micro-tail-hot";
     std::filesystem::remove_all(dir);
@@ -234,6 +235,80 @@ void tail_batch_hot_aggregate(benchmark::State& state) {
     std::filesystem::remove_all(dir);
 }
 BENCHMARK(tail_batch_hot_aggregate)->Unit(benchmark::kMillisecond)->Iterations(20);
+
+// One helpful vote on a review that already has `votes` votes, the whole path that could
+// cost per vote (issue 9: within 2x between 10 and 100 000 votes): the command handler's
+// read (state and the voter's index entry, one read transaction), the snapshot decode,
+// folding the entry into the command, decide, encoding event and commit, and the tail's
+// apply in its own write transaction (decode, judge, evolve, encode, write the record,
+// the commit entry and the voter's index entry; relaxed durability). Every vote is by a
+// new voter, so each one applies. Reports the state snapshot's and the aggregate
+// record's size at the end.
+void vote_on_a_review_with_votes(benchmark::State& state) {
+    const auto votes = static_cast<std::uint64_t>(state.range(0));
+    const auto dir = std::filesystem::temp_directory_path() / "shopstream-micro-votes";
+    std::filesystem::remove_all(dir);
+    auto opened = eventstore::state_store::open(dir, {std::uint64_t{4} << 30, eventstore::state_store::durability::relaxed});
+    if (!opened) {
+        state.SkipWithError(opened.error().message.c_str());
+        return;
+    }
+    eventstore::state_store& store = **opened;
+    constexpr auto ctx = eventstore::context::reviews;
+    const auto first = submitted(1);
+    const std::string id = first.id.value();
+    std::uint64_t version = 0;
+    eventstore::log_offset offset(0);
+    auto vote_commit = [&](std::uint64_t n) {
+        const review::review_marked_helpful e{first.id, domain::customer_id("v" + std::to_string(n)), 2};
+        return eventstore::encode_commit(
+            {id, version, "vote-" + std::to_string(n), {eventstore::review_aggregate::encode_event(e)}});
+    };
+    // The votes before, 10 000 per batch.
+    for (std::uint64_t done = 0; done <= votes;) {
+        auto batch = store.begin_write();
+        eventstore::batch_applier applier(*batch);
+        for (int k = 0; k < 10'000 && done <= votes; ++k, ++done) {
+            const auto record = done == 0 ? eventstore::encode_commit({id, version, "submit", {eventstore::review_aggregate::encode_event(first)}})
+                                          : vote_commit(done);
+            (void)applier.apply(ctx, {eventstore::partition_id(0), offset++}, id, record);
+            ++version;
+        }
+        (void)applier.finish();
+        (void)batch->commit();
+    }
+    std::uint64_t next_voter = votes + 1;
+    for (auto _ : state) {
+        const std::string voter = "v" + std::to_string(next_voter++);
+        review::command cmd = review::vote_helpful{first.id, {voter, domain::role::customer}, 3};
+        auto loaded = store.load_with_member(ctx, id, voter);
+        auto s = eventstore::review_aggregate::decode_state(loaded->aggregate->snapshot);
+        (void)eventstore::review_aggregate::with_member(cmd, *s, loaded->member_value);
+        auto decided = review::decide(cmd, *s);
+        if (!decided || decided->size() != 1) {
+            state.SkipWithError("the vote did not decide into one event");
+            break;
+        }
+        const auto record = eventstore::encode_commit({id, loaded->aggregate->head.version, "vote-" + voter,
+                                                       {eventstore::review_aggregate::encode_event((*decided)[0])}});
+        auto batch = store.begin_write();
+        eventstore::batch_applier applier(*batch);
+        auto judged = applier.apply(ctx, {eventstore::partition_id(0), offset++}, id, record);
+        if (!judged || !*judged || (*judged)->report.verdict != eventstore::verdict::applied) {
+            state.SkipWithError("the vote did not apply");
+            break;
+        }
+        (void)applier.finish();
+        (void)batch->commit();
+    }
+    auto last = store.load(ctx, id);
+    auto s = eventstore::review_aggregate::decode_state((*last)->snapshot);
+    if (s->helpful_count() != votes + state.iterations()) state.SkipWithError("votes were lost");
+    state.counters["snapshot_bytes"] = static_cast<double>((*last)->snapshot.size());
+    opened->reset();
+    std::filesystem::remove_all(dir);
+}
+BENCHMARK(vote_on_a_review_with_votes)->Arg(10)->Arg(100'000)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

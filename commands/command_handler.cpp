@@ -141,7 +141,6 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
     }
 
     void step() {
-        constexpr auto ctx = Aggregate::ctx;
         if (core->is_stopping()) {
             finish(fail(error_of(command_errc::unavailable, "shutting down: nothing was appended")));
             return;
@@ -152,12 +151,12 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
             finish(fail(error_of(command_errc::unavailable, "no decision before the deadline; nothing was appended")));
             return;
         }
-        auto loaded = core->rt.store.load(ctx, aggregate_id);
+        auto loaded = load();
         if (!loaded) {
             finish(fail(error_of(command_errc::internal, loaded.error().message)));
             return;
         }
-        eventstore::stored_aggregate stored = loaded->value_or(eventstore::stored_aggregate{});
+        eventstore::stored_aggregate stored = std::move(loaded->aggregate).value_or(eventstore::stored_aggregate{});
         const std::uint64_t version = stored.head.version;
 
         // A retry of a command that already won: the first answer again.
@@ -183,6 +182,13 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
                                                              ": " + state.error().detail)));
             return;
         }
+        if constexpr (eventstore::has_side_index<Aggregate>) {
+            if (!Aggregate::with_member(command, *state, loaded->member_value)) {
+                finish(fail(error_of(command_errc::internal,
+                                     "the state store's side index of " + aggregate_id + " holds an unreadable entry")));
+                return;
+            }
+        }
         auto decision = Aggregate::decider::decide(command, *state);
         if (!decision) {
             finish(fail(command_error{command_errc::rejected, std::move(decision.error()), {}}));
@@ -195,6 +201,20 @@ struct attempt : std::enable_shared_from_this<attempt<Aggregate>> {
             return;
         }
         append(version, *decision);
+    }
+
+    // The aggregate and, for one with a side index, the entry the command needs, in one
+    // read transaction (eventstore/aggregates.hpp, "side indexes").
+    [[nodiscard]] result<eventstore::aggregate_with_member, eventstore::store_error> load() const {
+        constexpr auto ctx = Aggregate::ctx;
+        if constexpr (eventstore::has_side_index<Aggregate>) {
+            if (const auto member = Aggregate::member_probe(command)) {
+                return core->rt.store.load_with_member(ctx, aggregate_id, *member);
+            }
+        }
+        auto loaded = core->rt.store.load(ctx, aggregate_id);
+        if (!loaded) return fail(std::move(loaded.error()));
+        return eventstore::aggregate_with_member{std::move(*loaded), std::nullopt};
     }
 
     void fail_precondition(std::uint64_t version) {

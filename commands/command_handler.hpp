@@ -3,8 +3,10 @@
 //
 //   load the aggregate from the local state store (waiting, bounded, until the store has
 //   applied the log as far as the brokers hold it when the command expects a newer
-//   version) → decide → produce ONE commit record → wait for the tail's verdict on it →
-//   answer.
+//   version), with the side-index entry its command needs in the same read transaction
+//   (a vote's voter: eventstore/aggregates.hpp, "side indexes") → decide → produce ONE
+//   commit record → wait for the tail's verdict on it → answer. A loser is decided again
+//   on a fresh read of both.
 //
 // What each answer means, and so what a client may be told (decision 13):
 //   applied / duplicate / unchanged   the command's effect is in the log and won (2xx);

@@ -14,11 +14,39 @@
 //       static decoded<event> decode_event(type, schema_version, payload);
 //       static std::vector<std::uint8_t> encode_state(const state&);
 //       static decoded<state> decode_state(std::span<const std::uint8_t>);
+//
+//       // Optional: a side index (has_side_index below), for a rule that needs a set too
+//       // large to keep in the state.
+//       static std::optional<member_entry> member_written(const state& after, const event&);
+//       static std::optional<std::string_view> member_probe(const command&);
+//       static bool with_member(command&, const state&, const std::optional<std::string>& value);
 //   };
 //
 // Pure functions; safe from any thread.
+//
+// ---- side indexes ------------------------------------------------------------------
+// The state store keeps, beside an aggregate's state, a map member -> value that its
+// applied events write (state_store's "members" database). It is derived from the log
+// exactly as the state is: the tail's batch applier writes the entries an applied event
+// names (member_written, given the state after that event) in the same LMDB write
+// transaction as the state, so index and state never disagree and a rebuild from the
+// log recreates both. The command handler reads the entry a command needs
+// (member_probe) in the same read transaction as the state, and folds what it found
+// into the command (with_member) before the pure decider sees it; a commit decided on
+// that read applies only at the version it was read at (the apply rule), so a stale
+// read can only lose, never count twice.
+//
+// The review's voter index is the one use (issue 9, "votes at a flat cost"): member =
+// voter id, value = the review generation the voter last voted in (8 bytes, big-endian),
+// so a vote costs one B-tree lookup and one put whatever the number of votes before it,
+// and the state record stays the same size. Keyed by voter rather than by (generation,
+// voter) so the probe needs no decoded state (it runs in the state's read transaction)
+// and a resubmitted review's new votes overwrite the old generation's entries instead
+// of leaving them behind: the index holds one entry per customer who ever voted.
 
+#include <concepts>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -33,8 +61,18 @@
 #include "eventstore/codec/payment_codec.hpp"
 #include "eventstore/codec/review_codec.hpp"
 #include "eventstore/context.hpp"
+#include "eventstore/state_store.hpp"
 
 namespace shopstream::eventstore {
+
+// member_entry (eventstore/state_store.hpp): one side-index entry an applied event writes.
+template <class Aggregate>
+concept has_side_index = requires(const typename Aggregate::state& s, const typename Aggregate::event& e,
+                                  typename Aggregate::command& c, const std::optional<std::string>& v) {
+    { Aggregate::member_written(s, e) } -> std::same_as<std::optional<member_entry>>;
+    { Aggregate::member_probe(c) } -> std::same_as<std::optional<std::string_view>>;
+    { Aggregate::with_member(c, s, v) } -> std::same_as<bool>;
+};
 
 namespace detail {
 // Every command and event struct names itself (`static constexpr name`).
@@ -109,6 +147,19 @@ struct review_aggregate {
     static decoded<state> decode_state(std::span<const std::uint8_t> bytes) {
         return review_codec::decode_state(bytes);
     }
+
+    // The voter index (see "side indexes" above).
+    // review_marked_helpful: (voter, the generation it was cast in).
+    static std::optional<member_entry> member_written(const state& after, const event& e);
+    // vote_helpful: its voter, when the voter's id is one the decider accepts (it refuses
+    // the others without needing the index).
+    static std::optional<std::string_view> member_probe(const command& c);
+    // Sets vote_helpful::already_voted from the voter's entry (nullopt: none); false when
+    // the entry is not a generation (a corrupt store).
+    static bool with_member(command& c, const state& s, const std::optional<std::string>& entry);
+    // Whether the voter whose index entry is `entry` (nullopt: none) has voted in `s`'s
+    // generation; nullopt when the entry is not a generation (a corrupt store).
+    static std::optional<bool> has_voted(const state& s, const std::optional<std::string>& entry);
 };
 
 // A context's state held decoded, type-erased over the contexts, so the tail can evolve
@@ -121,9 +172,11 @@ public:
     // Fails when the snapshot cannot be decoded.
     [[nodiscard]] static result<evolving_state, codec_error> decode(context ctx,
                                                                     std::span<const std::uint8_t> snapshot);
-    // Evolves with the events in order. Fails at the first event that cannot be decoded;
-    // the state is then partly evolved and must be dropped (the tail stops).
-    [[nodiscard]] result<void, codec_error> evolve(std::span<const encoded_event> events);
+    // Evolves with the events in order, appending to `members` (when given) the side-index
+    // entries they write, in order. Fails at the first event that cannot be decoded; the
+    // state is then partly evolved and must be dropped (the tail stops).
+    [[nodiscard]] result<void, codec_error> evolve(std::span<const encoded_event> events,
+                                                   std::vector<member_entry>* members = nullptr);
     [[nodiscard]] std::vector<std::uint8_t> encode() const;
 
 private:

@@ -9,6 +9,7 @@
 //   commits      ctx u8, id length u8, id, first_version u64 -> commit_entry (SSCE): event
 //                count, partition, offset, the headers a history shows, the commit's bytes
 //   checkpoints  ctx u8, partition i32                       -> next offset i64
+//   members      ctx u8, id length u8, id, member            -> value (a side index)
 // Every integer is big-endian, so LMDB's bytewise key order is the numeric order and a
 // cursor range scan yields an aggregate's commits in version order. The id's length byte
 // keeps "a" and "ab" apart in range scans (the prefix of one is never the prefix of the
@@ -43,6 +44,8 @@ constexpr std::uint32_t store_format = 2;
 constexpr std::string_view format_key = "format";
 constexpr std::string_view identity_key = "log-identity";
 constexpr std::size_t max_id_size = 255;
+// Keeps a member key (2 + 255 + 200 bytes) within LMDB's default 511-byte key limit.
+constexpr std::size_t max_member_size = 200;
 constexpr const char* commit_entry_identifier = "SSCE";
 
 // ---- bytes ---------------------------------------------------------------------------
@@ -120,6 +123,16 @@ key_bytes aggregate_key(context ctx, std::string_view id) {
 key_bytes commit_key(context ctx, std::string_view id, std::uint64_t first_version) {
     key_bytes key = aggregate_key(ctx, id);
     put_be(key, first_version);
+    return key;
+}
+
+using member_key_bytes = small_bytes<2 + max_id_size + max_member_size>;
+
+// Precondition: check_id(id) and check_member(member) passed.
+member_key_bytes member_key(context ctx, std::string_view id, std::string_view member) {
+    member_key_bytes key;
+    key.append(aggregate_key(ctx, id));
+    key.append(member);
     return key;
 }
 
@@ -264,6 +277,7 @@ struct state_store::impl {
     MDB_dbi aggregates = 0;
     MDB_dbi commits = 0;
     MDB_dbi checkpoints = 0;
+    MDB_dbi members = 0;
 
     // Only to turn a same-thread second begin_write() into an error: LMDB's writer lock
     // is not recursive, so it would deadlock.
@@ -299,7 +313,41 @@ struct state_store::impl {
         return {};
     }
 
+    [[nodiscard]] static result<void, store_error> check_member(std::string_view member) {
+        if (member.empty() || member.size() > max_member_size) {
+            return fail(store_error{"state store: side-index member of " + std::to_string(member.size()) +
+                                    " bytes; members must be 1-" + std::to_string(max_member_size) + " bytes"});
+        }
+        return {};
+    }
+
     // ---- reads, shared by read transactions and write batches ----
+
+    result<std::optional<std::string>, store_error> get_member(const lmdb::txn& txn, context ctx, std::string_view id,
+                                                               std::string_view member) const {
+        if (auto ok = check_id(id); !ok) return fail(ok.error());
+        if (auto ok = check_member(member); !ok) return fail(ok.error());
+        auto got = txn.get(members, member_key(ctx, id, member));
+        if (!got) return fail(mdb_failure(got.error(), "reading the side index of " + describe(ctx, id)));
+        if (!*got) return std::nullopt;
+        return std::string(**got);
+    }
+
+    result<std::vector<member_entry>, store_error> get_members(const lmdb::txn& txn, context ctx,
+                                                               std::string_view id) const {
+        if (auto ok = check_id(id); !ok) return fail(ok.error());
+        const std::string doing = "reading the side index of " + describe(ctx, id);
+        auto cursor = txn.open_cursor(members);
+        if (!cursor) return fail(mdb_failure(cursor.error(), doing));
+        const auto prefix = aggregate_key(ctx, id);
+        std::vector<member_entry> out;
+        for (auto at = cursor->seek(prefix);; at = cursor->next()) {
+            if (!at) return fail(mdb_failure(at.error(), doing));
+            if (!*at || !(*at)->first.starts_with(std::string_view(prefix))) break;
+            out.push_back(member_entry{std::string((*at)->first.substr(prefix.size())), std::string((*at)->second)});
+        }
+        return out;
+    }
 
     result<std::optional<std::string>, store_error> get_identity(const lmdb::txn& txn) const {
         auto got = txn.get(meta, identity_key);
@@ -462,10 +510,11 @@ result<std::unique_ptr<state_store>, store_error> state_store::open(
     // store either has all of them and a format, or nothing.
     auto txn = p->env.begin_write();
     if (!txn) return fail(p->mdb_failure(txn.error(), "beginning the opening transaction"));
-    const std::array<std::pair<const char*, MDB_dbi*>, 4> dbs{{{"meta", &p->meta},
+    const std::array<std::pair<const char*, MDB_dbi*>, 5> dbs{{{"meta", &p->meta},
                                                                {"aggregates", &p->aggregates},
                                                                {"commits", &p->commits},
-                                                               {"checkpoints", &p->checkpoints}}};
+                                                               {"checkpoints", &p->checkpoints},
+                                                               {"members", &p->members}}};
     for (const auto& [name, dbi] : dbs) {
         auto opened = txn->open_dbi(name);
         if (!opened) {
@@ -543,6 +592,21 @@ result<std::map<partition_id, log_offset>, store_error> state_store::checkpoints
     return impl_->read([&](const lmdb::txn& txn) { return impl_->get_checkpoints(txn, ctx); });
 }
 
+result<aggregate_with_member, store_error> state_store::load_with_member(context ctx, std::string_view aggregate_id,
+                                                                        std::string_view member) const {
+    return impl_->read([&](const lmdb::txn& txn) -> result<aggregate_with_member, store_error> {
+        auto aggregate = impl_->get_aggregate(txn, ctx, aggregate_id);
+        if (!aggregate) return fail(std::move(aggregate.error()));
+        auto value = impl_->get_member(txn, ctx, aggregate_id, member);
+        if (!value) return fail(std::move(value.error()));
+        return aggregate_with_member{std::move(*aggregate), std::move(*value)};
+    });
+}
+
+result<std::vector<member_entry>, store_error> state_store::members(context ctx, std::string_view aggregate_id) const {
+    return impl_->read([&](const lmdb::txn& txn) { return impl_->get_members(txn, ctx, aggregate_id); });
+}
+
 result<write_batch, store_error> state_store::begin_write() {
     {
         const std::lock_guard lock(impl_->writer_mutex);
@@ -615,6 +679,23 @@ result<void, store_error> write_batch::set_checkpoint(context ctx, partition_id 
     return impl_->put(impl_->store->checkpoints, checkpoint_key(ctx, partition), value, [&] {
         return "writing the " + std::string(name_of(ctx)) + " checkpoint of partition " + std::to_string(partition.value());
     });
+}
+
+result<void, store_error> write_batch::put_member(context ctx, std::string_view aggregate_id,
+                                                  const member_entry& entry) {
+    if (!impl_) return fail(moved_from());
+    if (auto ok = state_store::impl::check_id(aggregate_id); !ok) return ok;
+    if (auto ok = state_store::impl::check_member(entry.member); !ok) return ok;
+    return impl_->put(impl_->store->members, member_key(ctx, aggregate_id, entry.member), entry.value,
+                      [&] { return "writing the side index of " + describe(ctx, aggregate_id); });
+}
+
+result<std::optional<std::string>, store_error> write_batch::member(context ctx, std::string_view aggregate_id,
+                                                                    std::string_view member) {
+    if (!impl_) return fail(moved_from());
+    auto txn = impl_->usable();
+    if (!txn) return fail(txn.error());
+    return impl_->store->get_member(**txn, ctx, aggregate_id, member);
 }
 
 result<void, store_error> write_batch::set_log_identity(std::string_view identity) {

@@ -8,6 +8,9 @@
 //                single-aggregate reads and replays are served from here (decision 2)
 //                and checked against the log only on demand (aggregate_reader::verify)
 //   checkpoints  partition -> next offset to apply
+//   members      (aggregate id, member) -> value: an aggregate's side index, the entries
+//                its applied events write (eventstore/aggregates.hpp, "side indexes";
+//                the review's voters)
 // plus the identity of the log it was built from. The tail changes all of it for a
 // batch of records in ONE write transaction, so a crash leaves the store at a batch
 // boundary and the tail resumes from the checkpoints it wrote with that batch.
@@ -99,6 +102,20 @@ struct stored_commit_view {
     std::span<const std::uint8_t> record;
 };
 
+// One entry of an aggregate's side index (eventstore/aggregates.hpp, "side indexes").
+struct member_entry {
+    std::string member;  // 1-200 bytes
+    std::string value;
+
+    friend bool operator==(const member_entry&, const member_entry&) = default;
+};
+
+// An aggregate and one entry of its side index, read in one transaction.
+struct aggregate_with_member {
+    std::optional<stored_aggregate> aggregate;
+    std::optional<std::string> member_value;  // nullopt: no entry for the member
+};
+
 struct store_error {
     std::string message;
 };
@@ -170,6 +187,15 @@ public:
     [[nodiscard]] result<std::map<partition_id, log_offset>, store_error> checkpoints(
         context ctx) const;
 
+    // The aggregate (as load()) and the value of `member` in its side index, as of one
+    // transaction: what the command handler decides on.
+    [[nodiscard]] result<aggregate_with_member, store_error> load_with_member(context ctx,
+                                                                            std::string_view aggregate_id,
+                                                                            std::string_view member) const;
+    // The aggregate's whole side index, in member order (bytewise): for tests and checks.
+    [[nodiscard]] result<std::vector<member_entry>, store_error> members(context ctx,
+                                                                       std::string_view aggregate_id) const;
+
     // Starts the (single) write transaction of a batch.
     [[nodiscard]] result<write_batch, store_error> begin_write();
 
@@ -206,6 +232,11 @@ public:
     }
     [[nodiscard]] result<void, store_error> set_checkpoint(context ctx, partition_id partition,
                                                            log_offset next_offset);
+    // Sets `entry` in the aggregate's side index (replacing the member's value).
+    [[nodiscard]] result<void, store_error> put_member(context ctx, std::string_view aggregate_id,
+                                                       const member_entry& entry);
+    [[nodiscard]] result<std::optional<std::string>, store_error> member(context ctx, std::string_view aggregate_id,
+                                                                         std::string_view member);
     [[nodiscard]] result<void, store_error> set_log_identity(std::string_view identity);
 
     [[nodiscard]] result<void, store_error> commit();

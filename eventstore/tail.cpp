@@ -77,6 +77,7 @@ struct batch_applier::impl {
     };
     // One map per context (indexed by its value).
     std::array<std::unordered_map<std::string, touched, id_hash, std::equal_to<>>, all_contexts.size()> aggregates;
+    std::vector<member_entry> members;  // of the commit being applied; reused
 
     explicit impl(write_batch& b) : batch(b) {}
 
@@ -139,7 +140,16 @@ result<std::optional<batch_applier::judged>, error> batch_applier::apply(context
         if (!decoded) return fail(error{errc::unreadable_commit, unreadable(decoded.error())});
         aggregate.state = std::move(*decoded);
     }
-    if (auto r = aggregate.state->evolve(c->events); !r) return fail(error{errc::unreadable_commit, unreadable(r.error())});
+    // Side-index entries go into the same write transaction as the state (aggregates.hpp).
+    impl_->members.clear();
+    if (auto r = aggregate.state->evolve(c->events, &impl_->members); !r) {
+        return fail(error{errc::unreadable_commit, unreadable(r.error())});
+    }
+    for (const auto& entry : impl_->members) {
+        if (auto r = impl_->batch.put_member(ctx, aggregate_id, entry); !r) {
+            return fail(error{errc::store_failed, "cannot write the state store: " + r.error().message});
+        }
+    }
     const std::uint64_t first_version = head.version + 1;
     const auto event_count = c->events.size();
     auto applied_cmd = record_applied(head, std::move(c->command_id), event_count, at);

@@ -87,7 +87,8 @@ struct tail_stats {
 // written at its first applied commit and, if more commits of the batch applied to it,
 // once more by finish() - so an aggregate with many commits in a batch costs one read,
 // one snapshot decode and at most two encodes and writes, while the rule still sees every commit
-// with the aggregate's head as of the commits before it. Commit locations are written as
+// with the aggregate's head as of the commits before it. Commit locations, and the
+// side-index entries the applied events write (eventstore/aggregates.hpp), are written as
 // records apply. Use from one thread; `batch` must outlive it.
 class batch_applier {
 public:

@@ -1,6 +1,5 @@
 #include "domain/review/review.hpp"
 
-#include <algorithm>
 #include <optional>
 #include <string>
 
@@ -167,7 +166,7 @@ decision<event> decide_vote(const vote_helpful& c, const state& s) {
     if (s.status == review_status::hidden) {
         return reject(rejection_code::conflict, "", "a hidden review cannot be voted on");
     }
-    if (s.has_voted(voter)) return nothing();
+    if (c.already_voted) return nothing();  // one vote per customer and generation
     return emit(review_marked_helpful{c.id, voter, c.at});
 }
 
@@ -191,10 +190,6 @@ std::optional<std::pair<std::string, customer_id>> parse_review_id(std::string_v
     return std::pair{std::string(sku), customer_id{std::string(customer)}};
 }
 
-bool state::has_voted(const customer_id& voter) const noexcept {
-    return std::binary_search(helpful_voters.begin(), helpful_voters.end(), voter);
-}
-
 state initial_state() { return state{}; }
 
 decision<event> decide(const command& cmd, const state& s) {
@@ -212,8 +207,11 @@ decision<event> decide(const command& cmd, const state& s) {
 state evolve(state s, const event& e) {
     std::visit(overloaded{
                    [&](const review_submitted& ev) {
-                       // A resubmission after a retraction starts the review over.
+                       // A resubmission after a retraction starts the review over, in a
+                       // generation of its own that no earlier vote counts for.
+                       const std::uint64_t generation = s.generation + 1;
                        s = state{};
+                       s.generation = generation;
                        s.status = review_status::visible;
                        s.id = ev.id;
                        s.sku = ev.sku;
@@ -232,12 +230,10 @@ state evolve(state s, const event& e) {
                    [&](const review_retracted&) { s.status = review_status::retracted; },
                    [&](const review_hidden&) { s.status = review_status::hidden; },
                    [&](const review_restored&) { s.status = review_status::visible; },
-                   [&](const review_marked_helpful& ev) {
-                       auto pos = std::lower_bound(s.helpful_voters.begin(), s.helpful_voters.end(),
-                                                   ev.voter);
-                       if (pos == s.helpful_voters.end() || *pos != ev.voter)
-                           s.helpful_voters.insert(pos, ev.voter);
-                   },
+                   // The decider emits one per voter and generation (already_voted), and the
+                   // apply rule keeps a decision made on an older version from applying, so
+                   // the count is the number of distinct voters of this generation.
+                   [&](const review_marked_helpful&) { ++s.helpful_votes; },
                },
                e);
     return s;

@@ -90,11 +90,16 @@ struct moderate_review {
     timestamp_ms at = 0;
 };
 
+// `already_voted` is not the caller's to say: the command handler fills it in, before
+// every decision, from the state store's voter index (eventstore/aggregates.hpp,
+// review_aggregate), so that one vote per customer holds without the state listing every
+// voter. It tells whether this voter has voted in the review's current generation.
 struct vote_helpful {
     static constexpr std::string_view name = "vote_helpful";
     review_id id;
     actor by;
     timestamp_ms at = 0;
+    bool already_voted = false;
 };
 
 using command =
@@ -205,12 +210,21 @@ struct state {
     std::string body;
     timestamp_ms submitted_at = 0;
     std::optional<timestamp_ms> edited_at;
-    // Sorted ascending and without duplicates; membership by binary search.
-    std::vector<customer_id> helpful_voters;
+    // The review_marked_helpful events applied since the last review_submitted. Who voted
+    // is not part of the state: a state holding every voter made each vote cost O(votes so
+    // far) to decode and encode, and its record grow without bound (issue 9). The voters
+    // live in the state store's voter index beside the state, keyed by review and voter
+    // and holding the generation they voted in; the decider learns the one fact it needs
+    // from it through vote_helpful::already_voted.
+    std::uint64_t helpful_votes = 0;
+    // How many times the review was submitted: 0 before the first submission, bumped by
+    // every review_submitted. A vote counts for the generation it was cast in, so a review
+    // resubmitted after a retraction starts with no votes without touching the old voters'
+    // index entries.
+    std::uint64_t generation = 0;
 
     [[nodiscard]] bool exists() const noexcept { return status != review_status::none; }
-    [[nodiscard]] std::size_t helpful_count() const noexcept { return helpful_voters.size(); }
-    [[nodiscard]] bool has_voted(const customer_id& voter) const noexcept;
+    [[nodiscard]] std::uint64_t helpful_count() const noexcept { return helpful_votes; }
 
     friend bool operator==(const state&, const state&) = default;
 };
@@ -240,6 +254,13 @@ struct decider {
         return review::decide(cmd, s);
     }
     static state evolve(state s, const event& e) { return review::evolve(std::move(s), e); }
+    // The command as it reaches decide() again once its events applied: a vote's voter is
+    // then in the voter index, so it comes with already_voted. The given() helper of the
+    // decider tests decides it to check that every command is idempotent.
+    static command repeated(command c) {
+        if (auto* vote = std::get_if<vote_helpful>(&c)) vote->already_voted = true;
+        return c;
+    }
 };
 
 }  // namespace shopstream::domain::review

@@ -234,7 +234,6 @@ static_assert(same_value(fbs::review_status::none, dom::review_status::none) &&
 std::size_t snapshot_size_hint(const dom::state& s) {
     std::size_t size = 192 + s.id.value().size() + s.sku.size() + s.author.value().size() +
                        s.title.size() + s.body.size();
-    for (const auto& v : s.helpful_voters) size += 12 + v.value().size();
     return size;
 }
 
@@ -282,21 +281,13 @@ decoded<dom::state> read_state(const fbs::snapshot& t) {
     s.body = *body;
     s.submitted_at = t.submitted_at();
     if (const auto edited = t.edited_at()) s.edited_at = *edited;  // null: never edited
-    const auto* voters = t.helpful_voters();
-    if (voters == nullptr) return invalid("review snapshot.helpful_voters is missing");
-    s.helpful_voters.reserve(voters->size());
-    std::string_view previous;
-    for (const flatbuffers::String* v : *voters) {
-        const std::string at =
-            "review snapshot.helpful_voters[" + std::to_string(s.helpful_voters.size()) + "]";
-        if (v == nullptr) return invalid(at + " is missing");
-        const std::string_view voter(v->c_str(), v->size());
-        if (!domain::is_valid_id(voter)) return invalid(at + " is not a valid customer id");
-        // has_voted() binary-searches: order and uniqueness are part of the state.
-        if (!s.helpful_voters.empty() && voter <= previous)
-            return invalid(at + " is not after the voter before it");
-        s.helpful_voters.emplace_back(std::string(voter));
-        previous = voter;
+    s.helpful_votes = t.helpful_votes();
+    s.generation = t.generation();
+    // Only review_submitted bumps the generation, and it also makes the status not none.
+    if ((s.status == dom::review_status::none) != (s.generation == 0)) {
+        return invalid("review snapshot.generation " + std::to_string(s.generation) + " with status " +
+                       std::to_string(static_cast<unsigned>(s.status)) +
+                       ": a review is submitted (generation >= 1) exactly when its status is not none");
     }
     if (s == dom::initial_state()) {
         return invalid("review snapshot holds the initial state, which is stored as empty bytes");
@@ -345,14 +336,10 @@ std::vector<std::uint8_t> encode_state(const dom::state& s) {
         const auto author = put(b, s.author.value());
         const auto title = put(b, s.title);
         const auto body = put(b, s.body);
-        std::vector<Offset<flatbuffers::String>> voters;
-        voters.reserve(s.helpful_voters.size());
-        for (const auto& v : s.helpful_voters) voters.push_back(put(b, v.value()));
-        const auto voter_vector = b.CreateVector(voters);
         flatbuffers::Optional<std::int64_t> edited_at = flatbuffers::nullopt;
         if (s.edited_at) edited_at = *s.edited_at;
         return fbs::Createsnapshot(b, static_cast<fbs::review_status>(s.status), id, sku, author, s.rating, title,
-                                   body, s.submitted_at, edited_at, voter_vector);
+                                   body, s.submitted_at, edited_at, s.helpful_votes, s.generation);
     });
 }
 

@@ -52,8 +52,9 @@ namespace shopstream::eventstore::review_codec {
 //   invalid_value        a field holds what no review event could have put there: an
 //                        unknown status, a rating outside 1-5 (0 before submission), text
 //                        that is not valid UTF-8, a malformed sku or customer id, an id
-//                        that is not review_id_for(sku, author), helpful voters not
-//                        strictly ascending, a missing field; or the bytes hold
+//                        that is not review_id_for(sku, author), a generation of 0
+//                        with a status other than none or the other way round, a
+//                        missing field; or the bytes hold
 //                        initial_state(), which is only ever stored as empty bytes.
 // The bytes may sit at any address: misaligned ones are copied before they are read.
 [[nodiscard]] decoded<domain::review::state> decode_state(std::span<const std::uint8_t> bytes);

@@ -93,6 +93,12 @@ review::edit_review edit(int rating, std::string sku = "sku-1") {
 
 commands::command_metadata meta(std::string id) { return {std::move(id), "corr", "", ""}; }
 
+const std::string review_of_sku_1 = review::review_id_for("sku-1", domain::customer_id("author")).value();
+
+review::vote_helpful vote_by(std::string voter) {
+    return review::vote_helpful{domain::review_id{review_of_sku_1}, {std::move(voter), domain::role::customer}, 3};
+}
+
 class command_handler_test : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -126,10 +132,14 @@ protected:
         std::unique_ptr<commands::review_handler> handler;
         std::unique_ptr<answer> edited = std::make_unique<answer>();
     };
-    other_writer another_writer_edits_unapplied() {
-        other_writer w{std::make_unique<commands::review_handler>(
+    // Another writer's handler over the same log and store, with its own lanes.
+    std::unique_ptr<commands::review_handler> other_handler() {
+        return std::make_unique<commands::review_handler>(
             commands::store_runtime{*store_, *log_, *log_},
-            commands::handler_options{.clock = &clock_, .continuations = &other_exec_})};
+            commands::handler_options{.clock = &clock_, .continuations = &other_exec_});
+    }
+    other_writer another_writer_edits_unapplied() {
+        other_writer w{other_handler()};
         log_->hold_apply(true);
         w.handler->handle(edit(2), meta("other-1"), {}, w.edited->callback());
         return w;
@@ -410,6 +420,123 @@ TEST_F(command_handler_test, a_retry_of_a_command_that_won_is_a_duplicate_with_t
     EXPECT_EQ(again->version, first->version);
     EXPECT_EQ(again->at, first->at);
     EXPECT_EQ(log_->appends(), 1U);
+}
+
+// ---- votes: one per customer, decided on the state store's voter index (issue 9) ----
+
+// The count in the state and the voter index beside it.
+struct votes_now {
+    std::uint64_t count = 0;
+    std::vector<eventstore::member_entry> voters;
+};
+votes_now votes_in(const commands::review_handler& h, const eventstore::state_store& store) {
+    auto current = h.current(review_of_sku_1);
+    EXPECT_TRUE(current.has_value() && current->has_value());
+    auto members = store.members(context::reviews, review_of_sku_1);
+    EXPECT_TRUE(members.has_value());
+    return {current && *current ? (*current)->state.helpful_count() : 0, members.value_or(std::vector<eventstore::member_entry>{})};
+}
+
+std::string generation(std::uint8_t g) { return std::string(7, '\0') + static_cast<char>(g); }
+
+TEST_F(command_handler_test, two_votes_of_one_customer_in_flight_together_count_once) {
+    ASSERT_TRUE(run(submit(), "c1").has_value());
+    auto theirs = other_handler();
+    log_->hold_apply(true);
+    answer ours;
+    answer second;
+    handler_->handle(vote_by("bob"), meta("vote-1"), {}, ours.callback());
+    theirs->handle(vote_by("bob"), meta("vote-2"), {}, second.callback());
+    // Both decided on version 1, before either applied: neither knew of the other.
+    EXPECT_EQ(log_->appends(), 3U);
+    log_->apply();  // the log decides: the first wins, the second is a loser
+    exec_.run();
+    other_exec_.run();
+    ASSERT_TRUE(ours.answered() && second.answered());
+    ASSERT_TRUE(ours.result->has_value()) << ours.result->error().message;
+    EXPECT_EQ((*ours.result)->kind, outcome_kind::applied);
+    EXPECT_EQ((*ours.result)->version, 2U);
+    // Decided again on version 2, whose voter index holds bob's vote: a repeat, nothing produced.
+    ASSERT_TRUE(second.result->has_value()) << second.result->error().message;
+    EXPECT_EQ((*second.result)->kind, outcome_kind::unchanged);
+    EXPECT_EQ((*second.result)->version, 2U);
+    EXPECT_EQ((*second.result)->attempts, 1);
+    EXPECT_EQ(log_->appends(), 3U);
+    log_->apply();
+    const auto now = votes_in(*handler_, *store_);
+    EXPECT_EQ(now.count, 1U);
+    EXPECT_EQ(now.voters, (std::vector<eventstore::member_entry>{{"bob", generation(1)}}));
+}
+
+TEST_F(command_handler_test, a_customer_votes_once_per_submission_of_a_review) {
+    ASSERT_TRUE(run(submit(), "c1").has_value());
+    auto first = run(vote_by("bob"), "vote-1");
+    ASSERT_TRUE(first.has_value()) << first.error().message;
+    EXPECT_EQ(first->kind, outcome_kind::applied);
+    auto repeat = run(vote_by("bob"), "vote-2");  // a new command, not a retry
+    ASSERT_TRUE(repeat.has_value()) << repeat.error().message;
+    EXPECT_EQ(repeat->kind, outcome_kind::unchanged);
+    EXPECT_EQ(log_->appends(), 2U);
+
+    const review::retract_review retract{domain::review_id{review_of_sku_1}, author(), 4};
+    ASSERT_TRUE(run(retract, "c2").has_value());
+    auto on_retracted = run(vote_by("carol"), "vote-3");
+    ASSERT_FALSE(on_retracted.has_value());
+    EXPECT_EQ(on_retracted.error().code, command_errc::rejected);
+    EXPECT_EQ(on_retracted.error().rejection.code, domain::rejection_code::conflict);
+
+    ASSERT_TRUE(run(submit(), "c3").has_value());  // resubmitted: generation 2, no votes
+    EXPECT_EQ(votes_in(*handler_, *store_).count, 0U);
+    auto again = run(vote_by("bob"), "vote-4");
+    ASSERT_TRUE(again.has_value()) << again.error().message;
+    EXPECT_EQ(again->kind, outcome_kind::applied) << "bob's vote of the retracted review still counted";
+    auto repeat_again = run(vote_by("bob"), "vote-5");
+    ASSERT_TRUE(repeat_again.has_value());
+    EXPECT_EQ(repeat_again->kind, outcome_kind::unchanged);
+    const auto now = votes_in(*handler_, *store_);
+    EXPECT_EQ(now.count, 1U);
+    EXPECT_EQ(now.voters, (std::vector<eventstore::member_entry>{{"bob", generation(2)}}));
+}
+
+TEST_F(command_handler_test, a_vote_that_loses_to_a_concurrent_retraction_is_refused_on_the_new_state) {
+    ASSERT_TRUE(run(submit(), "c1").has_value());
+    auto theirs = other_handler();
+    log_->hold_apply(true);
+    answer retracted;
+    answer ours;
+    theirs->handle(review::retract_review{domain::review_id{review_of_sku_1}, author(), 4}, meta("c2"), {},
+                   retracted.callback());
+    handler_->handle(vote_by("bob"), meta("vote-1"), {}, ours.callback());
+    EXPECT_EQ(log_->appends(), 3U);
+    log_->apply();
+    other_exec_.run();
+    exec_.run();
+    ASSERT_TRUE(retracted.answered() && ours.answered());
+    ASSERT_TRUE(retracted.result->has_value());
+    ASSERT_FALSE(ours.result->has_value());
+    EXPECT_EQ(ours.error(), command_errc::rejected);
+    EXPECT_EQ(ours.result->error().rejection.code, domain::rejection_code::conflict);
+    const auto now = votes_in(*handler_, *store_);
+    EXPECT_EQ(now.count, 0U);
+    EXPECT_TRUE(now.voters.empty());
+}
+
+TEST_F(command_handler_test, an_unreadable_voter_entry_is_internal_and_nothing_is_appended) {
+    ASSERT_TRUE(run(submit(), "c1").has_value());
+    {
+        auto batch = store_->begin_write();
+        ASSERT_TRUE(batch.has_value());
+        ASSERT_TRUE(batch->put_member(context::reviews, review_of_sku_1, {"bob", "xyz"}).has_value());
+        ASSERT_TRUE(batch->commit().has_value());
+    }
+    auto r = run(vote_by("bob"), "vote-1");
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code, command_errc::internal);
+    EXPECT_NE(r.error().message.find("side index"), std::string::npos) << r.error().message;
+    EXPECT_EQ(log_->appends(), 1U);
+    auto other = run(vote_by("carol"), "vote-2");  // other voters are not affected
+    ASSERT_TRUE(other.has_value()) << other.error().message;
+    EXPECT_EQ(other->kind, outcome_kind::applied);
 }
 
 TEST(thread_pool, runs_what_was_queued_before_stop_and_refuses_what_comes_after) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -552,6 +553,30 @@ private:
             wrong.push_back(id + ": its snapshot does not decode: " + snapshot.error().detail);
         } else if (!(*snapshot == fresh->state)) {
             wrong.push_back(id + ": its snapshot differs from a fresh replay of the log");
+        }
+        if constexpr (es::has_side_index<Aggregate>) {
+            // The side index (the review's voters) against the entries a fresh fold of the
+            // log's events writes, in member order as the store lists them.
+            std::map<std::string, std::string> entries;
+            typename Aggregate::state folded{};
+            bool decodable = true;
+            for (const auto& e : events) {
+                auto decoded = Aggregate::decode_event(e.event.type, e.event.schema_version, e.event.payload);
+                if (!decoded) {
+                    decodable = false;
+                    break;
+                }
+                folded = Aggregate::decider::evolve(std::move(folded), *decoded);
+                if (auto entry = Aggregate::member_written(folded, *decoded)) entries[entry->member] = entry->value;
+            }
+            auto members = store.members(key.first, key.second);
+            if (!members) {
+                wrong.push_back(id + ": its side index cannot be read: " + members.error().message);
+            } else if (decodable) {
+                std::vector<es::member_entry> want_members;
+                for (auto& [member, value] : entries) want_members.push_back({member, value});
+                if (*members != want_members) wrong.push_back(id + ": its side index differs from a fresh fold of the log");
+            }
         }
         auto own = es::replay<Aggregate>(store, key.second);
         if (!own) {
