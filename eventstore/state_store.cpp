@@ -267,6 +267,20 @@ result<stored_commit_view, std::string> view_entry(std::span<const std::uint8_t>
 
 }  // namespace
 
+const char* category_name(store_errc) noexcept { return "shopstream.state_store"; }
+
+std::string_view describe(store_errc e) noexcept {
+    switch (e) {
+        case store_errc::io: return "an LMDB operation of the state store failed";
+        case store_errc::full: return "the state store's LMDB map is full";
+        case store_errc::corrupt: return "the state store holds a record it cannot read";
+        case store_errc::invalid_argument: return "an id, member or checkpoint the state store refuses";
+        case store_errc::wrong_format: return "the state store directory holds another format";
+        case store_errc::misuse: return "a write batch used out of turn";
+    }
+    return "unknown state store error";
+}
+
 // ---- implementation state ------------------------------------------------------------
 
 struct state_store::impl {
@@ -296,17 +310,17 @@ struct state_store::impl {
             message += " - the LMDB map (" + std::to_string(map_size) +
                        " bytes) is full; raise state_store::options::map_size";
         }
-        return store_error{std::move(message)};
+        return store_error{e.code == lmdb::errc::map_full ? store_errc::full : store_errc::io, std::move(message)};
     }
 
     [[nodiscard]] store_error corrupt(std::string_view what, std::string_view why) const {
-        return store_error{"state store corrupt: " + std::string(what) + " " + std::string(why) +
+        return store_error{store_errc::corrupt, "state store corrupt: " + std::string(what) + " " + std::string(why) +
                            "; rebuild it from offset 0 by deleting " + dir.string()};
     }
 
     [[nodiscard]] static result<void, store_error> check_id(std::string_view id) {
         if (id.empty() || id.size() > max_id_size) {
-            return fail(store_error{"state store: aggregate id of " + std::to_string(id.size()) +
+            return fail(store_error{store_errc::invalid_argument, "state store: aggregate id of " + std::to_string(id.size()) +
                                     " bytes; ids must be 1-" + std::to_string(max_id_size) +
                                     " bytes"});
         }
@@ -315,7 +329,7 @@ struct state_store::impl {
 
     [[nodiscard]] static result<void, store_error> check_member(std::string_view member) {
         if (member.empty() || member.size() > max_member_size) {
-            return fail(store_error{"state store: side-index member of " + std::to_string(member.size()) +
+            return fail(store_error{store_errc::invalid_argument, "state store: side-index member of " + std::to_string(member.size()) +
                                     " bytes; members must be 1-" + std::to_string(max_member_size) + " bytes"});
         }
         return {};
@@ -462,13 +476,13 @@ struct write_batch::impl {
 
     [[nodiscard]] result<lmdb::txn*, store_error> usable() {
         if (failed) {
-            return fail(store_error{failed->message +
+            return fail(store_error{failed->code, failed->message +
                                     " (an earlier write of this batch failed; it can only be "
                                     "dropped)"});
         }
         if (!txn.is_open()) {
-            return fail(store_error{"state store " + store->dir.string() +
-                                    ": write_batch used after commit()"});
+            return fail(store_error{store_errc::misuse, "state store " + store->dir.string() +
+                                                           ": write_batch used after commit()"});
         }
         return &txn;
     }
@@ -503,7 +517,7 @@ result<std::unique_ptr<state_store>, store_error> state_store::open(
     const auto mode = opts.durability == durability::relaxed ? lmdb::durability::relaxed
                                                              : lmdb::durability::synced;
     auto env = lmdb::env::open(dir, {.map_size = opts.map_size, .max_dbs = 8, .durability = mode});
-    if (!env) return fail(store_error{"state store " + dir.string() + ": " + env.error().message});
+    if (!env) return fail(store_error{store_errc::io, "state store " + dir.string() + ": " + env.error().message});
     auto p = std::make_unique<impl>(dir, opts.map_size, std::move(*env));
 
     // Open (creating) the databases and check the format in one write transaction, so a
@@ -538,7 +552,7 @@ result<std::unique_ptr<state_store>, store_error> state_store::open(
                                       : "unreadable (" + std::to_string(bytes.size()) + " bytes)";
         if (bytes.size() != 4 || get_be<std::uint32_t>(bytes.data()) != store_format) {
             return fail(store_error{
-                "state store " + dir.string() + " has format " + found +
+                store_errc::wrong_format, "state store " + dir.string() + " has format " + found +
                 "; this build reads format " + std::to_string(store_format) +
                 ". Delete the directory to rebuild the store from offset 0"});
         }
@@ -611,7 +625,7 @@ result<write_batch, store_error> state_store::begin_write() {
     {
         const std::lock_guard lock(impl_->writer_mutex);
         if (impl_->writer == std::this_thread::get_id()) {
-            return fail(store_error{"state store " + impl_->dir.string() +
+            return fail(store_error{store_errc::misuse, "state store " + impl_->dir.string() +
                                     ": begin_write() on a thread whose write_batch is still open "
                                     "(it would wait for itself)"});
         }
@@ -634,7 +648,7 @@ write_batch& write_batch::operator=(write_batch&&) noexcept = default;
 write_batch::~write_batch() = default;
 
 namespace {
-store_error moved_from() { return store_error{"state store: write_batch used after a move"}; }
+store_error moved_from() { return store_error{store_errc::misuse, "state store: write_batch used after a move"}; }
 }  // namespace
 
 result<std::optional<stored_aggregate>, store_error> write_batch::load(
@@ -670,7 +684,7 @@ result<void, store_error> write_batch::set_checkpoint(context ctx, partition_id 
     // Kafka's partitions and offsets are never negative; a negative one here is a
     // logical offset (OFFSET_END, ...) that slipped through, and would resume wrongly.
     if (partition.value() < 0 || next_offset.value() < 0) {
-        return fail(store_error{"state store: checkpoint " + std::to_string(partition.value()) + ":" +
+        return fail(store_error{store_errc::invalid_argument, "state store: checkpoint " + std::to_string(partition.value()) + ":" +
                                 std::to_string(next_offset.value()) +
                                 " refused: partitions and offsets are never negative"});
     }

@@ -29,8 +29,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
+#include "base/error.hpp"
 #include "base/function_ref.hpp"
 #include "base/result.hpp"
 #include "eventstore/apply_rule.hpp"
@@ -116,9 +118,26 @@ struct aggregate_with_member {
     std::optional<std::string> member_value;  // nullopt: no entry for the member
 };
 
-struct store_error {
-    std::string message;
+// Why the state store refused or failed an operation: a code to branch on and the
+// message beside it (base/error.hpp), which names the directory and what was being done.
+// Reaches logs: values only appended.
+enum class store_errc : std::uint8_t {
+    io = 1,                // an LMDB operation failed (open, read, write, commit)
+    full = 2,              // the LMDB map is full: raise options::map_size
+    corrupt = 3,           // a stored record, key or checkpoint does not decode
+    invalid_argument = 4,  // an id or member out of bounds, a negative checkpoint
+    wrong_format = 5,      // the directory holds another store format: rebuild it
+    misuse = 6,            // a write_batch used after commit/failure/move, or nested on one thread
 };
+
+[[nodiscard]] const char* category_name(store_errc) noexcept;
+[[nodiscard]] std::string_view describe(store_errc e) noexcept;
+
+[[nodiscard]] inline std::error_code make_error_code(store_errc e) noexcept {
+    return {static_cast<int>(e), category_of<store_errc>()};
+}
+
+using store_error = shopstream::error<store_errc>;
 
 class write_batch;
 
@@ -250,3 +269,6 @@ private:
 };
 
 }  // namespace shopstream::eventstore
+
+template <>
+struct std::is_error_code_enum<shopstream::eventstore::store_errc> : std::true_type {};

@@ -283,12 +283,8 @@ decoded<dom::state> read_state(const fbs::snapshot& t) {
     if (const auto edited = t.edited_at()) s.edited_at = *edited;  // null: never edited
     s.helpful_votes = t.helpful_votes();
     s.generation = t.generation();
-    // Only review_submitted bumps the generation, and it also makes the status not none.
-    if ((s.status == dom::review_status::none) != (s.generation == 0)) {
-        return invalid("review snapshot.generation " + std::to_string(s.generation) + " with status " +
-                       std::to_string(static_cast<unsigned>(s.status)) +
-                       ": a review is submitted (generation >= 1) exactly when its status is not none");
-    }
+    // No rule ties the generation to the status: evolve is total (a log may hold events
+    // in any order a foreign writer put them), and every state it makes must round-trip.
     if (s == dom::initial_state()) {
         return invalid("review snapshot holds the initial state, which is stored as empty bytes");
     }

@@ -530,6 +530,7 @@ TEST_F(state_store_refusal, a_store_of_another_format_is_refused_with_the_fix) {
         }
         auto store = open();
         ASSERT_FALSE(store) << "a store with format bytes of size " << format.size() << " opened";
+        EXPECT_EQ(store.error().code, store_errc::wrong_format) << store.error();
         EXPECT_NE(store.error().message.find("Delete the directory"), std::string::npos)
             << store.error().message;
         EXPECT_NE(store.error().message.find(dir_.path().string()), std::string::npos)
@@ -539,6 +540,27 @@ TEST_F(state_store_refusal, a_store_of_another_format_is_refused_with_the_fix) {
     ASSERT_FALSE(store);
     EXPECT_NE(store.error().message.find("format 16777216"), std::string::npos)
         << store.error().message;
+}
+
+TEST_F(state_store_refusal, refusals_carry_a_code_to_branch_on) {
+    auto store = open_ok();
+    ASSERT_TRUE(store);
+    auto too_long = store->load(context::reviews, std::string(1000, 'x'));
+    ASSERT_FALSE(too_long);
+    EXPECT_EQ(too_long.error().code, store_errc::invalid_argument) << too_long.error();
+    auto batch = store->begin_write();
+    ASSERT_OK(batch);
+    auto nested = store->begin_write();  // would wait for itself
+    ASSERT_FALSE(nested);
+    EXPECT_EQ(nested.error().code, store_errc::misuse) << nested.error();
+    auto negative = batch->set_checkpoint(context::reviews, partition_id(-1), log_offset(0));
+    ASSERT_FALSE(negative);
+    EXPECT_EQ(negative.error().code, store_errc::invalid_argument) << negative.error();
+    ASSERT_OK(batch->commit());
+    auto after = batch->put(context::reviews, "r-1", sample(1, 1));
+    ASSERT_FALSE(after);
+    EXPECT_EQ(after.error().code, store_errc::misuse) << after.error();
+    EXPECT_STREQ(std::error_code(store_errc::misuse).category().name(), "shopstream.state_store");
 }
 
 TEST_F(state_store_refusal, a_corrupt_aggregate_record_is_a_store_error) {
@@ -724,6 +746,7 @@ TEST_F(state_store_refusal, a_full_map_is_a_store_error_and_a_bigger_map_fixes_i
                 // The batch is unusable now, and says so rather than writing on.
                 auto again = batch->put(context::reviews, "another", sample(1, 1));
                 ASSERT_FALSE(again);
+                EXPECT_EQ(again.error().code, store_errc::full) << again.error();
                 EXPECT_FALSE(batch->commit());
             }
         }
@@ -736,6 +759,8 @@ TEST_F(state_store_refusal, a_full_map_is_a_store_error_and_a_bigger_map_fixes_i
         }
     }
     ASSERT_TRUE(error) << "1000 batches of 6 KB fit a 256 KiB map";
+    EXPECT_EQ(error->code, store_errc::full) << error->message;
+    EXPECT_EQ(error->error_code(), std::error_code(store_errc::full));
     EXPECT_NE(error->message.find("MDB_MAP_FULL"), std::string::npos) << error->message;
     EXPECT_NE(error->message.find("map_size"), std::string::npos) << error->message;
     ASSERT_GT(committed, 0);
