@@ -29,6 +29,7 @@
 #include "eventstore/embedded_cluster.hpp"
 #include "eventstore/topics.hpp"
 #include "tests/support/history_checker.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/kafka_fixture.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -40,6 +41,7 @@ using namespace std::chrono_literals;
 namespace es = eventstore;
 namespace order = domain::order;
 namespace review = domain::review;
+using testing::eventually;
 using commands::command_errc;
 using commands::command_result;
 using commands::outcome_kind;
@@ -51,16 +53,6 @@ domain::actor customer(std::string id) { return {std::move(id), domain::role::cu
 // Clients come back quickly after an injected outage (librdkafka's default backoff grows to 10 s).
 std::map<std::string, std::string> fast_reconnect() {
     return {{"reconnect.backoff.ms", "20"}, {"reconnect.backoff.max.ms", "300"}, {"log.connection.close", "false"}};
-}
-
-template <class F>
-bool eventually(F condition, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(5ms);
-    }
-    return condition();
 }
 
 std::string header_of(const testing::record& r, std::string_view name) {
@@ -342,7 +334,7 @@ TEST_F(faults, lost_produce_responses_write_commits_twice_and_each_applies_once)
             }
             return true;
         },
-        10s));
+        10s, 5ms));
     for (int k = 0; k < aggregates; ++k) vote(reviews_b, k, "warm-up", "warm-up-" + std::to_string(k), true);
     ASSERT_TRUE(log.wait(20s)) << log.outstanding() << " commands unanswered";
 
@@ -570,7 +562,7 @@ TEST_F(faults, timed_out_commands_retried_with_the_same_id_apply_exactly_once) {
     ASSERT_TRUE(n.producer->flush(10s).has_value());
     ASSERT_TRUE(eventually([&] { return n.tail->applied_through(es::context::reviews, third->at->partition) ==
                                         n.tail->known_log_end(es::context::reviews, third->at->partition); },
-                           10s));
+                           10s, 5ms));
     const auto records_before = n.tail->stats().records;
     auto fourth = sync(vote, "the-vote", patient);
     ASSERT_TRUE(fourth.has_value()) << describe(fourth);
@@ -820,7 +812,7 @@ TEST_F(truncation, a_fresh_log_identity_written_concurrently_is_one_identity_all
     ASSERT_TRUE(a.tail && b.tail);
     EXPECT_EQ(a.tail->log_identity(), identity);
     EXPECT_EQ(b.tail->log_identity(), identity);
-    ASSERT_TRUE(eventually([&] { return a.tail->caught_up() && b.tail->caught_up(); }, 20s));
+    ASSERT_TRUE(eventually([&] { return a.tail->caught_up() && b.tail->caught_up(); }, 20s, 5ms));
     EXPECT_EQ(a.store->log_identity().value(), identity);
     EXPECT_EQ(b.store->log_identity().value(), identity);
     auto again = es::ensure_log_identity(bootstrap(), 10s);
@@ -1022,7 +1014,7 @@ TEST_F(interop, records_kcat_writes_are_judged_like_any_other_writer_s) {
         ASSERT_TRUE(produced.has_value()) << produced.error();
         ASSERT_TRUE(produced->status.success()) << produced->standard_error;
     }
-    ASSERT_TRUE(eventually([&] { return n.tail->stats().records - copies_before.records == 3; }, 15s))
+    ASSERT_TRUE(eventually([&] { return n.tail->stats().records - copies_before.records == 3; }, 15s, 5ms))
         << n.tail->stats().records;
     const auto stats = n.tail->stats();
     EXPECT_EQ(stats.skipped - copies_before.skipped, 1);

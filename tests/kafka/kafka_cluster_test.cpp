@@ -3,6 +3,7 @@
 // the event store relies on (the idempotent producer really enabled, not degraded).
 
 #include "tests/support/kafka_cluster.hpp"
+#include "tests/support/eventually.hpp"
 
 #include <atomic>
 #include <mutex>
@@ -18,16 +19,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
-
-template <class F>
-bool eventually(F condition, std::chrono::milliseconds timeout) {
-    const auto deadline = steady::now() + timeout;
-    while (!condition()) {
-        if (steady::now() > deadline) return false;
-        std::this_thread::sleep_for(50ms);  // between polls of the condition
-    }
-    return true;
-}
 
 record numbered(int i) { return {"key-" + std::to_string(i % 7), "value-" + std::to_string(i), {{"n", std::to_string(i)}}}; }
 

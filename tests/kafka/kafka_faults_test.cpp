@@ -34,6 +34,7 @@
 #include "commands/command_handler.hpp"
 #include "eventstore/producer.hpp"
 #include "eventstore/tail.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/history_checker.hpp"
 #include "tests/support/kafka_cluster.hpp"
 #include "tests/support/kafka_fixture.hpp"
@@ -263,17 +264,15 @@ protected:
 
     // Waits until no partition of the topic is led by `node` (the controller fenced it).
     [[nodiscard]] bool leadership_moved_off(int node, std::chrono::milliseconds timeout) {
-        const auto deadline = steady::now() + timeout;
-        while (steady::now() < deadline) {
-            bool off = true;
-            for (int p = 0; p < partitions && off; ++p) {
-                auto leader = cluster_->leader_of(topic, eventstore::partition_id(p), 2s);
-                off = leader.has_value() && *leader != node;
-            }
-            if (off) return true;
-            std::this_thread::sleep_for(100ms);  // between metadata polls
-        }
-        return false;
+        return testing::eventually(
+            [&] {
+                for (int p = 0; p < partitions; ++p) {
+                    auto leader = cluster_->leader_of(topic, eventstore::partition_id(p), 2s);
+                    if (!leader.has_value() || *leader == node) return false;
+                }
+                return true;
+            },
+            timeout, 100ms);
     }
 
     // The checker over everything recorded, the writer's store and a fresh replay.

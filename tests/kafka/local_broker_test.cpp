@@ -19,6 +19,7 @@
 
 #include "eventstore/topics.hpp"
 #include "tests/support/kafka_fixture.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -43,16 +44,6 @@ bool process_exists(pid_t pid) {
     std::getline(stat, line);
     const auto state = line.find(") ");
     return state != std::string::npos && line.size() > state + 2 && line[state + 2] != 'Z';
-}
-
-template <class F>
-bool eventually(F condition, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!condition()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(50ms);  // between polls of the condition
-    }
-    return true;
 }
 
 constexpr const char* child_dir_variable = "SHOPSTREAM_TEST_BROKER_CHILD_DIR";

@@ -16,6 +16,7 @@
 #include "eventstore/context.hpp"
 #include "eventstore/kafka_config.hpp"
 #include "eventstore/topics.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/kafka_cluster.hpp"
 #include "tests/support/kafka_fixture.hpp"
 #include "tests/support/process.hpp"
@@ -82,12 +83,7 @@ int replication_of(const std::string& bootstrap, const std::string& topic) {
 // Waits (bounded) until the metadata lists `topic` with `replication` replicas everywhere:
 // a topic just created reaches every broker's metadata a moment later.
 bool listed_with(const std::string& bootstrap, const std::string& topic, int replication) {
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (replication_of(bootstrap, topic) != replication) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        std::this_thread::sleep_for(100ms);  // polling the cluster's metadata
-    }
-    return true;
+    return testing::eventually([&] { return replication_of(bootstrap, topic) == replication; }, 60s, 100ms);
 }
 
 // CreateTopics, again while the cluster still deletes an earlier topic of that name.
