@@ -314,9 +314,9 @@ TEST_F(orders_model_test, a_replayed_batch_changes_nothing_and_an_older_event_ne
     const auto after = counts() + order_row("o-1");
     // A process that crashed before learning of its commit, or a second projector during a
     // rebalance, writes the same batches again, in any order.
-    write(first);
-    write(second);
-    write(first);
+    EXPECT_TRUE(write(first).empty()) << "a replay is not a poison record";
+    EXPECT_TRUE(write(second).empty());
+    EXPECT_TRUE(write(first).empty());
     EXPECT_EQ(counts() + order_row("o-1"), after);
     EXPECT_EQ(order_row("o-1"), "c-1|shipped|2500|EUR|-|-|f|2|1000|2000");
 }
