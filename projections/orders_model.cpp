@@ -460,17 +460,19 @@ result<std::vector<refusal>, eventstore::error> orders_model::write_batch(const 
         // Sorted maps: rows are written in id order, so two writers never deadlock.
         std::map<std::string, work<order_row>, std::less<>> orders;
         std::map<std::string, work<payment_row>, std::less<>> payments;
+        // Rows to load: those of aggregates the batch continues. One whose first commit here
+        // is at version 1 had no head, hence no row (both are written in one transaction);
+        // should another process have written one meanwhile, the upserts' guards hold.
+        array_literal order_ids, payment_ids;
         for (const auto& commit : b.commits) {
-            if (commit.ctx == context::orders) {
-                orders.try_emplace(commit.aggregate_id);
-            } else {
-                payments.try_emplace(commit.aggregate_id);
-            }
+            const bool is_order = commit.ctx == context::orders;
+            const bool first = is_order ? orders.try_emplace(commit.aggregate_id).second
+                                        : payments.try_emplace(commit.aggregate_id).second;
+            if (first && commit.first_version > 1) (is_order ? order_ids : payment_ids).add_text(commit.aggregate_id);
         }
         pqxx::work txn(c);
-        if (!orders.empty()) {
-            array_literal ids;
-            for (const auto& [id, w] : orders) ids.add_text(id);
+        if (order_ids.size() > 0) {
+            const auto& ids = order_ids;
             for (const auto& r : txn.exec_params(sql_->load_orders, ids.str())) {
                 const auto status = order_status_named(r[2].as<std::string>());
                 if (!status) return fail(postgres::error{postgres::errc::unexpected_answer, "order status " + r[2].as<std::string>()});
@@ -482,9 +484,8 @@ result<std::vector<refusal>, eventstore::error> orders_model::write_batch(const 
                               .placed_ms = r[9].as<std::int64_t>(), .updated_ms = r[10].as<std::int64_t>()};
             }
         }
-        if (!payments.empty()) {
-            array_literal ids;
-            for (const auto& [id, w] : payments) ids.add_text(id);
+        if (payment_ids.size() > 0) {
+            const auto& ids = payment_ids;
             for (const auto& r : txn.exec_params(sql_->load_payments, ids.str())) {
                 const auto status = payment_status_named(r[2].as<std::string>());
                 if (!status) return fail(postgres::error{postgres::errc::unexpected_answer, "payment status " + r[2].as<std::string>()});

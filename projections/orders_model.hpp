@@ -4,7 +4,8 @@
 // contexts, kept in the tables of projections/orders_schema.hpp (migrated by open()).
 //
 // write_batch() stores a batch in ONE transaction, whatever its size, in a fixed number
-// of round trips: it loads the rows the batch touches (one SELECT per table), folds the
+// of round trips: it loads the rows of the aggregates the batch continues (one SELECT per
+// table; an aggregate whose first commit here is at version 1 has none), folds the
 // batch's events onto them in memory, and writes the results with one multi-row
 // statement per table (unnest() over array parameters: parameterised, no SQL built from
 // values), together with the heads and checkpoints. Upserts are version-guarded: a row
