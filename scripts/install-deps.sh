@@ -15,6 +15,8 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   # strict UTF-8 validation (base/utf8), header-only
   libutfcpp-dev
+  # streaming JSON writer for the HTTP renderers (adapters/http/json_writer.hpp), header-only
+  rapidjson-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev wrk
   postgresql-15 kcat openssl
