@@ -47,7 +47,7 @@ for role in customer admin; do
   token=$("$bin" token --jwt-secret "$secret" --sub "schemathesis-$role" --role "$role" --ttl 1h)
   echo "schemathesis as $role against $base ($examples examples per operation, seed 1)"
   # From the work dir: schemathesis keeps its example database in the current directory.
-  if ! (cd "$work" && "$st" run "$root/adapters/http/openapi.json" --url "$base" \
+  if ! (cd "$work" && "$st" --config-file "$root/tests/e2e/schemathesis.toml" run "$root/adapters/http/openapi.json" --url "$base" \
       -H "Authorization: Bearer $token" --seed 1 --max-examples "$examples" --workers 1 \
       --checks "$checks" --generation-database none --no-color \
       --report junit,vcr --report-junit-path "$reports/$role.xml" --report-vcr-path "$reports/$role.yaml"); then
