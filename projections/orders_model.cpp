@@ -587,12 +587,13 @@ result<std::vector<refusal>, eventstore::error> orders_model::write_batch(const 
             }
             txn.exec_params(sql_->upsert_checkpoints, std::string(name()), c_context.str(), c_partition.str(), c_offset.str());
         }
+        if (b.log_identity) txn.exec_params(sql_->set_identity, std::string(name()), *b.log_identity);
         txn.commit();
         return refused;
     });
 }
 
-result<std::optional<std::string>, eventstore::error> orders_model::log_identity() {
+result<std::optional<std::string>, eventstore::error> orders_model::load_log_identity() {
     return run("reading the log identity", [&](pqxx::connection& c) -> std::optional<std::string> {
         pqxx::read_transaction txn(c);
         const auto rows = txn.exec_params(sql_->get_identity, std::string(name()));
@@ -601,12 +602,6 @@ result<std::optional<std::string>, eventstore::error> orders_model::log_identity
     });
 }
 
-result<void, eventstore::error> orders_model::set_log_identity(std::string_view identity) {
-    return run("storing the log identity", [&](pqxx::connection& c) {
-        pqxx::work txn(c);
-        txn.exec_params(sql_->set_identity, std::string(name()), std::string(identity));
-        txn.commit();
-    });
-}
+std::string orders_model::location() const { return "schema " + schema_ + " of " + url_.describe(); }
 
 }  // namespace shopstream::projections

@@ -8,7 +8,7 @@
 // table; an aggregate whose first commit here is at version 1 has none), folds the
 // batch's events onto them in memory, and writes the results with one multi-row
 // statement per table (unnest() over array parameters: parameterised, no SQL built from
-// values), together with the heads and checkpoints. Upserts are version-guarded: a row
+// values), together with the heads, checkpoints and (first batch) the log identity. Upserts are version-guarded: a row
 // is replaced only by a higher version, and an event at or below the stored row's
 // version is skipped, so an older event never overwrites a newer row (a replay, or a
 // second process briefly writing the same partition during a rebalance).
@@ -64,15 +64,13 @@ public:
     [[nodiscard]] std::string_view name() const noexcept override { return "orders"; }
     [[nodiscard]] std::span<const context> contexts() const noexcept override;
 
+    [[nodiscard]] result<std::optional<std::string>, eventstore::error> load_log_identity() override;
+    // "schema shopstream of USER@HOST:PORT/DATABASE" (no password).
+    [[nodiscard]] std::string location() const override;
     [[nodiscard]] result<std::vector<checkpoint>, eventstore::error> load_checkpoints() override;
     [[nodiscard]] result<std::vector<std::optional<eventstore::aggregate_head>>, eventstore::error> load_heads(
         context ctx, std::span<const std::string> aggregate_ids) override;
     [[nodiscard]] result<std::vector<refusal>, eventstore::error> write_batch(const batch& b) override;
-
-    // The identity of the log the model was built from (nullopt: none stored yet), for
-    // the runtime's "same log" check; set once, when the model is first built.
-    [[nodiscard]] result<std::optional<std::string>, eventstore::error> log_identity();
-    [[nodiscard]] result<void, eventstore::error> set_log_identity(std::string_view identity);
 
     [[nodiscard]] const std::string& schema() const noexcept { return schema_; }
 

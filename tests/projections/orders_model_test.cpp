@@ -285,13 +285,18 @@ TEST_F(orders_model_test, a_new_model_has_no_checkpoints_heads_or_identity) {
     auto checkpoints = model_->load_checkpoints();
     ASSERT_TRUE(checkpoints.has_value());
     EXPECT_TRUE(checkpoints->empty());
-    auto identity = model_->log_identity();
+    auto identity = model_->load_log_identity();
     ASSERT_TRUE(identity.has_value());
     EXPECT_FALSE(identity->has_value());
-    ASSERT_TRUE(model_->set_log_identity("log-42").has_value());
-    identity = model_->log_identity();
+    auto first = log_.order("o-1", placed("o-1", "c-1", 1000)).take();
+    first.log_identity = "log-42";
+    write(first);
+    write(log_.order("o-2", placed("o-2", "c-1", 1000)).take());  // later batches carry none
+    identity = model_->load_log_identity();
     ASSERT_TRUE(identity.has_value());
     EXPECT_EQ(identity->value_or(""), "log-42");
+    EXPECT_EQ(model_->location().rfind("schema shopstream of ", 0), 0U) << model_->location();
+    EXPECT_EQ(model_->location().find("password"), std::string::npos);
 }
 
 TEST_F(orders_model_test, checkpoints_never_move_back) {
@@ -380,16 +385,20 @@ TEST_F(orders_model_test, a_batch_that_fails_leaves_no_row_head_or_checkpoint_be
         "$$ BEGIN RAISE EXCEPTION 'injected failure'; END $$");
     run("CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON shopstream.projection_checkpoints "
         "FOR EACH ROW EXECUTE FUNCTION shopstream.refuse()");
-    const auto b = log_.order("o-1", order::order_shipped{order_id("o-1"), {}, 2000})
-                       .order("o-2", placed("o-2", "c-1", 1000))
-                       .payment("p-2", payment::payment_requested{payment_id("p-2"), order_id("o-2"), money{1, currency_of("EUR")}, "t", 1})
-                       .take();
+    auto b = log_.order("o-1", order::order_shipped{order_id("o-1"), {}, 2000})
+                 .order("o-2", placed("o-2", "c-1", 1000))
+                 .payment("p-2", payment::payment_requested{payment_id("p-2"), order_id("o-2"), money{1, currency_of("EUR")}, "t", 1})
+                 .take();
+    b.log_identity = "log-1";
     auto failed = model_->write_batch(b);
     ASSERT_FALSE(failed.has_value());
     EXPECT_EQ(failed.error().code, eventstore::errc::store_failed);
     EXPECT_NE(failed.error().message.find("injected failure"), std::string::npos) << failed.error();
     EXPECT_NE(failed.error().message.find("schema shopstream"), std::string::npos) << failed.error();
     EXPECT_EQ(counts() + order_row("o-1"), before);
+    auto identity = model_->load_log_identity();
+    ASSERT_TRUE(identity.has_value());
+    EXPECT_FALSE(identity->has_value());
 
     // The same model writes the batch once the cause is gone.
     run("DROP TRIGGER refuse ON shopstream.projection_checkpoints");
