@@ -32,6 +32,7 @@
 #include "postgres/array_literal.hpp"
 #include "postgres/client.hpp"
 #include "projections/orders_model.hpp"
+#include "projections/orders_schema.hpp"
 
 namespace {
 

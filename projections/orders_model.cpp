@@ -12,6 +12,7 @@
 
 #include "postgres/array_literal.hpp"
 #include "postgres/client.hpp"
+#include "projections/orders_schema.hpp"
 #include "projections/orders_vocabulary.hpp"
 
 namespace shopstream::projections {
@@ -356,6 +357,10 @@ std::int64_t as_int(std::uint64_t v) { return static_cast<std::int64_t>(std::min
 
 }  // namespace
 
+struct orders_model::session {
+    std::unique_ptr<pqxx::connection> connection;
+};
+
 orders_model::orders_model(postgres::database_url url, std::string schema)
     : url_(std::move(url)), schema_(std::move(schema)) {}
 
@@ -368,7 +373,7 @@ result<std::unique_ptr<orders_model>, eventstore::error> orders_model::open(cons
     std::unique_ptr<orders_model> model(new orders_model(url, std::string(schema)));
     auto connection = model->connection();
     if (!connection) return fail(std::move(connection.error()));
-    if (auto migrated = migrate_orders_schema(**connection, schema); !migrated) {
+    if (auto migrated = migrate_orders_schema(*(*connection)->connection, schema); !migrated) {
         return fail(model->failure("migrating the schema", migrated.error()));
     }
     // A plain name (the migration checked it): quoting is wrapping it.
@@ -383,13 +388,13 @@ eventstore::error orders_model::failure(std::string_view doing, const postgres::
                                  std::string(doing) + ": " + e.message};
 }
 
-result<pqxx::connection*, eventstore::error> orders_model::connection() {
-    if (connection_ && connection_->is_open()) return connection_.get();
-    connection_.reset();
+result<orders_model::session*, eventstore::error> orders_model::connection() {
+    if (session_ && session_->connection->is_open()) return session_.get();
+    session_.reset();
     auto opened = postgres::connect(url_);
     if (!opened) return fail(failure("connecting", opened.error()));
-    connection_ = std::move(*opened);
-    return connection_.get();
+    session_ = std::make_unique<session>(session{std::move(*opened)});
+    return session_.get();
 }
 
 template <class F>
@@ -397,9 +402,9 @@ auto orders_model::run(std::string_view doing, F&& body) {
     using value = typename postgres::detail::guarded_result<std::invoke_result_t<F&, pqxx::connection&>>::type::value_type;
     auto c = connection();
     if (!c) return result<value, eventstore::error>(fail(std::move(c.error())));
-    auto done = postgres::guarded(doing, [&] { return body(**c); });
+    auto done = postgres::guarded(doing, [&] { return body(*(*c)->connection); });
     if (!done) {
-        if (done.error().code == postgres::errc::connection_failed) connection_.reset();
+        if (done.error().code == postgres::errc::connection_failed) session_.reset();
         return result<value, eventstore::error>(fail(failure(doing, done.error())));
     }
     if constexpr (std::is_void_v<value>) {

@@ -43,17 +43,17 @@
 #include <string_view>
 #include <vector>
 
-#include <pqxx/connection>
-
 #include "postgres/connection.hpp"
-#include "projections/orders_schema.hpp"
 #include "projections/read_model.hpp"
 
 namespace shopstream::projections {
 
+// The live schema; a rebuild writes a shadow beside it (decision 9).
+inline constexpr std::string_view default_orders_schema = "shopstream";
+
 class orders_model final : public read_model {
 public:
-    // Connects, migrates `schema` (orders_schema.hpp) and prepares the statements.
+    // Connects and migrates `schema` (projections/orders_schema.hpp).
     [[nodiscard]] static result<std::unique_ptr<orders_model>, eventstore::error> open(
         const postgres::database_url& url, std::string_view schema = default_orders_schema);
 
@@ -76,9 +76,10 @@ public:
 
 private:
     struct statements;
+    struct session;  // the libpqxx connection: its headers stay in orders_model.cpp
 
     orders_model(postgres::database_url url, std::string schema);
-    [[nodiscard]] result<pqxx::connection*, eventstore::error> connection();
+    [[nodiscard]] result<session*, eventstore::error> connection();
     [[nodiscard]] eventstore::error failure(std::string_view doing, const postgres::error& e) const;
     // Runs body(connection) with libpqxx's exceptions as errors; a broken connection is
     // dropped, so the next call opens a new one.
@@ -88,7 +89,7 @@ private:
     postgres::database_url url_;
     std::string schema_;
     std::unique_ptr<const statements> sql_;
-    std::unique_ptr<pqxx::connection> connection_;
+    std::unique_ptr<session> session_;
 };
 
 }  // namespace shopstream::projections

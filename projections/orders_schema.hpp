@@ -3,7 +3,7 @@
 // and migrated by the program: migrations are ordered SQL in orders_schema.cpp, each
 // applied once and recorded in `<schema>.schema_migrations` (version, applied_at).
 //
-// The schema name is a parameter (`shopstream` by default): a rebuild builds a shadow
+// The schema name is a parameter (orders_model.hpp's default_orders_schema): a rebuild builds a shadow
 // schema beside the live one and swaps them by renaming. DDL cannot take parameters, so
 // the name must be plain (postgres::is_plain_schema_name) and is quoted where spliced.
 //
@@ -28,8 +28,6 @@
 #include "postgres/errc.hpp"
 
 namespace shopstream::projections {
-
-inline constexpr std::string_view default_orders_schema = "shopstream";
 
 // The number of the newest migration this build has.
 [[nodiscard]] int latest_orders_migration() noexcept;

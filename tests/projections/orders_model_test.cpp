@@ -9,6 +9,7 @@
 #include <pqxx/pqxx>
 
 #include "projections/orders_model.hpp"
+#include "projections/orders_schema.hpp"
 #include "tests/projections/orders_batches.hpp"
 #include "tests/support/eventually.hpp"
 
