@@ -327,6 +327,74 @@ TEST_F(orders_model_test, a_replayed_batch_changes_nothing_and_an_older_event_ne
     EXPECT_EQ(order_row("o-1"), "c-1|shipped|2500|EUR|-|-|f|2|1000|2000");
 }
 
+// Two projectors writing the same partitions at once (a rebalance hands a partition over
+// while its old owner still finishes a batch): the guards and the id order of the writes
+// make them end where one projector alone ends, without a deadlock.
+TEST(orders_model_concurrency, two_models_writing_the_same_batches_at_once_end_where_one_alone_ends) {
+    batch_builder log;
+    std::vector<projections::batch> batches;
+    for (int b = 0; b < 20; ++b) {
+        for (int i = 0; i < 50; ++i) {
+            const std::string id = "o-" + std::to_string((b * 50 + i) % 300);
+            const auto& head = log.head(context::orders, id);
+            if (head.version == 0) {
+                log.order(id, placed(id, "c-" + std::to_string(i % 7), 1000 + b));
+            } else {
+                log.order(id, order::order_payment_captured{order_id(id), payment_id("p-" + id), {}, 2000 + b});
+            }
+        }
+        batches.push_back(log.take());
+    }
+    const auto dump = [](const postgres::database_url& url) {
+        pqxx::connection c(url.conninfo());
+        pqxx::nontransaction q(c);
+        std::string out;
+        for (const char* sql : {
+                 "SELECT string_agg(concat_ws('|', id, customer, status, version, payment_id, payment_captured, updated_at), ' ' ORDER BY id) FROM shopstream.orders",
+                 "SELECT string_agg(concat_ws('|', order_id, line_no, sku), ' ' ORDER BY order_id, line_no) FROM shopstream.order_lines",
+                 "SELECT string_agg(concat_ws('|', aggregate_id, version, recent_commands::text), ' ' ORDER BY aggregate_id) FROM shopstream.aggregate_heads",
+                 "SELECT string_agg(concat_ws('|', context, partition, next_offset), ' ' ORDER BY context, partition) FROM shopstream.projection_checkpoints"}) {
+            out += q.exec(sql)[0][0].c_str();
+            out += "\n";
+        }
+        return out;
+    };
+
+    const auto alone = fresh_database();
+    auto one = projections::orders_model::open(alone);
+    ASSERT_TRUE(one.has_value()) << one.error();
+    for (const auto& b : batches) ASSERT_TRUE((*one)->write_batch(b).has_value());
+
+    const auto shared = fresh_database();
+    std::vector<std::unique_ptr<projections::orders_model>> models;
+    for (int i = 0; i < 2; ++i) {
+        auto m = projections::orders_model::open(shared);
+        ASSERT_TRUE(m.has_value()) << m.error();
+        models.push_back(std::move(*m));
+    }
+    std::vector<std::string> failures(2);
+    std::vector<std::thread> writers;
+    for (std::size_t w = 0; w < 2; ++w) {
+        writers.emplace_back([&, w] {
+            for (const auto& b : batches) {
+                auto written = models[w]->write_batch(b);
+                if (!written) {
+                    failures[w] = written.error().message;
+                    return;
+                }
+                if (!written->empty()) {
+                    failures[w] = "refused: " + written->front().reason;
+                    return;
+                }
+            }
+        });
+    }
+    for (auto& t : writers) t.join();
+    EXPECT_EQ(failures[0], "");
+    EXPECT_EQ(failures[1], "");
+    EXPECT_EQ(dump(shared), dump(alone));
+}
+
 // ---- refusals -------------------------------------------------------------------------------------
 
 TEST_F(orders_model_test, refuses_a_payment_for_a_malformed_order_id_and_keeps_the_rest_of_the_batch) {
