@@ -324,8 +324,7 @@ int run_serve(const serve_config& config) {
     } else {
         if (embedded) {
             const auto began = std::chrono::steady_clock::now();
-            kafka::local_broker_options broker_options;
-            broker_options.directory = data_dir / "kafka";
+            kafka::local_broker_options broker_options = kafka::local_run_options(data_dir / "kafka");
             auto started = kafka::local_broker::start(broker_options);
             if (!started) {
                 const std::string& why = started.error().message;
