@@ -60,22 +60,8 @@ result<std::string, eventstore::error> read_first_identity(const std::string& bo
     std::int64_t low = 0;
     std::int64_t high = 0;
     const std::string topic(identity_topic);
-    // A real cluster answers "not leader" while a leader is being elected (a broker
-    // restarting, a topic just created): retried until the deadline, like librdkafka
-    // retries a produce; the mock never says it.
-    const auto watermark_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(watermark_deadline -
-                                                                                std::chrono::steady_clock::now());
-        err = rd_kafka_query_watermark_offsets(rk->get(), topic.c_str(), 0, &low, &high,
-                                               static_cast<int>(std::max<std::int64_t>(left.count(), 1)));
-        const bool electing = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
-                              err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
-                              err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
-        if (!electing || std::chrono::steady_clock::now() >= watermark_deadline) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // before asking the new leader
-    }
+    rd_kafka_resp_err_t err =
+        kafka::watermarks_once_led(rk->get(), topic, 0, low, high, std::chrono::milliseconds(timeout_ms));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return fail(eventstore::error{errc::unreachable, "cannot read the log identity topic " + topic + ": " + rd_kafka_err2str(err)});
     }

@@ -226,6 +226,7 @@ result<std::vector<node_address>, error> free_node_addresses(int count, bool sas
 
 local_broker_options local_run_options(std::filesystem::path directory) {
     local_broker_options options;
+    options.class_archive = directory / "classes.jsa";
     options.directory = std::move(directory);
     return options;
 }
@@ -256,6 +257,7 @@ result<std::unique_ptr<local_broker>, error> local_broker::start(local_broker_op
     broker->address_ = *self;
     broker->voters_ = options.voters;
     broker->stop_timeout_ = options.stop_timeout;
+    broker->class_archive_ = options.class_archive;
     broker->ready_timeout_ = options.ready_timeout;
 
     std::error_code ec;
@@ -306,7 +308,14 @@ result<std::unique_ptr<local_broker>, error> local_broker::start(local_broker_op
 }
 
 result<void, error> local_broker::launch() {
-    os::spawn_options spawn(java_command(directory_, libs_, {"kafka.Kafka", (directory_ / "server.properties").string()}));
+    std::vector<std::string> main = {"kafka.Kafka", (directory_ / "server.properties").string()};
+    if (!class_archive_.empty()) {
+        std::error_code ec;
+        const bool archived = std::filesystem::exists(class_archive_, ec);
+        main.insert(main.begin(), (archived ? "-XX:SharedArchiveFile=" : "-XX:ArchiveClassesAtExit=") +
+                                      class_archive_.string());
+    }
+    os::spawn_options spawn(java_command(directory_, libs_, std::move(main)));
     spawn.own_process_group = true;
     // The JVM's own output (crashes, a refused option) beside the log4j2 log.
     spawn.standard_output = os::output::append_to_file(directory_ / "stdout.log");
