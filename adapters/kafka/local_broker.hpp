@@ -139,8 +139,9 @@ struct local_broker_options {
     std::chrono::seconds stop_timeout{30};    // SIGTERM (controlled shutdown), then SIGKILL
 };
 
-// What `serve` starts without --brokers: a single-node broker with its log in `directory`
-// and the settings of a local run (benchmarks/kafka_nodes starts the same to measure it).
+// What `serve` starts without --brokers: a single-node broker with its log in `directory`,
+// fsyncing every append (log.flush.interval.messages=1: it keeps the only copy), with a
+// class archive (benchmarks/kafka_nodes starts the same to measure it).
 [[nodiscard]] local_broker_options local_run_options(std::filesystem::path directory);
 
 class local_broker {

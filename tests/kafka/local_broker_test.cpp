@@ -77,6 +77,7 @@ TEST(local_broker, formats_once_serves_records_and_keeps_them_across_a_restart) 
     const std::string properties = whole_file((*node)->directory() / "server.properties");
     EXPECT_NE(properties.find("listeners=PLAINTEXT://127.0.0.1:" + std::to_string((*node)->port())), std::string::npos);
     EXPECT_NE(properties.find("offsets.topic.replication.factor=1"), std::string::npos);
+    EXPECT_NE(properties.find("\nlog.flush.interval.messages=1\n"), std::string::npos) << "the only copy is fsynced";
 
     // Topics and records through the product's own code and the test clients.
     ASSERT_TRUE(eventstore::ensure_topics((*node)->bootstrap(), 2, 30s).has_value());
