@@ -4,9 +4,15 @@
 // (raw librdkafka idempotent produce of records of the same size).
 //
 //   build/release/benchmarks/eventstore_bench [--commands N] [--partitions P] [--inflight C]
+//       [--brokers HOST:PORT,... [--jvm-pids PID,...]]
 //
-// Everything runs on this machine: the embedded Kafka-protocol cluster (librdkafka's mock,
-// 3 brokers) lives in this process, like `shopstream serve` without --brokers. The
+// Without --brokers everything runs in this process: the embedded Kafka-protocol cluster
+// (librdkafka's mock, 3 brokers), as `shopstream serve --kafka mock`. With --brokers, a
+// real cluster someone started (benchmarks/kafka.sh starts the local single-node broker and
+// the three-broker test cluster): its topics must not exist yet or be empty (the phases
+// count records from offset 0), they are created as serve creates them plus `bench.raw`
+// with the same guarantees. --jvm-pids: the broker JVMs, whose resident memory (VmRSS)
+// and CPU share (utime+stime over the phase, in cores) are printed after each phase. The
 // two-writer phase re-executes this binary as writer processes.
 
 #include <librdkafka/rdkafka.h>
@@ -15,13 +21,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,6 +50,10 @@ using namespace shopstream;
 using clock_type = std::chrono::steady_clock;
 namespace review = domain::review;
 
+double seconds_since(clock_type::time_point t0) {
+    return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
 struct options {
     int commands = 200'000;
     int partitions = 32;
@@ -49,11 +63,68 @@ struct options {
     std::string writer_brokers;  // set: run as a writer process
     std::string writer_prefix;
     std::string data_root = "/tmp";
+    std::string brokers;  // a real cluster; empty: the embedded mock
+    std::vector<int> jvm_pids;
 };
 
-double seconds_since(clock_type::time_point t0) {
-    return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
+// The broker JVMs' resident memory and CPU over a phase, from /proc (Linux).
+class jvm_meter {
+public:
+    explicit jvm_meter(std::vector<int> pids) : pids_(std::move(pids)) { restart(); }
+
+    void restart() {
+        ticks_ = total_ticks();
+        t0_ = clock_type::now();
+    }
+    // "JVM: RSS 412 MiB (3 JVMs), CPU 0.83 cores" since restart(); empty without pids.
+    [[nodiscard]] std::string report() const {
+        if (pids_.empty()) return {};
+        const double seconds = seconds_since(t0_);
+        const double cores = static_cast<double>(total_ticks() - ticks_) /
+                             static_cast<double>(::sysconf(_SC_CLK_TCK)) / std::max(seconds, 1e-9);
+        char line[160];
+        std::snprintf(line, sizeof line, "          JVM: RSS %.0f MiB (%zu JVM%s), CPU %.2f cores over %.1f s\n",
+                      static_cast<double>(rss_kib()) / 1024.0, pids_.size(), pids_.size() == 1 ? "" : "s", cores,
+                      seconds);
+        return line;
+    }
+
+private:
+    // utime + stime (fields 14 and 15 of /proc/PID/stat, after the parenthesised name).
+    [[nodiscard]] long long total_ticks() const {
+        long long sum = 0;
+        for (const int pid : pids_) {
+            std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+            std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+            const auto close = text.rfind(')');
+            if (close == std::string::npos) continue;
+            std::istringstream fields(text.substr(close + 2));
+            std::string field;
+            long long utime = 0;
+            long long stime = 0;
+            for (int i = 3; i <= 15 && fields >> field; ++i) {
+                if (i == 14) utime = std::stoll(field);
+                if (i == 15) stime = std::stoll(field);
+            }
+            sum += utime + stime;
+        }
+        return sum;
+    }
+    [[nodiscard]] long long rss_kib() const {
+        long long sum = 0;
+        for (const int pid : pids_) {
+            std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+            for (std::string line; std::getline(in, line);) {
+                if (line.rfind("VmRSS:", 0) == 0) sum += std::stoll(line.substr(6));
+            }
+        }
+        return sum;
+    }
+
+    std::vector<int> pids_;
+    long long ticks_ = 0;
+    clock_type::time_point t0_;
+};
 
 double percentile(std::vector<double> v, double p) {
     if (v.empty()) return 0;
@@ -74,7 +145,8 @@ struct store_process {
     std::unique_ptr<eventstore::tail> tail;
     std::unique_ptr<eventstore::producer> producer;
 
-    store_process(const std::string& brokers, std::filesystem::path d, int linger_ms, int max_batch = 10'000)
+    store_process(const std::string& brokers, std::filesystem::path d, int linger_ms, int max_batch = 10'000,
+                  bool mock = true)
         : dir(std::move(d)) {
         std::filesystem::remove_all(dir);
         auto s = eventstore::state_store::open(dir, {std::uint64_t{8} << 30, eventstore::state_store::durability::relaxed});
@@ -83,7 +155,7 @@ struct store_process {
         eventstore::tail_options to;
         to.bootstrap_servers = brokers;
         to.max_batch = static_cast<std::size_t>(max_batch);
-        to.fetch_wait = eventstore::embedded_fetch_wait;  // as `serve` on the embedded cluster
+        if (mock) to.fetch_wait = eventstore::embedded_fetch_wait;  // as `serve` on the embedded cluster
         auto t = eventstore::tail::start(to, *store);
         if (!t) throw std::runtime_error(t.error().message);
         tail = std::move(*t);
@@ -154,6 +226,44 @@ run_result drive(commands::review_handler& handler, const std::string& prefix, i
     cv.wait(lock, [&] { return done == count; });
     r.seconds = seconds_since(t0);
     return r;
+}
+
+// bench.raw on a real cluster, with the event topics' guarantees (replication min(3,
+// brokers), min.insync.replicas, no retention limit), through CreateTopics.
+void create_raw_topic(const std::string& brokers, int partitions) {
+    auto conf = eventstore::kafka::make_conf({{"bootstrap.servers", brokers}, {"log_level", "3"}});
+    auto rk = eventstore::kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(rk->get(), 0, nullptr, &md, 10'000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        throw std::runtime_error("no metadata from " + brokers);
+    }
+    const int broker_count = md->broker_cnt;
+    rd_kafka_metadata_destroy(md);
+    std::array<char, 256> error{};
+    rd_kafka_NewTopic_t* topic =
+        rd_kafka_NewTopic_new("bench.raw", partitions, std::min(3, broker_count), error.data(), error.size());
+    if (topic == nullptr) throw std::runtime_error(error.data());
+    for (const auto& [key, value] : eventstore::guaranteed_topic_settings(broker_count)) {
+        rd_kafka_NewTopic_set_config(topic, key.c_str(), value.c_str());
+    }
+    rd_kafka_queue_t* queue = rd_kafka_queue_new(rk->get());
+    rd_kafka_CreateTopics(rk->get(), &topic, 1, nullptr, queue);
+    rd_kafka_NewTopic_destroy(topic);
+    rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, 60'000);
+    std::string problem = ev == nullptr ? "CreateTopics timed out" : "";
+    if (ev != nullptr) {
+        std::size_t n = 0;
+        const auto** results = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+        if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            problem = rd_kafka_event_error_string(ev);
+        } else if (n == 1 && rd_kafka_topic_result_error(results[0]) != RD_KAFKA_RESP_ERR_NO_ERROR &&
+                   rd_kafka_topic_result_error(results[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            problem = rd_kafka_topic_result_error_string(results[0]);
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_queue_destroy(queue);
+    if (!problem.empty()) throw std::runtime_error("create bench.raw: " + problem);
 }
 
 // The ceiling: raw idempotent produce of `count` records of `size` bytes, distinct keys.
@@ -249,7 +359,7 @@ void wait_caught_up(eventstore::tail& t) {
 // its share; prints "<ok> <failed> <seconds>" for the parent.
 int run_writer(const options& o) {
     store_process proc(o.writer_brokers, std::filesystem::path(o.data_root) / ("shopstream-bench-" + o.writer_prefix),
-                       o.linger_ms);
+                       o.linger_ms, 10'000, o.brokers.empty());
     wait_caught_up(*proc.tail);
     commands::review_handler handler(proc.runtime());
     auto r = drive(handler, o.writer_prefix, 0, o.commands, o.inflight);
@@ -271,19 +381,38 @@ int main(int argc, char** argv) {
         else if (a == "--max-batch") o.max_batch = std::stoi(v);
         else if (a == "--writer-brokers") o.writer_brokers = v;
         else if (a == "--writer-prefix") o.writer_prefix = v;
-        else {
-            std::fprintf(stderr, "usage: %s [--commands N] [--partitions P] [--inflight C] [--linger MS]\n", argv[0]);
+        else if (a == "--brokers") o.brokers = v;
+        else if (a == "--jvm-pids") {
+            std::istringstream pids(v);
+            for (std::string pid; std::getline(pids, pid, ',');) o.jvm_pids.push_back(std::stoi(pid));
+        } else {
+            std::fprintf(stderr,
+                         "usage: %s [--commands N] [--partitions P] [--inflight C] [--linger MS] [--max-batch B] "
+                         "[--brokers HOST:PORT,... [--jvm-pids PID,...]]\n",
+                         argv[0]);
             return 2;
         }
     }
     spdlog::set_level(spdlog::level::warn);
     if (!o.writer_brokers.empty()) return run_writer(o);
 
-    auto cluster = eventstore::embedded_cluster::start(3);
-    if (!cluster) throw std::runtime_error(cluster.error().message);
-    if (auto r = eventstore::create_topics(*cluster, o.partitions); !r) throw std::runtime_error(r.error().message);
-    if (auto r = cluster->create_topic("bench.raw", o.partitions, 3); !r) throw std::runtime_error(r.error().message);
-    const std::string brokers = cluster->bootstrap_servers();
+    const bool mock = o.brokers.empty();
+    std::optional<eventstore::embedded_cluster> cluster;
+    std::string brokers = o.brokers;
+    if (mock) {
+        auto started = eventstore::embedded_cluster::start(3);
+        if (!started) throw std::runtime_error(started.error().message);
+        cluster.emplace(std::move(*started));
+        if (auto r = eventstore::create_topics(*cluster, o.partitions); !r) throw std::runtime_error(r.error().message);
+        if (auto r = cluster->create_topic("bench.raw", o.partitions, 3); !r) throw std::runtime_error(r.error().message);
+        brokers = cluster->bootstrap_servers();
+    } else {
+        if (auto r = eventstore::ensure_topics(brokers, o.partitions, std::chrono::seconds(60)); !r) {
+            throw std::runtime_error(r.error().message);
+        }
+        create_raw_topic(brokers, o.partitions);
+    }
+    jvm_meter jvm(o.jvm_pids);
 
     eventstore::commit sample{"sku-1~c1", 0, "cmd-1", {eventstore::review_aggregate::encode_event(
                                                            review::review_submitted{review::review_id_for("sku-1", domain::customer_id("c1")),
@@ -295,26 +424,31 @@ int main(int argc, char** argv) {
                 "%u cores\n",
                 o.commands, o.partitions, o.inflight, o.linger_ms, record_size, std::thread::hardware_concurrency());
 
+    std::printf("backend   %s\n", mock ? "embedded mock cluster (librdkafka 2.0.2, 3 brokers, in this process)"
+                                         : ("Kafka at " + brokers).c_str());
     const double ceiling = raw_produce(brokers, o.commands, record_size, o.partitions);
-    std::printf("ceiling   raw idempotent produce            %10.0f records/s\n", ceiling);
+    std::printf("ceiling   raw idempotent produce            %10.0f records/s\n%s", ceiling, jvm.report().c_str());
 
     double one_writer = 0;
     double rebuild_ceiling = 0;
     {
         store_process proc(brokers, std::filesystem::path(o.data_root) / "shopstream-bench-main", o.linger_ms,
-                           o.max_batch);
+                           o.max_batch, mock);
         commands::review_handler handler(proc.runtime());
+        jvm.restart();
         auto r = drive(handler, "a", 0, o.commands, o.inflight);
         one_writer = r.ok / r.seconds;
         std::printf("1 writer  pipelined commands → verdict    %10.0f commits/s  (%.2f of ceiling)  failed %d\n",
                     one_writer, one_writer / ceiling, r.failed);
-        std::printf("          latency at full load            p50 %.1f ms  p99 %.1f ms\n", percentile(r.latency_ms, 0.5),
-                    percentile(r.latency_ms, 0.99));
+        std::printf("          latency at full load            p50 %.1f ms  p99 %.1f ms\n%s", percentile(r.latency_ms, 0.5),
+                    percentile(r.latency_ms, 0.99), jvm.report().c_str());
 
         const int paced = std::min(o.commands, static_cast<int>(one_writer));  // ~2 s at half load
+        jvm.restart();
         auto half = drive(handler, "h", 0, paced, o.inflight, one_writer / 2);
-        std::printf("          latency at half load (%.0f/s)   p50 %.1f ms  p99 %.1f ms  failed %d\n", one_writer / 2,
-                    percentile(half.latency_ms, 0.5), percentile(half.latency_ms, 0.99), half.failed);
+        std::printf("          latency at half load (%.0f/s)   p50 %.1f ms  p99 %.1f ms  failed %d\n%s", one_writer / 2,
+                    percentile(half.latency_ms, 0.5), percentile(half.latency_ms, 0.99), half.failed,
+                    jvm.report().c_str());
 
         // A 1 000-event aggregate: one review and 999 helpful votes.
         const auto id = review::review_id_for("sku-big", domain::customer_id("author"));
@@ -357,30 +491,35 @@ int main(int argc, char** argv) {
 
     {
         std::int64_t records = 0;
+        jvm.restart();
         const double rate = raw_consume(brokers, o.partitions, &records);
-        std::printf("ceiling   raw consume from offset 0         %10.0f records/s  (%lld records)\n", rate,
-                    static_cast<long long>(records));
+        std::printf("ceiling   raw consume from offset 0         %10.0f records/s  (%lld records)\n%s", rate,
+                    static_cast<long long>(records), jvm.report().c_str());
         rebuild_ceiling = rate;
     }
     {
         // Rebuild from offset 0 into an empty store.
         const auto t0 = clock_type::now();
-        store_process fresh(brokers, std::filesystem::path(o.data_root) / "shopstream-bench-rebuild", o.linger_ms);
+        jvm.restart();
+        store_process fresh(brokers, std::filesystem::path(o.data_root) / "shopstream-bench-rebuild", o.linger_ms,
+                            10'000, mock);
         wait_caught_up(*fresh.tail);
         const double s = seconds_since(t0);
         const auto stats = fresh.tail->stats();
         const double rate = static_cast<double>(stats.records) / s;
         std::printf("rebuild   state store from offset 0       %10.0f commits/s  (%.2f of raw consume; %lld records in "
-                    "%.2f s)\n",
-                    rate, rate / rebuild_ceiling, static_cast<long long>(stats.records), s);
+                    "%.2f s)\n%s",
+                    rate, rate / rebuild_ceiling, static_cast<long long>(stats.records), s, jvm.report().c_str());
     }
 
     {
         // Two writer processes, each with its own store, each sending half.
         const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
         std::vector<std::pair<pid_t, FILE*>> children;
+        jvm.restart();
         for (const char* prefix : {"w1-", "w2-"}) {
-            const std::string cmd = self + " --writer-brokers " + brokers + " --writer-prefix " + prefix +
+            const std::string cmd = self + " --writer-brokers " + brokers + (mock ? "" : " --brokers " + brokers) +
+                                    " --writer-prefix " + prefix +
                                     " --commands " + std::to_string(o.commands / 2) + " --inflight " +
                                     std::to_string(o.inflight) + " --linger " + std::to_string(o.linger_ms);
             children.emplace_back(0, popen(cmd.c_str(), "r"));
@@ -404,8 +543,8 @@ int main(int argc, char** argv) {
         // Each writer times its own stream after catching up; the pair's rate is the total
         // over the slower one's time (they run concurrently).
         const double rate = slowest > 0 ? ok / slowest : 0;
-        std::printf("2 writers separate processes, each its own store %6.0f commits/s  (%.2f of ceiling)  failed %d\n",
-                    rate, rate / ceiling, failed);
+        std::printf("2 writers separate processes, each its own store %6.0f commits/s  (%.2f of ceiling)  failed %d\n%s",
+                    rate, rate / ceiling, failed, jvm.report().c_str());
     }
     return 0;
 }

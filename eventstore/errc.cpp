@@ -20,6 +20,7 @@ std::string_view describe(errc e) noexcept {
         case errc::log_mismatch: return "the log does not hold the commit the state store serves";
         case errc::invalid_argument: return "an argument is out of range";
         case errc::topic_exists: return "the topic exists already";
+        case errc::authentication_failed: return "a broker refused the credentials";
     }
     return "unknown event store error";
 }

@@ -31,6 +31,7 @@ enum class errc : std::uint8_t {
     log_mismatch = 12,       // the log does not hold, byte for byte, the commit the state store serves
     invalid_argument = 13,   // an argument out of range (broker count, partitions, a moved-from object)
     topic_exists = 14,       // create_topic() of a topic the cluster already has
+    authentication_failed = 15,  // a broker refused the client's SASL credentials
 };
 
 [[nodiscard]] const char* category_name(errc) noexcept;

@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
+#include <thread>
 
 namespace shopstream::eventstore::kafka {
 namespace {
@@ -76,6 +78,22 @@ result<std::map<std::string, int>, error> partition_counts(rd_kafka_t* client, s
     }
     rd_kafka_metadata_destroy(md);
     return out;
+}
+
+rd_kafka_resp_err_t watermarks_once_led(rd_kafka_t* rk, const std::string& topic, std::int32_t partition,
+                                        std::int64_t& low, std::int64_t& high, std::chrono::milliseconds timeout) {
+    using clock = std::chrono::steady_clock;
+    const auto deadline = clock::now() + timeout;
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        const auto err = rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &low, &high,
+                                                          static_cast<int>(std::max<std::int64_t>(left.count(), 1)));
+        const bool electing = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+                              err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+                              err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
+        if (!electing || clock::now() >= deadline) return err;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // before asking the new leader
+    }
 }
 
 }  // namespace shopstream::eventstore::kafka

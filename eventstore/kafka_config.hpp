@@ -7,6 +7,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -48,5 +49,13 @@ using conf = std::unique_ptr<rd_kafka_conf_t, conf_deleter>;
 // mapped to spdlog's levels, the client name and the facility in the message.
 // Runs on librdkafka's threads: it takes no lock of ours and never throws.
 void log_to_spdlog(const rd_kafka_t* rk, int level, const char* facility, const char* message) noexcept;
+
+// rd_kafka_query_watermark_offsets, asked again while the partition has no leader yet (a
+// broker starting or restarting, a topic just created: "not leader", "leader not
+// available", an unknown partition) until `timeout` is spent, like librdkafka retries a
+// produce. The mock never says so. Returns the last answer's error code.
+[[nodiscard]] rd_kafka_resp_err_t watermarks_once_led(rd_kafka_t* rk, const std::string& topic, std::int32_t partition,
+                                                      std::int64_t& low, std::int64_t& high,
+                                                      std::chrono::milliseconds timeout);
 
 }  // namespace shopstream::eventstore::kafka

@@ -371,7 +371,9 @@ result<std::unique_ptr<tail>, error> tail::start(tail_options options, state_sto
             const std::int64_t next = found == cps->end() ? 0 : found->second.value();
             std::int64_t low = 0;
             std::int64_t high = 0;
-            const auto werr = rd_kafka_query_watermark_offsets(rk, topic.c_str(), part, &low, &high, timeout_ms);
+            // A broker just started may not lead its partitions yet (issue 10: serve on the
+            // local broker right after it answered).
+            const auto werr = kafka::watermarks_once_led(rk, topic, part, low, high, std::chrono::milliseconds(timeout_ms));
             if (werr != RD_KAFKA_RESP_ERR_NO_ERROR) {
                 release();
                 return fail(error{errc::unreachable, "cannot read the offsets of " + topic + " partition " + std::to_string(part) + ": " +

@@ -60,22 +60,8 @@ result<std::string, eventstore::error> read_first_identity(const std::string& bo
     std::int64_t low = 0;
     std::int64_t high = 0;
     const std::string topic(identity_topic);
-    // A real cluster answers "not leader" while a leader is being elected (a broker
-    // restarting, a topic just created): retried until the deadline, like librdkafka
-    // retries a produce; the mock never says it.
-    const auto watermark_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(watermark_deadline -
-                                                                                std::chrono::steady_clock::now());
-        err = rd_kafka_query_watermark_offsets(rk->get(), topic.c_str(), 0, &low, &high,
-                                               static_cast<int>(std::max<std::int64_t>(left.count(), 1)));
-        const bool electing = err == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
-                              err == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
-                              err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
-        if (!electing || std::chrono::steady_clock::now() >= watermark_deadline) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));  // before asking the new leader
-    }
+    rd_kafka_resp_err_t err =
+        kafka::watermarks_once_led(rk->get(), topic, 0, low, high, std::chrono::milliseconds(timeout_ms));
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return fail(eventstore::error{errc::unreachable, "cannot read the log identity topic " + topic + ": " + rd_kafka_err2str(err)});
     }
@@ -122,6 +108,7 @@ struct probe_state {
     bool all_brokers_down = false;
     std::chrono::steady_clock::time_point down_since;
     std::string last_error;  // the last connection failure, as librdkafka words it
+    std::string authentication_error;  // a broker refused the SASL credentials: final
 };
 
 void probe_on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
@@ -129,6 +116,8 @@ void probe_on_error(rd_kafka_t*, int err, const char* reason, void* opaque) {
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         if (!state->all_brokers_down) state->down_since = std::chrono::steady_clock::now();
         state->all_brokers_down = true;
+    } else if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION && reason != nullptr) {
+        if (state->authentication_error.empty()) state->authentication_error = reason;
     } else if (reason != nullptr) {
         state->last_error = reason;
     }
@@ -153,6 +142,28 @@ std::string connection_problem(std::string text) {
         text[0] = static_cast<char>(text[0] - 'A' + 'a');
     }
     return text;
+}
+
+// "sasl_plaintext://127.0.0.1:9093/bootstrap: SASL authentication error: Authentication
+// failed during authentication due to invalid credentials with SASL mechanism
+// SCRAM-SHA-512 (after 3ms in state AUTH_REQ)" -> "authentication failed at
+// 127.0.0.1:9093: invalid credentials with SASL mechanism SCRAM-SHA-512". Retrying cannot
+// help, so the probe ends at the first one.
+std::string authentication_problem(const std::string& text) {
+    std::string broker;
+    if (const auto scheme = text.find("://"); scheme != std::string::npos) {
+        const auto end = text.find_first_of("/:", text.find(':', scheme + 3) + 1);
+        broker = text.substr(scheme + 3, end == std::string::npos ? std::string::npos : end - scheme - 3);
+    }
+    std::string why = connection_problem(text);
+    if (const auto due = why.find("due to "); due != std::string::npos) why.erase(0, due + 7);
+    // librdkafka before 2.6.1 (confluentinc/librdkafka#4895) sends a SCRAM proof that Kafka
+    // 4.x refuses whatever the password (tests/README.md): say so, since the line cannot tell.
+    if (why.find("SCRAM") != std::string::npos && rd_kafka_version() < 0x020601ff) {
+        why += std::string(" (if the password is right: librdkafka ") + rd_kafka_version_str() +
+               "'s SCRAM is refused by Kafka 4.x brokers, fixed in librdkafka 2.6.1; Kafka 3.9 accepts it)";
+    }
+    return "authentication failed" + (broker.empty() ? std::string() : " at " + broker) + ": " + why;
 }
 
 // The brokers in the cluster's metadata (at least one, or an error).
@@ -384,6 +395,9 @@ result<void, eventstore::error> probe_brokers(const std::string& bootstrap_serve
         }
         // Serves probe_on_error; the wait keeps a metadata call that fails at once from spinning.
         rd_kafka_poll(rk->get(), clock::now() < deadline ? 50 : 0);
+        if (!state.authentication_error.empty()) {
+            return fail(eventstore::error{errc::authentication_failed, authentication_problem(state.authentication_error)});
+        }
         if (state.all_brokers_down && clock::now() - state.down_since >= down_grace) {
             return fail(eventstore::error{errc::unreachable, "all brokers are down" +
                         (state.last_error.empty() ? std::string() : " (" + connection_problem(state.last_error) + ")")});

@@ -32,7 +32,9 @@ namespace shopstream::eventstore {
 // Checks, bounded by `timeout`, that the brokers at `bootstrap_servers` answer a
 // Metadata request. Fails fast (about a second) when every bootstrap broker refuses or
 // cannot be resolved ("all brokers are down (connection refused)"), at `timeout` when
-// they never answer. librdkafka's own lines about the failed connections go to spdlog at
+// they never answer, at the first refusal of the SASL credentials (errc::authentication_failed,
+// "authentication failed at HOST:PORT: invalid credentials with SASL mechanism ...": a
+// retry cannot help). librdkafka's own lines about the failed connections go to spdlog at
 // debug level only: the returned error is the one line worth showing.
 [[nodiscard]] result<void, error> probe_brokers(const std::string& bootstrap_servers,
                                                       std::chrono::milliseconds timeout,

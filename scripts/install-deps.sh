@@ -2,7 +2,8 @@
 # Installs the exact Debian packages shopstream needs to build, test and benchmark.
 # Then resolves the pinned Apache Kafka broker (scripts/kafka/pom.xml) from Maven Central into
 # a cache folder outside the build tree: $SHOPSTREAM_KAFKA_LIBS, by default
-# ~/.cache/shopstream/kafka-<version>/libs (adapters/kafka/local_broker reads the same).
+# ~/.cache/shopstream/kafka-<version>/libs (adapters/kafka/local_broker reads the same),
+# and the older Kafka the SCRAM test needs (scripts/kafka/scram-3.9/pom.xml) beside it.
 # Idempotent: when everything is already installed it prints nothing and touches nothing;
 # once the jars are cached it needs no network.
 set -euo pipefail
@@ -56,28 +57,38 @@ fi
 
 # The Kafka jars. The marker holds the pom's checksum: a changed pin resolves again, an
 # unchanged one touches nothing (and needs neither Maven Central nor Maven's startup).
-pom="$(cd "$(dirname "$0")" && pwd)/kafka/pom.xml"
-kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")
-libs=${SHOPSTREAM_KAFKA_LIBS:-$HOME/.cache/shopstream/kafka-$kafka_version/libs}
-marker="$libs/.resolved"
-want=$(sha256sum "$pom" | cut -d' ' -f1)
-if [ "$(cat "$marker" 2>/dev/null)" != "$want" ]; then
-  echo "resolving Apache Kafka $kafka_version into $libs" >&2
-  mkdir -p "$libs"
-  rm -f "$libs"/*.jar
-  # Offline first: Maven's own repository (~/.m2) may hold every jar already.
-  copy=(org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies
-        -DincludeScope=runtime -DoutputDirectory="$libs")
-  log=$(mktemp)
-  if ! mvn -q -B -o -f "$pom" "${copy[@]}" >"$log" 2>&1 && ! mvn -q -B -f "$pom" "${copy[@]}" >"$log" 2>&1; then
-    cat "$log" >&2
+# resolve_kafka POM LIBS: the jars POM pins into LIBS.
+resolve_kafka() {
+  local pom=$1 libs=$2 kafka_version marker want log
+  kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")
+  marker="$libs/.resolved"
+  want=$(sha256sum "$pom" | cut -d' ' -f1)
+  if [ "$(cat "$marker" 2>/dev/null)" != "$want" ]; then
+    echo "resolving Apache Kafka $kafka_version into $libs" >&2
+    mkdir -p "$libs"
+    rm -f "$libs"/*.jar
+    # Offline first: Maven's own repository (~/.m2) may hold every jar already.
+    local copy=(org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies
+                -DincludeScope=runtime -DoutputDirectory="$libs")
+    log=$(mktemp)
+    if ! mvn -q -B -o -f "$pom" "${copy[@]}" >"$log" 2>&1 && ! mvn -q -B -f "$pom" "${copy[@]}" >"$log" 2>&1; then
+      cat "$log" >&2
+      rm -f "$log"
+      echo "could not resolve Apache Kafka $kafka_version ($pom)" >&2
+      exit 1
+    fi
     rm -f "$log"
-    echo "could not resolve Apache Kafka $kafka_version (scripts/kafka/pom.xml)" >&2
-    exit 1
+    echo "$want" >"$marker"
   fi
-  rm -f "$log"
-  echo "$want" >"$marker"
-fi
+}
+kafka_poms="$(cd "$(dirname "$0")" && pwd)/kafka"
+version_of() { sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$1"; }
+resolve_kafka "$kafka_poms/pom.xml" \
+  "${SHOPSTREAM_KAFKA_LIBS:-$HOME/.cache/shopstream/kafka-$(version_of "$kafka_poms/pom.xml")/libs}"
+# The broker the SCRAM test talks to (tests/README.md: librdkafka 2.0.2's SCRAM is refused
+# by Kafka 4.x), only for the tests.
+resolve_kafka "$kafka_poms/scram-3.9/pom.xml" \
+  "${SHOPSTREAM_KAFKA_SCRAM_LIBS:-$HOME/.cache/shopstream/kafka-$(version_of "$kafka_poms/scram-3.9/pom.xml")/libs}"
 
 # The tests' Python tools (scripts/python-requirements.txt: schemathesis) in a virtual
 # environment of their own, from PyPI. Like the jars: a marker holds the requirements'

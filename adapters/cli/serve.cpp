@@ -321,22 +321,34 @@ int run_serve(const serve_config& config) {
             "partition (older records are dropped). Without --kafka mock a local Kafka keeps them in the data "
             "directory; --brokers names a cluster of your own.",
             bootstrap);
-    } else {
-        if (embedded) {
-            const auto began = std::chrono::steady_clock::now();
-            kafka::local_broker_options broker_options;
-            broker_options.directory = data_dir / "kafka";
-            auto started = kafka::local_broker::start(broker_options);
-            if (!started) {
-                const std::string& why = started.error().message;
+    }
+    // Without --brokers the local broker's JVM starts now and PostgreSQL (below) while it
+    // does; kafka_checked() awaits it then. The two used to start one after the other.
+    const auto kafka_began = std::chrono::steady_clock::now();
+    kafka::local_broker_options broker_options = kafka::local_run_options(data_dir / "kafka");
+    if (embedded && !mock) {
+        broker_options.wait_until_ready = false;
+        auto started = kafka::local_broker::start(broker_options);
+        if (!started) {
+            const std::string& why = started.error().message;
+            spdlog::error("cannot start the local Kafka in {}: {}", broker_options.directory.string(),
+                          why.substr(0, why.find('\n')));
+            return exit_environment;
+        }
+        local_kafka = std::move(*started);
+        bootstrap = local_kafka->bootstrap();
+    }
+    // The Kafka at `bootstrap` answers and its topics are fit (false: said why, in one line).
+    const auto kafka_checked = [&]() -> bool {
+        if (local_kafka) {
+            if (auto ready = local_kafka->wait_ready(broker_options.ready_timeout); !ready) {
+                const std::string& why = ready.error().message;
                 spdlog::error("cannot start the local Kafka in {}: {}", broker_options.directory.string(),
                               why.substr(0, why.find('\n')));
-                return exit_environment;
+                return false;
             }
-            local_kafka = std::move(*started);
-            bootstrap = local_kafka->bootstrap();
             const auto took =
-                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
+                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - kafka_began);
             spdlog::warn(
                 "NO --brokers: started a LOCAL Apache Kafka {} (KRaft, single node, pid {}, {} ms, {}) at {} with its "
                 "log in {}. It lives and dies with this process and keeps ONE copy of every commit. Use --brokers "
@@ -351,17 +363,18 @@ int run_serve(const serve_config& config) {
         // Fail fast, in one line, when nothing answers at --brokers (issue #4).
         if (auto reached = eventstore::probe_brokers(bootstrap, std::chrono::seconds(5), kafka_settings); !reached) {
             spdlog::error("cannot reach Kafka at {}: {}", bootstrap, reached.error());
-            return exit_environment;
+            return false;
         }
         if (auto ensured =
                 eventstore::ensure_topics(bootstrap, config.partitions, std::chrono::seconds(15), kafka_settings);
             !ensured) {
             spdlog::error("cannot create the event topics on the Kafka cluster at {}: {}", bootstrap,
                           ensured.error());
-            return exit_environment;
+            return false;
         }
-        if (!topics_guaranteed(bootstrap, kafka_settings)) return exit_environment;
-    }
+        return topics_guaranteed(bootstrap, kafka_settings);
+    };
+    if (!embedded && !kafka_checked()) return exit_environment;
 
     // ---- PostgreSQL (declared after `temp`: on every return it stops before the directory goes) ----
     std::unique_ptr<postgres::local_cluster> local_postgres;
@@ -407,6 +420,7 @@ int run_serve(const serve_config& config) {
             postgres_url->describe(), local_postgres->data_directory().string(),
             (data_dir / "postgres-password").string());
     }
+    if (embedded && !mock && !kafka_checked()) return exit_environment;
     shopstream::postgres::health postgres_health(*postgres_url);
     http::readiness_check postgres_ready = [&postgres_health]() -> std::optional<std::string> {
         if (auto failed = postgres_health.check()) return std::move(failed->message);

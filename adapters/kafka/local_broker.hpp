@@ -10,7 +10,7 @@
 // <directory>/log4j2.properties (the broker's log goes to <directory>/server.log through
 // log4j2, rolled at 10 MiB), formats the log dir with kafka.tools.StorageTool when it holds no
 // meta.properties yet (with --ignore-formatted, so a half-done earlier format is harmless),
-// then starts the JVM (-Xms256m -Xmx256m, serial GC, C1 only) as a child that dies with
+// then starts the JVM (-Xms256m -Xmx256m, serial GC, C1 only; with a class_archive, AppCDS) as a child that dies with
 // this process through PR_SET_PDEATHSIG, even when this process is SIGKILLed (see
 // adapters/os/process.hpp), in a process group of its own (a terminal's Ctrl-C reaches
 // only us). With `wait_until_ready` it returns once the node answers a librdkafka Metadata
@@ -21,6 +21,12 @@
 //
 // The node keeps its ports and log dir for its lifetime: restart() after stop()/kill()
 // starts it again on the same log dir and ports (no format).
+//
+// With `scram_users` the node also has a SASL_PLAINTEXT listener (SCRAM-SHA-512) on its
+// `sasl_port`, the users created at format time by Kafka's own tool (StorageTool
+// --add-scram; their passwords are on that one command line while it runs, so this is for
+// tests and local runs, not a production credential store). Inter-broker and controller
+// traffic stays on the PLAINTEXT and CONTROLLER listeners.
 //
 // Errors are an errc (a std::error_code category) and a message naming the step, the file
 // and the fix.
@@ -76,17 +82,28 @@ struct node_address {
     int node_id = 1;
     int broker_port = 0;      // PLAINTEXT listener, what clients bootstrap from
     int controller_port = 0;  // CONTROLLER listener, the quorum's
+    int sasl_port = 0;        // SASL_PLAINTEXT listener (SCRAM-SHA-512); 0 = none
     friend bool operator==(const node_address&, const node_address&) = default;
 };
 
 // `count` voters with ids 1..count on ports that were free a moment ago (the kernel's
-// picks for 127.0.0.1:0, all held open together so none repeats).
-[[nodiscard]] result<std::vector<node_address>, error> free_node_addresses(int count);
+// picks for 127.0.0.1:0, all held open together so none repeats); with `sasl_listener`
+// each also gets a sasl_port.
+[[nodiscard]] result<std::vector<node_address>, error> free_node_addresses(int count, bool sasl_listener = false);
+
+// A SCRAM-SHA-512 user of the SASL_PLAINTEXT listener.
+struct scram_user {
+    std::string name;
+    std::string password;
+};
 
 // Where install-deps.sh put the jars: $SHOPSTREAM_KAFKA_LIBS, else
 // $HOME/.cache/shopstream/kafka-<kafka_version>/libs.
 inline constexpr const char* kafka_version = "4.1.2";
 [[nodiscard]] std::filesystem::path default_libs();
+// $<environment_variable>, else $HOME/.cache/shopstream/kafka-<version>/libs: where
+// install-deps.sh puts the jars of a pinned Kafka.
+[[nodiscard]] std::filesystem::path cached_libs(const char* environment_variable, const std::string& version);
 
 // "127.0.0.1:<broker_port>,..." of every voter.
 [[nodiscard]] std::string bootstrap_of(const std::vector<node_address>& voters);
@@ -105,13 +122,27 @@ struct local_broker_options {
     std::string cluster_id = "c2hvcHN0cmVhbS1sb2NhbA";
     // The jars; empty = default_libs().
     std::filesystem::path libs;
+    // Non-empty: a SASL_PLAINTEXT listener (SCRAM-SHA-512) on this node's sasl_port (which
+    // must then be set in `voters`; with empty `voters` one is picked), these users created
+    // when the log dir is formatted. A log dir formatted earlier keeps the users it has.
+    std::vector<scram_user> scram_users;
     // Added to server.properties after the generated lines (a later key wins in Java's
     // Properties), e.g. {"broker.session.timeout.ms", "6000"}.
     std::vector<std::pair<std::string, std::string>> settings;
+    // Non-empty: a class-data-sharing archive of the broker's classes (AppCDS, ~50 MB).
+    // The JVM writes it when a run without one exits (-XX:ArchiveClassesAtExit) and later
+    // starts map it (-XX:SharedArchiveFile): measured here, a restart's JVM is ready in
+    // about 0.6x the time. A stale or broken archive is ignored by the JVM (-Xshare:auto).
+    std::filesystem::path class_archive;
     bool wait_until_ready = true;
     std::chrono::seconds ready_timeout{120};  // generous: a JVM on a loaded 2-core machine
     std::chrono::seconds stop_timeout{30};    // SIGTERM (controlled shutdown), then SIGKILL
 };
+
+// What `serve` starts without --brokers: a single-node broker with its log in `directory`,
+// fsyncing every append (log.flush.interval.messages=1: it keeps the only copy), with a
+// class archive (benchmarks/kafka_nodes starts the same to measure it).
+[[nodiscard]] local_broker_options local_run_options(std::filesystem::path directory);
 
 class local_broker {
 public:
@@ -141,6 +172,8 @@ public:
     [[nodiscard]] int port() const noexcept { return address_.broker_port; }
     // "127.0.0.1:<port>" of this node alone.
     [[nodiscard]] std::string bootstrap() const;
+    // "127.0.0.1:<sasl_port>" of this node alone; empty without a SASL listener.
+    [[nodiscard]] std::string sasl_bootstrap() const;
     // Every voter's broker listener: what a client of the whole cluster bootstraps from.
     [[nodiscard]] std::string cluster_bootstrap() const { return bootstrap_of(voters_); }
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
@@ -158,6 +191,7 @@ private:
 
     std::filesystem::path directory_;
     std::filesystem::path libs_;
+    std::filesystem::path class_archive_;
     int node_id_ = 1;
     node_address address_;
     std::vector<node_address> voters_;

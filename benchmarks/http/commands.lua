@@ -1,13 +1,14 @@
 -- wrk script: accepted commands per second through the HTTP API (issue #4).
 --
---   MIX=reviews|orders|both  TOKENS=tok1,tok2,...  wrk -s benchmarks/http/commands.lua URL
+--   MIX=reviews|orders|both  TOKENS=tok1,tok2,...  [DELAY_MS=n]  wrk -s benchmarks/http/commands.lua URL
 --
 -- reviews: POST /v1/products/{sku}/reviews, every request a new review (a new sku per
 --          request, so a new aggregate: no request waits for another's verdict);
 -- orders:  POST /v1/orders (the server makes up the order id);
 -- both:    alternating.
 -- Requests rotate over the principals in TOKENS (JWTs), so the per-principal rate limit
--- sees a handful of callers as a benchmark from a few clients would. Every answer that is
+-- sees a handful of callers as a benchmark from a few clients would. DELAY_MS > 0: each
+-- connection waits that long before each request (a paced load, not the most it takes). Every answer that is
 -- not 200/201 is counted and the first one's status and body printed at the end.
 
 local tokens = {}
@@ -17,6 +18,10 @@ if #tokens == 0 then
   os.exit(2)
 end
 local mix = os.getenv("MIX") or "both"
+local delay_ms = tonumber(os.getenv("DELAY_MS") or "0") or 0
+if delay_ms > 0 then
+  function delay() return delay_ms end
+end
 
 local threads = {}
 function setup(thread)

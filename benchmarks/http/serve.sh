@@ -1,6 +1,9 @@
-# Shared by the HTTP benchmarks: builds the release binary and starts the default
-# `shopstream serve` (the mock cluster; SERVE_KAFKA=local for the local Kafka) with a known JWT secret. Sets `bin`, `secret`,
-# `base`, `work`; stops the server and removes `work` at exit.
+# Shared by the HTTP benchmarks: builds the release binary and starts `shopstream serve`
+# with a known JWT secret on SERVE_KAFKA: `mock` (the default: librdkafka's in-process mock)
+# or `local` (the default run's local Apache Kafka, in a data dir under `work`, with its
+# local PostgreSQL). Sets `bin`, `secret`, `base`, `work`, and `jvm_pid` (the local broker's
+# JVM; empty on the mock); stops the server and removes `work` at exit.
+# jvm_ticks / jvm_rss_mib: the JVM's utime+stime (clock ticks) and VmRSS, from /proc.
 ./scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target shopstream >/dev/null
@@ -8,7 +11,11 @@ bin=build/release/adapters/shopstream
 secret="benchmark-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
 work=$(mktemp -d)
-"$bin" serve --listen 127.0.0.1:0 --kafka "${SERVE_KAFKA:-mock}" --jwt-secret "$secret" "${SERVE_ARGS[@]}" >"$work/out" 2>"$work/serve.log" &
+chmod o+x "$work"  # the local PostgreSQL runs as nobody when we are root
+data_args=()
+[ "${SERVE_KAFKA:-mock}" = local ] && data_args=(--data-dir "$work/data")
+"$bin" serve --listen 127.0.0.1:0 --kafka "${SERVE_KAFKA:-mock}" --jwt-secret "$secret" "${data_args[@]}" \
+  "${SERVE_ARGS[@]}" >"$work/out" 2>"$work/serve.log" &
 server=$!
 cleanup() {
   kill -TERM "$server" 2>/dev/null || true
@@ -17,11 +24,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for _ in $(seq 1 300); do
+for _ in $(seq 1 600); do
   grep -q '^listening on ' "$work/out" 2>/dev/null && break
   kill -0 "$server" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
   sleep 0.1
 done
 base=$(sed -n 's/^listening on //p' "$work/out")
 [ -n "$base" ] || { echo "serve did not start" >&2; cat "$work/serve.log" >&2; exit 1; }
-
+jvm_pid=$(sed -n 's/.*started a LOCAL Apache Kafka [^ ]* (KRaft, single node, pid \([0-9]*\),.*/\1/p' "$work/serve.log")
+jvm_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$jvm_pid/stat"; }
+jvm_rss_mib() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$jvm_pid/status"; }

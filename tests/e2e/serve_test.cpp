@@ -13,6 +13,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -1062,6 +1063,130 @@ TEST(serve_kafka, two_writers_racing_on_the_same_reviews_over_a_real_cluster_app
     // Every acknowledged vote applied once where it was told, no 409 applied, both stores
     // and a fresh replay equal, what each writer served a prefix of the log.
     expect_review_history_holds(kafka.bootstrap(), recorded, {dir.path() / "a", dir.path() / "b"}, served);
+}
+
+// Issue 10: a secured cluster. A SASL_PLAINTEXT listener (SCRAM-SHA-512), its user
+// created by Kafka's StorageTool at format time, inter-broker and controller traffic on
+// their PLAINTEXT listeners. librdkafka 2.0.2's SCRAM is refused by Kafka 4.x even with the
+// right password (scripts/kafka/scram-3.9/pom.xml), so the right-password case runs on a
+// one-node Kafka 3.9.1 (one more JVM, tests/README.md); the shared 4.1.2 cluster shows the
+// refusal and what serve says about it.
+
+// serve's arguments for `sasl_bootstrap` as `user`, its password in a settings file
+// under `dir`.
+std::vector<std::string> sasl_args(const std::filesystem::path& dir, const std::string& sasl_bootstrap,
+                                   const adapters::kafka::scram_user& user, const std::string& name) {
+    const auto file = dir / (name + ".properties");
+    std::ofstream(file) << "# the secret part\nsasl.password=" << user.password << "\n";
+    return {"--partitions", "4", "--brokers", sasl_bootstrap, "--data-dir", (dir / name).string(), "--postgres",
+            shared_postgres().connection_string(), "--kafka-config", "security.protocol=SASL_PLAINTEXT",
+            "--kafka-config", "sasl.mechanism=SCRAM-SHA-512", "--kafka-config", "sasl.username=" + user.name,
+            "--kafka-config-file", file.string()};
+}
+
+// serve refused at start: exit 1 within 10 s, ONE line (besides the settings line) naming
+// authentication, SCRAM and a broker of `sasl_bootstrap`, no secret anywhere; the line.
+std::string expect_refused_in_one_line(const std::vector<std::string>& args, const std::string& sasl_bootstrap,
+                                       const std::string& password) {
+    std::vector<std::string> argv = {SHOPSTREAM_BINARY, "serve", "--listen", "127.0.0.1:0", "--jwt-secret", secret};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto started = std::chrono::steady_clock::now();
+    auto out = run(argv, 60s);
+    const auto took = std::chrono::steady_clock::now() - started;
+    if (!out) {
+        ADD_FAILURE() << out.error();
+        return {};
+    }
+    EXPECT_EQ(out->status, (exit_status{false, 1, 0})) << out->standard_error;
+    EXPECT_LT(took, 10s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+    std::vector<std::string> lines;
+    std::istringstream err(out->standard_error);
+    for (std::string line; std::getline(err, line);) {
+        if (line.find("Kafka client settings:") == std::string::npos) lines.push_back(line);
+    }
+    EXPECT_EQ(lines.size(), 1U) << out->standard_error;
+    EXPECT_EQ(out->standard_error.find(password), std::string::npos) << "the SASL password is in the log";
+    EXPECT_EQ(out->standard_output.find(password), std::string::npos) << "the SASL password is on stdout";
+    if (lines.empty()) return {};
+    const std::string& line = lines.front();
+    EXPECT_EQ(line.find("%3|"), std::string::npos) << line;
+    EXPECT_NE(line.find("cannot reach Kafka at " + sasl_bootstrap + ": authentication failed at "), std::string::npos)
+        << line;
+    EXPECT_NE(line.find("invalid credentials with SASL mechanism SCRAM-SHA-512"), std::string::npos) << line;
+    std::smatch refused_by;  // the broker that refused: one of the listeners asked
+    if (std::regex_search(line, refused_by, std::regex("authentication failed at (127\\.0\\.0\\.1:[0-9]+)"))) {
+        EXPECT_NE(("," + sasl_bootstrap + ",").find("," + refused_by[1].str() + ","), std::string::npos) << line;
+    } else {
+        ADD_FAILURE() << "no broker named: " << line;
+    }
+    return line;
+}
+
+class serve_kafka_sasl : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        if (!real_kafka_requested()) return;
+        std::random_device random;
+        auto started = kafka_cluster::start(1, {}, {{"shopstream-scram", "scram-" + std::to_string(random())}},
+                                            scram_kafka_libs());
+        if (!started) throw std::runtime_error("Kafka " + std::string(scram_kafka_version) + ": " + started.error());
+        kafka_ = started->release();
+    }
+    static void TearDownTestSuite() {
+        delete kafka_;
+        kafka_ = nullptr;
+    }
+    void SetUp() override {
+        if (!real_kafka_requested()) GTEST_SKIP() << "needs the real cluster: SHOPSTREAM_TEST_KAFKA=real (ctest -L kafka)";
+        traversable(dir_);
+    }
+    static const adapters::kafka::scram_user& user() { return kafka_->scram_users().front(); }
+
+    static kafka_cluster* kafka_;
+    temp_dir dir_;
+};
+kafka_cluster* serve_kafka_sasl::kafka_ = nullptr;
+
+TEST_F(serve_kafka_sasl, the_right_scram_password_from_a_file_lets_serve_accept_a_command) {
+    const auto log = dir_.path() / "serve.log";
+    auto server = spawn_serve(SHOPSTREAM_BINARY, sasl_args(dir_.path(), kafka_->sasl_bootstrap(), user(), "right"), log,
+                              {{"SHOPSTREAM_JWT_SECRET", secret}});
+    const std::string author = "author-sasl";
+    auto created = call(server.base, "POST", "/v1/products/sku-sasl/reviews",
+                        with_body(review_body, mint(author, domain::role::customer)));
+    EXPECT_EQ(created.status, 201) << created.body;
+    const auto id = domain::review::review_id_for("sku-sasl", domain::customer_id(author)).value();
+    EXPECT_EQ(call(server.base, "GET", "/v1/reviews/" + id + "/events", bearer(mint("admin-1", domain::role::admin))).status,
+              200);
+    expect_clean_stop(server, log);
+    const std::string text = read_log(log);
+    EXPECT_NE(text.find("sasl.password=***"), std::string::npos) << text;
+    EXPECT_EQ(text.find(user().password), std::string::npos) << "the SASL password is in the log";
+}
+
+TEST_F(serve_kafka_sasl, a_wrong_scram_password_fails_at_start_in_one_line_naming_authentication_and_the_broker) {
+    const adapters::kafka::scram_user wrong{user().name, "wrong-" + user().password};
+    (void)expect_refused_in_one_line(sasl_args(dir_.path(), kafka_->sasl_bootstrap(), wrong, "wrong"),
+                                     kafka_->sasl_bootstrap(), user().password);
+}
+
+// The known limit, on the shared Kafka 4.1.2 cluster's SASL listener: the right password is
+// refused too, and the line says that librdkafka's SCRAM may be the cause. When librdkafka
+// reaches 2.6.1 this test fails: then SCRAM works on Kafka 4 and the 3.9.1 node can go.
+TEST(serve_kafka, scram_on_kafka_4_is_refused_even_with_the_right_password_and_the_line_says_why) {
+    if (!real_kafka_requested()) GTEST_SKIP() << "needs the real cluster: SHOPSTREAM_TEST_KAFKA=real (ctest -L kafka)";
+    kafka_cluster& kafka = shared_kafka_cluster();
+    ASSERT_FALSE(kafka.sasl_bootstrap().empty());
+    ASSERT_FALSE(kafka.scram_users().empty());
+    temp_dir dir;
+    traversable(dir);
+    const auto& user = kafka.scram_users().front();
+    const std::string line =
+        expect_refused_in_one_line(sasl_args(dir.path(), kafka.sasl_bootstrap(), user, "right"), kafka.sasl_bootstrap(),
+                                   user.password);
+    EXPECT_NE(line.find("if the password is right: librdkafka 2.0.2's SCRAM is refused by Kafka 4.x brokers"),
+              std::string::npos)
+        << line;
 }
 
 // Unreachable brokers (issue #4): exit 1 quickly, with ONE line naming them, and no

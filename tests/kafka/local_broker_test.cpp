@@ -60,10 +60,12 @@ bool some_process_names(const std::filesystem::path& file) {
     return false;
 }
 
+// With serve's options (local_run_options): its settings, and the class archive the first
+// clean stop writes and the next start maps.
 TEST(local_broker, formats_once_serves_records_and_keeps_them_across_a_restart) {
     temp_dir dir("kafka-node");
-    ak::local_broker_options options;
-    options.directory = dir.path() / "node";
+    ak::local_broker_options options = ak::local_run_options(dir.path() / "node");
+    ASSERT_FALSE(options.class_archive.empty());
     auto node = ak::local_broker::start(options);
     ASSERT_TRUE(node.has_value()) << node.error();
     EXPECT_TRUE((*node)->formatted());
@@ -75,6 +77,7 @@ TEST(local_broker, formats_once_serves_records_and_keeps_them_across_a_restart) 
     const std::string properties = whole_file((*node)->directory() / "server.properties");
     EXPECT_NE(properties.find("listeners=PLAINTEXT://127.0.0.1:" + std::to_string((*node)->port())), std::string::npos);
     EXPECT_NE(properties.find("offsets.topic.replication.factor=1"), std::string::npos);
+    EXPECT_NE(properties.find("\nlog.flush.interval.messages=1\n"), std::string::npos) << "the only copy is fsynced";
 
     // Topics and records through the product's own code and the test clients.
     ASSERT_TRUE(eventstore::ensure_topics((*node)->bootstrap(), 2, 30s).has_value());
@@ -89,12 +92,18 @@ TEST(local_broker, formats_once_serves_records_and_keeps_them_across_a_restart) 
     EXPECT_FALSE(process_exists(first)) << "the JVM was reaped";
     EXPECT_FALSE(stopped.signaled && stopped.signal == SIGKILL) << "SIGTERM sufficed: " << stopped.describe();
     node->reset();
+    std::error_code ec;
+    EXPECT_GT(std::filesystem::file_size(options.class_archive, ec), 1'000'000U) << "no class archive at the stop";
 
     // A new launcher on the same directory: no second format, the record still there.
     options.voters = {};
     auto again = ak::local_broker::start(options);
     ASSERT_TRUE(again.has_value()) << again.error();
     EXPECT_FALSE((*again)->formatted());
+    EXPECT_NE(whole_file("/proc/" + std::to_string((*again)->pid()) + "/cmdline")
+                  .find("-XX:SharedArchiveFile=" + options.class_archive.string()),
+              std::string::npos)
+        << "the second start does not map the archive";
     auto records = consume_all((*again)->bootstrap(), "orders.events", 60s);
     ASSERT_TRUE(records.has_value()) << records.error();
     ASSERT_EQ(records->size(), 1U);

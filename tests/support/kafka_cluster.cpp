@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -136,14 +137,16 @@ result<void, std::string> await_on_every_node(const std::vector<std::unique_ptr<
 }  // namespace
 
 result<std::unique_ptr<kafka_cluster>, std::string> kafka_cluster::start(
-    int brokers, std::vector<std::pair<std::string, std::string>> settings) {
+    int brokers, std::vector<std::pair<std::string, std::string>> settings,
+    std::vector<adapters::kafka::scram_user> scram_users, std::filesystem::path libs) {
     std::string pattern = (std::filesystem::temp_directory_path() / "shopstream-kafka-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) return fail("kafka cluster: mkdtemp " + pattern + ": " + std::strerror(errno));
     std::unique_ptr<kafka_cluster> cluster(new kafka_cluster());  // from here on it removes the dir
     cluster->directory_ = pattern;
-    auto voters = adapters::kafka::free_node_addresses(brokers);
+    auto voters = adapters::kafka::free_node_addresses(brokers, !scram_users.empty());
     if (!voters) return fail("kafka cluster: " + voters.error().message);
     cluster->bootstrap_ = adapters::kafka::bootstrap_of(*voters);
+    cluster->scram_users_ = scram_users;
     // A quorum answers only once a majority runs: start all, then wait for each.
     for (const auto& voter : *voters) {
         adapters::kafka::local_broker_options options;
@@ -151,9 +154,14 @@ result<std::unique_ptr<kafka_cluster>, std::string> kafka_cluster::start(
         options.node_id = voter.node_id;
         options.voters = *voters;
         options.settings = settings;
+        options.scram_users = scram_users;
+        options.libs = libs;
         options.wait_until_ready = false;
         auto node = adapters::kafka::local_broker::start(std::move(options));
         if (!node) return fail("kafka cluster: node " + std::to_string(voter.node_id) + ": " + node.error().message);
+        if (!(*node)->sasl_bootstrap().empty()) {
+            cluster->sasl_bootstrap_ += (cluster->sasl_bootstrap_.empty() ? "" : ",") + (*node)->sasl_bootstrap();
+        }
         cluster->nodes_.push_back(std::move(*node));
     }
     for (auto& node : cluster->nodes_) {
@@ -316,13 +324,20 @@ kafka_cluster& shared_kafka_cluster() {
     const std::scoped_lock lock(mutex);
     if (cluster) return *cluster;
     if (!error.empty()) throw std::runtime_error(error);
-    auto started = kafka_cluster::start(3);
+    // A password of this run's own, so a test can look for it in a log.
+    std::random_device random;
+    const std::string password = "scram-" + std::to_string(random()) + "-" + std::to_string(random());
+    auto started = kafka_cluster::start(3, {}, {{"shopstream-test", password}});
     if (!started) {
         error = started.error();
         throw std::runtime_error(error);
     }
     cluster = std::move(*started);
     return *cluster;
+}
+
+std::filesystem::path scram_kafka_libs() {
+    return adapters::kafka::cached_libs("SHOPSTREAM_KAFKA_SCRAM_LIBS", scram_kafka_version);
 }
 
 bool node_answers(const std::string& bootstrap, std::chrono::milliseconds timeout) {

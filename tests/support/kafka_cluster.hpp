@@ -9,6 +9,10 @@
 // (SIGSTOP: frozen with its sockets open), resume() (SIGCONT), and leader_of() to aim
 // them. The fault tests (history-check) build on these.
 //
+// Secured clients: started with SCRAM users, every node also has a SASL_PLAINTEXT
+// listener (SCRAM-SHA-512) at sasl_bootstrap(); the shared cluster has one user,
+// scram_users().front(), with a password generated for the run.
+//
 // Thread-safety: bootstrap() and the const accessors are safe from any thread; the
 // broker controls and topic calls from the test's thread (the one that started the
 // cluster: PR_SET_PDEATHSIG fires when it ends).
@@ -30,9 +34,12 @@ struct topic_spec;  // kafka_fixture.hpp
 class kafka_cluster {
 public:
     // Starts `brokers` nodes in a fresh temp dir and waits until every one answers and
-    // lists all of them. `settings` go into every node's server.properties.
+    // lists all of them. `settings` go into every node's server.properties; with
+    // `scram_users` every node gets a SASL_PLAINTEXT listener and the users; `libs`: the
+    // jars of another Kafka than the product's (scram_kafka_libs()).
     [[nodiscard]] static result<std::unique_ptr<kafka_cluster>, std::string> start(
-        int brokers = 3, std::vector<std::pair<std::string, std::string>> settings = {});
+        int brokers = 3, std::vector<std::pair<std::string, std::string>> settings = {},
+        std::vector<adapters::kafka::scram_user> scram_users = {}, std::filesystem::path libs = {});
 
     kafka_cluster(const kafka_cluster&) = delete;
     kafka_cluster& operator=(const kafka_cluster&) = delete;
@@ -40,6 +47,9 @@ public:
 
     // Every node's listener, for bootstrap.servers / serve --brokers.
     [[nodiscard]] const std::string& bootstrap() const noexcept { return bootstrap_; }
+    // Every node's SASL_PLAINTEXT listener; empty when started without SCRAM users.
+    [[nodiscard]] const std::string& sasl_bootstrap() const noexcept { return sasl_bootstrap_; }
+    [[nodiscard]] const std::vector<adapters::kafka::scram_user>& scram_users() const noexcept { return scram_users_; }
     [[nodiscard]] int broker_count() const noexcept { return static_cast<int>(nodes_.size()); }
     // Node ids are 1..broker_count().
     [[nodiscard]] adapters::kafka::local_broker& broker(int node_id);
@@ -73,13 +83,22 @@ private:
 
     std::filesystem::path directory_;
     std::string bootstrap_;
+    std::string sasl_bootstrap_;
+    std::vector<adapters::kafka::scram_user> scram_users_;
     std::vector<std::unique_ptr<adapters::kafka::local_broker>> nodes_;
 };
 
-// One three-node cluster per test binary, started on first use and killed when the binary
-// exits. Throws std::runtime_error (failing the calling test) when it cannot start; later
+// One three-node cluster per test binary (with its SCRAM user), started on first use and
+// killed when the binary exits. Throws std::runtime_error (failing the calling test) when it cannot start; later
 // calls rethrow the same error without trying again.
 kafka_cluster& shared_kafka_cluster();
+
+// The Kafka whose SCRAM librdkafka 2.0.2 can speak: Kafka 4.x refuses its client-final
+// message even with the right password (scripts/kafka/scram-3.9/pom.xml says why). Its jars:
+// $SHOPSTREAM_KAFKA_SCRAM_LIBS, else ~/.cache/shopstream/kafka-<scram_kafka_version>/libs
+// (scripts/install-deps.sh).
+inline constexpr const char* scram_kafka_version = "3.9.1";
+[[nodiscard]] std::filesystem::path scram_kafka_libs();
 
 // Whether the broker(s) at `bootstrap` answer a Metadata request within `timeout` (a paused
 // node does not).
