@@ -81,6 +81,9 @@ struct batch {
     std::vector<applied_commit> commits;
     std::vector<head_update> heads;        // every aggregate whose head changed
     std::vector<checkpoint> checkpoints;   // every partition the batch covers
+    // The log identity (eventstore/topics.hpp) to store with the checkpoints: set on the
+    // first batch a new model writes, nullopt after.
+    std::optional<std::string> log_identity;
 };
 
 // A commit the model refuses because it breaks one of the model's invariants (e.g. a
@@ -102,6 +105,14 @@ public:
 
     // The contexts whose topics feed this model (orders: orders and payments).
     [[nodiscard]] virtual std::span<const context> contexts() const noexcept = 0;
+
+    // The log identity stored with the checkpoints (nullopt for a new model). The runtime
+    // refuses to feed a model from another log.
+    [[nodiscard]] virtual result<std::optional<std::string>, eventstore::error> load_log_identity() = 0;
+
+    // Where the model keeps its data, for messages that name what to delete to rebuild
+    // ("the LMDB environment /d", "schema shopstream of postgresql://h/db").
+    [[nodiscard]] virtual std::string location() const = 0;
 
     // The stored checkpoints (none for a new model).
     [[nodiscard]] virtual result<std::vector<checkpoint>, eventstore::error> load_checkpoints() = 0;
