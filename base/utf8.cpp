@@ -9,6 +9,7 @@
 #include <utf8.h>
 
 #include <algorithm>
+#include <iterator>
 
 namespace shopstream::utf8 {
 
@@ -24,6 +25,13 @@ std::optional<std::size_t> count_code_points(std::string_view text) noexcept {
     // In valid UTF-8 every code point has exactly one byte that is not a continuation.
     return static_cast<std::size_t>(std::ranges::count_if(
         text, [](char c) { return (static_cast<unsigned char>(c) & 0xC0U) != 0x80U; }));
+}
+
+std::string with_replacement(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    ::utf8::replace_invalid(text.begin(), text.end(), std::back_inserter(out), 0xFFFDU);
+    return out;
 }
 
 }  // namespace shopstream::utf8

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace shopstream::utf8 {
@@ -16,6 +17,10 @@ namespace shopstream::utf8 {
 
 // Number of code points in `text`, or nullopt when it is not valid UTF-8.
 [[nodiscard]] std::optional<std::size_t> count_code_points(std::string_view text) noexcept;
+
+// `text` with each ill-formed sequence replaced by U+FFFD (for writing text that came
+// from outside as well-formed JSON); valid text comes back unchanged.
+[[nodiscard]] std::string with_replacement(std::string_view text);
 
 [[nodiscard]] inline bool is_valid(std::string_view text) noexcept {
     return !first_invalid(text).has_value();

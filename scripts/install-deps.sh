@@ -15,6 +15,8 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
   # strict UTF-8 validation (base/utf8), header-only
   libutfcpp-dev
+  # streaming JSON writer for the HTTP renderers (adapters/http/json_writer.hpp), header-only
+  rapidjson-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev wrk
   postgresql-15 kcat openssl
@@ -26,6 +28,8 @@ packages=(
   # end-to-end tests speak HTTP to the binary through curl, and read /metrics with a
   # foreign Prometheus parser
   curl python3-prometheus-client
+  # the virtual environment of the tests' Python tools (schemathesis, from PyPI)
+  python3-venv
   # the Prometheus registry behind /metrics (core library only; we serve the text ourselves)
   prometheus-cpp-dev
   # fuzzing (tests/fuzz, the fuzz preset): clang-19, the newest clang in Debian 12 and one
@@ -73,4 +77,25 @@ if [ "$(cat "$marker" 2>/dev/null)" != "$want" ]; then
   fi
   rm -f "$log"
   echo "$want" >"$marker"
+fi
+
+# The tests' Python tools (scripts/python-requirements.txt: schemathesis) in a virtual
+# environment of their own, from PyPI. Like the jars: a marker holds the requirements'
+# checksum, so an unchanged pin touches nothing and needs no network.
+venv=${SHOPSTREAM_VENV:-$HOME/.cache/shopstream/venv}
+requirements="$(cd "$(dirname "$0")" && pwd)/python-requirements.txt"
+want=$(sha256sum "$requirements" | cut -d' ' -f1)
+if [ "$(cat "$venv/.resolved" 2>/dev/null)" != "$want" ]; then
+  echo "installing the tests' Python tools into $venv" >&2
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+  log=$(mktemp)
+  if ! "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "could not install the Python tools (scripts/python-requirements.txt) from PyPI" >&2
+    exit 1
+  fi
+  rm -f "$log"
+  echo "$want" >"$venv/.resolved"
 fi

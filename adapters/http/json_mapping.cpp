@@ -10,14 +10,19 @@
 // error.
 #include "adapters/http/json_mapping.hpp"
 
+#include "adapters/http/json_writer.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <limits>
 #include <map>
+#include <memory>
+#include <span>
 #include <utility>
 #include <variant>
 
@@ -513,7 +518,7 @@ result<std::optional<std::uint64_t>, problem> expected_version_from_if_match(std
 
 // ---- responses -----------------------------------------------------------------------
 
-std::optional<std::string> format_rfc3339(domain::timestamp_ms t) {
+std::optional<std::size_t> format_rfc3339_into(domain::timestamp_ms t, std::span<char, 24> out) noexcept {
     constexpr std::int64_t ms_per_day = 86'400'000;
     constexpr std::int64_t earliest = -62'167'219'200'000;  // 0000-01-01T00:00:00.000Z
     constexpr std::int64_t latest = 253'402'300'799'999;    // 9999-12-31T23:59:59.999Z
@@ -525,13 +530,39 @@ std::optional<std::string> format_rfc3339(domain::timestamp_ms t) {
         --days;
     }
     const std::chrono::year_month_day ymd{std::chrono::sys_days{std::chrono::days{days}}};
-    char out[32];
-    const int n =
-        std::snprintf(out, sizeof out, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
-                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                      static_cast<int>(in_day / 3'600'000), static_cast<int>(in_day / 60'000 % 60),
-                      static_cast<int>(in_day / 1000 % 60), static_cast<int>(in_day % 1000));
-    return std::string(out, static_cast<std::size_t>(n));
+    // "YYYY-MM-DDThh:mm:ss.mmmZ", digits written in place (snprintf was a visible cost of
+    // rendering histories).
+    char* p = out.data();
+    const auto digits = [&p](unsigned v, int n) {
+        for (int i = n - 1; i >= 0; --i) {
+            p[i] = static_cast<char>('0' + v % 10);
+            v /= 10;
+        }
+        p += n;
+    };
+    const auto put = [&p](char c) { *p++ = c; };
+    digits(static_cast<unsigned>(static_cast<int>(ymd.year())), 4);
+    put('-');
+    digits(static_cast<unsigned>(ymd.month()), 2);
+    put('-');
+    digits(static_cast<unsigned>(ymd.day()), 2);
+    put('T');
+    digits(static_cast<unsigned>(in_day / 3'600'000), 2);
+    put(':');
+    digits(static_cast<unsigned>(in_day / 60'000 % 60), 2);
+    put(':');
+    digits(static_cast<unsigned>(in_day / 1000 % 60), 2);
+    put('.');
+    digits(static_cast<unsigned>(in_day % 1000), 3);
+    put('Z');
+    return static_cast<std::size_t>(p - out.data());
+}
+
+std::optional<std::string> format_rfc3339(domain::timestamp_ms t) {
+    std::array<char, 24> text{};
+    const auto n = format_rfc3339_into(t, text);
+    if (!n) return std::nullopt;
+    return std::string(text.data(), *n);
 }
 
 std::string_view name_of(domain::order::order_status s) noexcept {
@@ -626,36 +657,53 @@ std::string etag(std::uint64_t version) { return "\"" + std::to_string(version) 
 
 namespace {
 
-json timestamp(domain::timestamp_ms t) {
-    auto text = format_rfc3339(t);
-    return text ? json(std::move(*text)) : json(nullptr);
+// ---- rendering (json_writer: members written in place, in the order listed) ----------
+
+void timestamp(json_writer& w, domain::timestamp_ms t) {
+    std::array<char, 24> text{};
+    if (const auto n = format_rfc3339_into(t, text)) {
+        w.string(std::string_view(text.data(), *n));
+    } else {
+        w.null();
+    }
 }
 
-std::string currency_code(const domain::currency& c) {
-    return c.empty() ? std::string() : std::string(c.code());
+void money(json_writer& w, std::int64_t amount, const domain::currency& c) {
+    w.begin_object().member("amount", amount).member("currency", c.empty() ? std::string_view() : c.code());
+    w.end_object();
 }
 
-json money(std::int64_t amount, const domain::currency& c) {
-    return json{{"amount", amount}, {"currency", currency_code(c)}};
+void money(json_writer& w, const domain::money& m) { money(w, m.amount, m.currency); }
+
+void actor(json_writer& w, const domain::actor& a) {
+    w.begin_object().member("id", std::string_view(a.id)).member("role", name_of(a.role)).end_object();
 }
-
-json money(const domain::money& m) { return money(m.amount, m.currency); }
-
-json actor_json(const domain::actor& a) { return json{{"id", a.id}, {"role", name_of(a.role)}}; }
 
 template <class Id>
-json optional_id(const std::optional<Id>& id) {
-    return id ? json(id->value()) : json(nullptr);
+void optional_id(json_writer& w, const std::optional<Id>& id) {
+    if (id) {
+        w.string(id->value());
+    } else {
+        w.null();
+    }
 }
 
-json text_or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
-
-json order_lines(const std::vector<domain::order::order_line>& lines, const domain::currency& c) {
-    json out = json::array();
-    for (const auto& l : lines) {
-        out.push_back({{"sku", l.sku}, {"quantity", l.quantity}, {"unitPrice", money(l.unit_price, c)}});
+void text_or_null(json_writer& w, const std::string& s) {
+    if (s.empty()) {
+        w.null();
+    } else {
+        w.string(s);
     }
-    return out;
+}
+
+void order_lines(json_writer& w, const std::vector<domain::order::order_line>& lines, const domain::currency& c) {
+    w.begin_array();
+    for (const auto& l : lines) {
+        w.begin_object().member("sku", std::string_view(l.sku)).member("quantity", l.quantity);
+        money(w.key("unitPrice"), l.unit_price, c);
+        w.end_object();
+    }
+    w.end_array();
 }
 
 json command_response(std::string_view id_key, const commands::command_outcome& o,
@@ -668,157 +716,163 @@ json command_response(std::string_view id_key, const commands::command_outcome& 
     return j;
 }
 
-json event_data(const domain::order::event& e) {
+// Each event's `data`: its fields in camelCase.
+void event_data(json_writer& w, const domain::order::event& e) {
     using namespace domain::order;
-    return std::visit(
-        overloaded{
-            [](const order_placed& x) {
-                return json{{"orderId", x.id.value()},
-                            {"customerId", x.customer.value()},
-                            {"lines", order_lines(x.lines, x.currency)},
-                            {"total", money(x.total, x.currency)},
-                            {"at", timestamp(x.at)}};
-            },
-            [](const order_cancelled& x) {
-                return json{{"orderId", x.id.value()},
-                            {"reason", name_of(x.reason)},
-                            {"by", actor_json(x.by)},
-                            {"at", timestamp(x.at)}};
-            },
-            [](const order_confirmed& x) {
-                return json{
-                    {"orderId", x.id.value()}, {"paymentId", x.payment.value()}, {"at", timestamp(x.at)}};
-            },
-            [](const order_shipped& x) {
-                return json{{"orderId", x.id.value()}, {"by", actor_json(x.by)}, {"at", timestamp(x.at)}};
-            },
-            [](const order_payment_captured& x) {
-                return json{{"orderId", x.id.value()},
-                            {"paymentId", x.payment.value()},
-                            {"amount", money(x.amount)},
-                            {"at", timestamp(x.at)}};
-            },
-        },
-        e);
+    w.begin_object();
+    std::visit(overloaded{
+                   [&](const order_placed& x) {
+                       w.member("orderId", x.id.value()).member("customerId", x.customer.value());
+                       order_lines(w.key("lines"), x.lines, x.currency);
+                       money(w.key("total"), x.total, x.currency);
+                       timestamp(w.key("at"), x.at);
+                   },
+                   [&](const order_cancelled& x) {
+                       w.member("orderId", x.id.value()).member("reason", name_of(x.reason));
+                       actor(w.key("by"), x.by);
+                       timestamp(w.key("at"), x.at);
+                   },
+                   [&](const order_confirmed& x) {
+                       w.member("orderId", x.id.value()).member("paymentId", x.payment.value());
+                       timestamp(w.key("at"), x.at);
+                   },
+                   [&](const order_shipped& x) {
+                       w.member("orderId", x.id.value());
+                       actor(w.key("by"), x.by);
+                       timestamp(w.key("at"), x.at);
+                   },
+                   [&](const order_payment_captured& x) {
+                       w.member("orderId", x.id.value()).member("paymentId", x.payment.value());
+                       money(w.key("amount"), x.amount);
+                       timestamp(w.key("at"), x.at);
+                   },
+               },
+               e);
+    w.end_object();
 }
 
-json event_data(const domain::payment::event& e) {
+void event_data(json_writer& w, const domain::payment::event& e) {
     using namespace domain::payment;
-    return std::visit(
-        overloaded{
-            [](const payment_requested& x) {
-                return json{{"paymentId", x.id.value()},
-                            {"orderId", x.order.value()},
-                            {"amount", money(x.amount)},
-                            {"at", timestamp(x.at)}};
-            },
-            [](const payment_authorized& x) {
-                return json{{"paymentId", x.id.value()},
-                            {"authorizationCode", x.authorization_code},
-                            {"at", timestamp(x.at)}};
-            },
-            [](const payment_declined& x) {
-                return json{{"paymentId", x.id.value()}, {"reason", x.reason}, {"at", timestamp(x.at)}};
-            },
-            [](const payment_captured& x) {
-                return json{
-                    {"paymentId", x.id.value()}, {"amount", money(x.amount)}, {"at", timestamp(x.at)}};
-            },
-            [](const payment_voided& x) {
-                return json{{"paymentId", x.id.value()}, {"reason", x.reason}, {"at", timestamp(x.at)}};
-            },
-            [](const payment_refunded& x) {
-                return json{{"paymentId", x.id.value()},
-                            {"refundId", x.refund_id},
-                            {"amount", money(x.amount)},
-                            {"reason", x.reason},
-                            {"at", timestamp(x.at)}};
-            },
-        },
-        e);
+    w.begin_object();
+    std::visit(overloaded{
+                   [&](const payment_requested& x) {
+                       w.member("paymentId", x.id.value()).member("orderId", x.order.value());
+                       money(w.key("amount"), x.amount);
+                       timestamp(w.key("at"), x.at);
+                   },
+                   [&](const payment_authorized& x) {
+                       w.member("paymentId", x.id.value())
+                           .member("authorizationCode", std::string_view(x.authorization_code));
+                       timestamp(w.key("at"), x.at);
+                   },
+                   [&](const payment_declined& x) {
+                       w.member("paymentId", x.id.value()).member("reason", std::string_view(x.reason));
+                       timestamp(w.key("at"), x.at);
+                   },
+                   [&](const payment_captured& x) {
+                       w.member("paymentId", x.id.value());
+                       money(w.key("amount"), x.amount);
+                       timestamp(w.key("at"), x.at);
+                   },
+                   [&](const payment_voided& x) {
+                       w.member("paymentId", x.id.value()).member("reason", std::string_view(x.reason));
+                       timestamp(w.key("at"), x.at);
+                   },
+                   [&](const payment_refunded& x) {
+                       w.member("paymentId", x.id.value()).member("refundId", std::string_view(x.refund_id));
+                       money(w.key("amount"), x.amount);
+                       w.member("reason", std::string_view(x.reason));
+                       timestamp(w.key("at"), x.at);
+                   },
+               },
+               e);
+    w.end_object();
 }
 
-json event_data(const domain::review::event& e) {
+void event_data(json_writer& w, const domain::review::event& e) {
     using namespace domain::review;
-    return std::visit(
-        overloaded{
-            [](const review_submitted& x) {
-                return json{{"reviewId", x.id.value()}, {"sku", x.sku},     {"authorId", x.author.value()},
-                            {"rating", x.rating},       {"title", x.title}, {"body", x.body},
-                            {"at", timestamp(x.at)}};
-            },
-            [](const review_edited& x) {
-                return json{{"reviewId", x.id.value()},
-                            {"rating", x.rating},
-                            {"title", x.title},
-                            {"body", x.body},
-                            {"at", timestamp(x.at)}};
-            },
-            [](const review_retracted& x) {
-                return json{{"reviewId", x.id.value()}, {"by", actor_json(x.by)}, {"at", timestamp(x.at)}};
-            },
-            [](const review_hidden& x) {
-                return json{{"reviewId", x.id.value()},
-                            {"reason", x.reason},
-                            {"by", actor_json(x.by)},
-                            {"at", timestamp(x.at)}};
-            },
-            [](const review_restored& x) {
-                return json{{"reviewId", x.id.value()},
-                            {"reason", x.reason},
-                            {"by", actor_json(x.by)},
-                            {"at", timestamp(x.at)}};
-            },
-            [](const review_marked_helpful& x) {
-                return json{
-                    {"reviewId", x.id.value()}, {"voterId", x.voter.value()}, {"at", timestamp(x.at)}};
-            },
-        },
-        e);
+    w.begin_object();
+    std::visit(overloaded{
+                   [&](const review_submitted& x) {
+                       w.member("reviewId", x.id.value())
+                           .member("sku", std::string_view(x.sku))
+                           .member("authorId", x.author.value())
+                           .member("rating", x.rating)
+                           .member("title", std::string_view(x.title))
+                           .member("body", std::string_view(x.body));
+                       timestamp(w.key("at"), x.at);
+                   },
+                   [&](const review_edited& x) {
+                       w.member("reviewId", x.id.value())
+                           .member("rating", x.rating)
+                           .member("title", std::string_view(x.title))
+                           .member("body", std::string_view(x.body));
+                       timestamp(w.key("at"), x.at);
+                   },
+                   [&](const review_retracted& x) {
+                       w.member("reviewId", x.id.value());
+                       actor(w.key("by"), x.by);
+                       timestamp(w.key("at"), x.at);
+                   },
+                   [&](const review_hidden& x) {
+                       w.member("reviewId", x.id.value()).member("reason", std::string_view(x.reason));
+                       actor(w.key("by"), x.by);
+                       timestamp(w.key("at"), x.at);
+                   },
+                   [&](const review_restored& x) {
+                       w.member("reviewId", x.id.value()).member("reason", std::string_view(x.reason));
+                       actor(w.key("by"), x.by);
+                       timestamp(w.key("at"), x.at);
+                   },
+                   [&](const review_marked_helpful& x) {
+                       w.member("reviewId", x.id.value()).member("voterId", x.voter.value());
+                       timestamp(w.key("at"), x.at);
+                   },
+               },
+               e);
+    w.end_object();
 }
 
-// One event of a history as GET .../events shows it, appended to `out`. `Event` is
+// One event of a history as GET .../events shows it. `Event` is
 // eventstore::recorded_event or its in-place view (same field names).
 template <class Aggregate, class Event>
-result<void, problem> append_history_event(std::string& out, const Event& r) {
+result<void, problem> write_history_event(json_writer& w, const Event& r) {
     auto decoded = Aggregate::decode_event(r.event.type, r.event.schema_version, r.event.payload);
     if (!decoded) {
         return fail(internal_error("event " + std::to_string(r.version) + " of this history cannot be read"));
     }
-    json e = {{"version", r.version},
-              {"type", Aggregate::event_name(*decoded)},
-              {"position", eventstore::to_string(r.at)},
-              {"commandId", r.command_id},
-              {"data", event_data(*decoded)}};
+    w.begin_object()
+        .member("version", r.version)
+        .member("type", Aggregate::event_name(*decoded))
+        .member("position", std::string_view(eventstore::to_string(r.at)))
+        .member("commandId", std::string_view(r.command_id));
     // The commit's record headers, as the log holds them (absent ones are left out).
     const auto& h = r.headers;
-    if (h.timestamp_ms >= 0) e["recordedAt"] = timestamp(h.timestamp_ms);
+    if (h.timestamp_ms >= 0) timestamp(w.key("recordedAt"), h.timestamp_ms);
     for (const auto& [name, value] : {std::pair{"correlationId", std::string_view(h.correlation_id)},
                                       std::pair{"causationId", std::string_view(h.causation_id)},
                                       std::pair{"actor", std::string_view(h.actor)},
                                       std::pair{"traceparent", std::string_view(h.traceparent)}}) {
-        if (!value.empty()) e[name] = value;
+        if (!value.empty()) w.member(name, value);
     }
-    out += dump(e);
+    event_data(w.key("data"), *decoded);
+    w.end_object();
     return {};
 }
 
 template <class Event>
-result<void, problem> append_history_event(eventstore::context ctx, std::string& out, const Event& r) {
+result<void, problem> write_history_event(eventstore::context ctx, json_writer& w, const Event& r) {
     switch (ctx) {
         case eventstore::context::orders:
-            return append_history_event<eventstore::order_aggregate>(out, r);
+            return write_history_event<eventstore::order_aggregate>(w, r);
         case eventstore::context::payments:
-            return append_history_event<eventstore::payment_aggregate>(out, r);
+            return write_history_event<eventstore::payment_aggregate>(w, r);
         case eventstore::context::reviews:
-            return append_history_event<eventstore::review_aggregate>(out, r);
+            return write_history_event<eventstore::review_aggregate>(w, r);
     }
     return fail(internal_error("unknown context"));
 }
 
-// {"events":[ ... ]}, as dump() writes the document: no whitespace.
-constexpr std::string_view history_open = "{\"events\":[";
-constexpr std::string_view history_close = "]}";
 
 }  // namespace
 
@@ -835,49 +889,70 @@ std::string render_review_command_response(const commands::command_outcome& outc
 }
 
 std::string render_order(const domain::order::state& s, std::uint64_t version) {
-    return dump(json{{"orderId", s.id.value()},
-                     {"customerId", s.customer.value()},
-                     {"status", name_of(s.status)},
-                     {"lines", order_lines(s.lines, s.currency)},
-                     {"total", money(s.total, s.currency)},
-                     {"placedAt", timestamp(s.placed_at)},
-                     {"paymentId", optional_id(s.payment)},
-                     {"paymentCaptured", s.payment_captured},
-                     {"cancelReason", s.cancel_reason ? json(name_of(*s.cancel_reason)) : json(nullptr)},
-                     {"version", version}});
+    std::string out;
+    json_writer w(out);
+    w.begin_object()
+        .member("orderId", s.id.value())
+        .member("customerId", s.customer.value())
+        .member("status", name_of(s.status));
+    order_lines(w.key("lines"), s.lines, s.currency);
+    money(w.key("total"), s.total, s.currency);
+    timestamp(w.key("placedAt"), s.placed_at);
+    optional_id(w.key("paymentId"), s.payment);
+    w.member("paymentCaptured", s.payment_captured).key("cancelReason");
+    if (s.cancel_reason) {
+        w.string(name_of(*s.cancel_reason));
+    } else {
+        w.null();
+    }
+    w.member("version", version).end_object();
+    return out;
 }
 
 std::string render_review(const domain::review::state& s, std::uint64_t version) {
-    return dump(json{{"reviewId", s.id.value()},
-                     {"sku", s.sku},
-                     {"authorId", s.author.value()},
-                     {"status", name_of(s.status)},
-                     {"rating", s.rating},
-                     {"title", s.title},
-                     {"body", s.body},
-                     {"submittedAt", timestamp(s.submitted_at)},
-                     {"editedAt", s.edited_at ? timestamp(*s.edited_at) : json(nullptr)},
-                     {"helpfulCount", s.helpful_count()},
-                     {"version", version}});
+    std::string out;
+    json_writer w(out);
+    w.begin_object()
+        .member("reviewId", s.id.value())
+        .member("sku", std::string_view(s.sku))
+        .member("authorId", s.author.value())
+        .member("status", name_of(s.status))
+        .member("rating", s.rating)
+        .member("title", std::string_view(s.title))
+        .member("body", std::string_view(s.body));
+    timestamp(w.key("submittedAt"), s.submitted_at);
+    w.key("editedAt");
+    if (s.edited_at) {
+        timestamp(w, *s.edited_at);
+    } else {
+        w.null();
+    }
+    w.member("helpfulCount", s.helpful_count()).member("version", version).end_object();
+    return out;
 }
 
 std::string render_payment(const domain::payment::state& s, std::uint64_t version) {
-    json refunds = json::array();
+    std::string out;
+    json_writer w(out);
+    w.begin_object()
+        .member("paymentId", s.id.value())
+        .member("orderId", s.order.value())
+        .member("status", name_of(s.status));
+    money(w.key("amount"), s.amount);
+    text_or_null(w.key("authorizationCode"), s.authorization_code);
+    text_or_null(w.key("declineReason"), s.decline_reason);
+    text_or_null(w.key("voidReason"), s.void_reason);
+    money(w.key("captured"), s.captured, s.amount.currency);
+    money(w.key("refunded"), s.refunded, s.amount.currency);
+    money(w.key("refundable"), s.refundable(), s.amount.currency);
+    w.key("refunds").begin_array();
     for (const auto& r : s.refunds) {
-        refunds.push_back({{"refundId", r.refund_id}, {"amount", money(r.amount, s.amount.currency)}});
+        w.begin_object().member("refundId", std::string_view(r.refund_id));
+        money(w.key("amount"), r.amount, s.amount.currency);
+        w.end_object();
     }
-    return dump(json{{"paymentId", s.id.value()},
-                     {"orderId", s.order.value()},
-                     {"status", name_of(s.status)},
-                     {"amount", money(s.amount)},
-                     {"authorizationCode", text_or_null(s.authorization_code)},
-                     {"declineReason", text_or_null(s.decline_reason)},
-                     {"voidReason", text_or_null(s.void_reason)},
-                     {"captured", money(s.captured, s.amount.currency)},
-                     {"refunded", money(s.refunded, s.amount.currency)},
-                     {"refundable", money(s.refundable(), s.amount.currency)},
-                     {"refunds", std::move(refunds)},
-                     {"version", version}});
+    w.end_array().member("version", version).end_object();
+    return out;
 }
 
 result<std::string, problem> render_history(eventstore::context ctx,
@@ -889,21 +964,30 @@ result<std::string, problem> render_history(eventstore::context ctx,
     return r.finish();
 }
 
-history_renderer::history_renderer(eventstore::context ctx) : ctx_(ctx), body_(history_open) {}
+// The document's writer lives across add() calls: one RapidJSON writer per response.
+struct history_renderer::impl {
+    std::string body;
+    json_writer w{body};
+    impl() { w.begin_object().key("events").begin_array(); }
+};
+
+history_renderer::history_renderer(eventstore::context ctx) : ctx_(ctx), impl_(std::make_unique<impl>()) {}
+
+history_renderer::~history_renderer() = default;
 
 result<void, problem> history_renderer::add(const eventstore::recorded_event_view& e) {
-    if (body_.size() > history_open.size()) body_.push_back(',');
-    return append_history_event(ctx_, body_, e);
+    return write_history_event(ctx_, impl_->w, e);
 }
 
 result<void, problem> history_renderer::add(const eventstore::recorded_event& e) {
-    if (body_.size() > history_open.size()) body_.push_back(',');
-    return append_history_event(ctx_, body_, e);
+    return write_history_event(ctx_, impl_->w, e);
 }
 
 std::string history_renderer::finish() {
-    body_ += history_close;
-    return std::exchange(body_, std::string(history_open));
+    impl_->w.end_array().end_object();
+    std::string out = std::move(impl_->body);
+    impl_ = std::make_unique<impl>();
+    return out;
 }
 
 }  // namespace shopstream::adapters::http

@@ -28,7 +28,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -136,6 +138,9 @@ struct request_context {
 class history_renderer {
 public:
     explicit history_renderer(eventstore::context ctx);
+    history_renderer(const history_renderer&) = delete;
+    history_renderer& operator=(const history_renderer&) = delete;
+    ~history_renderer();
     // Fails with render_history()'s 500 problem for an event this build cannot decode;
     // the renderer must then be dropped.
     [[nodiscard]] result<void, problem> add(const eventstore::recorded_event_view& e);
@@ -144,13 +149,16 @@ public:
     [[nodiscard]] std::string finish();
 
 private:
+    struct impl;
     eventstore::context ctx_;
-    std::string body_;
+    std::unique_ptr<impl> impl_;
 };
 
 // "2024-05-01T12:00:00.000Z". Years 0000-9999 only (what RFC 3339 can write): nullopt
 // outside, and renderers then write null. Negative times before 1970 are fine.
 [[nodiscard]] std::optional<std::string> format_rfc3339(domain::timestamp_ms t);
+// The same into `out`, without allocating: the number of characters written (24).
+[[nodiscard]] std::optional<std::size_t> format_rfc3339_into(domain::timestamp_ms t, std::span<char, 24> out) noexcept;
 
 // The lower-case wire names of the enums.
 [[nodiscard]] std::string_view name_of(domain::order::order_status s) noexcept;

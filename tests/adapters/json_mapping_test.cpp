@@ -846,7 +846,7 @@ TEST(history, rendering_event_by_event_writes_the_whole_document_s_bytes) {
                                std::vector<order::event>{placed, confirmed, captured, shipped, cancelled});
     const auto whole = render_history(eventstore::context::orders, events);
     ASSERT_TRUE(whole.has_value());
-    EXPECT_EQ(*whole, json::parse(*whole).dump());
+    EXPECT_TRUE(json::accept(*whole)) << *whole;
     history_renderer from_views(eventstore::context::orders);
     for (const auto& e : events) {
         const eventstore::recorded_event_view v{
@@ -859,6 +859,22 @@ TEST(history, rendering_event_by_event_writes_the_whole_document_s_bytes) {
     EXPECT_EQ(from_views.finish(), *whole);
     // finish() leaves an empty renderer behind.
     EXPECT_EQ(from_views.finish(), R"({"events":[]})");
+}
+
+// The writer escapes what JSON requires and writes text that is not UTF-8 (a foreign
+// producer's record header) with U+FFFD, so the document always parses.
+TEST(history, header_text_is_escaped_and_ill_formed_utf8_replaced) {
+    auto events = record([](const order::event& e) { return eventstore::order_codec::encode(e); },
+                         std::vector<order::event>{placed});
+    events[0].headers.correlation_id = "q\"b\\s\x01\n\u00e9";
+    events[0].headers.actor = std::string("ok\xff\xc0x");
+    const auto text = render_history(eventstore::context::orders, events);
+    ASSERT_TRUE(text.has_value());
+    EXPECT_THAT(*text, HasSubstr(std::string(R"("correlationId":"q\"b\\s\u0001\n)") + "\u00e9\"")) << *text;
+    const json h = json::parse(*text);
+    EXPECT_EQ(h["events"][0]["correlationId"], "q\"b\\s\x01\n\u00e9");
+    EXPECT_EQ(h["events"][0]["actor"], "ok\uFFFD\uFFFDx");
+    EXPECT_EQ(h["events"][0]["version"], 1);
 }
 
 TEST(history, an_empty_history_is_an_empty_list) {

@@ -114,3 +114,23 @@ TEST(utf8_count_code_points, counts_one_per_code_point_whatever_its_length) {
 
 }  // namespace
 }  // namespace shopstream::utf8
+
+namespace shopstream::utf8 {
+namespace {
+
+TEST(utf8_with_replacement, valid_text_comes_back_unchanged) {
+    EXPECT_EQ(with_replacement(""), "");
+    EXPECT_EQ(with_replacement("plain"), "plain");
+    EXPECT_EQ(with_replacement("Sch\u00f6n \U0001F600"), "Sch\u00f6n \U0001F600");
+}
+
+TEST(utf8_with_replacement, each_ill_formed_sequence_becomes_u_fffd) {
+    EXPECT_EQ(with_replacement("a\xff" "b"), "a\uFFFD" "b");
+    EXPECT_EQ(with_replacement("\xc0\xaf"), "\uFFFD");  // an overlong "/": one sequence, one U+FFFD
+    EXPECT_EQ(with_replacement("x\xe2\x82"), "x\uFFFD");  // truncated at the end
+    EXPECT_EQ(with_replacement("\xed\xa0\x80!"), "\uFFFD!");  // a surrogate
+    EXPECT_TRUE(is_valid(with_replacement("\xf5\x80\x80\x80\xfe")));
+}
+
+}  // namespace
+}  // namespace shopstream::utf8

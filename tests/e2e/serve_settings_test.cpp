@@ -6,8 +6,12 @@
 // its local Kafka keeping every event across SIGTERM and SIGKILL restarts.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -90,6 +94,36 @@ TEST(serve_kafka_config, bad_settings_fail_at_start_in_one_line_with_exit_2_and_
         EXPECT_NE(lines[0].find(e.says), std::string::npos) << lines[0];
         EXPECT_EQ(lines[0].find("hunter2"), std::string::npos) << "a secret in the log: " << lines[0];
     }
+}
+
+// A listen address another socket holds: serve stops at start with exit 1 and one line
+// naming the address and the cause (server::start's errc::address_in_use), after the
+// rest of the start (cluster, store, tail) ran and was torn down again.
+TEST(serve_listen, an_address_in_use_fails_the_start_in_one_line_naming_it) {
+    const int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(holder, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = 0;
+    ASSERT_EQ(::bind(holder, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0);
+    ASSERT_EQ(::listen(holder, 1), 0);
+    socklen_t length = sizeof address;
+    ASSERT_EQ(::getsockname(holder, reinterpret_cast<sockaddr*>(&address), &length), 0);
+    const std::string listen = "127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+
+    auto out = run({SHOPSTREAM_BINARY, "serve", "--listen", listen, "--kafka", "mock", "--jwt-secret", secret}, 120s);
+    ::close(holder);
+    ASSERT_TRUE(out.has_value()) << out.error();
+    EXPECT_EQ(out->status, (exit_status{false, 1, 0})) << out->standard_error;
+    std::vector<std::string> errors;
+    for (const auto& line : lines_of(out->standard_error)) {
+        if (line.find("[error]") != std::string::npos) errors.push_back(line);
+    }
+    ASSERT_EQ(errors.size(), 1U) << out->standard_error;
+    EXPECT_NE(errors[0].find("cannot listen on " + listen), std::string::npos) << errors[0];
+    EXPECT_NE(errors[0].find("in use"), std::string::npos) << errors[0];
+    EXPECT_EQ(out->standard_output.find("listening on"), std::string::npos) << out->standard_output;
 }
 
 // The settings reach the clients: the same start that gets past Kafka (and stops at the

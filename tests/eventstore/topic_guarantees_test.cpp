@@ -75,20 +75,27 @@ TEST(topic_guarantees, compaction_is_refused_naming_topic_setting_and_fix) {
     }
 }
 
-TEST(topic_guarantees, finite_retention_time_is_refused) {
-    auto t = safe_topic(3);
-    t.config["retention.ms"] = "604800000";
-    const auto v = only_refusal(t, 3);
-    EXPECT_EQ(v.setting, "retention.ms");
-    EXPECT_NE(v.message.find("--add-config retention.ms=-1"), std::string::npos) << v.message;
-}
-
-TEST(topic_guarantees, finite_retention_bytes_is_refused) {
-    auto t = safe_topic(3);
-    t.config["retention.bytes"] = "1073741824";
-    const auto v = only_refusal(t, 3);
-    EXPECT_EQ(v.setting, "retention.bytes");
-    EXPECT_NE(v.message.find("--add-config retention.bytes=-1"), std::string::npos) << v.message;
+// Each setting that lets an acknowledged commit be lost or deleted, on its own: one
+// refusal, naming the setting, the value found and the command that fixes it.
+TEST(topic_guarantees, each_unsafe_setting_is_refused_with_its_fix) {
+    struct unsafe {
+        const char* setting;
+        const char* value;
+        const char* fix;
+    };
+    for (const auto& [setting, value, fix] : {
+             unsafe{"retention.ms", "604800000", "--add-config retention.ms=-1"},
+             unsafe{"retention.bytes", "1073741824", "--add-config retention.bytes=-1"},
+             unsafe{"unclean.leader.election.enable", "true", "unclean.leader.election.enable=false"},
+             unsafe{"min.insync.replicas", "1", "--add-config min.insync.replicas=2"},
+         }) {
+        auto t = safe_topic(3);
+        t.config[setting] = value;
+        const auto v = only_refusal(t, 3);
+        EXPECT_EQ(v.setting, setting);
+        EXPECT_EQ(v.value, value);
+        EXPECT_NE(v.message.find(fix), std::string::npos) << v.message;
+    }
 }
 
 TEST(topic_guarantees, a_missing_retention_is_judged_by_kafkas_seven_day_default) {
@@ -101,23 +108,6 @@ TEST(topic_guarantees, an_unreadable_retention_is_refused) {
     auto t = safe_topic(3);
     t.config["retention.ms"] = "forever";
     EXPECT_EQ(only_refusal(t, 3).setting, "retention.ms");
-}
-
-TEST(topic_guarantees, unclean_leader_election_is_refused) {
-    auto t = safe_topic(3);
-    t.config["unclean.leader.election.enable"] = "true";
-    const auto v = only_refusal(t, 3);
-    EXPECT_EQ(v.setting, "unclean.leader.election.enable");
-    EXPECT_NE(v.message.find("unclean.leader.election.enable=false"), std::string::npos) << v.message;
-}
-
-TEST(topic_guarantees, one_in_sync_replica_on_three_brokers_is_refused) {
-    auto t = safe_topic(3);
-    t.config["min.insync.replicas"] = "1";
-    const auto v = only_refusal(t, 3);
-    EXPECT_EQ(v.setting, "min.insync.replicas");
-    EXPECT_EQ(v.value, "1");
-    EXPECT_NE(v.message.find("--add-config min.insync.replicas=2"), std::string::npos) << v.message;
 }
 
 TEST(topic_guarantees, a_missing_min_insync_is_judged_by_kafkas_default_of_one) {
