@@ -12,6 +12,7 @@
 #include "eventstore/commit.hpp"
 #include "eventstore/state_store.hpp"
 #include "eventstore/tail.hpp"
+#include "projections/reviews_model.hpp"
 #include "projections/runtime.hpp"
 #include "tests/support/eventually.hpp"
 #include "tests/support/kafka_fixture.hpp"
@@ -260,6 +261,51 @@ TEST_F(projection_runtime, losers_and_duplicates_are_ignored_exactly_as_the_stat
     EXPECT_EQ(s.duplicates, ts.duplicates);
     EXPECT_EQ(s.losers, 6);       // the second submission
     EXPECT_EQ(s.duplicates, 12);  // the retry copy and the re-sent command id
+}
+
+TEST_F(projection_runtime, the_reviews_model_it_feeds_holds_exactly_the_states_of_the_state_store) {
+    std::vector<es::position> written;
+    for (int a = 0; a < 8; ++a) {
+        const std::string id = "sku-" + std::to_string(a % 3) + "~c-" + std::to_string(a);
+        written.push_back(produce_commit(id, 0, "s-" + id, {submitted(id, static_cast<std::uint8_t>(1 + a % 5))}));
+        written.push_back(produce_commit(id, 0, "s2-" + id, {submitted(id, 5)}));  // loser
+        written.push_back(produce_commit(id, 1, "v-" + id, {voted(id, "c-90")}));
+        written.push_back(produce_commit(id, 1, "v-" + id, {voted(id, "c-90")}));  // retry copy
+        if (a % 2 == 0) {
+            written.push_back(produce_commit(
+                id, 2, "h-" + id, {review::review_hidden{domain::review_id(id), "spam", {"admin-1", domain::role::admin}, 1'700'000'000'005}}));
+        }
+    }
+    auto model = projections::reviews_model::open(dir_.path() / "reviews", {std::uint64_t{1} << 20, es::lmdb::durability::relaxed});
+    ASSERT_TRUE(model.has_value()) << model.error();
+    auto r = start(**model);
+    ASSERT_NE(r, nullptr);
+    auto store = es::state_store::open(dir_.path() / "state", {std::uint64_t{1} << 28, es::state_store::durability::relaxed});
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    es::tail_options to;
+    to.bootstrap_servers = kafka_->bootstrap();
+    to.contexts = {es::context::reviews};
+    auto t = es::tail::start(to, **store);
+    ASSERT_TRUE(t.has_value()) << t.error().message;
+    ASSERT_TRUE((*t)->await_log_end(es::context::reviews, es::clock::now() + 10s).has_value());
+    for (const auto& p : written) await(*r, p);
+    std::uint64_t visible = 0;
+    for (int a = 0; a < 8; ++a) {
+        const std::string id = "sku-" + std::to_string(a % 3) + "~c-" + std::to_string(a);
+        auto stored = (*store)->load(es::context::reviews, id);
+        ASSERT_TRUE(stored.has_value() && stored->has_value()) << id;
+        auto state = es::review_codec::decode_state((*stored)->snapshot);
+        ASSERT_TRUE(state.has_value()) << id;
+        auto projected = (*model)->get(id);
+        ASSERT_TRUE(projected.has_value() && projected->has_value()) << id;
+        EXPECT_EQ((*projected)->state, *state) << id;
+        EXPECT_EQ((*projected)->version, (*stored)->head.version) << id;
+        if (state->status == review::review_status::visible) ++visible;
+    }
+    std::uint64_t counted = 0;
+    for (int sku = 0; sku < 3; ++sku) counted += (*model)->rating("sku-" + std::to_string(sku)).value().count;
+    EXPECT_EQ(counted, visible);
+    EXPECT_EQ(visible, 4U);
 }
 
 TEST_F(projection_runtime, a_record_that_is_not_a_commit_goes_to_the_dlq_with_its_reason_and_the_runtime_continues) {
