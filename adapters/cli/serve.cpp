@@ -472,6 +472,7 @@ int run_serve(const serve_config& config) {
     }
     metrics::service_metrics service_metrics(SHOPSTREAM_VERSION);  // outlives the server and the handlers
     service_metrics.watch(**tail);
+    service_metrics.watch("reviews", **review_projection);
     auto orders = std::make_unique<commands::order_handler>(commands::store_runtime{**store, **producer, **tail},
                                                             &service_metrics.commands());
     auto reviews = std::make_unique<commands::review_handler>(commands::store_runtime{**store, **producer, **tail},

@@ -309,6 +309,15 @@ TEST_F(serve_e2e, a_submitted_review_is_read_back_with_its_commands_position_eve
     EXPECT_EQ(rating.body_json().at("count"), rounds);
     EXPECT_EQ(rating.body_json().at("average"), 3.0);
     EXPECT_EQ(rating.body_json().at("histogram").at("5"), rounds / 5);
+
+    const std::string metrics = call(base(), "GET", "/metrics").body;
+    EXPECT_EQ(exposition_format_error(metrics), std::nullopt);
+    for (const std::string family : {"shopstream_projection_lag_records{", "shopstream_projection_applied_offset{",
+                                     "shopstream_projection_events_applied_total{model=\"reviews\"}",
+                                     "shopstream_projection_dead_letters_total{model=\"reviews\"} 0",
+                                     "shopstream_projection_batch_records_bucket{", "shopstream_projection_batch_seconds_count{"}) {
+        EXPECT_NE(metrics.find(family), std::string::npos) << family;
+    }
 }
 
 TEST_F(serve_e2e, review_queries_page_hide_and_refuse_bad_parameters_naming_them) {
