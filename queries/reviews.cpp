@@ -59,7 +59,7 @@ std::string make_cursor(const review_listing& l, std::string_view key) {
 }
 
 query_error bad(std::string parameter, std::string message) {
-    return {errc::invalid_parameter, std::move(parameter), std::move(message)};
+    return {errc::invalid_argument, std::move(parameter), std::move(message)};
 }
 
 // The index key a cursor resumes after, when it was made for `l`.

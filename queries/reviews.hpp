@@ -8,7 +8,7 @@
 // A review the viewer may not see is not_found (its existence is not revealed).
 //
 // Parameters arrive as the text of the request (the HTTP routes stay thin: parse here,
-// render there), and every bad one is errc::invalid_parameter naming it: `sort` other
+// render there), and every bad one is errc::invalid_argument naming it: `sort` other
 // than recent|helpful|rating, `limit` not 1-100, an `after` cursor that is malformed or
 // belongs to another listing (another product, customer or order).
 //
@@ -27,20 +27,16 @@
 
 #include "base/result.hpp"
 #include "domain/common.hpp"
+#include "queries/errc.hpp"
 #include "projections/reviews_model.hpp"
 
 namespace shopstream::queries {
 
-// Reaches problem types and logs: values only appended.
-enum class errc : std::uint8_t {
-    invalid_parameter = 1,  // `parameter` names it
-    not_found = 2,
-    unavailable = 3,        // the read model could not be read
-};
 
+// queries/errc.hpp's codes, with the parameter at fault beside the message.
 struct query_error {
     errc code = errc::unavailable;
-    std::string parameter;  // for invalid_parameter
+    std::string parameter;  // for invalid_argument
     std::string message;
 };
 

@@ -23,8 +23,8 @@
 #include "adapters/http/server.hpp"
 #include "adapters/kafka/local_broker.hpp"
 #include "adapters/metrics/service_metrics.hpp"
-#include "adapters/postgres/connection.hpp"
 #include "adapters/postgres/local_cluster.hpp"
+#include "postgres/connection.hpp"
 #include "commands/command_handler.hpp"
 #include "eventstore/client_settings.hpp"
 #include "eventstore/embedded_cluster.hpp"
@@ -195,9 +195,9 @@ int run_serve(const serve_config& config) {
         std::fprintf(stderr, "shopstream serve: --postgres is required with --brokers (see --help)\n");
         return exit_usage;
     }
-    std::optional<postgres::database_url> postgres_url;
+    std::optional<shopstream::postgres::database_url> postgres_url;
     if (!config.postgres.empty()) {
-        auto parsed = postgres::database_url::parse(config.postgres);
+        auto parsed = shopstream::postgres::database_url::parse(config.postgres);
         if (!parsed) {
             std::fprintf(stderr, "shopstream serve: --postgres: %s (see --help)\n", parsed.error().message.c_str());
             return exit_usage;
@@ -370,7 +370,7 @@ int run_serve(const serve_config& config) {
     std::unique_ptr<postgres::local_cluster> local_postgres;
     if (postgres_url) {
         // Fail fast, in one line, when nothing answers at --postgres (issue #4).
-        if (auto reached = postgres::ping(*postgres_url, std::chrono::seconds(5)); !reached) {
+        if (auto reached = shopstream::postgres::ping(*postgres_url, std::chrono::seconds(5)); !reached) {
             spdlog::error("cannot reach PostgreSQL at {}: {}", postgres_url->describe(), reached.error());
             return exit_environment;
         }
@@ -399,7 +399,7 @@ int run_serve(const serve_config& config) {
             spdlog::error("local PostgreSQL in {}: {}", local_postgres->directory().string(), created.error());
             return exit_environment;
         }
-        postgres_url.emplace(*postgres::database_url::parse(local_postgres->url("shopstream")));
+        postgres_url.emplace(*shopstream::postgres::database_url::parse(local_postgres->url("shopstream")));
         const auto took =
             std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
         spdlog::warn(
@@ -410,7 +410,7 @@ int run_serve(const serve_config& config) {
             postgres_url->describe(), local_postgres->data_directory().string(),
             (data_dir / "postgres-password").string());
     }
-    postgres::health postgres_health(*postgres_url);
+    shopstream::postgres::health postgres_health(*postgres_url);
     http::readiness_check postgres_ready = [&postgres_health]() -> std::optional<std::string> {
         if (auto failed = postgres_health.check()) return std::move(failed->message);
         return std::nullopt;

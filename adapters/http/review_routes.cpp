@@ -9,9 +9,10 @@ namespace {
 
 problem problem_of(const queries::query_error& e) {
     switch (e.code) {
-        case queries::errc::invalid_parameter: return bad_query_parameter(e.parameter, e.message);
+        case queries::errc::invalid_argument: return bad_query_parameter(e.parameter, e.message);
         case queries::errc::not_found: return not_found(e.message);
-        case queries::errc::unavailable: break;
+        case queries::errc::unavailable:
+        case queries::errc::not_yet_applied: break;
     }
     return unavailable("the reviews read model cannot be read", 1);
 }

@@ -17,9 +17,12 @@
 #include <sstream>
 #include <thread>
 
-#include "adapters/postgres/connection.hpp"
+#include "postgres/connection.hpp"
 
 namespace shopstream::adapters::postgres {
+
+using shopstream::postgres::database_url;
+using shopstream::postgres::query_one;
 namespace {
 
 using namespace std::chrono_literals;

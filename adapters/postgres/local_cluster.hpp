@@ -34,10 +34,14 @@
 #include <string_view>
 
 #include "adapters/os/process.hpp"
-#include "adapters/postgres/errc.hpp"
 #include "base/result.hpp"
+#include "postgres/errc.hpp"
 
 namespace shopstream::adapters::postgres {
+
+// The cluster's errors are PostgreSQL's errc (postgres/errc.hpp, below projections/ and adapters/).
+using shopstream::postgres::errc;
+using shopstream::postgres::error;
 
 struct local_cluster_options {
     // Holds data/ (the cluster), server.log, initdb.log and the unix socket; created when

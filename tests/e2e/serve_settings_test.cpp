@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "adapters/auth/jwt.hpp"
-#include "adapters/postgres/connection.hpp"
+#include "postgres/connection.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/serve_process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -193,16 +193,16 @@ TEST(serve_default_run, the_jwt_secret_and_postgres_password_are_kept_in_the_dat
     ASSERT_TRUE(std::regex_search(text, found, std::regex("at postgresql://([a-z]+)@127\\.0\\.0\\.1:([0-9]+)/shopstream")))
         << text;
     const std::string server = "127.0.0.1:" + found[2].str();
-    auto right = adapters::postgres::database_url::parse("postgresql://" + found[1].str() + ":" + pg_password + "@" +
+    auto right = shopstream::postgres::database_url::parse("postgresql://" + found[1].str() + ":" + pg_password + "@" +
                                                          server + "/shopstream");
     ASSERT_TRUE(right.has_value()) << right.error();
-    EXPECT_TRUE(adapters::postgres::ping(*right, 5s).has_value());
-    auto wrong = adapters::postgres::database_url::parse("postgresql://" + found[1].str() + ":wrong@" + server +
+    EXPECT_TRUE(shopstream::postgres::ping(*right, 5s).has_value());
+    auto wrong = shopstream::postgres::database_url::parse("postgresql://" + found[1].str() + ":wrong@" + server +
                                                          "/shopstream");
     ASSERT_TRUE(wrong.has_value()) << wrong.error();
-    auto refused = adapters::postgres::ping(*wrong, 5s);
+    auto refused = shopstream::postgres::ping(*wrong, 5s);
     ASSERT_FALSE(refused.has_value());
-    EXPECT_EQ(refused.error().code, adapters::postgres::errc::connection_failed) << refused.error();
+    EXPECT_EQ(refused.error().code, shopstream::postgres::errc::connection_failed) << refused.error();
     EXPECT_NE(refused.error().message.find("password authentication failed"), std::string::npos) << refused.error();
 
     EXPECT_EQ(text.find(jwt_secret), std::string::npos) << "the JWT secret is in the log";

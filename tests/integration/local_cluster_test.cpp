@@ -15,12 +15,17 @@
 #include <filesystem>
 #include <fstream>
 
-#include "adapters/postgres/connection.hpp"
+#include "postgres/connection.hpp"
 #include "adapters/postgres/local_cluster.hpp"
 #include "tests/support/temp_dir.hpp"
 
 namespace shopstream::adapters::postgres {
 namespace {
+
+using shopstream::postgres::database_url;
+using shopstream::postgres::health;
+using shopstream::postgres::ping;
+using shopstream::postgres::query_one;
 
 using namespace std::chrono_literals;
 using testing::temp_dir;
@@ -194,6 +199,11 @@ TEST(postgres_connection, a_closed_port_fails_at_once_in_one_line) {
 
 namespace shopstream::adapters::postgres {
 namespace {
+
+using shopstream::postgres::database_url;
+using shopstream::postgres::health;
+using shopstream::postgres::ping;
+using shopstream::postgres::query_one;
 
 using namespace std::chrono_literals;
 using testing::temp_dir;

@@ -58,7 +58,7 @@ protected:
 
     void expect_bad(const result<queries::review_page, queries::query_error>& r, std::string_view parameter) {
         ASSERT_FALSE(r.has_value());
-        EXPECT_EQ(r.error().code, errc::invalid_parameter);
+        EXPECT_EQ(r.error().code, errc::invalid_argument);
         EXPECT_EQ(r.error().parameter, parameter) << r.error().message;
         EXPECT_NE(r.error().message.find(parameter), std::string::npos) << r.error().message;
     }

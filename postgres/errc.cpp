@@ -1,6 +1,6 @@
-#include "adapters/postgres/errc.hpp"
+#include "postgres/errc.hpp"
 
-namespace shopstream::adapters::postgres {
+namespace shopstream::postgres {
 
 const char* category_name(errc) noexcept { return "shopstream.postgres"; }
 
@@ -24,4 +24,4 @@ std::string_view describe(errc e) noexcept {
     return "unknown PostgreSQL error";
 }
 
-}  // namespace shopstream::adapters::postgres
+}  // namespace shopstream::postgres

@@ -11,7 +11,7 @@
 
 #include "base/error.hpp"
 
-namespace shopstream::adapters::postgres {
+namespace shopstream::postgres {
 
 // Reaches logs: values only appended.
 enum class errc : std::uint8_t {
@@ -40,7 +40,7 @@ enum class errc : std::uint8_t {
 
 using error = shopstream::error<errc>;
 
-}  // namespace shopstream::adapters::postgres
+}  // namespace shopstream::postgres
 
 template <>
-struct std::is_error_code_enum<shopstream::adapters::postgres::errc> : std::true_type {};
+struct std::is_error_code_enum<shopstream::postgres::errc> : std::true_type {};

@@ -1,4 +1,4 @@
-#include "adapters/postgres/connection.hpp"
+#include "postgres/connection.hpp"
 
 #include <libpq-fe.h>
 #include <poll.h>
@@ -8,7 +8,7 @@
 #include <charconv>
 #include <memory>
 
-namespace shopstream::adapters::postgres {
+namespace shopstream::postgres {
 namespace {
 
 using steady = std::chrono::steady_clock;
@@ -213,4 +213,4 @@ std::optional<error> health::check() {
     return last_;
 }
 
-}  // namespace shopstream::adapters::postgres
+}  // namespace shopstream::postgres

@@ -2,9 +2,9 @@
 // conninfo adds a connect timeout; logs never see the password.
 #include <gtest/gtest.h>
 
-#include "adapters/postgres/connection.hpp"
+#include "postgres/connection.hpp"
 
-namespace shopstream::adapters::postgres {
+namespace shopstream::postgres {
 namespace {
 
 using namespace std::chrono_literals;
@@ -60,4 +60,4 @@ TEST(database_url, refuses_what_libpq_would_not_take_in_one_sentence) {
 }
 
 }  // namespace
-}  // namespace shopstream::adapters::postgres
+}  // namespace shopstream::postgres

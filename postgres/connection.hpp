@@ -23,10 +23,10 @@
 #include <utility>
 #include <vector>
 
-#include "adapters/postgres/errc.hpp"
+#include "postgres/errc.hpp"
 #include "base/result.hpp"
 
-namespace shopstream::adapters::postgres {
+namespace shopstream::postgres {
 
 class database_url {
 public:
@@ -77,4 +77,4 @@ private:
     std::optional<error> last_;
 };
 
-}  // namespace shopstream::adapters::postgres
+}  // namespace shopstream::postgres

@@ -1,0 +1,41 @@
+# Checks the layering of ARCHITECTURE.md on the sources: a folder includes project headers
+# only from the folders its arrow allows, so projections/ and queries/ never reach into
+# adapters/ (issue 11: the PostgreSQL connection code lives in postgres/, below both).
+# The linker enforces the same for symbols; this catches a header-only reach as well.
+# Usage: cmake -DSOURCE_DIR=... -P check_includes.cmake
+cmake_policy(SET CMP0057 NEW)
+
+set(project_folders base domain eventstore commands postgres projections queries adapters)
+set(allowed_base base)
+set(allowed_domain base domain)
+set(allowed_eventstore base domain eventstore)
+set(allowed_commands base domain eventstore commands)
+set(allowed_postgres base postgres)
+set(allowed_projections base domain eventstore postgres projections)
+set(allowed_queries base domain eventstore postgres projections queries)
+set(allowed_adapters ${project_folders})
+
+set(violations "")
+set(checked 0)
+foreach(folder IN LISTS project_folders)
+  file(GLOB_RECURSE sources "${SOURCE_DIR}/${folder}/*.hpp" "${SOURCE_DIR}/${folder}/*.cpp")
+  foreach(source IN LISTS sources)
+    math(EXPR checked "${checked} + 1")
+    file(STRINGS "${source}" includes REGEX "^[ \t]*#[ \t]*include[ \t]*\"")
+    foreach(line IN LISTS includes)
+      string(REGEX MATCH "\"([a-z_]+)/" _ "${line}")
+      set(target "${CMAKE_MATCH_1}")
+      if(target AND target IN_LIST project_folders AND NOT target IN_LIST allowed_${folder})
+        file(RELATIVE_PATH rel "${SOURCE_DIR}" "${source}")
+        string(APPEND violations "\n  ${rel} (${folder} -> ${target}): ${line}")
+      endif()
+    endforeach()
+  endforeach()
+endforeach()
+if(violations)
+  message(FATAL_ERROR "includes against the layering of ARCHITECTURE.md:${violations}")
+endif()
+if(checked LESS 50)
+  message(FATAL_ERROR "expected the project's sources under ${SOURCE_DIR}, found ${checked}")
+endif()
+message(STATUS "layering holds for ${checked} sources")
