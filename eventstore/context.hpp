@@ -33,6 +33,17 @@ inline constexpr std::array<context, 3> all_contexts = {context::orders, context
     return "unknown.events";
 }
 
+// "<ctx>.events.dlq": copies of the records a reader skipped or a read model refused, with
+// the original key, value and headers plus a `reason` header (ARCHITECTURE.md decision 5).
+[[nodiscard]] constexpr std::string_view dlq_topic_of(context c) noexcept {
+    switch (c) {
+        case context::orders: return "orders.events.dlq";
+        case context::payments: return "payments.events.dlq";
+        case context::reviews: return "reviews.events.dlq";
+    }
+    return "unknown.events.dlq";
+}
+
 [[nodiscard]] constexpr std::optional<context> context_of_topic(std::string_view topic) noexcept {
     for (context c : all_contexts) {
         if (topic_of(c) == topic) return c;

@@ -13,6 +13,7 @@
 
 #include "base/strong_int.hpp"
 #include "base/strong_int_format.hpp"
+#include "eventstore/context.hpp"
 
 namespace shopstream::eventstore {
 
@@ -70,6 +71,38 @@ namespace detail {
     auto [oe, oec] = std::from_chars(mid + 1, last, offset);
     if (oec != std::errc{} || oe != last) return std::nullopt;
     return position{partition_id(partition), log_offset(offset)};
+}
+
+// A position token that names its context: "reviews:7:1234" (issue 11). A read model fed
+// by several contexts (orders and payments) cannot tell from "7:1234" which log is meant;
+// a named token says it, and a model ignores a token of a context it is not fed from.
+[[nodiscard]] inline std::string to_token(context c, const position& p) {
+    return std::string(name_of(c)) + ":" + to_string(p);
+}
+
+struct position_token {
+    std::optional<context> ctx;  // nullopt: a bare "partition:offset"
+    position at;
+    friend bool operator==(const position_token&, const position_token&) = default;
+};
+
+// "<context>:<partition>:<offset>" (a context name as name_of spells it) or the bare
+// "<partition>:<offset>"; nullopt on anything else (an unknown context included).
+[[nodiscard]] inline std::optional<position_token> parse_position_token(std::string_view text) noexcept {
+    const auto colon = text.find(':');
+    if (colon != std::string_view::npos && text.find(':', colon + 1) != std::string_view::npos) {
+        const auto name = text.substr(0, colon);
+        for (const context c : all_contexts) {
+            if (name_of(c) != name) continue;
+            const auto p = parse_position(text.substr(colon + 1));
+            if (!p) return std::nullopt;
+            return position_token{c, *p};
+        }
+        return std::nullopt;
+    }
+    const auto p = parse_position(text);
+    if (!p) return std::nullopt;
+    return position_token{std::nullopt, *p};
 }
 
 }  // namespace shopstream::eventstore

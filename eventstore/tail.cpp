@@ -11,6 +11,7 @@
 
 #include "eventstore/aggregates.hpp"
 #include "eventstore/commit.hpp"
+#include "eventstore/log_reader.hpp"
 #include "eventstore/topics.hpp"
 
 namespace shopstream::eventstore {
@@ -186,28 +187,7 @@ namespace {
 
 // The headers a history shows, from a consumed record (see batch_applier::apply).
 commit_headers headers_of(const void* record) {
-    const auto* m = static_cast<const rd_kafka_message_t*>(record);
-    commit_headers out;
-    rd_kafka_timestamp_type_t type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
-    const std::int64_t ts = rd_kafka_message_timestamp(m, &type);
-    out.timestamp_ms = type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts;
-    rd_kafka_headers_t* hdrs = nullptr;
-    // The message owns its headers; rd_kafka_message_headers() parses them once.
-    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || hdrs == nullptr) return out;
-    auto get = [&](std::string_view name, std::string& into) {
-        const void* v = nullptr;
-        std::size_t size = 0;
-        if (rd_kafka_header_get_last(hdrs, std::string(name).c_str(), &v, &size) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-            v != nullptr) {
-            into.assign(static_cast<const char*>(v), size);
-        }
-    };
-    get(header::type, out.command_type);
-    get(header::correlation_id, out.correlation_id);
-    get(header::causation_id, out.causation_id);
-    get(header::actor, out.actor);
-    get(header::traceparent, out.traceparent);
-    return out;
+    return kafka::headers_of(*static_cast<const rd_kafka_message_t*>(record));
 }
 
 }  // namespace
@@ -300,45 +280,27 @@ result<std::unique_ptr<tail>, error> tail::start(tail_options options, state_sto
     if (!known) return fail(error{errc::store_failed, std::move(known.error().message)});
 
     auto p = std::make_unique<impl>(std::move(options), store);
-    if (!*known) {
-        for (context c : p->options.contexts) {
-            auto cps = store.checkpoints(c);
-            if (!cps) return fail(error{errc::store_failed, std::move(cps.error().message)});
-            if (!cps->empty()) {
-                return fail(error{errc::foreign_log, "the state store in " + store.directory().string() +
-                            " has checkpoints but no log identity: it is not a store this version "
-                            "wrote; delete the directory to rebuild it from the log"});
-            }
-        }
-        p->identity_to_record = *identity;
-    } else if (**known != *identity) {
-        return fail(error{errc::foreign_log, "the state store in " + store.directory().string() + " was built from log " + **known +
-                    ", but the brokers hold log " + *identity +
-                    ": point --brokers at the cluster it was built from, or delete " +
-                    store.directory().string() + " to rebuild the store from this log"});
+    bool has_checkpoints = false;
+    for (context c : p->options.contexts) {
+        auto cps = store.checkpoints(c);
+        if (!cps) return fail(error{errc::store_failed, std::move(cps.error().message)});
+        has_checkpoints = has_checkpoints || !cps->empty();
     }
+    const std::string holder = "the state store in " + store.directory().string();
+    const std::string rebuild = "delete " + store.directory().string() + " to rebuild the store";
+    auto to_record = kafka::check_log_identity(*known, has_checkpoints, *identity, holder, rebuild);
+    if (!to_record) return fail(std::move(to_record.error()));
+    p->identity_to_record = std::move(*to_record);
 
-    std::map<std::string, std::string> settings = {
-        {"bootstrap.servers", p->options.bootstrap_servers},
-        {"group.id", "shopstream-tail"},  // never joined or committed: offsets live in the store
-        {"enable.auto.commit", "false"},
-        {"enable.auto.offset.store", "false"},
-        {"enable.partition.eof", "true"},
-        {"auto.offset.reset", "error"},
-        {"fetch.wait.max.ms", std::to_string(p->options.fetch_wait.count())},
-        {"fetch.error.backoff.ms", "10"},
-        {"socket.nagle.disable", "true"},
-        {"queued.min.messages", "100000"},
-        {"log_level", "3"},
-    };
-    for (const auto& [k, v] : p->options.extra) settings[k] = v;
+    // "shopstream-tail" is never joined or committed: offsets live in the store.
+    const auto settings = kafka::reader_settings(p->options.bootstrap_servers, "shopstream-tail",
+                                                 p->options.fetch_wait, p->options.extra);
     auto conf = kafka::make_conf(settings);
     if (!conf) return fail(std::move(conf.error()));
     auto consumer = kafka::make_client(RD_KAFKA_CONSUMER, std::move(*conf));
     if (!consumer) return fail(std::move(consumer.error()));
     p->consumer = std::move(*consumer);
     rd_kafka_t* rk = p->consumer.get();
-    const int timeout_ms = static_cast<int>(timeout.count());
 
     auto counts = kafka::partition_counts(rk, timeout);
     if (!counts) return fail(error{errc::unreachable, "cannot read the topics' metadata: " + counts.error().message});
@@ -369,32 +331,16 @@ result<std::unique_ptr<tail>, error> tail::start(tail_options options, state_sto
         for (std::int32_t part = 0; part < count; ++part) {
             const auto found = cps->find(partition_id(part));
             const std::int64_t next = found == cps->end() ? 0 : found->second.value();
-            std::int64_t low = 0;
-            std::int64_t high = 0;
-            // A broker just started may not lead its partitions yet (issue 10: serve on the
-            // local broker right after it answered).
-            const auto werr = kafka::watermarks_once_led(rk, topic, part, low, high, std::chrono::milliseconds(timeout_ms));
-            if (werr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            auto bounds = kafka::query_bounds(rk, c, partition_id(part), timeout);
+            if (!bounds) {
                 release();
-                return fail(error{errc::unreachable, "cannot read the offsets of " + topic + " partition " + std::to_string(part) + ": " +
-                            rd_kafka_err2str(werr)});
+                return fail(std::move(bounds.error()));
             }
-            if (low > next) {
+            if (auto ok = kafka::check_resume_point(c, partition_id(part), log_offset(next), *bounds, holder,
+                                                    "delete the directory to rebuild");
+                !ok) {
                 release();
-                return fail(error{errc::records_lost, "records lost: " + topic + " partition " + std::to_string(part) +
-                            " now starts at offset " + std::to_string(low) + " but the state store in " +
-                            store.directory().string() + " needs offset " + std::to_string(next) +
-                            " next. The log lost records to retention, so no reader can rebuild this "
-                            "state any more: set the topic's retention to unlimited (retention.ms=-1, "
-                            "retention.bytes=-1) and restore the lost records from a backup of the log "
-                            "into a new cluster, then point --brokers at it"});
-            }
-            if (next > high) {
-                release();
-                return fail(error{errc::foreign_log, "the state store in " + store.directory().string() + " has applied " + topic +
-                            " partition " + std::to_string(part) + " up to offset " + std::to_string(next) +
-                            " but the log ends at " + std::to_string(high) +
-                            ": the log is not the one the store was built from; delete the directory to rebuild"});
+                return fail(std::move(ok.error()));
             }
             rd_kafka_topic_partition_list_add(assignment, topic.c_str(), part)->offset = next;
             p->applied[{c, partition_id(part)}] = log_offset(next);

@@ -424,10 +424,13 @@ result<void, eventstore::error> ensure_topics(const std::string& bootstrap_serve
     struct wanted {
         std::string name;
         int partitions;
+        bool keyed = true;  // an existing topic must have `partitions` (keys map by the count)
     };
     std::vector<wanted> topics;
     for (context c : all_contexts) topics.push_back({std::string(topic_of(c)), partitions});
     topics.push_back({std::string(identity_topic), 1});
+    // Nothing is looked up by key in a DLQ: an existing one keeps its partition count.
+    for (context c : all_contexts) topics.push_back({std::string(dlq_topic_of(c)), partitions, false});
 
     auto existing_all = kafka::partition_counts(rk->get(), timeout);
     if (!existing_all) return fail(std::move(existing_all.error()));
@@ -440,7 +443,7 @@ result<void, eventstore::error> ensure_topics(const std::string& bootstrap_serve
         const auto found = existing_all->find(t.name);
         const int existing = found == existing_all->end() ? 0 : found->second;
         if (existing > 0) {
-            if (existing != t.partitions) {
+            if (t.keyed && existing != t.partitions) {
                 for (auto* n : create) rd_kafka_NewTopic_destroy(n);
                 return fail(eventstore::error{errc::misconfigured, "topic " + t.name + " exists with " + std::to_string(existing) +
                             " partitions, but " + std::to_string(t.partitions) +
@@ -493,6 +496,11 @@ result<void, eventstore::error> create_topics(embedded_cluster& cluster, int par
     }
     if (auto r = cluster.create_topic(identity_topic, 1, replication); !r) {
         return fail(std::move(r.error()));
+    }
+    for (context c : all_contexts) {
+        if (auto r = cluster.create_topic(dlq_topic_of(c), partitions, replication); !r) {
+            return fail(std::move(r.error()));
+        }
     }
     return {};
 }

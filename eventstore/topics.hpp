@@ -1,8 +1,9 @@
 #pragma once
 // Creating the log's topics and establishing its identity.
 //
-// Topics: `<ctx>.events` for each context with the configured partition count, and the
-// single-partition identity topic. On a real cluster they are created through the Admin
+// Topics: `<ctx>.events` for each context with the configured partition count, the
+// single-partition identity topic, and `<ctx>.events.dlq` for each context (the
+// projections' dead letters, created with the same guarantees). On a real cluster they are created through the Admin
 // API with the guarantees the log needs as the source of truth (ARCHITECTURE.md decision
 // 12: replication min(3, brokers), min.insync.replicas min(2, replication),
 // cleanup.policy=delete, unlimited retention, no unclean leader election); on the

@@ -31,6 +31,9 @@
 #include "eventstore/producer.hpp"
 #include "eventstore/state_store.hpp"
 #include "eventstore/tail.hpp"
+#include "projections/reviews_model.hpp"
+#include "projections/runtime.hpp"
+#include "queries/reviews.hpp"
 #include "eventstore/topics.hpp"
 
 namespace shopstream::adapters {
@@ -445,6 +448,26 @@ int run_serve(const serve_config& config) {
         spdlog::error("cannot start the tail: {}", tail.error());
         return exit_environment;
     }
+    // The reviews read model, a complete local replica in every serving process
+    // (ARCHITECTURE.md decision 6), and the projection feeding it from every partition.
+    projections::reviews_model::options review_model_options;
+    if (ephemeral_log) review_model_options.durability = eventstore::lmdb::durability::relaxed;
+    auto review_model = projections::reviews_model::open(data_dir / "reviews", review_model_options);
+    if (!review_model) {
+        spdlog::error("cannot open the reviews read model: {}", review_model.error());
+        return exit_environment;
+    }
+    projections::runtime_options projection_options;
+    projection_options.bootstrap_servers = bootstrap;
+    projection_options.extra = kafka_settings;
+    if (mock) projection_options.fetch_wait = eventstore::embedded_fetch_wait;
+    auto review_projection = projections::runtime::start(projection_options, **review_model);
+    if (!review_projection) {
+        spdlog::error("cannot start the reviews projection: {}", review_projection.error());
+        return exit_environment;
+    }
+    const queries::review_queries review_queries(**review_model);
+
     eventstore::producer_options producer_options;
     producer_options.bootstrap_servers = bootstrap;
     producer_options.extra = kafka_settings;
@@ -463,6 +486,7 @@ int run_serve(const serve_config& config) {
     }
     metrics::service_metrics service_metrics(SHOPSTREAM_VERSION);  // outlives the server and the handlers
     service_metrics.watch(**tail);
+    service_metrics.watch("reviews", **review_projection);
     auto orders = std::make_unique<commands::order_handler>(commands::store_runtime{**store, **producer, **tail},
                                                             &service_metrics.commands());
     auto reviews = std::make_unique<commands::review_handler>(commands::store_runtime{**store, **producer, **tail},
@@ -496,7 +520,8 @@ int run_serve(const serve_config& config) {
     auto server = http::server::start(server_options,
                                       http::server_dependencies{*orders, *reviews, **store, **tail,
                                                                 *authority, brokers, postgres_ready,
-                                                                idempotency->get(), &service_metrics});
+                                                                idempotency->get(), &service_metrics,
+                                                                &review_queries, review_projection->get()});
     if (!server) {
         spdlog::error("{}", server.error());
         return exit_environment;
@@ -550,7 +575,9 @@ int run_serve(const serve_config& config) {
     reviews->stop();
     producer->reset();
     tail->reset();
+    review_projection->reset();  // its last waits still answer through the server
     server->reset();
+    review_model->reset();
     orders.reset();
     reviews.reset();
     store->reset();

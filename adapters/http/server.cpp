@@ -32,8 +32,10 @@
 #include "adapters/http/openapi.hpp"
 #include "adapters/http/problem.hpp"
 #include "adapters/http/rate_limiter.hpp"
+#include "adapters/http/review_routes.hpp"
 #include "domain/review/review.hpp"
 #include "eventstore/aggregate_reader.hpp"
+#include "projections/runtime.hpp"
 
 namespace shopstream::adapters::http {
 namespace {
@@ -762,6 +764,10 @@ enum class route_id : std::uint8_t {
     vote_helpful,
     moderate_review,
     review_events,
+    get_review,
+    product_reviews,
+    product_rating,
+    customer_reviews,
 };
 
 struct route_pattern {
@@ -773,7 +779,7 @@ struct route_pattern {
 
 constexpr bool is_parameter(std::string_view segment) { return segment.starts_with('{'); }
 
-constexpr std::array<route_pattern, 14> routes = {{
+constexpr std::array<route_pattern, 18> routes = {{
     {"GET", {"healthz"}, route_id::healthz},
     {"GET", {"readyz"}, route_id::readyz},
     {"GET", {"v1", "openapi.json"}, route_id::openapi},
@@ -788,7 +794,24 @@ constexpr std::array<route_pattern, 14> routes = {{
     {"POST", {"v1", "reviews", "{id}", "helpful"}, route_id::vote_helpful},
     {"POST", {"v1", "reviews", "{id}", "moderation"}, route_id::moderate_review},
     {"GET", {"v1", "reviews", "{id}", "events"}, route_id::review_events},
+    {"GET", {"v1", "reviews", "{id}"}, route_id::get_review},
+    {"GET", {"v1", "products", "{sku}", "reviews"}, route_id::product_reviews},
+    {"GET", {"v1", "products", "{sku}", "rating"}, route_id::product_rating},
+    {"GET", {"v1", "customers", "{id}", "reviews"}, route_id::customer_reviews},
 }};
+
+std::optional<review_query_route> review_query_of(route_id id) {
+    switch (id) {
+        case route_id::get_review: return review_query_route::get_review;
+        case route_id::product_reviews: return review_query_route::product_reviews;
+        case route_id::product_rating: return review_query_route::product_rating;
+        case route_id::customer_reviews: return review_query_route::customer_reviews;
+        default: return std::nullopt;
+    }
+}
+
+// Routes anyone may read without a token (a token, when sent, is still checked).
+constexpr bool is_public(route_id id) { return id == route_id::product_reviews || id == route_id::product_rating; }
 
 // Splits "/a/b/c" into its (percent-decoded) segments; nullopt for a path that is not
 // one (no leading '/', an empty segment, bad percent-encoding, more than 4 segments).
@@ -1047,6 +1070,9 @@ struct server::impl {
     void dispatch(exchange x, const matched_route& route);
     void readyz(exchange x);
     void history(exchange x, const domain::actor& who, route_id route, const std::string& id);
+    void review_query(exchange x, queries::viewer who, review_query_route route, const std::string& param);
+    void answer_review_query_now(const exchange& x, const queries::viewer& who, review_query_route route,
+                                 const std::string& param);
     void read_history(exchange x, const domain::actor& who, route_id route, const std::string& id);
     template <class Aggregate, class Command>
     void command(exchange x, const commands::command_handler<Aggregate>& handler, command_route route,
@@ -1158,8 +1184,18 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
         return;
     }
 
-    // Every /v1 route needs a bearer token.
+    // Every /v1 route needs a bearer token, but the public reads.
     const auto authorization = x.req->header().get_field_or(restinio::http_field::authorization, "");
+    if (authorization.empty() && is_public(route.id)) {
+        // Anonymous readers share one bucket per client address.
+        const auto client = "anonymous@" + x.req->remote_endpoint().address().to_string();
+        if (const auto d = limiter.try_acquire(client, std::chrono::steady_clock::now()); !d.allowed) {
+            send_problem(x, too_many_requests(d.retry_after_seconds));
+            return;
+        }
+        review_query(std::move(x), std::nullopt, *review_query_of(route.id), route.param);
+        return;
+    }
     auto token = auth::parse_bearer(std::string_view(authorization.data(), authorization.size()));
     result<domain::actor, auth::auth_error> who = fail(auth::auth_error{});
     if (token) {
@@ -1187,6 +1223,10 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
 
     if (route.id == route_id::order_events || route.id == route_id::review_events) {
         history(std::move(x), actor, route.id, route.param);
+        return;
+    }
+    if (const auto q = review_query_of(route.id)) {
+        review_query(std::move(x), actor, *q, route.param);
         return;
     }
 
@@ -1399,8 +1439,11 @@ void server::impl::history(exchange x, const domain::actor& who, route_id route,
         send_problem(x, from_header ? bad_header("X-Min-Position", std::move(detail))
                                     : bad_query_parameter("minPosition", std::move(detail)));
     };
-    const auto p = eventstore::parse_position(*token);
-    if (!p) return refuse("must be a position token \"<partition>:<offset>\" as command answers carry it");
+    const auto named = eventstore::parse_position_token(*token);
+    if (!named) return refuse("must be a position token \"<partition>:<offset>\" as command answers carry it");
+    // A token of another context names another log: no wait for this one (issue 11).
+    if (named->ctx && *named->ctx != ctx) return read_history(std::move(x), who, route, id);
+    const auto p = std::optional<eventstore::position>(named->at);
     if (const auto n = deps.tail.partition_count(ctx); p->partition.value() >= n) {
         return refuse("names partition " + std::to_string(p->partition.value()) + "; the log has " + std::to_string(n));
     }
@@ -1420,6 +1463,74 @@ void server::impl::history(exchange x, const domain::actor& who, route_id route,
             auto job = [this, x, who, route, id]() mutable { read_history(std::move(x), who, route, id); };
             (void)readers->post(job);
         });
+}
+
+// The review query routes (adapters/http/review_routes.hpp). X-Min-Position (or
+// ?minPosition=) waits, bounded, until the local reviews replica has applied the position;
+// a token of another context names another log and is ignored (issue 11).
+void server::impl::review_query(exchange x, queries::viewer who, review_query_route route, const std::string& param) {
+    if (deps.review_queries == nullptr || deps.review_projection == nullptr) {
+        return send_problem(x, unavailable("this process does not serve review queries", 5));
+    }
+    std::optional<std::string> token;
+    bool from_header = true;
+    if (const auto h = x.req->header().opt_value_of("X-Min-Position")) token = std::string(h->data(), h->size());
+    try {
+        const auto query = restinio::parse_query<restinio::parse_query_traits::relaxed>(x.req->header().query());
+        if (!token) {
+            if (const auto v = query.get_param("minPosition")) {
+                token = std::string(v->data(), v->size());
+                from_header = false;
+            }
+        }
+    } catch (const std::exception&) {
+        return send_problem(x, bad_query_parameter("query", "the query string is not valid"));
+    }
+    auto refuse = [&](std::string detail) {
+        send_problem(x, from_header ? bad_header("X-Min-Position", std::move(detail))
+                                    : bad_query_parameter("minPosition", std::move(detail)));
+    };
+    std::optional<eventstore::position> wait_for;
+    if (token) {
+        const auto t = eventstore::parse_position_token(*token);
+        if (!t) return refuse("must be a position token \"reviews:<partition>:<offset>\" as command answers carry it");
+        if (!t->ctx || *t->ctx == eventstore::context::reviews) wait_for = t->at;
+    }
+    if (!wait_for) return answer_review_query_now(x, who, route, param);
+    const auto deadline = eventstore::clock::now() + options.min_position_timeout;
+    deps.review_projection->await_position(
+        eventstore::context::reviews, *wait_for, deadline,
+        [this, x = std::move(x), who = std::move(who), route, param](result<void, eventstore::wait_error> r) {
+            if (!r) {
+                return send_problem(x, unavailable(r.error().code == eventstore::wait_errc::stopped
+                                                       ? "the server is shutting down"
+                                                       : "the reviews read model has not applied the position yet: " +
+                                                             r.error().message + "; retry, or read without X-Min-Position",
+                                                   1));
+            }
+            // On the projection's thread now: the read goes to the read pool.
+            auto job = [this, x, who, route, param] { answer_review_query_now(x, who, route, param); };
+            (void)readers->post(job);
+        });
+}
+
+void server::impl::answer_review_query_now(const exchange& x, const queries::viewer& who, review_query_route route,
+                                           const std::string& param) {
+    std::string sort, limit, after;
+    try {
+        const auto query = restinio::parse_query<restinio::parse_query_traits::relaxed>(x.req->header().query());
+        const auto get = [&](std::string_view name, std::string& into) {
+            if (const auto v = query.get_param(name)) into = std::string(v->data(), v->size());
+        };
+        get("sort", sort);
+        get("limit", limit);
+        get("after", after);
+    } catch (const std::exception&) {
+        return send_problem(x, bad_query_parameter("query", "the query string is not valid"));
+    }
+    auto a = answer_review_query(*deps.review_queries, route, param, {sort, limit, after}, who);
+    if (!a) return send_problem(x, std::move(a.error()));
+    send(x, response{a->status, "application/json", std::move(a->body), std::move(a->headers), false});
 }
 
 void server::impl::read_history(exchange x, const domain::actor& who, route_id route, const std::string& id) {

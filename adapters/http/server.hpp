@@ -1,7 +1,8 @@
 #pragma once
 // The HTTP API server (issue #4, first increment): an asynchronous HTTP/1.1 server
 // (RESTinio on standalone asio, kept out of this header) that serves the command routes,
-// the aggregates' event histories, /healthz, /readyz and /metrics.
+// the aggregates' event histories, the review queries (review_routes.hpp, over the local
+// reviews replica), /healthz, /readyz and /metrics.
 //
 // A command request holds no thread while it waits for its verdict: the route hands the
 // command to the context's command_handler and returns; the handler's callback (on the
@@ -41,6 +42,13 @@
 #include "commands/command_handler.hpp"
 #include "eventstore/state_store.hpp"
 #include "eventstore/tail.hpp"
+
+namespace shopstream::queries {
+class review_queries;
+}
+namespace shopstream::projections {
+class runtime;
+}
 
 namespace shopstream::adapters::http {
 
@@ -124,6 +132,10 @@ struct server_dependencies {
     idempotency_store* idempotency = nullptr;
     // Fed with every answer and served at GET /metrics; null: /metrics answers 404.
     adapters::metrics::service_metrics* metrics = nullptr;
+    // The review query routes: the local reviews replica's queries and the projection
+    // runtime feeding it (X-Min-Position waits on it); null: those routes answer 503.
+    const queries::review_queries* review_queries = nullptr;
+    projections::runtime* review_projection = nullptr;
 };
 
 class server {

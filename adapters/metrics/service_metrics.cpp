@@ -7,6 +7,7 @@
 #include <array>
 #include <charconv>
 #include <iterator>
+#include <limits>
 #include <string>
 
 #include "adapters/metrics/process_metrics.hpp"
@@ -50,6 +51,68 @@ public:
 
 private:
     const eventstore::tail& tail_;
+};
+
+// A projection's progress and counters, read once per scrape (projections/runtime.hpp).
+class projection_collector final : public prometheus::Collectable {
+public:
+    projection_collector(std::string model, const projections::runtime& r) : model_(std::move(model)), runtime_(r) {}
+
+    std::vector<prometheus::MetricFamily> Collect() const override {
+        std::vector<prometheus::MetricFamily> out;
+        out.push_back(sample_family("shopstream_projection_lag_records",
+                                    "Records in the log the read model has not applied yet (high watermark minus next offset).",
+                                    prometheus::MetricType::Gauge));
+        out.push_back(sample_family("shopstream_projection_applied_offset",
+                                    "Next offset the projection will apply: every record below it is in the read model.",
+                                    prometheus::MetricType::Gauge));
+        for (const auto& p : runtime_.progress()) {
+            const std::string partition = std::to_string(p.partition.value());
+            const std::string_view ctx = eventstore::name_of(p.ctx);
+            if (p.log_end.value() >= 0) {
+                add_sample(out[0], {{"model", model_}, {"context", ctx}, {"partition", partition}},
+                           static_cast<double>(std::max<std::int64_t>(0, p.log_end - p.applied)));
+            }
+            add_sample(out[1], {{"model", model_}, {"context", ctx}, {"partition", partition}},
+                       static_cast<double>(p.applied.value()));
+        }
+        const auto s = runtime_.stats();
+        auto counter = [&](std::string name, std::string help, double value) {
+            auto f = sample_family(std::move(name), std::move(help), prometheus::MetricType::Counter);
+            add_sample(f, {{"model", model_}}, value);
+            out.push_back(std::move(f));
+        };
+        counter("shopstream_projection_events_applied_total", "Events the apply rule accepted and the read model stored.",
+                static_cast<double>(s.events_applied));
+        counter("shopstream_projection_dead_letters_total",
+                "Records copied to the dead-letter topic: not valid commits, or refused by the read model.",
+                static_cast<double>(s.dead_lettered));
+        out.push_back(histogram_family("shopstream_projection_batch_records", "Records per read-model transaction.",
+                                       s.batch_records));
+        out.push_back(histogram_family("shopstream_projection_batch_seconds",
+                                       "Time to judge, decode and write one read-model transaction.", s.batch_seconds));
+        return out;
+    }
+
+private:
+    prometheus::MetricFamily histogram_family(std::string name, std::string help, const projections::histogram& h) const {
+        prometheus::MetricFamily f{std::move(name), std::move(help), prometheus::MetricType::Histogram, {}};
+        prometheus::ClientMetric m;
+        m.label.push_back({"model", model_});
+        m.histogram.sample_count = h.count;
+        m.histogram.sample_sum = h.sum;
+        std::uint64_t cumulative = 0;
+        for (std::size_t i = 0; i < h.counts.size(); ++i) {
+            cumulative += h.counts[i];
+            const double bound = i < h.bounds.size() ? h.bounds[i] : std::numeric_limits<double>::infinity();
+            m.histogram.bucket.push_back({cumulative, bound});
+        }
+        f.metric.push_back(std::move(m));
+        return f;
+    }
+
+    std::string model_;
+    const projections::runtime& runtime_;
 };
 
 }  // namespace
@@ -140,6 +203,10 @@ void service_metrics::record_connection_refused(std::string_view reason) {
 commands::command_observer& service_metrics::commands() noexcept { return *commands_; }
 
 void service_metrics::watch(const eventstore::tail& tail) { add_collectable(std::make_shared<tail_collector>(tail)); }
+
+void service_metrics::watch(std::string model, const projections::runtime& projection) {
+    add_collectable(std::make_shared<projection_collector>(std::move(model), projection));
+}
 
 void service_metrics::add_collectable(std::shared_ptr<const prometheus::Collectable> collectable) {
     std::lock_guard lock(collectables_mu_);

@@ -10,6 +10,10 @@
 //   shopstream_command_verdict_seconds{context}              produce → the tail's verdict
 //   shopstream_tail_lag_records{context,partition}           high watermark − next offset
 //   shopstream_tail_applied_offset{context,partition}        next offset to apply
+//   shopstream_projection_lag_records{model,context,partition}     a read model's lag
+//   shopstream_projection_applied_offset{model,context,partition}  its next offset to apply
+//   shopstream_projection_events_applied_total{model}, _dead_letters_total{model}
+//   shopstream_projection_batch_records{model}, _batch_seconds{model}   histograms
 //   shopstream_build_info{version}, process_*                 process basics
 //
 // `route` is the route's template ("/v1/orders/{id}/cancel"), or "unmatched" for a path
@@ -36,6 +40,7 @@
 #include "adapters/metrics/families.hpp"
 #include "commands/command_observer.hpp"
 #include "eventstore/tail.hpp"
+#include "projections/runtime.hpp"
 
 namespace shopstream::adapters::metrics {
 
@@ -58,6 +63,8 @@ public:
 
     // Reads the tail's progress at each scrape: it must outlive every expose() call.
     void watch(const eventstore::tail& tail);
+    // The same for a projection feeding read model `model` (projections/runtime.hpp).
+    void watch(std::string model, const projections::runtime& projection);
 
     // Values read rather than recorded, collected at each scrape after the families.
     void add_collectable(std::shared_ptr<const prometheus::Collectable> collectable);

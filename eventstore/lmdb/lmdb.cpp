@@ -293,6 +293,19 @@ result<txn> env::begin_write() {
     return txn(raw);
 }
 
+std::uint64_t env::map_size() const noexcept {
+    MDB_envinfo info{};
+    if (env_ == nullptr || mdb_env_info(env_, &info) != 0) return 0;
+    return info.me_mapsize;
+}
+
+result<void> env::set_map_size(std::uint64_t bytes) {
+    if (const int rc = mdb_env_set_mapsize(env_, static_cast<std::size_t>(bytes)); rc != 0) {
+        return failure(rc, "setting the map size to " + std::to_string(bytes));
+    }
+    return {};
+}
+
 unsigned int env::flags() const noexcept {
     unsigned int flags = 0;
     if (env_ != nullptr) mdb_env_get_flags(env_, &flags);

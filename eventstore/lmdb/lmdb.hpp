@@ -163,6 +163,12 @@ public:
     [[nodiscard]] result<txn> begin_read() const;
     [[nodiscard]] result<txn> begin_write();
 
+    // The map size in force (mdb_env_info).
+    [[nodiscard]] std::uint64_t map_size() const noexcept;
+    // mdb_env_set_mapsize: a larger map after MDB_MAP_FULL. LMDB allows it only while no
+    // transaction of this environment is open in the process: the caller ensures that.
+    [[nodiscard]] result<void> set_map_size(std::uint64_t bytes);
+
     // mdb_env_get_flags: what the environment was opened with.
     [[nodiscard]] unsigned int flags() const noexcept;
     [[nodiscard]] const std::filesystem::path& directory() const noexcept { return dir_; }

@@ -118,15 +118,20 @@ TEST(openapi_document, declares_every_path_parameter_and_no_other) {
     }
 }
 
-TEST(openapi_document, only_health_readiness_metrics_and_the_document_need_no_token) {
+TEST(openapi_document, only_health_readiness_metrics_the_document_and_public_review_reads_need_no_token) {
     const json doc = document();
     EXPECT_EQ(doc.at("security"), json::parse(R"([{"bearerAuth": []}])"));
     const std::set<std::string> open = {"/healthz", "/readyz", "/metrics", "/v1/openapi.json"};
+    const std::set<std::string> optional_token = {"/v1/products/{sku}/reviews", "/v1/products/{sku}/rating"};
     for (const auto& [path, item] : doc.at("paths").items()) {
         for (const auto& [method, op] : item.items()) {
             if (!http_methods.count(method)) continue;
             if (open.count(path)) {
                 EXPECT_EQ(op.at("security"), json::array()) << method << " " << path;
+            } else if (method == "get" && optional_token.count(path)) {
+                // Public reads: anonymous, or with a token that is then checked.
+                EXPECT_EQ(op.at("security"), json::parse(R"([{}, {"bearerAuth": []}])")) << method << " " << path;
+                EXPECT_TRUE(op.at("responses").contains("401")) << method << " " << path;
             } else {
                 EXPECT_FALSE(op.contains("security")) << method << " " << path << " overrides the bearer token";
                 EXPECT_TRUE(op.at("responses").contains("401")) << method << " " << path;

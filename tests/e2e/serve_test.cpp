@@ -276,6 +276,110 @@ TEST_F(serve_e2e, order_routes_answer_with_etag_position_and_history) {
     EXPECT_EQ(events[1].at("version"), 2);
 }
 
+// Read-your-writes on the reviews replica: the position a command answer carries, passed
+// to the query, returns data that includes the command's effect - every time.
+TEST_F(serve_e2e, a_submitted_review_is_read_back_with_its_commands_position_every_time) {
+    constexpr int rounds = 200;
+    for (int i = 0; i < rounds; ++i) {
+        const std::string who = "ryw-" + std::to_string(i);
+        const std::string token = mint(who, domain::role::customer);
+        auto submitted = call(base(), "POST", "/v1/products/sku-ryw/reviews",
+                              with_body(R"({"rating":)" + std::to_string(1 + i % 5) + R"(,"title":"t","body":"b"})", token));
+        ASSERT_EQ(submitted.status, 201) << submitted.body;
+        const std::string id = submitted.body_json().at("reviewId");
+        const std::string at = submitted.header("x-position");
+        // Alternately the header (context-named token) and the query parameter (bare token).
+        request_options read = bearer(token);
+        std::string query;
+        if (i % 2 == 0) {
+            read.headers.push_back("X-Min-Position: reviews:" + at);
+        } else {
+            query = "?minPosition=" + at;
+        }
+        auto got = call(base(), "GET", "/v1/reviews/" + id + query, read);
+        ASSERT_EQ(got.status, 200) << i << ": " << got.body;
+        EXPECT_EQ(got.body_json().at("reviewId"), id);
+        EXPECT_EQ(got.header("etag"), "\"1\"");
+        auto mine = call(base(), "GET", "/v1/customers/" + who + "/reviews" + query, read);
+        ASSERT_EQ(mine.status, 200) << i << ": " << mine.body;
+        ASSERT_EQ(mine.body_json().at("items").size(), 1U) << i << ": " << mine.body;
+        EXPECT_EQ(mine.body_json().at("items")[0].at("reviewId"), id);
+    }
+    auto rating = call(base(), "GET", "/v1/products/sku-ryw/rating");  // public: no token
+    ASSERT_EQ(rating.status, 200) << rating.body;
+    EXPECT_EQ(rating.body_json().at("count"), rounds);
+    EXPECT_EQ(rating.body_json().at("average"), 3.0);
+    EXPECT_EQ(rating.body_json().at("histogram").at("5"), rounds / 5);
+
+    const std::string metrics = call(base(), "GET", "/metrics").body;
+    EXPECT_EQ(exposition_format_error(metrics), std::nullopt);
+    for (const std::string family : {"shopstream_projection_lag_records{", "shopstream_projection_applied_offset{",
+                                     "shopstream_projection_events_applied_total{model=\"reviews\"}",
+                                     "shopstream_projection_dead_letters_total{model=\"reviews\"} 0",
+                                     "shopstream_projection_batch_records_bucket{", "shopstream_projection_batch_seconds_count{"}) {
+        EXPECT_NE(metrics.find(family), std::string::npos) << family;
+    }
+}
+
+TEST_F(serve_e2e, review_queries_page_hide_and_refuse_bad_parameters_naming_them) {
+    const std::string admin = mint("admin-1", domain::role::admin);
+    std::string last_position;
+    for (int i = 0; i < 5; ++i) {
+        auto r = call(base(), "POST", "/v1/products/sku-page/reviews",
+                      with_body(review_body, mint("pager-" + std::to_string(i), domain::role::customer)));
+        ASSERT_EQ(r.status, 201) << r.body;
+        last_position = r.header("x-position");
+    }
+    request_options anonymous;
+    anonymous.headers.push_back("X-Min-Position: " + last_position);
+    auto first = call(base(), "GET", "/v1/products/sku-page/reviews?limit=2&sort=helpful", anonymous);
+    ASSERT_EQ(first.status, 200) << first.body;
+    ASSERT_EQ(first.body_json().at("items").size(), 2U);
+    const std::string next = first.body_json().at("next");
+    auto second = call(base(), "GET", "/v1/products/sku-page/reviews?limit=2&sort=helpful&after=" + next);
+    ASSERT_EQ(second.status, 200) << second.body;
+    EXPECT_EQ(second.body_json().at("items").size(), 2U);
+    EXPECT_NE(second.body_json().at("items")[0].at("reviewId"), first.body_json().at("items")[0].at("reviewId"));
+
+    // Hidden: gone from the public listing and the rating, still there for its author and admins.
+    const std::string hidden_id = first.body_json().at("items")[0].at("reviewId");
+    auto hidden = call(base(), "POST", "/v1/reviews/" + hidden_id + "/moderation",
+                       with_body(R"({"action":"hide","reason":"spam"})", admin));
+    ASSERT_EQ(hidden.status, 200) << hidden.body;
+    request_options after_hide;
+    after_hide.headers.push_back("X-Min-Position: reviews:" + hidden.header("x-position"));
+    auto public_list = call(base(), "GET", "/v1/products/sku-page/reviews?limit=100", after_hide);
+    ASSERT_EQ(public_list.status, 200) << public_list.body;
+    EXPECT_EQ(public_list.body_json().at("items").size(), 4U);
+    EXPECT_EQ(call(base(), "GET", "/v1/products/sku-page/rating").body_json().at("count"), 4);
+    const std::string author = hidden_id.substr(hidden_id.find('~') + 1);
+    EXPECT_EQ(call(base(), "GET", "/v1/reviews/" + hidden_id, bearer(mint(author, domain::role::customer))).status, 200);
+    expect_problem(call(base(), "GET", "/v1/reviews/" + hidden_id, bearer(mint("stranger", domain::role::customer))), 404,
+                   "not-found");
+    auto as_admin = call(base(), "GET", "/v1/products/sku-page/reviews?limit=100", bearer(admin));
+    EXPECT_EQ(as_admin.body_json().at("items").size(), 5U);
+
+    // A token of another context is ignored; a malformed one is a 400 naming it.
+    request_options foreign;
+    foreign.headers.push_back("X-Min-Position: orders:0:999999");
+    EXPECT_EQ(call(base(), "GET", "/v1/products/sku-page/rating", foreign).status, 200);
+    for (const std::string q : {"limit=0", "limit=101", "sort=newest", "after=not-a-cursor", "minPosition=x:1"}) {
+        auto r = call(base(), "GET", "/v1/products/sku-page/reviews?" + q);
+        expect_problem(r, 400, "bad-query-parameter");
+        const std::string parameter = q.substr(0, q.find('='));
+        EXPECT_EQ(r.body_json().value("parameter", ""), parameter) << r.body;
+    }
+    auto wrong_product = call(base(), "GET", "/v1/products/sku-ryw/reviews?sort=helpful&after=" + next);
+    expect_problem(wrong_product, 400, "bad-query-parameter");
+    // A position far ahead: 503 with Retry-After after the bounded wait.
+    request_options ahead;
+    ahead.headers.push_back("X-Min-Position: reviews:0:99999999");
+    auto waited = call(base(), "GET", "/v1/products/sku-page/rating", ahead);
+    expect_problem(waited, 503, "unavailable");
+    EXPECT_FALSE(waited.header("retry-after").empty());
+    expect_problem(call(base(), "GET", "/v1/customers/pager-1/reviews"), 401, "unauthorized");
+}
+
 TEST_F(serve_e2e, review_routes_answer_and_the_history_has_every_event) {
     const std::string author = mint("author-1", domain::role::customer);
     const std::string admin = mint("admin-1", domain::role::admin);

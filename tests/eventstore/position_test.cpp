@@ -93,5 +93,20 @@ TEST(position_types, format_and_hash_as_their_integers) {
     EXPECT_EQ(to_string(position{partition_id(7), log_offset(1234)}), "7:1234");
 }
 
+TEST(position_token, names_its_context_and_the_bare_form_stays_accepted) {
+    const position p{partition_id(7), log_offset(1234)};
+    EXPECT_EQ(to_token(context::reviews, p), "reviews:7:1234");
+    EXPECT_EQ(parse_position_token("reviews:7:1234"), (position_token{context::reviews, p}));
+    EXPECT_EQ(parse_position_token("payments:7:1234"), (position_token{context::payments, p}));
+    EXPECT_EQ(parse_position_token("7:1234"), (position_token{std::nullopt, p}));
+    for (const context c : all_contexts) {
+        EXPECT_EQ(parse_position_token(to_token(c, p)), (position_token{c, p}));
+    }
+    for (std::string_view bad : {"", "reviews", "reviews:", "reviews:7", "reviews:7:", "Reviews:7:1", "shop:7:1",
+                                 "reviews:07:1", "reviews:7:1:2", ":7:1", "reviews::7:1", "7:1:"}) {
+        EXPECT_EQ(parse_position_token(bad), std::nullopt) << bad;
+    }
+}
+
 }  // namespace
 }  // namespace shopstream::eventstore

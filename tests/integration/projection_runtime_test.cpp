@@ -1,0 +1,491 @@
+// The projection runtime (projections/runtime.hpp) on the Kafka-protocol cluster with a
+// test read model kept in memory: the apply rule as the state store's tail applies it,
+// poison records to the DLQ, refusals, an unreadable commit, checkpoints across a
+// restart, a model from another log, and consumer-group assignments.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "eventstore/codec/review_codec.hpp"
+#include "eventstore/commit.hpp"
+#include "eventstore/state_store.hpp"
+#include "eventstore/tail.hpp"
+#include "projections/reviews_model.hpp"
+#include "projections/runtime.hpp"
+#include "tests/support/eventually.hpp"
+#include "tests/support/kafka_fixture.hpp"
+#include "tests/support/temp_dir.hpp"
+
+namespace shopstream {
+namespace {
+
+using namespace std::chrono_literals;
+namespace es = eventstore;
+namespace review = domain::review;
+using projections::runtime;
+
+// A read model in memory, shared by the runtimes of one test (a mutex: in the
+// consumer-group test two runtimes write to it). Refuses commits of aggregates whose id
+// starts with "refuse-".
+class memory_model final : public projections::read_model {
+public:
+    std::string_view name() const noexcept override { return "test"; }
+    std::span<const es::context> contexts() const noexcept override { return contexts_; }
+    std::string location() const override { return "the test's memory"; }
+
+    result<std::optional<std::string>, es::error> load_log_identity() override {
+        std::lock_guard lock(mu_);
+        return identity_;
+    }
+    result<std::vector<projections::checkpoint>, es::error> load_checkpoints() override {
+        std::lock_guard lock(mu_);
+        std::vector<projections::checkpoint> out;
+        for (const auto& [k, next] : checkpoints_) out.push_back({k.first, k.second, next});
+        return out;
+    }
+    result<std::vector<std::optional<es::aggregate_head>>, es::error> load_heads(
+        es::context ctx, std::span<const std::string> ids) override {
+        std::lock_guard lock(mu_);
+        std::vector<std::optional<es::aggregate_head>> out;
+        for (const auto& id : ids) {
+            const auto found = heads_.find({ctx, id});
+            out.push_back(found == heads_.end() ? std::nullopt : std::optional(found->second));
+        }
+        return out;
+    }
+    result<std::vector<projections::refusal>, es::error> write_batch(const projections::batch& b) override {
+        std::lock_guard lock(mu_);
+        if (fail_writes_) return fail(es::error{es::errc::store_failed, "the test model refuses to write"});
+        std::vector<projections::refusal> refused;
+        for (const auto& c : b.commits) {
+            if (c.aggregate_id.starts_with("refuse-")) {
+                refused.push_back({c.ctx, c.at, "the test model refuses " + c.aggregate_id});
+                continue;
+            }
+            applied_.push_back(c);
+        }
+        for (const auto& h : b.heads) heads_[{h.ctx, h.aggregate_id}] = h.head;
+        for (const auto& cp : b.checkpoints) checkpoints_[{cp.ctx, cp.partition}] = cp.next_offset;
+        if (b.log_identity) identity_ = b.log_identity;
+        ++batches_;
+        return refused;
+    }
+
+    std::vector<projections::applied_commit> applied() const {
+        std::lock_guard lock(mu_);
+        return applied_;
+    }
+    std::map<std::pair<es::context, std::string>, es::aggregate_head> heads() const {
+        std::lock_guard lock(mu_);
+        return heads_;
+    }
+    std::optional<std::string> identity() const {
+        std::lock_guard lock(mu_);
+        return identity_;
+    }
+    void set_identity(std::string id) {
+        std::lock_guard lock(mu_);
+        identity_ = std::move(id);
+    }
+    void set_checkpoint(es::partition_id p, es::log_offset next) {
+        std::lock_guard lock(mu_);
+        checkpoints_[{es::context::reviews, p}] = next;
+    }
+    std::optional<es::log_offset> checkpoint(es::partition_id p) const {
+        std::lock_guard lock(mu_);
+        const auto found = checkpoints_.find({es::context::reviews, p});
+        return found == checkpoints_.end() ? std::nullopt : std::optional(found->second);
+    }
+    int batches() const {
+        std::lock_guard lock(mu_);
+        return batches_;
+    }
+
+private:
+    static constexpr std::array<es::context, 1> contexts_{es::context::reviews};
+    mutable std::mutex mu_;
+    std::optional<std::string> identity_;
+    std::map<std::pair<es::context, es::partition_id>, es::log_offset> checkpoints_;
+    std::map<std::pair<es::context, std::string>, es::aggregate_head> heads_;
+    std::vector<projections::applied_commit> applied_;
+    bool fail_writes_ = false;
+    int batches_ = 0;
+};
+
+// `id` is "<sku>~<customer>" (domain::review::review_id_for).
+review::event submitted(const std::string& id, std::uint8_t rating = 4) {
+    const auto pair = review::parse_review_id(id).value();
+    return review::review_submitted{domain::review_id(id), pair.first, pair.second, rating, "title", "body",
+                                    1'700'000'000'000};
+}
+review::event voted(const std::string& id, const std::string& voter) {
+    return review::review_marked_helpful{domain::review_id(id), domain::customer_id(voter), 1'700'000'000'001};
+}
+
+std::string commit_value(const std::string& id, std::uint64_t expected, const std::string& command,
+                         const std::vector<review::event>& events) {
+    es::commit c{id, expected, command, {}};
+    for (const auto& e : events) c.events.push_back(es::review_codec::encode(e));
+    const auto bytes = es::encode_commit(c);
+    return {bytes.begin(), bytes.end()};
+}
+
+constexpr int partitions = 4;
+
+class projection_runtime : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto k = testing::test_kafka::start_with_event_topics(partitions);
+        ASSERT_TRUE(k.has_value()) << k.error();
+        kafka_.emplace(std::move(*k));
+        auto p = testing::test_producer::create(testing::producer_config(kafka_->bootstrap()));
+        ASSERT_TRUE(p.has_value()) << p.error();
+        producer_.emplace(std::move(*p));
+    }
+
+    // Produces a record to reviews.events (the partition of its key) and returns where it landed.
+    es::position produce(testing::record r) {
+        const auto part = testing::java_partition(*r.key, partitions);
+        EXPECT_TRUE(producer_->produce(es::topic_of(es::context::reviews), r, part).has_value());
+        EXPECT_TRUE(producer_->flush().has_value());
+        const auto& d = producer_->deliveries().back();
+        return {es::partition_id(d.sent.partition), es::log_offset(d.sent.offset)};
+    }
+    es::position produce_commit(const std::string& id, std::uint64_t expected, const std::string& command,
+                                const std::vector<review::event>& events) {
+        return produce({id, commit_value(id, expected, command, events), {{"correlation-id", "corr-" + command}}});
+    }
+
+    projections::runtime_options options() const {
+        projections::runtime_options o;
+        o.bootstrap_servers = kafka_->bootstrap();
+        o.start_timeout = 10s;
+        return o;
+    }
+
+    std::unique_ptr<runtime> start(projections::read_model& model, projections::runtime_options o) {
+        auto r = runtime::start(std::move(o), model);
+        EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+        return r ? std::move(*r) : nullptr;
+    }
+    std::unique_ptr<runtime> start(projections::read_model& model) { return start(model, options()); }
+
+    static void await(runtime& r, es::position p) {
+        auto done = r.wait_for_position(es::context::reviews, p, es::clock::now() + 10s);
+        ASSERT_TRUE(done.has_value()) << done.error().message << " / failure: " << r.failure().value_or("none");
+    }
+
+    std::optional<testing::test_kafka> kafka_;
+    std::optional<testing::test_producer> producer_;
+    testing::temp_dir dir_;
+};
+
+TEST_F(projection_runtime, applied_commits_reach_the_model_decoded_with_heads_checkpoints_and_the_log_identity) {
+    memory_model model;
+    auto r = start(model);
+    ASSERT_NE(r, nullptr);
+    produce_commit("sku-1~c-1", 0, "cmd-1", {submitted("sku-1~c-1")});
+    const auto last = produce_commit("sku-1~c-1", 1, "cmd-2", {voted("sku-1~c-1", "c-2"), voted("sku-1~c-1", "c-3")});
+    await(*r, last);
+
+    const auto applied = model.applied();
+    ASSERT_EQ(applied.size(), 2U);
+    EXPECT_EQ(applied[0].command_id, "cmd-1");
+    EXPECT_EQ(applied[0].first_version, 1U);
+    EXPECT_EQ(applied[0].correlation_id, "corr-cmd-1");
+    ASSERT_EQ(applied[0].events.size(), 1U);
+    const auto& e = std::get<review::event>(applied[0].events[0]);
+    EXPECT_EQ(std::get<review::review_submitted>(e).rating, 4);
+    EXPECT_EQ(applied[1].first_version, 2U);
+    EXPECT_EQ(applied[1].events.size(), 2U);
+    EXPECT_EQ(applied[1].at, last);
+    EXPECT_GT(applied[1].timestamp_ms, 0);
+
+    const auto heads = model.heads();
+    const auto& head = heads.at({es::context::reviews, "sku-1~c-1"});
+    EXPECT_EQ(head.version, 3U);
+    ASSERT_EQ(head.recent_commands.size(), 2U);
+    EXPECT_EQ(head.recent_commands[1].command_id, "cmd-2");
+    EXPECT_EQ(model.checkpoint(last.partition), last.offset + 1);
+    EXPECT_EQ(model.identity(), r->log_identity());
+    EXPECT_EQ(r->applied_through(es::context::reviews, last.partition), last.offset + 1);
+    EXPECT_TRUE(testing::eventually([&] { return r->caught_up(); }, 5s));
+    const auto stats = r->stats();
+    EXPECT_EQ(stats.applied, 2);
+    EXPECT_EQ(stats.events_applied, 3);
+    EXPECT_GE(stats.batch_records.count, 1U);
+    EXPECT_EQ(stats.batch_records.counts.size(), stats.batch_records.bounds.size() + 1);
+}
+
+TEST_F(projection_runtime, losers_and_duplicates_are_ignored_exactly_as_the_state_store_ignores_them) {
+    // Two writers decided on the same version (one loses), a producer retry (a copy), a
+    // command id re-sent on a fresh version (a duplicate by the window), across aggregates.
+    std::vector<es::position> written;
+    for (int a = 0; a < 6; ++a) {
+        const std::string id = "sku-" + std::to_string(a) + "~c-1";
+        written.push_back(produce_commit(id, 0, "s-" + id, {submitted(id)}));
+        written.push_back(produce_commit(id, 0, "s2-" + id, {submitted(id, 2)}));        // loser
+        written.push_back(produce_commit(id, 1, "v-" + id, {voted(id, "c-2")}));         // applied
+        written.push_back(produce_commit(id, 1, "v-" + id, {voted(id, "c-2")}));         // retry copy
+        written.push_back(produce_commit(id, 2, "s-" + id, {voted(id, "c-3")}));         // duplicate id
+        written.push_back(produce_commit(id, 2, "v3-" + id, {voted(id, "c-3")}));        // applied
+    }
+    memory_model model;
+    auto r = start(model);
+    ASSERT_NE(r, nullptr);
+    auto store = es::state_store::open(dir_.path() / "state", {std::uint64_t{1} << 28, es::state_store::durability::relaxed});
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    es::tail_options to;
+    to.bootstrap_servers = kafka_->bootstrap();
+    to.contexts = {es::context::reviews};
+    auto t = es::tail::start(to, **store);
+    ASSERT_TRUE(t.has_value()) << t.error().message;
+    ASSERT_TRUE((*t)->await_log_end(es::context::reviews, es::clock::now() + 10s).has_value());
+    for (const auto& p : written) await(*r, p);
+
+    const auto heads = model.heads();
+    ASSERT_EQ(heads.size(), 6U);
+    for (const auto& [key, head] : heads) {
+        auto stored = (*store)->load(es::context::reviews, key.second);
+        ASSERT_TRUE(stored.has_value() && stored->has_value()) << key.second;
+        EXPECT_EQ(head, (*stored)->head) << key.second;
+        EXPECT_EQ(head.version, 3U) << key.second;
+    }
+    EXPECT_EQ(model.applied().size(), 18U);
+    const auto s = r->stats();
+    const auto ts = (*t)->stats();
+    EXPECT_EQ(s.applied, ts.applied);
+    EXPECT_EQ(s.losers, ts.losers);
+    EXPECT_EQ(s.duplicates, ts.duplicates);
+    EXPECT_EQ(s.losers, 6);       // the second submission
+    EXPECT_EQ(s.duplicates, 12);  // the retry copy and the re-sent command id
+}
+
+TEST_F(projection_runtime, the_reviews_model_it_feeds_holds_exactly_the_states_of_the_state_store) {
+    std::vector<es::position> written;
+    for (int a = 0; a < 8; ++a) {
+        const std::string id = "sku-" + std::to_string(a % 3) + "~c-" + std::to_string(a);
+        written.push_back(produce_commit(id, 0, "s-" + id, {submitted(id, static_cast<std::uint8_t>(1 + a % 5))}));
+        written.push_back(produce_commit(id, 0, "s2-" + id, {submitted(id, 5)}));  // loser
+        written.push_back(produce_commit(id, 1, "v-" + id, {voted(id, "c-90")}));
+        written.push_back(produce_commit(id, 1, "v-" + id, {voted(id, "c-90")}));  // retry copy
+        if (a % 2 == 0) {
+            written.push_back(produce_commit(
+                id, 2, "h-" + id, {review::review_hidden{domain::review_id(id), "spam", {"admin-1", domain::role::admin}, 1'700'000'000'005}}));
+        }
+    }
+    auto model = projections::reviews_model::open(dir_.path() / "reviews", {std::uint64_t{1} << 20, es::lmdb::durability::relaxed});
+    ASSERT_TRUE(model.has_value()) << model.error();
+    auto r = start(**model);
+    ASSERT_NE(r, nullptr);
+    auto store = es::state_store::open(dir_.path() / "state", {std::uint64_t{1} << 28, es::state_store::durability::relaxed});
+    ASSERT_TRUE(store.has_value()) << store.error().message;
+    es::tail_options to;
+    to.bootstrap_servers = kafka_->bootstrap();
+    to.contexts = {es::context::reviews};
+    auto t = es::tail::start(to, **store);
+    ASSERT_TRUE(t.has_value()) << t.error().message;
+    ASSERT_TRUE((*t)->await_log_end(es::context::reviews, es::clock::now() + 10s).has_value());
+    for (const auto& p : written) await(*r, p);
+    std::uint64_t visible = 0;
+    for (int a = 0; a < 8; ++a) {
+        const std::string id = "sku-" + std::to_string(a % 3) + "~c-" + std::to_string(a);
+        auto stored = (*store)->load(es::context::reviews, id);
+        ASSERT_TRUE(stored.has_value() && stored->has_value()) << id;
+        auto state = es::review_codec::decode_state((*stored)->snapshot);
+        ASSERT_TRUE(state.has_value()) << id;
+        auto projected = (*model)->get(id);
+        ASSERT_TRUE(projected.has_value() && projected->has_value()) << id;
+        EXPECT_EQ((*projected)->state, *state) << id;
+        EXPECT_EQ((*projected)->version, (*stored)->head.version) << id;
+        if (state->status == review::review_status::visible) ++visible;
+    }
+    std::uint64_t counted = 0;
+    for (int sku = 0; sku < 3; ++sku) counted += (*model)->rating("sku-" + std::to_string(sku)).value().count;
+    EXPECT_EQ(counted, visible);
+    EXPECT_EQ(visible, 4U);
+}
+
+TEST_F(projection_runtime, a_record_that_is_not_a_commit_goes_to_the_dlq_with_its_reason_and_the_runtime_continues) {
+    memory_model model;
+    auto r = start(model);
+    ASSERT_NE(r, nullptr);
+    const auto poison = produce({"sku-9~c-1", "not a flatbuffer", {{"type", "submit_review"}, {"actor", "customer:c-1"}}});
+    const auto wrong_key = produce({"sku-8~c-1", commit_value("sku-7~c-1", 0, "k-1", {submitted("sku-7~c-1")}), {}});
+    const auto good = produce_commit("sku-9~c-1", 0, "cmd-1", {submitted("sku-9~c-1")});
+    await(*r, poison);
+    await(*r, wrong_key);
+    await(*r, good);
+    ASSERT_EQ(model.applied().size(), 1U);
+    EXPECT_EQ(model.applied()[0].at, good);
+    EXPECT_FALSE(r->failure().has_value());
+    EXPECT_EQ(r->stats().not_commits, 2);
+    EXPECT_EQ(r->stats().dead_lettered, 2);
+
+    auto dlq = testing::consume_all(kafka_->bootstrap(), es::dlq_topic_of(es::context::reviews), 20s);
+    ASSERT_TRUE(dlq.has_value()) << dlq.error();
+    ASSERT_EQ(dlq->size(), 2U);
+    std::map<std::string, testing::record> by_key;
+    for (auto& rec : *dlq) by_key[*rec.key] = rec;
+    const auto& p = by_key.at("sku-9~c-1");
+    EXPECT_EQ(p.value, "not a flatbuffer");
+    ASSERT_EQ(p.headers.size(), 3U);
+    EXPECT_EQ(p.headers[0], (testing::header{"type", "submit_review"}));
+    EXPECT_EQ(p.headers[1], (testing::header{"actor", "customer:c-1"}));
+    EXPECT_EQ(p.headers[2].name, "reason");
+    EXPECT_NE(p.headers[2].value->find("not a valid commit"), std::string::npos) << *p.headers[2].value;
+    const auto& k = by_key.at("sku-8~c-1");
+    EXPECT_EQ(k.value, commit_value("sku-7~c-1", 0, "k-1", {submitted("sku-7~c-1")}));
+    ASSERT_EQ(k.headers.size(), 1U);
+    EXPECT_NE(k.headers[0].value->find("key is not its aggregate id"), std::string::npos);
+}
+
+TEST_F(projection_runtime, a_commit_the_model_refuses_goes_to_the_dlq_and_its_head_still_advances) {
+    memory_model model;
+    auto r = start(model);
+    ASSERT_NE(r, nullptr);
+    produce_commit("refuse-1~c-1", 0, "cmd-r", {submitted("refuse-1~c-1")});
+    const auto after = produce_commit("refuse-1~c-1", 1, "cmd-v", {voted("refuse-1~c-1", "c-2")});
+    await(*r, after);
+    EXPECT_TRUE(model.applied().empty());
+    EXPECT_EQ(model.heads().at({es::context::reviews, "refuse-1~c-1"}).version, 2U);
+    EXPECT_EQ(r->stats().refused, 2);
+    auto dlq = testing::consume_all(kafka_->bootstrap(), es::dlq_topic_of(es::context::reviews), 20s);
+    ASSERT_TRUE(dlq.has_value()) << dlq.error();
+    ASSERT_EQ(dlq->size(), 2U);
+    EXPECT_EQ((*dlq)[0].value, commit_value("refuse-1~c-1", 0, "cmd-r", {submitted("refuse-1~c-1")}));
+    EXPECT_EQ((*dlq)[0].headers.back(), (testing::header{"reason", "the test model refuses refuse-1~c-1"}));
+    EXPECT_EQ((*dlq)[0].headers.front(), (testing::header{"correlation-id", "corr-cmd-r"}));
+}
+
+TEST_F(projection_runtime, an_applied_commit_this_build_cannot_decode_stops_it_naming_the_upgrade) {
+    memory_model model;
+    auto r = start(model);
+    ASSERT_NE(r, nullptr);
+    const auto good = produce_commit("sku-1~c-1", 0, "cmd-1", {submitted("sku-1~c-1")});
+    await(*r, good);
+    es::commit future{"sku-1~c-1", 1, "cmd-2", {es::encoded_event{399, 1, {1, 2, 3}}}};
+    const auto bytes = es::encode_commit(future);
+    produce({"sku-1~c-1", std::string(bytes.begin(), bytes.end()), {}});
+    produce_commit("sku-2~c-1", 0, "cmd-3", {submitted("sku-2~c-1")});
+    ASSERT_TRUE(testing::eventually([&] { return r->failure().has_value(); }, 10s));
+    EXPECT_NE(r->failure()->find("upgrade shopstream"), std::string::npos) << *r->failure();
+    EXPECT_EQ(model.applied().size(), 1U);
+    EXPECT_EQ(model.checkpoint(good.partition), good.offset + 1);
+    // A wait beyond it times out instead of answering.
+    auto waited = r->wait_for_position(es::context::reviews, {good.partition, good.offset + 1}, es::clock::now() + 200ms);
+    EXPECT_FALSE(waited.has_value());
+}
+
+TEST_F(projection_runtime, after_a_restart_it_resumes_at_the_models_checkpoints_applying_nothing_twice) {
+    memory_model model;
+    std::vector<es::position> first;
+    for (int i = 0; i < 20; ++i) {
+        const std::string id = "sku-" + std::to_string(i) + "~c-1";
+        first.push_back(produce_commit(id, 0, "s-" + id, {submitted(id)}));
+    }
+    {
+        auto r = start(model);
+        ASSERT_NE(r, nullptr);
+        for (const auto& p : first) await(*r, p);
+    }
+    std::vector<es::position> second;
+    for (int i = 0; i < 20; ++i) {
+        const std::string id = "sku-" + std::to_string(i) + "~c-1";
+        second.push_back(produce_commit(id, 1, "v-" + id, {voted(id, "c-2")}));
+    }
+    auto r = start(model);
+    ASSERT_NE(r, nullptr);
+    for (const auto& p : second) await(*r, p);
+    std::set<std::string> commands;
+    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    EXPECT_EQ(commands.size(), 40U);
+    EXPECT_EQ(r->stats().records, 20);  // the second runtime read only what came after
+}
+
+TEST_F(projection_runtime, a_model_from_another_log_is_refused_naming_the_data_to_delete) {
+    memory_model other;
+    other.set_identity("log-of-another-cluster");
+    auto refused = runtime::start(options(), other);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code, es::errc::foreign_log);
+    EXPECT_NE(refused.error().message.find("was built from log log-of-another-cluster"), std::string::npos);
+    EXPECT_NE(refused.error().message.find("delete the test's memory"), std::string::npos) << refused.error();
+
+    // The right log, a checkpoint beyond the partition's end.
+    memory_model ahead;
+    {
+        auto r = start(ahead);
+        ASSERT_NE(r, nullptr);
+        await(*r, produce_commit("sku-1~c-1", 0, "cmd-1", {submitted("sku-1~c-1")}));
+    }
+    ahead.set_checkpoint(es::partition_id(0), es::log_offset(1000));
+    auto beyond = runtime::start(options(), ahead);
+    ASSERT_FALSE(beyond.has_value());
+    EXPECT_EQ(beyond.error().code, es::errc::foreign_log);
+    EXPECT_NE(beyond.error().message.find("but the log ends at"), std::string::npos) << beyond.error();
+
+    ahead.set_checkpoint(es::partition_id(0), es::log_offset(0));
+    ahead.set_checkpoint(es::partition_id(partitions + 2), es::log_offset(0));
+    auto no_such_partition = runtime::start(options(), ahead);
+    ASSERT_FALSE(no_such_partition.has_value());
+    EXPECT_NE(no_such_partition.error().message.find("partition 6 but the topic has 4"), std::string::npos)
+        << no_such_partition.error();
+}
+
+TEST_F(projection_runtime, consumer_group_members_seek_to_the_models_checkpoints_and_split_and_take_over_partitions) {
+    // Kafka's committed offsets for the group say "everything read"; the model says
+    // nothing is: the model wins.
+    std::vector<es::position> written;
+    for (int i = 0; i < 40; ++i) {
+        const std::string id = "sku-" + std::to_string(i) + "~c-1";
+        written.push_back(produce_commit(id, 0, "s-" + id, {submitted(id)}));
+    }
+    {
+        auto conf = es::kafka::make_conf(testing::consumer_config(kafka_->bootstrap()));
+        ASSERT_TRUE(conf.has_value());
+        ASSERT_EQ(rd_kafka_conf_set(conf->get(), "group.id", "test-group", nullptr, 0), RD_KAFKA_CONF_OK);
+        auto c = es::kafka::make_client(RD_KAFKA_CONSUMER, std::move(*conf));
+        ASSERT_TRUE(c.has_value());
+        rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(partitions);
+        for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(offsets, "reviews.events", p)->offset = 1000;
+        EXPECT_EQ(rd_kafka_commit(c->get(), offsets, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+        rd_kafka_topic_partition_list_destroy(offsets);
+        rd_kafka_consumer_close(c->get());
+    }
+    memory_model model;
+    auto o = options();
+    o.mode = projections::assignment_mode::consumer_group;
+    o.group_id = "test-group";
+    o.extra = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
+    auto a = start(model, o);
+    ASSERT_NE(a, nullptr);
+    ASSERT_TRUE(testing::eventually([&] { return model.applied().size() == 40; }, 20s)) << model.applied().size();
+
+    auto b = start(model, o);
+    ASSERT_NE(b, nullptr);
+    // Both members hold partitions once the group rebalanced.
+    ASSERT_TRUE(testing::eventually([&] { return !a->progress().empty() && !b->progress().empty(); }, 20s));
+    EXPECT_EQ(a->progress().size() + b->progress().size(), static_cast<std::size_t>(partitions));
+    for (int i = 0; i < 40; ++i) {
+        const std::string id = "sku-" + std::to_string(i) + "~c-1";
+        written.push_back(produce_commit(id, 1, "v-" + id, {voted(id, "c-2")}));
+    }
+    ASSERT_TRUE(testing::eventually([&] { return model.applied().size() == 80; }, 20s)) << model.applied().size();
+    a.reset();  // b takes over a's partitions, at the model's checkpoints
+    ASSERT_TRUE(testing::eventually([&] { return b->progress().size() == partitions; }, 20s));
+    for (int i = 0; i < 40; ++i) {
+        const std::string id = "sku-" + std::to_string(i) + "~c-1";
+        written.push_back(produce_commit(id, 2, "w-" + id, {voted(id, "c-3")}));
+    }
+    for (std::size_t i = 80; i < written.size(); ++i) await(*b, written[i]);
+    std::set<std::string> commands;
+    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    EXPECT_EQ(commands.size(), 120U);
+    for (const auto& [key, head] : model.heads()) EXPECT_EQ(head.version, 3U) << key.second;
+}
+
+}  // namespace
+}  // namespace shopstream
