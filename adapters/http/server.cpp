@@ -921,6 +921,29 @@ struct exchange {
     bool access_log = false;  // one info line per answered request
 };
 
+// A path id that breaks the id syntax names no aggregate: such a request is a 404 before
+// anything looks the id up, so an If-Match on it is not judged against an aggregate that
+// cannot exist (schemathesis found DELETE /v1/reviews/<not an id> answered 412).
+std::optional<problem> unknown_aggregate(route_id id, const std::string& param) {
+    switch (id) {
+        case route_id::cancel_order:
+        case route_id::ship_order:
+        case route_id::order_events:
+            if (domain::is_valid_id(param)) return std::nullopt;
+            return not_found("no order '" + param + "': not an order id");
+        case route_id::edit_review:
+        case route_id::retract_review:
+        case route_id::vote_helpful:
+        case route_id::moderate_review:
+        case route_id::review_events:
+        case route_id::get_review:
+            if (domain::review::parse_review_id(param)) return std::nullopt;
+            return not_found("no review '" + param + "': a review id is <sku>~<author id>");
+        default:
+            return std::nullopt;
+    }
+}
+
 // The template of a route ("/v1/orders/{id}/cancel"), a metrics label.
 std::string_view route_template(route_id id) {
     static const std::vector<route_info> table = route_table();
@@ -1074,6 +1097,13 @@ struct server::impl {
     void answer_review_query_now(const exchange& x, const queries::viewer& who, review_query_route route,
                                  const std::string& param);
     void read_history(exchange x, const domain::actor& who, route_id route, const std::string& id);
+    // A read whose X-Min-Position (or ?minPosition=) was not applied within the bounded
+    // wait: 503 with Retry-After while the position may still come, 400 naming the
+    // parameter when the partition ends at or before it - a position this log has never
+    // had (a token of another log, or made up) cannot become readable by waiting. Asks
+    // the brokers for the partition's end: call it on the read pool.
+    void answer_unapplied_position(const exchange& x, eventstore::context ctx, eventstore::position p, bool from_header,
+                                   std::string why);
     template <class Aggregate, class Command>
     void command(exchange x, const commands::command_handler<Aggregate>& handler, command_route route,
                  Command cmd, commands::command_metadata meta, commands::command_options opts,
@@ -1218,6 +1248,11 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
     // Per-principal rate limit: before any work, so a refused request appends nothing.
     if (const auto d = limiter.try_acquire(actor.id, std::chrono::steady_clock::now()); !d.allowed) {
         send_problem(x, too_many_requests(d.retry_after_seconds));
+        return;
+    }
+
+    if (auto unknown = unknown_aggregate(route.id, route.param)) {
+        send_problem(x, std::move(*unknown));
         return;
     }
 
@@ -1449,13 +1484,17 @@ void server::impl::history(exchange x, const domain::actor& who, route_id route,
     }
     const auto deadline = eventstore::clock::now() + options.min_position_timeout;
     deps.tail.await_position(
-        ctx, *p, deadline, [this, x = std::move(x), who, route, id](result<void, eventstore::wait_error> r) {
+        ctx, *p, deadline,
+        [this, x = std::move(x), who, route, id, ctx, at = *p, from_header](result<void, eventstore::wait_error> r) {
             if (!r) {
-                return send_problem(
-                    x, unavailable(r.error().code == eventstore::wait_errc::stopped
-                                       ? "the server is shutting down"
-                                       : "the position is not applied yet; retry, or read without X-Min-Position",
-                                   1));
+                if (r.error().code == eventstore::wait_errc::stopped) {
+                    return send_problem(x, unavailable("the server is shutting down", 1));
+                }
+                auto job = [this, x, ctx, at, from_header] {
+                    answer_unapplied_position(x, ctx, at, from_header, "the position is not applied yet");
+                };
+                (void)readers->post(job);
+                return;
             }
             // On the tail's thread now: the store read goes to the read pool (closed: the
             // event loop is gone, so the request cannot be answered; dropping the job ends
@@ -1463,6 +1502,23 @@ void server::impl::history(exchange x, const domain::actor& who, route_id route,
             auto job = [this, x, who, route, id]() mutable { read_history(std::move(x), who, route, id); };
             (void)readers->post(job);
         });
+}
+
+void server::impl::answer_unapplied_position(const exchange& x, eventstore::context ctx, eventstore::position p,
+                                             bool from_header, std::string why) {
+    // A commit is in its partition before its writer is answered (acks=all), so the end
+    // of a partition a real answer's position lies in is always beyond it.
+    const auto end = deps.tail.query_log_end(ctx, p.partition, std::chrono::milliseconds(1'000));
+    if (end && p.offset >= *end) {
+        const std::string detail = "names offset " + std::to_string(p.offset.value()) + " of " +
+                                   std::string(eventstore::topic_of(ctx)) + " partition " +
+                                   std::to_string(p.partition.value()) + ", which ends at offset " +
+                                   std::to_string(end->value()) +
+                                   ": no command answer of this log carries it (a token of another log?)";
+        return send_problem(x, from_header ? bad_header("X-Min-Position", detail)
+                                           : bad_query_parameter("minPosition", detail));
+    }
+    send_problem(x, unavailable(why + "; retry, or read without X-Min-Position", 1));
 }
 
 // The review query routes (adapters/http/review_routes.hpp). X-Min-Position (or
@@ -1497,16 +1553,25 @@ void server::impl::review_query(exchange x, queries::viewer who, review_query_ro
         if (!t->ctx || *t->ctx == eventstore::context::reviews) wait_for = t->at;
     }
     if (!wait_for) return answer_review_query_now(x, who, route, param);
+    if (const auto n = deps.tail.partition_count(eventstore::context::reviews); wait_for->partition.value() >= n) {
+        return refuse("names partition " + std::to_string(wait_for->partition.value()) + "; the log has " +
+                      std::to_string(n));
+    }
     const auto deadline = eventstore::clock::now() + options.min_position_timeout;
     deps.review_projection->await_position(
         eventstore::context::reviews, *wait_for, deadline,
-        [this, x = std::move(x), who = std::move(who), route, param](result<void, eventstore::wait_error> r) {
+        [this, x = std::move(x), who = std::move(who), route, param, at = *wait_for,
+         from_header](result<void, eventstore::wait_error> r) {
             if (!r) {
-                return send_problem(x, unavailable(r.error().code == eventstore::wait_errc::stopped
-                                                       ? "the server is shutting down"
-                                                       : "the reviews read model has not applied the position yet: " +
-                                                             r.error().message + "; retry, or read without X-Min-Position",
-                                                   1));
+                if (r.error().code == eventstore::wait_errc::stopped) {
+                    return send_problem(x, unavailable("the server is shutting down", 1));
+                }
+                auto job = [this, x, at, from_header, why = r.error().message] {
+                    answer_unapplied_position(x, eventstore::context::reviews, at, from_header,
+                                              "the reviews read model has not applied the position yet: " + why);
+                };
+                (void)readers->post(job);
+                return;
             }
             // On the projection's thread now: the read goes to the read pool.
             auto job = [this, x, who, route, param] { answer_review_query_now(x, who, route, param); };

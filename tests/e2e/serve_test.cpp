@@ -371,12 +371,19 @@ TEST_F(serve_e2e, review_queries_page_hide_and_refuse_bad_parameters_naming_them
     }
     auto wrong_product = call(base(), "GET", "/v1/products/sku-ryw/reviews?sort=helpful&after=" + next);
     expect_problem(wrong_product, 400, "bad-query-parameter");
-    // A position far ahead: 503 with Retry-After after the bounded wait.
+    // A position beyond the partition's end, which no answer of this log carries: after
+    // the bounded wait, 400 naming the header (waiting longer cannot make it readable).
     request_options ahead;
     ahead.headers.push_back("X-Min-Position: reviews:0:99999999");
     auto waited = call(base(), "GET", "/v1/products/sku-page/rating", ahead);
-    expect_problem(waited, 503, "unavailable");
-    EXPECT_FALSE(waited.header("retry-after").empty());
+    expect_problem(waited, 400, "bad-header");
+    EXPECT_NE(waited.body.find("which ends at offset"), std::string::npos) << waited.body;
+    // A partition the log does not have: 400 at once.
+    request_options nowhere;
+    nowhere.headers.push_back("X-Min-Position: reviews:1673:0");
+    auto no_partition = call(base(), "GET", "/v1/products/sku-page/rating", nowhere);
+    expect_problem(no_partition, 400, "bad-header");
+    EXPECT_NE(no_partition.body.find("names partition 1673"), std::string::npos) << no_partition.body;
     expect_problem(call(base(), "GET", "/v1/customers/pager-1/reviews"), 401, "unauthorized");
 }
 
@@ -610,16 +617,30 @@ TEST_F(serve_e2e, a_read_with_a_min_position_waits_for_it_and_bad_tokens_are_400
     expect_problem(call(base(), "GET", "/v1/orders/" + id + "/events?minPosition=1:-3", bearer(customer)), 400,
                    "bad-query-parameter");
 
-    // A position the log has not reached: a bounded wait, then 503 with Retry-After.
+    // A position the log has not reached, and so no command answer of it carries: the
+    // bounded wait, then 400 naming the parameter and the partition's end - not a 503, which
+    // would tell the client that retrying could help (schemathesis found the 503).
     const auto partition = at.substr(0, at.find(':'));
     auto future = bearer(customer);
     future.headers = {"X-Min-Position: " + partition + ":100000000"};
     const auto started = std::chrono::steady_clock::now();
     auto late = call(base(), "GET", "/v1/orders/" + id + "/events", future);
     const auto waited = std::chrono::steady_clock::now() - started;
-    expect_problem(late, 503, "unavailable");
-    EXPECT_FALSE(late.header("retry-after").empty());
+    expect_problem(late, 400, "bad-header");
+    EXPECT_NE(late.body.find("partition " + partition + ", which ends at offset"), std::string::npos) << late.body;
     EXPECT_GE(waited, 1500ms);
+    expect_problem(call(base(), "GET", "/v1/orders/" + id + "/events?minPosition=" + partition + ":100000000",
+                        bearer(customer)),
+                   400, "bad-query-parameter");
+
+    // A path id that is no order id names no order: 404, whatever the headers ask.
+    auto stale = bearer(customer);
+    stale.headers = {"If-Match: \"3\""};
+    stale.body = "{}";
+    stale.has_body = true;
+    expect_problem(call(base(), "POST", "/v1/orders/%C2%B5%5C/cancel", stale), 404, "not-found");
+    expect_problem(call(base(), "GET", "/v1/orders/%C2%B5%5C/events", bearer(customer)), 404, "not-found");
+    expect_problem(call(base(), "DELETE", "/v1/reviews/no-tilde", stale), 404, "not-found");
 }
 
 TEST_F(serve_e2e, concurrent_commands_on_one_aggregate_each_get_one_correct_answer) {
