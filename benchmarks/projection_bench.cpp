@@ -536,6 +536,7 @@ private:
 
 struct runtime_figures {
     double events_per_s = 0;
+    double mean_batch = 0;  // records per batch the runtime wrote
     percentiles loaded, idle, fresh;
 };
 
@@ -557,6 +558,8 @@ runtime_figures run_runtime(const std::string& bootstrap, projections::read_mode
     }
     runtime_figures f;
     f.events_per_s = static_cast<double>(events) / seconds_since(t);
+    const auto stats = r->stats();
+    f.mean_batch = stats.batches > 0 ? static_cast<double>(stats.records) / static_cast<double>(stats.batches) : 0;
     f.loaded = percentiles_of(load.finish());
     {
         std::vector<double> idle;
@@ -657,6 +660,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     spdlog::set_level(spdlog::level::warn);
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each figure as soon as it is measured, also into a file
 
     std::string pattern = (std::filesystem::temp_directory_path() / "projection-bench-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) die("mkdtemp");
@@ -726,7 +730,8 @@ int main(int argc, char** argv) {
         auto fresh = q.get_review(review::review_id_for("sku-fresh", domain::customer_id("fresh-" + std::to_string(o.freshness - 1))).value(), std::nullopt);
         if (o.freshness > 0 && !fresh) die("the last fresh review is not visible");
         print_row("reviews", "runtime from the log", f.events_per_s, ceiling);
-        std::printf("  %-8s %-34s %12.2f of the consume ceiling\n", "reviews", "runtime from the log", f.events_per_s / consumed);
+        std::printf("  %-8s %-34s %12.2f of the consume ceiling, %.0f records per batch\n", "reviews", "runtime from the log",
+                    f.events_per_s / consumed, f.mean_batch);
         print_latency("reviews", "first page, under the projection", f.loaded);
         print_latency("reviews", "first page, projection idle", f.idle);
         print_latency("reviews", "freshness: ack -> applied", f.fresh);
@@ -777,7 +782,8 @@ int main(int argc, char** argv) {
             o.freshness);
         if (o.freshness > 0 && !q->get_order("o-fresh-" + std::to_string(o.freshness - 1))) die("the last fresh order is not visible");
         print_row("orders", "runtime from the log", f.events_per_s, ceiling);
-        std::printf("  %-8s %-34s %12.2f of the consume ceiling\n", "orders", "runtime from the log", f.events_per_s / consumed);
+        std::printf("  %-8s %-34s %12.2f of the consume ceiling, %.0f records per batch\n", "orders", "runtime from the log",
+                    f.events_per_s / consumed, f.mean_batch);
         print_latency("orders", "customer's list, under the projection", f.loaded);
         print_latency("orders", "customer's list, projection idle", f.idle);
         print_latency("orders", "freshness: ack -> applied", f.fresh);
