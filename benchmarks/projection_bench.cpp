@@ -379,8 +379,12 @@ double orders_ceiling(pqxx::connection& c, const std::vector<projections::batch>
     for (const auto& b : batches) {
         pqxx::work txn(c);
         {
+            // One row per order: its last commit in the batch (an upsert may touch a row once).
+            std::unordered_map<std::string_view, const projections::applied_commit*> last;
+            for (const auto& commit : b.commits) last[commit.aggregate_id] = &commit;
             pqxx::stream_to rows(txn, "st_orders");
-            for (const auto& commit : b.commits) {
+            for (const auto& [id, latest] : last) {
+                const auto& commit = *latest;
                 const auto& e = std::get<order::event>(commit.events[0]);
                 const auto* placed = std::get_if<order::order_placed>(&e);
                 const char* status = placed != nullptr                                      ? "pending"
