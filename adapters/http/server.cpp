@@ -1084,6 +1084,11 @@ bool replayable(const commands::command_result& r) {
     return code == commands::command_errc::precondition_failed;
 }
 
+// The log a command handler appends to.
+template <class Aggregate>
+constexpr eventstore::context handler_context =
+    std::is_same_v<Aggregate, eventstore::order_aggregate> ? eventstore::context::orders : eventstore::context::reviews;
+
 // The answer to a finished command: the outcome, or the problem it ran into.
 template <class Aggregate>
 response render_command_result(const exchange& x, const commands::command_handler<Aggregate>& handler,
@@ -1110,7 +1115,8 @@ response render_command_result(const exchange& x, const commands::command_handle
         if (creation) resp.headers.emplace_back("Location", "/v1/reviews/" + outcome.aggregate_id);
     }
     resp.headers.emplace_back("ETag", etag(outcome.version));
-    if (outcome.at) resp.headers.emplace_back("X-Position", eventstore::to_string(*outcome.at));
+    // Named by its context (issue 11): a read of a model fed by several logs can tell which.
+    if (outcome.at) resp.headers.emplace_back("X-Position", eventstore::to_token(handler_context<Aggregate>, *outcome.at));
     return resp;
 }
 

@@ -130,7 +130,6 @@ TEST_F(serve_orders_e2e, a_placed_order_is_read_back_with_its_commands_position_
             case 1: query = "?minPosition=" + w.position; break;
             default: query = "?minPosition=" + w.position.substr(w.position.find(':') + 1); break;
         }
-        if (w.position.find(':') == w.position.rfind(':')) query = "?minPosition=" + w.position;  // already bare
         auto got = call(base(), "GET", "/v1/orders/" + w.id + query, read);
         ASSERT_EQ(got.status, 200) << i << ": " << got.body;
         const auto body = got.body_json();
@@ -139,6 +138,18 @@ TEST_F(serve_orders_e2e, a_placed_order_is_read_back_with_its_commands_position_
         EXPECT_EQ(body.at("status"), "pending");
         EXPECT_EQ(got.header("etag"), "\"1\"");
     }
+    // The projection that applied them shows in /metrics as the reviews one does, and in /readyz.
+    const std::string metrics = call(base(), "GET", "/metrics").body;
+    for (const std::string family : {"shopstream_projection_lag_records{model=\"orders\",context=\"orders\"",
+                                     "shopstream_projection_applied_offset{model=\"orders\",context=\"payments\"",
+                                     "shopstream_projection_events_applied_total{model=\"orders\"}",
+                                     "shopstream_projection_dead_letters_total{model=\"orders\"} 0",
+                                     "shopstream_projection_batch_records_count{model=\"orders\"}"}) {
+        EXPECT_NE(metrics.find(family), std::string::npos) << family;
+    }
+    auto ready = call(base(), "GET", "/readyz");
+    EXPECT_EQ(ready.status, 200) << ready.body;
+    EXPECT_EQ(ready.body_json().at("checks").at("projections"), "ok") << ready.body;
 }
 
 TEST_F(serve_orders_e2e, an_order_has_its_lines_money_and_times_and_only_its_owner_or_an_admin_reads_it) {
