@@ -503,6 +503,11 @@ int run_serve(const serve_config& config) {
     }
     projections::runtime_options order_projection_options = projection_options;
     order_projection_options.mode = projections::assignment_mode::consumer_group;
+    // One group per model database: processes sharing a PostgreSQL split the partitions,
+    // a deployment with a PostgreSQL of its own on the same Kafka must not take half of
+    // them away (its model would lack them). Spelled otherwise for the same database, two
+    // groups each apply everything, which the model's version guard makes harmless.
+    order_projection_options.group_id = "shopstream-projection-orders " + (*order_model)->location();
     order_projection_options.extra = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
     for (const auto& [key, value] : kafka_settings) order_projection_options.extra[key] = value;
     auto order_projection = projections::runtime::start(order_projection_options, **order_model);

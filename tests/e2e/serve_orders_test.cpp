@@ -6,6 +6,7 @@
 // and bad parameters named in their 400s, the summary, and a cancel seen in the model.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -341,6 +342,151 @@ TEST_F(serve_orders_e2e, a_min_position_of_another_context_is_ignored_and_bad_on
     auto future = call(base(), "GET", "/v1/orders/" + w.id + "?minPosition=orders:0:100000000", bearer(token));
     expect_problem(future, 400, "bad-query-parameter");
     EXPECT_NE(future.body.find("which ends at offset"), std::string::npos) << future.body;
+}
+
+}  // namespace
+}  // namespace shopstream::testing
+
+namespace shopstream::testing {
+namespace {
+
+// The orders partitions (orders.events and payments.events) a serve process's projection
+// holds now, from its /metrics.
+int held_partitions(const std::string& base) {
+    auto r = try_call(base, "GET", "/metrics");
+    if (!r || r->status != 200) return -1;
+    int held = 0;
+    const std::string family = "shopstream_projection_applied_offset{model=\"orders\"";
+    for (auto at = r->body.find(family); at != std::string::npos; at = r->body.find(family, at + 1)) ++held;
+    return held;
+}
+
+template <class Predicate>
+bool eventually_true(Predicate done, std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        std::this_thread::sleep_for(100ms);
+    }
+    return true;
+}
+
+// Two serve processes on one consumer group and one PostgreSQL split the orders
+// partitions and build the model one would; one is SIGKILLed while commands keep coming,
+// the other takes its partitions over at the checkpoints in PostgreSQL, and the model
+// still holds exactly what the commands were answered - the same, order by order, as a
+// third process builds by replaying the log into a fresh database.
+TEST(serve_orders_group, two_processes_split_the_orders_partitions_and_the_survivor_of_a_sigkill_keeps_the_model_exact) {
+    constexpr int partitions = 4;  // per topic: orders.events and payments.events are 8 in all
+    temp_dir dir;
+    auto cluster = spawn_cluster(SHOPSTREAM_BINARY, partitions);
+    const std::string database = shared_postgres().create_database();
+    auto serve_on = [&](const std::string& name, const std::string& db) {
+        return spawn_serve(SHOPSTREAM_BINARY,
+                           {"--partitions", std::to_string(partitions), "--brokers", cluster.bootstrap(), "--data-dir",
+                            (dir.path() / name).string(), "--postgres", shared_postgres().connection_string(db),
+                            "--cursor-key", "e2e-orders-cursor-key-0123456789"},
+                           dir.path() / (name + ".log"), {{"SHOPSTREAM_JWT_SECRET", secret}});
+    };
+    auto a = serve_on("a", database);
+    auto b = serve_on("b", database);
+    ASSERT_TRUE(eventually_true(
+        [&] {
+            const int in_a = held_partitions(a.base), in_b = held_partitions(b.base);
+            return in_a > 0 && in_b > 0 && in_a + in_b == 2 * partitions;
+        },
+        60s))
+        << held_partitions(a.base) << " + " << held_partitions(b.base) << "\n" << read_file(dir.path() / "a.log");
+
+    // What the commands were answered: each order's status and version.
+    struct expected_order {
+        std::string customer;
+        std::string status;
+        int version = 0;
+        std::string position;  // of its last command
+    };
+    std::map<std::string, expected_order> orders;
+    auto place_on = [&](const std::string& base, const std::string& customer) {
+        auto r = call(base, "POST", "/v1/orders", with_body(order_body, token_of(customer)));
+        ASSERT_EQ(r.status, 201) << r.body;
+        orders[r.body_json().at("orderId")] = {customer, "pending", 1, r.header("x-position")};
+    };
+    auto cancel_on = [&](const std::string& base, const std::string& id) {
+        auto& o = orders.at(id);
+        auto r = call(base, "POST", "/v1/orders/" + id + "/cancel", bearer(token_of(o.customer)));
+        ASSERT_EQ(r.status, 200) << r.body;
+        o = {o.customer, "cancelled", 2, r.header("x-position")};
+    };
+    // Read from `base` once the model has the order's last command (another process may
+    // apply it; after the kill, only once the survivor has taken the partition over).
+    auto read_back = [&](const std::string& base, const std::string& id) {
+        http_response got;
+        auto read = bearer(token_of("admin-1", domain::role::admin));
+        read.headers.push_back("X-Min-Position: " + orders.at(id).position);
+        EXPECT_TRUE(eventually_true(
+            [&] {
+                got = call(base, "GET", "/v1/orders/" + id, read);
+                return got.status != 503;
+            },
+            30s));
+        return got;
+    };
+
+    for (int i = 0; i < 40; ++i) place_on(i % 2 == 0 ? a.base : b.base, "group-" + std::to_string(i % 5));
+    int n = 0;
+    for (const auto& [id, o] : std::map(orders)) {
+        if (n++ % 3 == 0) cancel_on(n % 2 == 0 ? a.base : b.base, id);
+    }
+    for (const auto& [id, o] : orders) {
+        auto got = read_back(b.base, id);
+        ASSERT_EQ(got.status, 200) << got.body;
+        EXPECT_EQ(got.body_json().at("status"), o.status) << id;
+    }
+
+    // SIGKILL b while a keeps taking commands: a takes every partition over.
+    ASSERT_TRUE(b.child.send_signal(SIGKILL).has_value());
+    for (int i = 0; i < 30; ++i) place_on(a.base, "group-" + std::to_string(i % 5));
+    n = 0;
+    for (const auto& [id, o] : std::map(orders)) {
+        if (o.status == "pending" && n++ % 4 == 0) cancel_on(a.base, id);
+    }
+    ASSERT_TRUE(eventually_true([&] { return held_partitions(a.base) == 2 * partitions; }, 60s))
+        << held_partitions(a.base) << "\n" << read_file(dir.path() / "a.log");
+    std::map<std::string, json> survivor;
+    for (const auto& [id, o] : orders) {
+        auto got = read_back(a.base, id);
+        ASSERT_EQ(got.status, 200) << id << ": " << got.body;
+        survivor[id] = got.body_json();
+        EXPECT_EQ(survivor[id].at("status"), o.status) << id;
+        EXPECT_EQ(survivor[id].at("version"), o.version) << id;  // no event applied twice, none missing
+    }
+    // Each customer's list holds exactly their orders.
+    for (int c = 0; c < 5; ++c) {
+        const std::string customer = "group-" + std::to_string(c);
+        auto page = call(a.base, "GET", "/v1/orders?limit=100&customerId=" + customer,
+                         bearer(token_of("admin-1", domain::role::admin)));
+        ASSERT_EQ(page.status, 200) << page.body;
+        std::set<std::string> listed;
+        const auto body = page.body_json();
+        for (const auto& item : body.at("items")) listed.insert(item.at("orderId").get<std::string>());
+        std::set<std::string> placed;
+        for (const auto& [id, o] : orders) {
+            if (o.customer == customer) placed.insert(id);
+        }
+        EXPECT_EQ(listed, placed) << customer;
+    }
+
+    // A fresh replay of the log into another database builds the same model, order by order.
+    auto replay = serve_on("replay", shared_postgres().create_database());
+    for (const auto& [id, o] : orders) {
+        auto got = read_back(replay.base, id);
+        ASSERT_EQ(got.status, 200) << id << ": " << got.body;
+        EXPECT_EQ(got.body_json(), survivor.at(id)) << id;
+    }
+    for (auto* s : {&a, &replay}) {
+        auto stopped = stop_serve(*s);
+        EXPECT_TRUE(stopped.has_value() && stopped->success());
+    }
 }
 
 }  // namespace
