@@ -20,6 +20,7 @@
 #include "tests/support/kafka_cluster.hpp"
 #include "tests/support/kafka_fixture.hpp"
 #include "tests/support/postgres_fixture.hpp"
+#include "tests/support/process.hpp"
 #include "tests/support/serve_process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -369,6 +370,22 @@ bool eventually_true(Predicate done, std::chrono::seconds timeout) {
         std::this_thread::sleep_for(100ms);
     }
     return true;
+}
+
+// The order cursors' key: kept in the data dir like the JWT secret when not given, and
+// a given one too short to sign with is a usage error naming the flag.
+TEST_F(serve_orders_e2e, the_cursor_key_is_kept_in_the_data_dir_and_a_short_one_is_refused) {
+    const auto key = dir_->path() / "data" / "cursor-key";
+    ASSERT_TRUE(std::filesystem::exists(key));
+    EXPECT_EQ(std::filesystem::status(key).permissions() & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    EXPECT_GE(std::filesystem::file_size(key), 16U);
+
+    auto out = run({SHOPSTREAM_BINARY, "serve", "--listen", "127.0.0.1:0", "--cursor-key", "too-short"}, 30s);
+    ASSERT_TRUE(out.has_value());
+    EXPECT_EQ(out->status.code, 2) << out->status.describe();
+    EXPECT_NE(out->standard_error.find("--cursor-key: must be at least 16 bytes"), std::string::npos)
+        << out->standard_error;
 }
 
 // Two serve processes on one consumer group and one PostgreSQL split the orders
