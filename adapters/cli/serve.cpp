@@ -318,11 +318,6 @@ int run_serve(const serve_config& config) {
             return exit_environment;
         }
         cursor_key = std::move(kept->value);
-        if (!embedded) {
-            spdlog::warn("no --cursor-key: the order list's cursors are signed with {} - every serve process sharing "
-                         "this PostgreSQL must use the same key, or a cursor one issued is refused by another",
-                         (data_dir / "cursor-key").string());
-        }
     }
 
     // ---- the log ----
@@ -602,6 +597,11 @@ int run_serve(const serve_config& config) {
     spdlog::info("HTTP API on {} (log {}, {} partitions per context, data in {})", base, bootstrap,
                  config.partitions, data_dir.string());
 
+    if (!embedded && config.cursor_key.empty()) {  // said once serving, not before a failed start's one line
+        spdlog::warn("no --cursor-key: the order list's cursors are signed with {} - every serve process sharing "
+                     "this PostgreSQL must use the same key, or a cursor one issued is refused by another",
+                     (data_dir / "cursor-key").string());
+    }
     if (config.jwt_secret.empty()) {
         const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
         auto customer = authority->mint("customer-1", domain::role::customer, std::chrono::hours(24), now);
