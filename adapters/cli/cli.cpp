@@ -171,6 +171,10 @@ int run_cli(int argc, char** argv) {
                       "HMAC secret of the bearer tokens, at least 32 bytes; absent: the one in <data-dir>/jwt-secret, "
                       "generated on first start, with example tokens printed (without --brokers only)")
         ->envname("SHOPSTREAM_JWT_SECRET");
+    serve->add_option("--cursor-key", serve_options.cursor_key,
+                      "HMAC key of the order list's cursors, at least 16 bytes, the same in every serve process "
+                      "sharing one PostgreSQL; absent: the one in <data-dir>/cursor-key, generated on first start")
+        ->envname("SHOPSTREAM_CURSOR_KEY");
     serve->add_option("--partitions", serve_options.partitions, "partitions per event topic")
         ->envname("SHOPSTREAM_PARTITIONS")
         ->capture_default_str();

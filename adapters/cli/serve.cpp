@@ -31,8 +31,10 @@
 #include "eventstore/producer.hpp"
 #include "eventstore/state_store.hpp"
 #include "eventstore/tail.hpp"
+#include "projections/orders_model.hpp"
 #include "projections/reviews_model.hpp"
 #include "projections/runtime.hpp"
+#include "queries/orders.hpp"
 #include "queries/reviews.hpp"
 #include "eventstore/topics.hpp"
 
@@ -42,6 +44,7 @@ namespace {
 constexpr int exit_environment = 1;
 constexpr int exit_usage = 2;
 constexpr adapters::os::exit_status kafka_stopped_by_sigterm{false, 128 + SIGTERM, 0};
+constexpr std::size_t min_cursor_key_bytes = 16;  // queries::order_queries::open's floor
 
 // `%*`: the message as the contents of a JSON string (spdlog's %v is not escaped).
 class json_message_flag : public spdlog::custom_flag_formatter {
@@ -242,6 +245,11 @@ int run_serve(const serve_config& config) {
             return exit_usage;
         }
     }
+    if (!config.cursor_key.empty() && config.cursor_key.size() < min_cursor_key_bytes) {
+        std::fprintf(stderr, "shopstream serve: --cursor-key: must be at least %zu bytes, got %zu (see --help)\n",
+                     min_cursor_key_bytes, config.cursor_key.size());
+        return exit_usage;
+    }
 
     // Before any library thread starts, so every thread inherits the mask.
     const sigset_t signals = block_termination_signals();
@@ -299,6 +307,17 @@ int run_serve(const serve_config& config) {
     if (!authority) {
         spdlog::error("JWT secret in {}: {}", (data_dir / "jwt-secret").string(), authority.error());
         return exit_environment;
+    }
+
+    // ---- the order cursors' key: given, or kept beside the JWT secret ----
+    std::string cursor_key = config.cursor_key;
+    if (cursor_key.empty()) {
+        auto kept = read_or_create_secret(data_dir / "cursor-key");
+        if (!kept) {
+            spdlog::error("cursor key: {}", kept.error());
+            return exit_environment;
+        }
+        cursor_key = std::move(kept->value);
     }
 
     // ---- the log ----
@@ -418,7 +437,7 @@ int run_serve(const serve_config& config) {
         spdlog::warn(
             "NO --postgres: started a LOCAL PostgreSQL 15 (pid {}, {} ms, {}) at postgresql://{} with its data in {}, "
             "listening on 127.0.0.1 only, password (SCRAM-SHA-256) in {}. It lives and dies with this process and "
-            "holds nothing yet (the read models arrive with the projections). Use --postgres for a server of your own.",
+            "holds the orders read model. Use --postgres for a server of your own.",
             local_postgres->pid(), took.count(), local_postgres->initialized() ? "new cluster" : "existing cluster",
             postgres_url->describe(), local_postgres->data_directory().string(),
             (data_dir / "postgres-password").string());
@@ -468,6 +487,42 @@ int run_serve(const serve_config& config) {
     }
     const queries::review_queries review_queries(**review_model);
 
+    // The orders read model in the shared PostgreSQL (migrated here), fed through a
+    // consumer group: several serve processes split its partitions (decision 6). On the
+    // mock a new member waits session.timeout.ms - 1 s to join, on Kafka a dead one holds
+    // its partitions that long: 6 s unless --kafka-config says otherwise.
+    auto order_model = projections::orders_model::open(*postgres_url);
+    if (!order_model) {
+        spdlog::error("cannot open the orders read model: {}", order_model.error());
+        return exit_environment;
+    }
+    projections::runtime_options order_projection_options = projection_options;
+    order_projection_options.mode = projections::assignment_mode::consumer_group;
+    // One group per model database: processes sharing a PostgreSQL split the partitions,
+    // a deployment with a PostgreSQL of its own on the same Kafka must not take half of
+    // them away (its model would lack them). Spelled otherwise for the same database, two
+    // groups each apply everything, which the model's version guard makes harmless.
+    order_projection_options.group_id = "shopstream-projection-orders " + (*order_model)->location();
+    order_projection_options.extra = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
+    for (const auto& [key, value] : kafka_settings) order_projection_options.extra[key] = value;
+    auto order_projection = projections::runtime::start(order_projection_options, **order_model);
+    if (!order_projection) {
+        spdlog::error("cannot start the orders projection: {}", order_projection.error());
+        return exit_environment;
+    }
+    auto order_queries = queries::order_queries::open({.url = *postgres_url, .cursor_key = cursor_key});
+    if (!order_queries) {
+        spdlog::error("cannot open the order queries: {}", order_queries.error());
+        return exit_environment;
+    }
+    http::readiness_check projections_ready = [&review_projection, &order_projection]() -> std::optional<std::string> {
+        for (const auto& [name, runtime] : {std::pair{"reviews", review_projection->get()},
+                                            std::pair{"orders", order_projection->get()}}) {
+            if (auto failed = runtime->failure()) return std::string(name) + " projection stopped: " + *failed;
+        }
+        return std::nullopt;
+    };
+
     eventstore::producer_options producer_options;
     producer_options.bootstrap_servers = bootstrap;
     producer_options.extra = kafka_settings;
@@ -492,6 +547,7 @@ int run_serve(const serve_config& config) {
     metrics::service_metrics service_metrics(SHOPSTREAM_VERSION);  // outlives the server and the handlers
     service_metrics.watch(**tail);
     service_metrics.watch("reviews", **review_projection);
+    service_metrics.watch("orders", **order_projection);
     auto orders = std::make_unique<commands::order_handler>(commands::store_runtime{**store, **producer, **tail},
                                                             &service_metrics.commands());
     auto reviews = std::make_unique<commands::review_handler>(commands::store_runtime{**store, **producer, **tail},
@@ -526,7 +582,8 @@ int run_serve(const serve_config& config) {
                                       http::server_dependencies{*orders, *reviews, **store, **tail,
                                                                 *authority, brokers, postgres_ready,
                                                                 idempotency->get(), &service_metrics,
-                                                                &review_queries, review_projection->get()});
+                                                                &review_queries, review_projection->get(),
+                                                                order_queries->get(), projections_ready});
     if (!server) {
         spdlog::error("{}", server.error());
         return exit_environment;
@@ -545,6 +602,11 @@ int run_serve(const serve_config& config) {
     spdlog::info("HTTP API on {} (log {}, {} partitions per context, data in {})", base, bootstrap,
                  config.partitions, data_dir.string());
 
+    if (!embedded && config.cursor_key.empty()) {  // said once serving, not before a failed start's one line
+        spdlog::warn("no --cursor-key: the order list's cursors are signed with {} - every serve process sharing "
+                     "this PostgreSQL must use the same key, or a cursor one issued is refused by another",
+                     (data_dir / "cursor-key").string());
+    }
     if (config.jwt_secret.empty()) {
         const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
         auto customer = authority->mint("customer-1", domain::role::customer, std::chrono::hours(24), now);
@@ -581,8 +643,11 @@ int run_serve(const serve_config& config) {
     producer->reset();
     tail->reset();
     review_projection->reset();  // its last waits still answer through the server
+    order_projection->reset();
     server->reset();
     review_model->reset();
+    order_queries->reset();
+    order_model->reset();
     orders.reset();
     reviews.reset();
     store->reset();

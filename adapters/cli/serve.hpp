@@ -6,7 +6,10 @@
 // and a local PostgreSQL 15 in it (adapters/postgres/local_cluster.hpp; 127.0.0.1 only,
 // SCRAM password kept in <data-dir>/postgres-password, fsync on; stopped at exit, also on
 // start-up failures). Without --jwt-secret the secret is <data-dir>/jwt-secret, generated
-// on first start (adapters/cli/data_dir.hpp). A PostgreSQL given by URL must answer at
+// on first start (adapters/cli/data_dir.hpp), and without --cursor-key the order cursors'
+// key is <data-dir>/cursor-key. The orders projection runs in consumer_group mode over
+// the orders read model in that PostgreSQL (migrated at start), the reviews projection
+// over every partition into the local LMDB replica. A PostgreSQL given by URL must answer at
 // start. With brokers the topics' guarantees are checked (eventstore/topics.hpp) and
 // --kafka-config settings go to every Kafka client (eventstore/client_settings.hpp).
 //
@@ -33,6 +36,10 @@ struct serve_config {
     std::string postgres;    // a libpq URL; empty: a local PostgreSQL in <data-dir>/postgres (embedded mode only)
     std::string data_dir;    // empty: a fresh temporary directory (embedded mode only)
     std::string jwt_secret;  // empty: a random one (embedded mode only)
+    // HMAC key of the order list's cursors, at least 16 bytes, the same in every serve
+    // process behind one load balancer; empty: the one in <data-dir>/cursor-key (made on
+    // first start, mode 0600).
+    std::string cursor_key;
     int partitions = 16;
     std::string log_format = "text";  // text | json
     bool access_log = false;

@@ -706,13 +706,13 @@ void order_lines(json_writer& w, const std::vector<domain::order::order_line>& l
     w.end_array();
 }
 
-json command_response(std::string_view id_key, const commands::command_outcome& o,
+json command_response(std::string_view id_key, eventstore::context ctx, const commands::command_outcome& o,
                       std::optional<std::string_view> status) {
     json j = json::object();
     j[std::string(id_key)] = o.aggregate_id;
     if (status) j["status"] = *status;
     j["version"] = o.version;
-    j["position"] = o.at ? json(eventstore::to_string(*o.at)) : json(nullptr);
+    j["position"] = o.at ? json(eventstore::to_token(ctx, *o.at)) : json(nullptr);
     return j;
 }
 
@@ -879,13 +879,13 @@ result<void, problem> write_history_event(eventstore::context ctx, json_writer& 
 std::string render_order_command_response(const commands::command_outcome& outcome,
                                           std::optional<domain::order::order_status> status) {
     return dump(
-        command_response("orderId", outcome, status ? std::optional(name_of(*status)) : std::nullopt));
+        command_response("orderId", eventstore::context::orders, outcome, status ? std::optional(name_of(*status)) : std::nullopt));
 }
 
 std::string render_review_command_response(const commands::command_outcome& outcome,
                                            std::optional<domain::review::review_status> status) {
     return dump(
-        command_response("reviewId", outcome, status ? std::optional(name_of(*status)) : std::nullopt));
+        command_response("reviewId", eventstore::context::reviews, outcome, status ? std::optional(name_of(*status)) : std::nullopt));
 }
 
 std::string render_order(const domain::order::state& s, std::uint64_t version) {

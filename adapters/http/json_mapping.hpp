@@ -105,8 +105,9 @@ struct request_context {
 [[nodiscard]] std::string etag(std::uint64_t version);
 
 // A command's answer: {orderId, status, version, position} / {reviewId, status, version,
-// position}. `status` is left out when not given; `position` is the "partition:offset"
-// token, null when the command appended nothing to a new aggregate.
+// position}. `status` is left out when not given; `position` is the position token naming
+// its context ("orders:7:1234", "reviews:7:1234"), null when the command appended nothing
+// to a new aggregate.
 [[nodiscard]] std::string render_order_command_response(const commands::command_outcome& outcome,
                                                         std::optional<domain::order::order_status> status);
 [[nodiscard]] std::string render_review_command_response(const commands::command_outcome& outcome,

@@ -31,11 +31,13 @@
 #include "adapters/http/json_mapping.hpp"
 #include "adapters/http/openapi.hpp"
 #include "adapters/http/problem.hpp"
+#include "adapters/http/order_query_routes.hpp"
 #include "adapters/http/rate_limiter.hpp"
 #include "adapters/http/review_routes.hpp"
 #include "domain/review/review.hpp"
 #include "eventstore/aggregate_reader.hpp"
 #include "projections/runtime.hpp"
+#include "queries/orders.hpp"
 
 namespace shopstream::adapters::http {
 namespace {
@@ -768,6 +770,9 @@ enum class route_id : std::uint8_t {
     product_reviews,
     product_rating,
     customer_reviews,
+    get_order,
+    list_orders,
+    order_summary,
 };
 
 struct route_pattern {
@@ -779,7 +784,7 @@ struct route_pattern {
 
 constexpr bool is_parameter(std::string_view segment) { return segment.starts_with('{'); }
 
-constexpr std::array<route_pattern, 18> routes = {{
+constexpr std::array<route_pattern, 21> routes = {{
     {"GET", {"healthz"}, route_id::healthz},
     {"GET", {"readyz"}, route_id::readyz},
     {"GET", {"v1", "openapi.json"}, route_id::openapi},
@@ -798,6 +803,9 @@ constexpr std::array<route_pattern, 18> routes = {{
     {"GET", {"v1", "products", "{sku}", "reviews"}, route_id::product_reviews},
     {"GET", {"v1", "products", "{sku}", "rating"}, route_id::product_rating},
     {"GET", {"v1", "customers", "{id}", "reviews"}, route_id::customer_reviews},
+    {"GET", {"v1", "orders", "{id}"}, route_id::get_order},
+    {"GET", {"v1", "orders"}, route_id::list_orders},
+    {"GET", {"v1", "admin", "orders", "summary"}, route_id::order_summary},
 }};
 
 std::optional<review_query_route> review_query_of(route_id id) {
@@ -806,6 +814,15 @@ std::optional<review_query_route> review_query_of(route_id id) {
         case route_id::product_reviews: return review_query_route::product_reviews;
         case route_id::product_rating: return review_query_route::product_rating;
         case route_id::customer_reviews: return review_query_route::customer_reviews;
+        default: return std::nullopt;
+    }
+}
+
+std::optional<order_query_route> order_query_of(route_id id) {
+    switch (id) {
+        case route_id::get_order: return order_query_route::get_order;
+        case route_id::list_orders: return order_query_route::list_orders;
+        case route_id::order_summary: return order_query_route::summary;
         default: return std::nullopt;
     }
 }
@@ -929,6 +946,7 @@ std::optional<problem> unknown_aggregate(route_id id, const std::string& param) 
         case route_id::cancel_order:
         case route_id::ship_order:
         case route_id::order_events:
+        case route_id::get_order:
             if (domain::is_valid_id(param)) return std::nullopt;
             return not_found("no order '" + param + "': not an order id");
         case route_id::edit_review:
@@ -986,6 +1004,61 @@ void send(const exchange& x, response r) {
 
 void send_problem(const exchange& x, problem p) { send(x, from_problem(std::move(p), x.path)); }
 
+// ---- read-your-writes ------------------------------------------------------------------
+
+// The position a read waits for: X-Min-Position, or else ?minPosition=, as a command
+// answer carried it.
+struct min_position {
+    eventstore::context ctx = eventstore::context::orders;
+    eventstore::position at;
+    bool from_header = true;  // which of the two named it, for a 400
+};
+
+problem bad_min_position(bool from_header, std::string detail) {
+    return from_header ? bad_header("X-Min-Position", std::move(detail))
+                       : bad_query_parameter("minPosition", std::move(detail));
+}
+
+// The one reading of X-Min-Position / ?minPosition= every read route shares. A read
+// served from the contexts `served` waits for a token naming one of them, or for a bare
+// token (which means `bare`); a token of another context names another log and is
+// ignored (nullopt, issue 11), as is a read with neither. A malformed token, or one naming
+// a partition the log does not have, is a 400 naming the header or the parameter.
+result<std::optional<min_position>, problem> read_min_position(const exchange& x, const eventstore::tail& tail,
+                                                               std::initializer_list<eventstore::context> served,
+                                                               eventstore::context bare) {
+    std::optional<std::string> token;
+    bool from_header = true;
+    if (const auto h = x.req->header().opt_value_of("X-Min-Position")) {
+        token = std::string(h->data(), h->size());
+    } else {
+        try {
+            const auto query = restinio::parse_query<restinio::parse_query_traits::relaxed>(x.req->header().query());
+            if (const auto v = query.get_param("minPosition")) {
+                token = std::string(v->data(), v->size());
+                from_header = false;
+            }
+        } catch (const std::exception&) {
+            return fail(bad_query_parameter("query", "the query string is not valid"));
+        }
+    }
+    if (!token) return std::nullopt;
+    const auto named = eventstore::parse_position_token(*token);
+    if (!named) {
+        return fail(bad_min_position(from_header, "must be a position token \"" +
+                                                      std::string(eventstore::name_of(bare)) +
+                                                      ":<partition>:<offset>\" (or \"<partition>:<offset>\") as "
+                                                      "command answers carry it"));
+    }
+    const auto ctx = named->ctx.value_or(bare);
+    if (std::find(served.begin(), served.end(), ctx) == served.end()) return std::nullopt;
+    if (const auto n = tail.partition_count(ctx); named->at.partition.value() >= n) {
+        return fail(bad_min_position(from_header, "names partition " + std::to_string(named->at.partition.value()) +
+                                                      "; the log has " + std::to_string(n)));
+    }
+    return min_position{ctx, named->at, from_header};
+}
+
 // A command request that carries an Idempotency-Key: the scoped key (= the command id) and
 // what makes a retry "the same request".
 struct keyed_request {
@@ -1010,6 +1083,11 @@ bool replayable(const commands::command_result& r) {
     if (code == commands::command_errc::rejected) return r.error().rejection.code != domain::rejection_code::invalid;
     return code == commands::command_errc::precondition_failed;
 }
+
+// The log a command handler appends to.
+template <class Aggregate>
+constexpr eventstore::context handler_context =
+    std::is_same_v<Aggregate, eventstore::order_aggregate> ? eventstore::context::orders : eventstore::context::reviews;
 
 // The answer to a finished command: the outcome, or the problem it ran into.
 template <class Aggregate>
@@ -1037,7 +1115,8 @@ response render_command_result(const exchange& x, const commands::command_handle
         if (creation) resp.headers.emplace_back("Location", "/v1/reviews/" + outcome.aggregate_id);
     }
     resp.headers.emplace_back("ETag", etag(outcome.version));
-    if (outcome.at) resp.headers.emplace_back("X-Position", eventstore::to_string(*outcome.at));
+    // Named by its context (issue 11): a read of a model fed by several logs can tell which.
+    if (outcome.at) resp.headers.emplace_back("X-Position", eventstore::to_token(handler_context<Aggregate>, *outcome.at));
     return resp;
 }
 
@@ -1097,6 +1176,14 @@ struct server::impl {
     void answer_review_query_now(const exchange& x, const queries::viewer& who, review_query_route route,
                                  const std::string& param);
     void read_history(exchange x, const domain::actor& who, route_id route, const std::string& id);
+    void order_query(exchange x, const domain::actor& who, order_query_route route, const std::string& id);
+    // Polls the orders model's checkpoint in PostgreSQL (on the read pool) until it holds
+    // `wanted` or the deadline passed; between polls no thread waits (a timer on the
+    // event loop).
+    void await_order_position(exchange x, domain::actor who, order_query_route route, std::string id,
+                              min_position wanted, eventstore::clock::time_point deadline);
+    void answer_order_query_now(const exchange& x, const domain::actor& who, order_query_route route,
+                                const std::string& id);
     // A read whose X-Min-Position (or ?minPosition=) was not applied within the bounded
     // wait: 503 with Retry-After while the position may still come, 400 naming the
     // parameter when the partition ends at or before it - a position this log has never
@@ -1262,6 +1349,10 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
     }
     if (const auto q = review_query_of(route.id)) {
         review_query(std::move(x), actor, *q, route.param);
+        return;
+    }
+    if (const auto q = order_query_of(route.id)) {
+        order_query(std::move(x), actor, *q, route.param);
         return;
     }
 
@@ -1454,38 +1545,14 @@ void server::impl::finish_command(const exchange& x, const commands::command_han
 // context's tail has applied the position a command answer carried.
 void server::impl::history(exchange x, const domain::actor& who, route_id route, const std::string& id) {
     const auto ctx = route == route_id::order_events ? eventstore::context::orders : eventstore::context::reviews;
-    std::optional<std::string> token;
-    bool from_header = true;
-    if (const auto h = x.req->header().opt_value_of("X-Min-Position")) {
-        token = std::string(h->data(), h->size());
-    } else {
-        try {
-            const auto query = restinio::parse_query<restinio::parse_query_traits::relaxed>(x.req->header().query());
-            if (const auto v = query.get_param("minPosition")) {
-                token = std::string(v->data(), v->size());
-                from_header = false;
-            }
-        } catch (const std::exception&) {
-            return send_problem(x, bad_query_parameter("query", "the query string is not valid"));
-        }
-    }
-    if (!token) return read_history(std::move(x), who, route, id);
-    auto refuse = [&](std::string detail) {
-        send_problem(x, from_header ? bad_header("X-Min-Position", std::move(detail))
-                                    : bad_query_parameter("minPosition", std::move(detail)));
-    };
-    const auto named = eventstore::parse_position_token(*token);
-    if (!named) return refuse("must be a position token \"<partition>:<offset>\" as command answers carry it");
-    // A token of another context names another log: no wait for this one (issue 11).
-    if (named->ctx && *named->ctx != ctx) return read_history(std::move(x), who, route, id);
-    const auto p = std::optional<eventstore::position>(named->at);
-    if (const auto n = deps.tail.partition_count(ctx); p->partition.value() >= n) {
-        return refuse("names partition " + std::to_string(p->partition.value()) + "; the log has " + std::to_string(n));
-    }
+    auto wanted = read_min_position(x, deps.tail, {ctx}, ctx);
+    if (!wanted) return send_problem(x, std::move(wanted.error()));
+    if (!*wanted) return read_history(std::move(x), who, route, id);
     const auto deadline = eventstore::clock::now() + options.min_position_timeout;
     deps.tail.await_position(
-        ctx, *p, deadline,
-        [this, x = std::move(x), who, route, id, ctx, at = *p, from_header](result<void, eventstore::wait_error> r) {
+        ctx, (*wanted)->at, deadline,
+        [this, x = std::move(x), who, route, id, ctx, at = (*wanted)->at,
+         from_header = (*wanted)->from_header](result<void, eventstore::wait_error> r) {
             if (!r) {
                 if (r.error().code == eventstore::wait_errc::stopped) {
                     return send_problem(x, unavailable("the server is shutting down", 1));
@@ -1515,8 +1582,7 @@ void server::impl::answer_unapplied_position(const exchange& x, eventstore::cont
                                    std::to_string(p.partition.value()) + ", which ends at offset " +
                                    std::to_string(end->value()) +
                                    ": no command answer of this log carries it (a token of another log?)";
-        return send_problem(x, from_header ? bad_header("X-Min-Position", detail)
-                                           : bad_query_parameter("minPosition", detail));
+        return send_problem(x, bad_min_position(from_header, detail));
     }
     send_problem(x, unavailable(why + "; retry, or read without X-Min-Position", 1));
 }
@@ -1528,40 +1594,14 @@ void server::impl::review_query(exchange x, queries::viewer who, review_query_ro
     if (deps.review_queries == nullptr || deps.review_projection == nullptr) {
         return send_problem(x, unavailable("this process does not serve review queries", 5));
     }
-    std::optional<std::string> token;
-    bool from_header = true;
-    if (const auto h = x.req->header().opt_value_of("X-Min-Position")) token = std::string(h->data(), h->size());
-    try {
-        const auto query = restinio::parse_query<restinio::parse_query_traits::relaxed>(x.req->header().query());
-        if (!token) {
-            if (const auto v = query.get_param("minPosition")) {
-                token = std::string(v->data(), v->size());
-                from_header = false;
-            }
-        }
-    } catch (const std::exception&) {
-        return send_problem(x, bad_query_parameter("query", "the query string is not valid"));
-    }
-    auto refuse = [&](std::string detail) {
-        send_problem(x, from_header ? bad_header("X-Min-Position", std::move(detail))
-                                    : bad_query_parameter("minPosition", std::move(detail)));
-    };
-    std::optional<eventstore::position> wait_for;
-    if (token) {
-        const auto t = eventstore::parse_position_token(*token);
-        if (!t) return refuse("must be a position token \"reviews:<partition>:<offset>\" as command answers carry it");
-        if (!t->ctx || *t->ctx == eventstore::context::reviews) wait_for = t->at;
-    }
-    if (!wait_for) return answer_review_query_now(x, who, route, param);
-    if (const auto n = deps.tail.partition_count(eventstore::context::reviews); wait_for->partition.value() >= n) {
-        return refuse("names partition " + std::to_string(wait_for->partition.value()) + "; the log has " +
-                      std::to_string(n));
-    }
+    auto wanted = read_min_position(x, deps.tail, {eventstore::context::reviews}, eventstore::context::reviews);
+    if (!wanted) return send_problem(x, std::move(wanted.error()));
+    if (!*wanted) return answer_review_query_now(x, who, route, param);
     const auto deadline = eventstore::clock::now() + options.min_position_timeout;
     deps.review_projection->await_position(
-        eventstore::context::reviews, *wait_for, deadline,
-        [this, x = std::move(x), who = std::move(who), route, param, at = *wait_for,
-         from_header](result<void, eventstore::wait_error> r) {
+        eventstore::context::reviews, (*wanted)->at, deadline,
+        [this, x = std::move(x), who = std::move(who), route, param, at = (*wanted)->at,
+         from_header = (*wanted)->from_header](result<void, eventstore::wait_error> r) {
             if (!r) {
                 if (r.error().code == eventstore::wait_errc::stopped) {
                     return send_problem(x, unavailable("the server is shutting down", 1));
@@ -1595,6 +1635,76 @@ void server::impl::answer_review_query_now(const exchange& x, const queries::vie
     }
     auto a = answer_review_query(*deps.review_queries, route, param, {sort, limit, after}, who);
     if (!a) return send_problem(x, std::move(a.error()));
+    send(x, response{a->status, "application/json", std::move(a->body), std::move(a->headers), false});
+}
+
+// The order query routes (adapters/http/order_query_routes.hpp), over the orders model in
+// PostgreSQL. X-Min-Position waits, bounded, on the checkpoint stored beside the model's
+// rows, not on this process's projection: another serve process may own the partition.
+// An orders or payments token (both feed the model; a bare one means orders) is waited
+// for, a reviews token is ignored.
+void server::impl::order_query(exchange x, const domain::actor& who, order_query_route route, const std::string& id) {
+    if (deps.order_queries == nullptr) {
+        return send_problem(x, unavailable("this process does not serve order queries", 5));
+    }
+    auto wanted = read_min_position(x, deps.tail, {eventstore::context::orders, eventstore::context::payments},
+                                    eventstore::context::orders);
+    if (!wanted) return send_problem(x, std::move(wanted.error()));
+    if (!*wanted) {
+        auto job = [this, x = std::move(x), who, route, id] { answer_order_query_now(x, who, route, id); };
+        (void)readers->post(job);
+        return;
+    }
+    await_order_position(std::move(x), who, route, id, **wanted,
+                         eventstore::clock::now() + options.min_position_timeout);
+}
+
+void server::impl::await_order_position(exchange x, domain::actor who, order_query_route route, std::string id,
+                                        min_position wanted, eventstore::clock::time_point deadline) {
+    auto job = [this, x = std::move(x), who = std::move(who), route, id = std::move(id), wanted, deadline]() mutable {
+        auto applied = deps.order_queries->applied_offset(wanted.ctx, wanted.at.partition);
+        if (!applied) {
+            spdlog::warn("request {}: {}", x.request_id, applied.error());
+            return send_problem(x, unavailable("the orders read model cannot be read", 1));
+        }
+        if (*applied > wanted.at.offset) return answer_order_query_now(x, who, route, id);
+        if (eventstore::clock::now() >= deadline) {
+            return answer_unapplied_position(x, wanted.ctx, wanted.at, wanted.from_header,
+                                             "the orders read model has not applied the position yet");
+        }
+        // The next poll in 10 ms; no thread waits meanwhile.
+        auto timer = std::make_shared<restinio::asio_ns::steady_timer>(*io, std::chrono::milliseconds(10));
+        timer->async_wait([this, timer, x = std::move(x), who = std::move(who), route, id = std::move(id), wanted,
+                           deadline](const restinio::asio_ns::error_code& ec) mutable {
+            if (ec) return;  // the event loop stops: the connection closes with it
+            await_order_position(std::move(x), std::move(who), route, std::move(id), wanted, deadline);
+        });
+    };
+    (void)readers->post(job);  // closed only after the event loop stopped
+}
+
+void server::impl::answer_order_query_now(const exchange& x, const domain::actor& who, order_query_route route,
+                                          const std::string& id) {
+    order_query_parameters p;
+    try {
+        const auto query = restinio::parse_query<restinio::parse_query_traits::relaxed>(x.req->header().query());
+        const auto get = [&](std::string_view name, std::optional<std::string>& into) {
+            if (const auto v = query.get_param(name)) into = std::string(v->data(), v->size());
+        };
+        get("customerId", p.customer_id);
+        get("status", p.status);
+        get("limit", p.limit);
+        get("after", p.after);
+        get("from", p.from);
+        get("to", p.to);
+    } catch (const std::exception&) {
+        return send_problem(x, bad_query_parameter("query", "the query string is not valid"));
+    }
+    auto a = answer_order_query(*deps.order_queries, route, id, p, who);
+    if (!a) {
+        if (a.error().status >= 500) spdlog::warn("request {}: {}", x.request_id, a.error().detail);
+        return send_problem(x, std::move(a.error()));
+    }
     send(x, response{a->status, "application/json", std::move(a->body), std::move(a->headers), false});
 }
 
@@ -1663,7 +1773,8 @@ void server::impl::readyz(exchange x) {
         } else {
             checks["tail"] = "ok";
         }
-        for (const auto& [name, check] : {std::pair{"brokers", &deps.brokers}, std::pair{"postgres", &deps.postgres}}) {
+        for (const auto& [name, check] : {std::pair{"brokers", &deps.brokers}, std::pair{"postgres", &deps.postgres},
+                                          std::pair{"projections", &deps.projections}}) {
             if (!*check) continue;
             if (auto down = (*check)()) {
                 checks[name] = *down;

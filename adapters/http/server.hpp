@@ -2,7 +2,8 @@
 // The HTTP API server (issue #4, first increment): an asynchronous HTTP/1.1 server
 // (RESTinio on standalone asio, kept out of this header) that serves the command routes,
 // the aggregates' event histories, the review queries (review_routes.hpp, over the local
-// reviews replica), /healthz, /readyz and /metrics.
+// reviews replica), the order queries (order_query_routes.hpp, over the orders model in
+// PostgreSQL), /healthz, /readyz and /metrics.
 //
 // A command request holds no thread while it waits for its verdict: the route hands the
 // command to the context's command_handler and returns; the handler's callback (on the
@@ -44,6 +45,7 @@
 #include "eventstore/tail.hpp"
 
 namespace shopstream::queries {
+class order_queries;
 class review_queries;
 }
 namespace shopstream::projections {
@@ -136,6 +138,10 @@ struct server_dependencies {
     // runtime feeding it (X-Min-Position waits on it); null: those routes answer 503.
     const queries::review_queries* review_queries = nullptr;
     projections::runtime* review_projection = nullptr;
+    // The order query routes over the orders model in PostgreSQL (X-Min-Position waits on
+    // the checkpoint stored there); null: those routes answer 503.
+    queries::order_queries* order_queries = nullptr;
+    readiness_check projections;  // the projections feeding this process's reads; may be empty
 };
 
 class server {

@@ -538,9 +538,9 @@ TEST(command_response, carries_id_status_version_and_position) {
     o.version = 3;
     o.at = eventstore::position{eventstore::partition_id(7), eventstore::log_offset(1234)};
     EXPECT_EQ(json::parse(render_order_command_response(o, order::order_status::pending)),
-              json::parse(R"({"orderId":"o-1","status":"pending","version":3,"position":"7:1234"})"));
+              json::parse(R"({"orderId":"o-1","status":"pending","version":3,"position":"orders:7:1234"})"));
     EXPECT_EQ(json::parse(render_order_command_response(o, std::nullopt)),
-              json::parse(R"({"orderId":"o-1","version":3,"position":"7:1234"})"));
+              json::parse(R"({"orderId":"o-1","version":3,"position":"orders:7:1234"})"));
 
     commands::command_outcome r;
     r.kind = commands::outcome_kind::unchanged;
@@ -548,6 +548,8 @@ TEST(command_response, carries_id_status_version_and_position) {
     r.version = 0;
     EXPECT_EQ(json::parse(render_review_command_response(r, review::review_status::visible)),
               json::parse(R"({"reviewId":"S~alice","status":"visible","version":0,"position":null})"));
+    r.at = eventstore::position{eventstore::partition_id(0), eventstore::log_offset(5)};
+    EXPECT_EQ(json::parse(render_review_command_response(r, std::nullopt)).at("position"), "reviews:0:5");
 }
 
 // ---- timestamps ----------------------------------------------------------------------------

@@ -1,0 +1,85 @@
+#include "tests/support/http_call.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <sstream>
+#include <stdexcept>
+
+#include "adapters/auth/jwt.hpp"
+#include "tests/support/process.hpp"
+
+namespace shopstream::testing {
+
+std::string mint_token(const std::string& with_secret, const std::string& sub, domain::role role,
+                       std::chrono::seconds ttl, std::chrono::seconds shift) {
+    auto authority = adapters::auth::jwt_authority::create(with_secret);
+    if (!authority) throw std::runtime_error(authority.error().message);
+    auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now()) + shift;
+    auto token = authority->mint(sub, role, ttl, now);
+    if (!token) throw std::runtime_error(token.error().message);
+    return *token;
+}
+
+std::optional<http_response> try_call(const std::string& base, const std::string& method, const std::string& path,
+                                      const request_options& o) {
+    std::vector<std::string> argv = {"curl", "-s", "-S", "-i", "--max-time", "20", "-X", method, "-H", "Expect:"};
+    if (!o.token.empty()) argv.insert(argv.end(), {"-H", "Authorization: Bearer " + o.token});
+    for (const auto& h : o.headers) argv.insert(argv.end(), {"-H", h});
+    if (o.has_body) {
+        argv.insert(argv.end(), {"-H", "Content-Type: " + o.content_type, "--data-binary", o.body});
+    }
+    argv.push_back(base + path);
+    auto out = run(argv, std::chrono::seconds(30));
+    if (!out || !out->status.success()) return std::nullopt;
+    const std::string& raw = out->standard_output;
+    const auto end = raw.find("\r\n\r\n");
+    if (end == std::string::npos) return std::nullopt;
+    http_response r;
+    r.body = raw.substr(end + 4);
+    std::istringstream head(raw.substr(0, end));
+    std::string line;
+    std::getline(head, line);
+    r.status = std::stoi(line.substr(line.find(' ') + 1, 3));
+    while (std::getline(head, line)) {
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        const auto colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        std::string name = line.substr(0, colon);
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        r.headers[name] = line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+    return r;
+}
+
+http_response call(const std::string& base, const std::string& method, const std::string& path,
+                   const request_options& o) {
+    auto r = try_call(base, method, path, o);
+    if (!r) throw std::runtime_error("no HTTP answer for " + method + " " + path);
+    return *r;
+}
+
+request_options with_body(std::string body, std::string token) {
+    request_options o;
+    o.body = std::move(body);
+    o.has_body = true;
+    o.token = std::move(token);
+    return o;
+}
+
+request_options bearer(std::string token) {
+    request_options o;
+    o.token = std::move(token);
+    return o;
+}
+
+void expect_problem(const http_response& r, int status, const std::string& type_suffix) {
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_EQ(r.header("content-type"), "application/problem+json");
+    auto p = nlohmann::json::parse(r.body, nullptr, false);
+    ASSERT_FALSE(p.is_discarded()) << r.body;
+    EXPECT_EQ(p.value("status", 0), status);
+    EXPECT_EQ(p.value("type", ""), "https://shopstream.dev/problems/" + type_suffix) << r.body;
+}
+
+}  // namespace shopstream::testing
