@@ -461,7 +461,8 @@ result<std::vector<std::optional<eventstore::aggregate_head>>, eventstore::error
 
 result<std::vector<refusal>, eventstore::error> orders_model::write_batch(const batch& b) {
     if (auto bad = misshapen(b)) return fail(std::move(*bad));
-    return run("writing a batch", [&](pqxx::connection& c) -> result<std::vector<refusal>, postgres::error> {
+    std::optional<eventstore::error> hook_failed;  // b.before_commit's, which aborts the transaction
+    auto written = run("writing a batch", [&](pqxx::connection& c) -> result<std::vector<refusal>, postgres::error> {
         // Sorted maps: rows are written in id order, so two writers never deadlock.
         std::map<std::string, work<order_row>, std::less<>> orders;
         std::map<std::string, work<payment_row>, std::less<>> payments;
@@ -593,9 +594,17 @@ result<std::vector<refusal>, eventstore::error> orders_model::write_batch(const 
             txn.exec_params(sql_->upsert_checkpoints, std::string(name()), c_context.str(), c_partition.str(), c_offset.str());
         }
         if (b.log_identity) txn.exec_params(sql_->set_identity, std::string(name()), *b.log_identity);
+        if (!refused.empty() && b.before_commit) {
+            if (auto h = b.before_commit(refused); !h) {
+                hook_failed = std::move(h.error());
+                return fail(postgres::error{postgres::errc::query_failed, "aborted before its commit"});
+            }
+        }
         txn.commit();
         return refused;
     });
+    if (hook_failed) return fail(std::move(*hook_failed));
+    return written;
 }
 
 result<std::optional<std::string>, eventstore::error> orders_model::load_log_identity() {

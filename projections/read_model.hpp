@@ -20,6 +20,7 @@
 // reads through its own connections or read transactions.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -75,6 +76,18 @@ struct head_update {
     eventstore::aggregate_head head;
 };
 
+// A commit the model refuses because it breaks one of the model's invariants (e.g. a
+// line for an order the model has never seen): the model leaves its own changes for it
+// out of the batch, still stores the heads and checkpoints, and the runtime copies the
+// record to `<ctx>.events.dlq` with `reason` (decision 5: the model continues) - before
+// the model commits (batch::before_commit), so no checkpoint passes a refused record
+// whose copy is not in the DLQ.
+struct refusal {
+    context ctx = context::orders;
+    position at;
+    std::string reason;
+};
+
 // One batch, in log order within each partition. Records the rule ignored (losers,
 // duplicates) and records that are not valid commits appear only in the checkpoints.
 struct batch {
@@ -84,16 +97,12 @@ struct batch {
     // The log identity (eventstore/topics.hpp) to store with the checkpoints: set on the
     // first batch a new model writes, nullopt after.
     std::optional<std::string> log_identity;
-};
-
-// A commit the model refuses because it breaks one of the model's invariants (e.g. a
-// line for an order the model has never seen): the model leaves its own changes for it
-// out of the batch, still stores the heads and checkpoints, and the runtime copies the
-// record to `<ctx>.events.dlq` with `reason` (decision 5: the model continues).
-struct refusal {
-    context ctx = context::orders;
-    position at;
-    std::string reason;
+    // write_batch calls it inside its transaction once it knows its refusals (only when
+    // there are some) and before it commits: the runtime copies the refused records to
+    // the DLQ there. A failure aborts the batch - nothing stored, write_batch fails with
+    // it. A model may call it more than once for one batch (a retried transaction): the
+    // DLQ is at-least-once. Unset: nothing to call.
+    std::function<result<void, eventstore::error>(std::span<const refusal>)> before_commit;
 };
 
 class read_model {
@@ -123,8 +132,9 @@ public:
     load_heads(context ctx, std::span<const std::string> aggregate_ids) = 0;
 
     // Writes the batch in one transaction: its changes, heads and checkpoints, or
-    // nothing. Returns the commits the model refused (see refusal). A failure means
-    // nothing of the batch was stored; the runtime stops and says why.
+    // nothing. Hands its refusals to b.before_commit before committing and returns them
+    // (see refusal). A failure means nothing of the batch was stored; the runtime stops
+    // and says why.
     [[nodiscard]] virtual result<std::vector<refusal>, eventstore::error> write_batch(const batch& b) = 0;
 };
 

@@ -391,6 +391,10 @@ result<std::vector<refusal>, es::error> reviews_model::write_batch(const batch& 
             auto t = impl_->env.begin_write();
             if (!t) return fail(impl_->failed("beginning a batch", t.error()));
             auto written = impl_->write(*t, b);
+            if (written && !written->empty() && b.before_commit) {
+                // The write transaction ends unstored when `t` goes out of scope.
+                if (auto h = b.before_commit(*written); !h) return fail(std::move(h.error()));
+            }
             if (written) {
                 if (auto c = t->commit(); !c) {
                     if (c.error().code != lmdb::errc::map_full) return fail(impl_->failed("committing a batch", c.error()));

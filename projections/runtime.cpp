@@ -595,35 +595,49 @@ void runtime::impl::write_pending() {
     }
     for (const auto& [pk, next] : advanced) b.checkpoints.push_back({pk.ctx, pk.partition, next});
 
+    // The refused records are copied to the DLQ inside the model's transaction, before its
+    // commit: a crash after the commit finds them there, one before it finds them again.
+    bool handed_over = false;
+    std::optional<std::string> dlq_failure;
+    b.before_commit = [&](std::span<const refusal> refused) -> result<void, es::error> {
+        for (const auto& r : refused) {
+            const auto found = by_position.find({r.ctx, r.at});
+            if (found == by_position.end()) {
+                dlq_failure = "the " + std::string(model.name()) + " model refused " + where(r.ctx, r.at) +
+                              ", a record not in its batch";
+                return fail(es::error{es::errc::invalid_argument, *dlq_failure});
+            }
+            if (auto c = copy_to_dlq(r.ctx, *found->second, r.reason); !c) {
+                dlq_failure = c.error().message;
+                return fail(std::move(c.error()));
+            }
+        }
+        if (auto f = flush_dlq(); !f) {
+            dlq_failure = "the refused records' copies are not in the DLQ, so the batch is not written: " +
+                          f.error().message;
+            return fail(std::move(f.error()));
+        }
+        handed_over = true;
+        return {};
+    };
     std::vector<refusal> refusals;
     if (!b.checkpoints.empty()) {
         auto written = model.write_batch(b);
         if (!written) {
-            fail_runtime("cannot write a batch to " + holder + ": " + written.error().message);
+            fail_runtime(dlq_failure ? *dlq_failure : "cannot write a batch to " + holder + ": " + written.error().message);
             return;
         }
         refusals = std::move(*written);
         identity_to_record.reset();
     }
-    if (!refusals.empty()) {
-        for (const auto& r : refusals) {
-            const auto found = by_position.find({r.ctx, r.at});
-            spdlog::warn("projection {}: the model refused {} ({}); copied to {}", model.name(), where(r.ctx, r.at),
-                         r.reason, es::dlq_topic_of(r.ctx));
-            if (found == by_position.end()) {
-                fail_runtime("the " + std::string(model.name()) + " model refused " + where(r.ctx, r.at) +
-                             ", a record not in its batch");
-                return;
-            }
-            if (auto c = copy_to_dlq(r.ctx, *found->second, r.reason); !c) {
-                fail_runtime(std::move(c.error().message));
-                return;
-            }
-        }
-        if (auto f = flush_dlq(); !f) {
-            fail_runtime("the batch is written but its refused records' copies are not: " + f.error().message);
-            return;
-        }
+    if (!refusals.empty() && !handed_over) {
+        fail_runtime("the " + std::string(model.name()) + " model committed " + std::to_string(refusals.size()) +
+                     " refusal(s) without handing them to the DLQ first (read_model::write_batch, batch::before_commit)");
+        return;
+    }
+    for (const auto& r : refusals) {
+        spdlog::warn("projection {}: the model refused {} ({}); copied to {}", model.name(), where(r.ctx, r.at),
+                     r.reason, es::dlq_topic_of(r.ctx));
     }
 
     const double seconds = std::chrono::duration<double>(clock::now() - started).count();

@@ -21,7 +21,10 @@
 //   - an applied commit holding an event this build cannot decode: the runtime stops
 //     (failure() names the upgrade) and writes nothing of that batch;
 //   - a commit the model refuses (read_model::write_batch): copied to the DLQ with the
-//     model's reason once the batch is written; the runtime continues.
+//     model's reason inside the model's transaction, before it commits
+//     (batch::before_commit), so a crash never leaves a checkpoint past a refused record
+//     whose copy is not in the DLQ (a crash before the commit copies it again); the
+//     runtime continues.
 // A DLQ copy that cannot be delivered stops the runtime (nothing is skipped silently).
 // Every process running a model copies the records it skips itself, so with N replicas
 // the DLQ holds up to N copies of one record (they carry the same key and position).

@@ -4,6 +4,9 @@
 // restart, a model from another log, and consumer-group assignments.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <functional>
+
 #include <map>
 #include <mutex>
 #include <set>
@@ -66,6 +69,10 @@ public:
             }
             applied_.push_back(c);
         }
+        if (!refused.empty() && b.before_commit) {
+            if (auto h = b.before_commit(refused); !h) return fail(std::move(h.error()));
+            if (before_commit_observer_) before_commit_observer_();
+        }
         for (const auto& h : b.heads) heads_[{h.ctx, h.aggregate_id}] = h.head;
         for (const auto& cp : b.checkpoints) checkpoints_[{cp.ctx, cp.partition}] = cp.next_offset;
         if (b.log_identity) identity_ = b.log_identity;
@@ -102,6 +109,12 @@ public:
         std::lock_guard lock(mu_);
         return batches_;
     }
+    // Runs inside write_batch after the runtime's before_commit, before the batch is
+    // stored (under the model's lock: it must not call the model).
+    void observe_before_commit(std::function<void()> f) {
+        std::lock_guard lock(mu_);
+        before_commit_observer_ = std::move(f);
+    }
 
 private:
     static constexpr std::array<es::context, 1> contexts_{es::context::reviews};
@@ -112,6 +125,7 @@ private:
     std::vector<projections::applied_commit> applied_;
     bool fail_writes_ = false;
     int batches_ = 0;
+    std::function<void()> before_commit_observer_;
 };
 
 // `id` is "<sku>~<customer>" (domain::review::review_id_for).
@@ -358,6 +372,25 @@ TEST_F(projection_runtime, a_commit_the_model_refuses_goes_to_the_dlq_and_its_he
     EXPECT_EQ((*dlq)[0].value, commit_value("refuse-1~c-1", 0, "cmd-r", {submitted("refuse-1~c-1")}));
     EXPECT_EQ((*dlq)[0].headers.back(), (testing::header{"reason", "the test model refuses refuse-1~c-1"}));
     EXPECT_EQ((*dlq)[0].headers.front(), (testing::header{"correlation-id", "corr-cmd-r"}));
+}
+
+TEST_F(projection_runtime, a_refused_commit_is_in_the_dlq_before_the_checkpoint_past_it_is_stored) {
+    // A crash right after the model's commit must not lose the copy: the runtime hands the
+    // refusals to the DLQ inside the model's transaction, before it commits.
+    memory_model model;
+    std::atomic<int> seen_in_dlq{-1};
+    const std::string bootstrap = kafka_->bootstrap();
+    model.observe_before_commit([&] {
+        auto dlq = testing::consume_all(bootstrap, es::dlq_topic_of(es::context::reviews), 20s);
+        seen_in_dlq = dlq ? static_cast<int>(dlq->size()) : -2;
+    });
+    auto r = start(model);
+    ASSERT_NE(r, nullptr);
+    const auto refused = produce_commit("refuse-2~c-1", 0, "cmd-r2", {submitted("refuse-2~c-1")});
+    await(*r, refused);
+    EXPECT_EQ(seen_in_dlq.load(), 1);  // already there while the batch was not yet stored
+    EXPECT_GT(model.checkpoint(refused.partition).value().value(), refused.offset.value());
+    EXPECT_EQ(r->stats().refused, 1);
 }
 
 TEST_F(projection_runtime, an_applied_commit_this_build_cannot_decode_stops_it_naming_the_upgrade) {

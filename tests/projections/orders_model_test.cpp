@@ -476,6 +476,40 @@ TEST_F(orders_model_test, a_batch_that_fails_leaves_no_row_head_or_checkpoint_be
     EXPECT_EQ(scalar("SELECT count(*) FROM shopstream.orders"), "2");
 }
 
+TEST_F(orders_model_test, hands_its_refusals_over_before_it_commits_and_a_failed_hand_over_stores_nothing) {
+    write(log_.order("o-1", placed("o-1", "c-1", 1000)).take());
+    const auto before = counts() + order_row("o-1");
+    auto b = log_.order("o-1", order::order_shipped{order_id("o-1"), {}, 2000})
+                 .order("o-2", order::order_cancelled{order_id("o-2"), order::cancel_reason::customer_request, {}, 1})
+                 .take();
+    std::vector<projections::refusal> handed;
+    std::string rows_seen_from_outside;
+    b.before_commit = [&](std::span<const projections::refusal> r) -> result<void, eventstore::error> {
+        handed.assign(r.begin(), r.end());
+        rows_seen_from_outside = counts() + order_row("o-1");  // another connection: nothing committed yet
+        return fail(eventstore::error{eventstore::errc::unreachable, "the DLQ is down"});
+    };
+    auto failed = model_->write_batch(b);
+    ASSERT_FALSE(failed.has_value());
+    EXPECT_EQ(failed.error().code, eventstore::errc::unreachable);
+    EXPECT_EQ(failed.error().message, "the DLQ is down");
+    ASSERT_EQ(handed.size(), 1U);
+    EXPECT_NE(handed[0].reason.find("order o-2, which the model does not have"), std::string::npos);
+    EXPECT_EQ(rows_seen_from_outside, before);
+    EXPECT_EQ(counts() + order_row("o-1"), before);  // the transaction was rolled back
+
+    b.before_commit = [&](std::span<const projections::refusal> r) -> result<void, eventstore::error> {
+        handed.assign(r.begin(), r.end());
+        return {};
+    };
+    handed.clear();
+    auto written = model_->write_batch(b);
+    ASSERT_TRUE(written.has_value()) << written.error();
+    EXPECT_EQ(written->size(), 1U);
+    EXPECT_EQ(handed.size(), 1U);
+    EXPECT_EQ(order_row("o-1"), "c-1|shipped|2500|EUR|-|-|f|2|1000|2000");
+}
+
 TEST_F(orders_model_test, a_lost_connection_fails_the_batch_and_the_next_call_reconnects) {
     run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()");
     auto failed = model_->write_batch(log_.order("o-1", placed("o-1", "c-1", 1000)).take());

@@ -254,6 +254,22 @@ TEST_F(reviews_model_test, a_commit_breaking_the_models_invariants_is_refused_wh
     EXPECT_EQ(*cps, (std::vector<projections::checkpoint>{{es::context::reviews, es::partition_id(2), es::log_offset(8)}}));
     EXPECT_EQ(model_->load_log_identity().value(), std::optional<std::string>("log-1"));
 
+    // The refusals are handed over before the commit; a failed hand-over stores nothing.
+    b.checkpoints = {{es::context::reviews, es::partition_id(2), es::log_offset(9)}};
+    std::size_t handed = 0;
+    b.before_commit = [&](std::span<const projections::refusal> r) -> result<void, es::error> {
+        handed = r.size();
+        return fail(es::error{es::errc::unreachable, "the DLQ is down"});
+    };
+    auto not_handed = model_->write_batch(b);
+    ASSERT_FALSE(not_handed.has_value());
+    EXPECT_EQ(not_handed.error().message, "the DLQ is down");
+    EXPECT_EQ(handed, 1U);
+    EXPECT_EQ(model_->load_checkpoints().value(),
+              (std::vector<projections::checkpoint>{{es::context::reviews, es::partition_id(2), es::log_offset(8)}}));
+    b.before_commit = nullptr;
+    b.checkpoints = {{es::context::reviews, es::partition_id(2), es::log_offset(8)}};
+
     c.aggregate_id = "not-a-review-id";
     b.commits = {c};
     auto bad_id = model_->write_batch(b);
