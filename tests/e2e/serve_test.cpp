@@ -128,7 +128,7 @@ request_options bearer(std::string token) {
 }
 
 const std::string order_body =
-    R"({"lines":[{"sku":"sku-1","quantity":2,"unitPrice":{"amount":1250,"currency":"EUR"}}]})";
+    R"({"paymentMethod":{"token":"tok_visa"},"lines":[{"sku":"sku-1","quantity":2,"unitPrice":{"amount":1250,"currency":"EUR"}}]})";
 const std::string review_body = R"({"rating":4,"title":"Good","body":"Does the job"})";
 
 using server_process = serve_process;
@@ -508,7 +508,8 @@ TEST_F(serve_e2e, an_idempotency_key_retry_gets_the_first_answer_byte_for_byte_a
 
     // The same JSON value laid out differently is the same request.
     const std::string same_value =
-        R"({ "lines" : [ { "unitPrice": {"currency":"EUR","amount":1250}, "quantity":2, "sku":"sku-1" } ] })";
+        R"({ "lines" : [ { "unitPrice": {"currency":"EUR","amount":1250}, "quantity":2, "sku":"sku-1" } ],
+             "paymentMethod" : { "token" : "tok_visa" } })";
     for (const auto& body : {order_body, same_value}) {
         auto retry = call(base(), "POST", "/v1/orders", keyed(with_body(body, customer), "place-1"));
         EXPECT_EQ(retry.status, 201);
@@ -543,7 +544,7 @@ TEST_F(serve_e2e, an_idempotency_key_with_another_request_is_422_and_appends_not
     ASSERT_EQ(first.status, 201) << first.body;
     const std::string id = first.body_json().at("orderId");
     const std::string other_body =
-        R"({"lines":[{"sku":"sku-1","quantity":3,"unitPrice":{"amount":1250,"currency":"EUR"}}]})";
+        R"({"paymentMethod":{"token":"tok_visa"},"lines":[{"sku":"sku-1","quantity":3,"unitPrice":{"amount":1250,"currency":"EUR"}}]})";
     expect_problem(call(base(), "POST", "/v1/orders", keyed(with_body(other_body, customer), "k-reuse")), 422,
                    "idempotency-key-reused");
     // Another route with the key is another request too.
