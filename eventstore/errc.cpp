@@ -12,7 +12,7 @@ std::string_view describe(errc e) noexcept {
         case errc::misconfigured: return "a topic or client setting is not what the event store needs";
         case errc::foreign_log: return "the state store was built from another log";
         case errc::records_lost: return "the log no longer holds records the state store needs";
-        case errc::store_failed: return "the state store cannot be read or written";
+        case errc::store_failed: return "a store (the state store or a read model) cannot be read or written";
         case errc::unreadable_commit: return "an applied commit holds an event this build cannot read";
         case errc::tail_failed: return "the tail stopped applying";
         case errc::client_failed: return "the Kafka client failed";

@@ -23,7 +23,7 @@ enum class errc : std::uint8_t {
     misconfigured = 4,       // a topic or client setting is not what the store needs
     foreign_log = 5,         // the store was built from another log (identity, partitions, offsets)
     records_lost = 6,        // the log no longer holds records the store needs (retention)
-    store_failed = 7,        // the LMDB state store cannot be read or written
+    store_failed = 7,        // a store cannot be read or written: the LMDB state store, a read model (LMDB, PostgreSQL)
     unreadable_commit = 8,   // an applied commit holds an event this build cannot decode: upgrade
     tail_failed = 9,         // the tail stopped applying (see tail::failure())
     client_failed = 10,      // librdkafka could not create a client, or a client call failed

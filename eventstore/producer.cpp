@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -64,19 +65,27 @@ result<std::unique_ptr<producer>, error> producer::start(producer_options option
         {"acks", "all"},
         {"linger.ms", std::to_string(options.linger.count())},
         {"message.timeout.ms", std::to_string(options.delivery_timeout.count())},
-        {"queue.buffering.max.messages", std::to_string(options.queue_messages)},
+        // The queue bound is the producer's: its clients share it.
+        {"queue.buffering.max.messages",
+         std::to_string(std::max(1, (options.queue_messages + std::max(1, options.connections) - 1) /
+                                        std::max(1, options.connections)))},
         {"socket.nagle.disable", "true"},
         {"partitioner", "murmur2_random"},
         {"log_level", "3"},
     };
     for (const auto& [k, v] : options.extra) settings[k] = v;
-    auto conf = kafka::make_conf(settings);
-    if (!conf) return fail(std::move(conf.error()));
-    rd_kafka_conf_set_dr_msg_cb(conf->get(), &producer::on_delivery);
-    auto client = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!client) return fail(std::move(client.error()));
+    if (options.connections < 1) return fail(error{errc::invalid_argument, "producer connections must be at least 1"});
+    std::vector<kafka::handle> clients;
+    for (int i = 0; i < options.connections; ++i) {
+        auto conf = kafka::make_conf(settings);
+        if (!conf) return fail(std::move(conf.error()));
+        rd_kafka_conf_set_dr_msg_cb(conf->get(), &producer::on_delivery);
+        auto client = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+        if (!client) return fail(std::move(client.error()));
+        clients.push_back(std::move(*client));
+    }
 
-    auto counts = kafka::partition_counts(client->get(), options.metadata_timeout);
+    auto counts = kafka::partition_counts(clients.front().get(), options.metadata_timeout);
     if (!counts) return fail(error{errc::unreachable, "cannot read the topics' metadata: " + counts.error().message});
     std::map<context, std::int32_t> partitions;
     for (context c : options.contexts) {
@@ -86,28 +95,39 @@ result<std::unique_ptr<producer>, error> producer::start(producer_options option
         }
         partitions[c] = found->second;
     }
-    return std::unique_ptr<producer>(new producer(std::move(options), std::move(*client), std::move(partitions)));
+    return std::unique_ptr<producer>(new producer(std::move(options), std::move(clients), std::move(partitions)));
 }
 
-producer::producer(producer_options options, kafka::handle client, std::map<context, std::int32_t> partitions)
-    : options_(std::move(options)), client_(std::move(client)), partitions_(std::move(partitions)) {
-    poller_ = std::thread([this] { poll_loop(); });
+producer::producer(producer_options options, std::vector<kafka::handle> clients,
+                   std::map<context, std::int32_t> partitions)
+    : options_(std::move(options)), clients_(std::move(clients)), partitions_(std::move(partitions)) {
+    for (const auto& c : clients_) pollers_.emplace_back([this, client = c.get()] { poll_loop(client); });
 }
 
 producer::~producer() {
-    if (rd_kafka_flush(client_.get(), static_cast<int>(options_.delivery_timeout.count())) !=
-        RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // Every client flushes within one shared deadline, then what is left is failed.
+    const auto deadline = std::chrono::steady_clock::now() + options_.delivery_timeout;
+    bool flushed = true;
+    for (const auto& c : clients_) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        flushed = rd_kafka_flush(c.get(), static_cast<int>(std::max<std::int64_t>(0, left.count()))) ==
+                      RD_KAFKA_RESP_ERR_NO_ERROR &&
+                  flushed;
+    }
+    if (!flushed) {
         spdlog::warn("producer stopping with {} record(s) unacknowledged; their writers are told "
                      "delivery failed", in_flight_.load());
-        rd_kafka_purge(client_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        for (const auto& c : clients_) rd_kafka_purge(c.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     }
     stopping_ = true;
-    poller_.join();
-    while (in_flight_.load() > 0) rd_kafka_poll(client_.get(), 10);  // serve purge reports
+    for (auto& t : pollers_) t.join();
+    while (in_flight_.load() > 0) {  // serve the purge reports
+        for (const auto& c : clients_) rd_kafka_poll(c.get(), 10);
+    }
 }
 
-void producer::poll_loop() {
-    while (!stopping_.load(std::memory_order_relaxed)) rd_kafka_poll(client_.get(), 50);
+void producer::poll_loop(rd_kafka_t* client) {
+    while (!stopping_.load(std::memory_order_relaxed)) rd_kafka_poll(client, 50);
 }
 
 void producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
@@ -137,6 +157,7 @@ void producer::append(context ctx, aggregate_ref aggregate, std::span<const std:
         return;
     }
     const partition_id partition = murmur2_partition(key, found->second);
+    rd_kafka_t* client = clients_[static_cast<std::size_t>(partition.value()) % clients_.size()].get();
     const std::string topic(topic_of(ctx));
     auto* p = new pending{std::move(done), &in_flight_};
     in_flight_.fetch_add(1);
@@ -159,7 +180,7 @@ void producer::append(context ctx, aggregate_ref aggregate, std::span<const std:
         vus[5].u.headers = headers.get();
         vus[6].vtype = RD_KAFKA_VTYPE_OPAQUE;
         vus[6].u.ptr = p;
-        rd_kafka_error_t* refused = rd_kafka_produceva(client_.get(), vus.data(), vus.size());
+        rd_kafka_error_t* refused = rd_kafka_produceva(client, vus.data(), vus.size());
         const auto err = refused == nullptr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_error_code(refused);
         if (refused != nullptr) rd_kafka_error_destroy(refused);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -187,7 +208,13 @@ std::int32_t producer::partition_count(context ctx) const {
 }
 
 result<void, error> producer::flush(std::chrono::milliseconds timeout) {
-    const auto err = rd_kafka_flush(client_.get(), static_cast<int>(timeout.count()));
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (const auto& c : clients_) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto e = rd_kafka_flush(c.get(), static_cast<int>(std::max<std::int64_t>(0, left.count())));
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) err = e;
+    }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return fail(error{errc::timed_out, std::string("flush: ") + rd_kafka_err2str(err) + " with " +
                     std::to_string(in_flight_.load()) + " record(s) pending"});

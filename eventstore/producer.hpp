@@ -47,7 +47,14 @@ struct producer_options {
     std::chrono::milliseconds delivery_timeout{30'000};  // message.timeout.ms
     std::chrono::milliseconds enqueue_timeout{0};  // how long append() may wait for queue room
     std::chrono::milliseconds metadata_timeout{10'000};
-    int queue_messages = 100'000;
+    int queue_messages = 100'000;  // records waiting in all of its clients together
+    // Clients (connections to each broker) the partitions are spread over: partition p of
+    // every topic goes through client p % connections. librdkafka 2.0.2 puts one partition
+    // in each ProduceRequest and a Kafka broker handles one request per connection at a
+    // time, so with one connection a broker that fsyncs every append serves the partitions
+    // one after another (benchmarks/README.md, "HTTP commands on the local broker"). Each
+    // client is its own idempotent producer; a partition's records all go through one.
+    int connections = 1;
     // Passed to librdkafka as they are (tuning, tests); they win over the settings above.
     std::map<std::string, std::string> extra;
 };
@@ -76,20 +83,21 @@ public:
     // Records enqueued and not yet acknowledged or failed.
     [[nodiscard]] std::int64_t in_flight() const noexcept { return in_flight_.load(); }
 
-    // The underlying client, for tests that inspect it. Owned by the producer.
-    [[nodiscard]] rd_kafka_t* client() const noexcept { return client_.get(); }
+    // The first underlying client (every client reaches every broker), for probes and for
+    // tests that inspect it. Owned by the producer.
+    [[nodiscard]] rd_kafka_t* client() const noexcept { return clients_.front().get(); }
 
 private:
-    producer(producer_options options, kafka::handle client, std::map<context, std::int32_t> partitions);
+    producer(producer_options options, std::vector<kafka::handle> clients, std::map<context, std::int32_t> partitions);
     static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
-    void poll_loop();
+    void poll_loop(rd_kafka_t* client);
 
     producer_options options_;
-    kafka::handle client_;
+    std::vector<kafka::handle> clients_;  // never empty
     std::map<context, std::int32_t> partitions_;
     std::atomic<bool> stopping_{false};
     std::atomic<std::int64_t> in_flight_{0};
-    std::thread poller_;
+    std::vector<std::thread> pollers_;  // one per client
 };
 
 }  // namespace shopstream::eventstore

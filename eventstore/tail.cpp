@@ -13,6 +13,7 @@
 #include "eventstore/commit.hpp"
 #include "eventstore/log_reader.hpp"
 #include "eventstore/topics.hpp"
+#include "eventstore/waiters.hpp"
 
 namespace shopstream::eventstore {
 namespace {
@@ -213,8 +214,7 @@ struct tail::impl {
         verdict_callback on_verdict;
         position_callback on_position;
     };
-    ticket next_ticket = 1;
-    std::unordered_map<ticket, waiter> waiters;
+    waiter_registry<waiter> waiters;
     std::unordered_multimap<verdict_key, ticket, verdict_key_hash> by_key;
     // How many verdict waits are registered; changed under `mu`, read by the tail thread
     // without it. A writer registers its wait before it produces the commit, so by the
@@ -222,7 +222,6 @@ struct tail::impl {
     // rebuild, a reader-only process) the tail builds no notifications at all.
     std::atomic<std::size_t> verdict_waits{0};
     std::map<partition_key, std::multimap<log_offset, ticket>> by_position;
-    std::multimap<clock::time_point, ticket> by_deadline;
 
     std::atomic<bool> stopping{false};
     std::thread thread;
@@ -239,16 +238,12 @@ struct tail::impl {
 
     // Removes a waiter (lock held) and returns it.
     waiter take(ticket t) {
-        auto it = waiters.find(t);
-        waiter w = std::move(it->second);
-        waiters.erase(it);
-        auto range = by_deadline.equal_range(w.deadline);
-        for (auto d = range.first; d != range.second; ++d) {
-            if (d->second == t) {
-                by_deadline.erase(d);
-                break;
-            }
-        }
+        waiter w = waiters.take(t);
+        unindex(t, w);
+        return w;
+    }
+    // Removes a waiter taken from `waiters` from the indexes beside it (lock held).
+    void unindex(ticket t, const waiter& w) {
         if (w.where) {
             auto& m = by_position[*w.where];
             auto pr = m.equal_range(w.offset);
@@ -268,7 +263,6 @@ struct tail::impl {
                 }
             }
         }
-        return w;
     }
 };
 
@@ -536,14 +530,13 @@ void tail::impl::apply_batch(std::vector<rd_kafka_message_t*>& messages) {
 }
 
 void tail::impl::expire(clock::time_point now) {
-    std::vector<waiter> expired;
+    std::vector<std::pair<ticket, waiter>> expired;
     {
         std::lock_guard lock(mu);
-        while (!by_deadline.empty() && by_deadline.begin()->first <= now) {
-            expired.push_back(take(by_deadline.begin()->second));
-        }
+        expired = waiters.take_expired(now);
+        for (const auto& [t, w] : expired) unindex(t, w);
     }
-    for (auto& w : expired) {
+    for (auto& [t, w] : expired) {
         wait_error e{wait_errc::timed_out, "no verdict before the deadline"};
         if (w.on_verdict) {
             w.on_verdict(fail(std::move(e)));
@@ -555,12 +548,13 @@ void tail::impl::expire(clock::time_point now) {
 }
 
 void tail::impl::fire_stopped() {
-    std::vector<waiter> all;
+    std::vector<std::pair<ticket, waiter>> all;
     {
         std::lock_guard lock(mu);
-        while (!waiters.empty()) all.push_back(take(waiters.begin()->first));
+        all = waiters.take_all();
+        for (const auto& [t, w] : all) unindex(t, w);
     }
-    for (auto& w : all) {
+    for (auto& [t, w] : all) {
         wait_error e{wait_errc::stopped, "the tail stopped"};
         if (w.on_verdict) {
             w.on_verdict(fail(std::move(e)));
@@ -575,15 +569,14 @@ std::optional<tail::ticket> tail::await_verdict(context ctx, aggregate_ref aggre
                                                 clock::time_point deadline, verdict_callback done) {
     std::lock_guard lock(impl_->mu);
     if (impl_->stopping.load()) return std::nullopt;
-    const ticket t = impl_->next_ticket++;
     impl::waiter w;
     w.key = verdict_key{ctx, std::string(aggregate_id.value()), std::string(command_id.value()), expected_version};
     w.deadline = deadline;
     w.on_verdict = std::move(done);
-    impl_->by_key.emplace(w.key, t);
+    verdict_key key = w.key;
+    const ticket t = impl_->waiters.add(std::move(w));
+    impl_->by_key.emplace(std::move(key), t);
     impl_->verdict_waits.fetch_add(1, std::memory_order_release);
-    impl_->by_deadline.emplace(deadline, t);
-    impl_->waiters.emplace(t, std::move(w));
     return t;
 }
 
@@ -599,15 +592,13 @@ void tail::await_position(context ctx, position p, clock::time_point deadline, p
         const auto found = impl_->applied.find(pk);
         if (found == impl_->applied.end() || found->second <= p.offset) {
             if (found != impl_->applied.end() && clock::now() < deadline) {
-                const ticket t = impl_->next_ticket++;
                 impl::waiter w;
                 w.where = pk;
                 w.offset = p.offset;
                 w.deadline = deadline;
                 w.on_position = std::move(done);
+                const ticket t = impl_->waiters.add(std::move(w));
                 impl_->by_position[pk].emplace(p.offset, t);
-                impl_->by_deadline.emplace(deadline, t);
-                impl_->waiters.emplace(t, std::move(w));
                 return;
             }
             if (found == impl_->applied.end()) {

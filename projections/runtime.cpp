@@ -18,6 +18,7 @@
 #include "eventstore/kafka_config.hpp"
 #include "eventstore/log_reader.hpp"
 #include "eventstore/topics.hpp"
+#include "eventstore/waiters.hpp"
 
 namespace shopstream::projections {
 namespace {
@@ -109,9 +110,7 @@ struct runtime::impl {
         clock::time_point deadline;
         es::position_callback done;
     };
-    std::uint64_t next_ticket = 1;
-    std::map<std::uint64_t, waiter> waiters;
-    std::multimap<clock::time_point, std::uint64_t> by_deadline;
+    es::waiter_registry<waiter> waiters;
     runtime_stats totals;
     bucketed batch_records{{1, 10, 100, 1'000, 10'000, 100'000}};
     bucketed batch_seconds{{0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5}};
@@ -127,7 +126,6 @@ struct runtime::impl {
     void fail_runtime(std::string message);
     void expire(clock::time_point now);
     void fire_stopped();
-    waiter take(std::uint64_t ticket);
     [[nodiscard]] bool failed() const {
         std::lock_guard lock(mu);
         return failure.has_value();
@@ -145,19 +143,6 @@ struct runtime::impl {
     result<void, es::error> flush_dlq();
 };
 
-runtime::impl::waiter runtime::impl::take(std::uint64_t ticket) {
-    auto it = waiters.find(ticket);
-    waiter w = std::move(it->second);
-    waiters.erase(it);
-    auto range = by_deadline.equal_range(w.deadline);
-    for (auto d = range.first; d != range.second; ++d) {
-        if (d->second == ticket) {
-            by_deadline.erase(d);
-            break;
-        }
-    }
-    return w;
-}
 
 result<std::map<partition_key, log_offset>, es::error> runtime::impl::resume_points(
     const std::set<partition_key>& wanted, std::chrono::milliseconds timeout) {
@@ -662,35 +647,34 @@ void runtime::impl::write_pending() {
             batch_records.observe(static_cast<double>(records));
             batch_seconds.observe(seconds);
         }
-        std::vector<std::uint64_t> done;
-        for (const auto& [ticket, w] : waiters) {
+        const auto done = waiters.tickets_where([&](const waiter& w) {
             const auto found = applied.find(w.where);
-            if (found != applied.end() && found->second > w.offset) done.push_back(ticket);
-        }
-        for (auto t : done) fired.push_back(take(t).done);
+            return found != applied.end() && found->second > w.offset;
+        });
+        for (auto t : done) fired.push_back(waiters.take(t).done);
     }
     for (auto& cb : fired) cb({});
 }
 
 void runtime::impl::expire(clock::time_point now) {
-    std::vector<waiter> expired;
+    std::vector<std::pair<std::uint64_t, waiter>> expired;
     {
         std::lock_guard lock(mu);
-        while (!by_deadline.empty() && by_deadline.begin()->first <= now) expired.push_back(take(by_deadline.begin()->second));
+        expired = waiters.take_expired(now);
     }
-    for (auto& w : expired) {
+    for (auto& [t, w] : expired) {
         w.done(fail(es::wait_error{es::wait_errc::timed_out, "the " + std::string(model.name()) +
                                                                  " model had not applied the position before the deadline"}));
     }
 }
 
 void runtime::impl::fire_stopped() {
-    std::vector<waiter> all;
+    std::vector<std::pair<std::uint64_t, waiter>> all;
     {
         std::lock_guard lock(mu);
-        while (!waiters.empty()) all.push_back(take(waiters.begin()->first));
+        all = waiters.take_all();
     }
-    for (auto& w : all) w.done(fail(es::wait_error{es::wait_errc::stopped, "the projection stopped"}));
+    for (auto& [t, w] : all) w.done(fail(es::wait_error{es::wait_errc::stopped, "the projection stopped"}));
 }
 
 void runtime::await_position(context ctx, position p, clock::time_point deadline, es::position_callback done) {
@@ -716,9 +700,7 @@ void runtime::await_position(context ctx, position p, clock::time_point deadline
                 done(fail(es::wait_error{es::wait_errc::timed_out, "the position was not applied before the deadline"}));
                 return;
             }
-            const std::uint64_t t = impl_->next_ticket++;
-            impl_->waiters.emplace(t, impl::waiter{pk, p.offset, deadline, std::move(done)});
-            impl_->by_deadline.emplace(deadline, t);
+            impl_->waiters.add(impl::waiter{pk, p.offset, deadline, std::move(done)});
             return;
         }
     }

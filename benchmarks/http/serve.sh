@@ -14,23 +14,13 @@ work=$(mktemp -d)
 chmod o+x "$work"  # the local PostgreSQL runs as nobody when we are root
 data_args=()
 [ "${SERVE_KAFKA:-mock}" = local ] && data_args=(--data-dir "$work/data")
-"$bin" serve --listen 127.0.0.1:0 --kafka "${SERVE_KAFKA:-mock}" --jwt-secret "$secret" "${data_args[@]}" \
-  "${SERVE_ARGS[@]}" >"$work/out" 2>"$work/serve.log" &
-server=$!
+. scripts/start-serve.sh
 cleanup() {
-  kill -TERM "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
+  stop_serve
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-for _ in $(seq 1 600); do
-  grep -q '^listening on ' "$work/out" 2>/dev/null && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
-  sleep 0.1
-done
-base=$(sed -n 's/^listening on //p' "$work/out")
-[ -n "$base" ] || { echo "serve did not start" >&2; cat "$work/serve.log" >&2; exit 1; }
+start_serve "$bin" "$work" --kafka "${SERVE_KAFKA:-mock}" --jwt-secret "$secret" "${data_args[@]}" "${SERVE_ARGS[@]}"
 jvm_pid=$(sed -n 's/.*started a LOCAL Apache Kafka [^ ]* (KRaft, single node, pid \([0-9]*\),.*/\1/p' "$work/serve.log")
 jvm_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$jvm_pid/stat"; }
 jvm_rss_mib() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$jvm_pid/status"; }

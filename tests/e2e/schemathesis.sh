@@ -23,22 +23,13 @@ work=$(mktemp -d)
 reports="${SCHEMATHESIS_REPORTS:-$PWD/Testing/schemathesis}"
 mkdir -p "$reports"
 secret="schemathesis-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-"$bin" serve --listen 127.0.0.1:0 --kafka mock --jwt-secret "$secret" \
-  >"$work/out" 2>"$work/serve.log" &
-server=$!
+. "$root/scripts/start-serve.sh"
 cleanup() {
-  kill -TERM "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
+  stop_serve
   rm -rf "$work"
 }
 trap cleanup EXIT
-for _ in $(seq 1 600); do
-  grep -q '^listening on ' "$work/out" 2>/dev/null && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
-  sleep 0.1
-done
-base=$(sed -n 's/^listening on //p' "$work/out")
-[ -n "$base" ] || { echo "serve did not start" >&2; cat "$work/serve.log" >&2; exit 1; }
+start_serve "$bin" "$work" --kafka mock --jwt-secret "$secret"
 
 checks=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance
 checks=$checks,response_schema_conformance,negative_data_rejection

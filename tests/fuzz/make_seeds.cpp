@@ -21,6 +21,7 @@
 #include "eventstore/codec/payment_codec.hpp"
 #include "eventstore/codec/review_codec.hpp"
 #include "eventstore/commit.hpp"
+#include "queries/order_cursor.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 #include "tests/fuzz/jwt_verify.hpp"
 
@@ -209,6 +210,29 @@ void write_positions(corpus_writer& w) {
         {"no_partition", ":3"},    {"two_colons", "1:2:3"}, {"spaces", " 1:2"},
     };
     for (const auto& [name, token] : tokens) w.put("position", name, std::string_view(token));
+    const std::pair<const char*, const char*> named[] = {
+        {"named_reviews", "reviews:7:1234"}, {"named_orders", "orders:0:0"},
+        {"named_unknown", "carts:1:2"},      {"named_empty", ":1:2"},
+    };
+    for (const auto& [name, token] : named) w.put("position", name, std::string_view(token));
+}
+
+// ?after= as clients send it: cursors the order list made (for c-fuzz under the target's
+// key), one for another customer, edited ones, and base64url near misses.
+void write_cursors(corpus_writer& w) {
+    namespace q = shopstream::queries;
+    constexpr std::string_view key = "fuzz-cursor-key-0123456789abcdef";
+    const std::string mine = q::encode_cursor(key, "c-fuzz", {1'764'000'000'000, "o-0123456789abcdef"});
+    w.put("cursor", "order_list", std::string_view(mine));
+    w.put("cursor", "order_list_first", std::string_view(q::encode_cursor(key, "c-fuzz", {0, ""})));
+    w.put("cursor", "another_customer", std::string_view(q::encode_cursor(key, "c-other", {5, "o-1"})));
+    std::string edited = mine;
+    edited[3] = edited[3] == 'A' ? 'B' : 'A';
+    w.put("cursor", "edited", std::string_view(edited));
+    w.put("cursor", "padded", std::string_view(mine + "=="));
+    w.put("cursor", "standard_alphabet", "ab+/cd");
+    w.put("cursor", "noncanonical_last", "AB");
+    w.put("cursor", "empty", "");
 }
 
 }  // namespace
@@ -231,5 +255,6 @@ int main(int argc, char** argv) {
     write_json(w);
     write_jwt(w);
     write_positions(w);
+    write_cursors(w);
     return w.failed() ? 1 : 0;
 }

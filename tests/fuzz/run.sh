@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 all_targets=(commit order_events payment_events review_events order_state payment_state
-             review_state json_commands jwt position)
+             review_state json_commands jwt position cursor)
 
 budget="${1:-}"
 [ $# -gt 0 ] && shift

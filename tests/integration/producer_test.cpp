@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "eventstore/embedded_cluster.hpp"
@@ -52,6 +54,53 @@ TEST_F(producer_test, partitions_like_the_java_client) {
     for (std::string key : {"o-1", "order-42", "sku-9~author", "", "a-much-longer-aggregate-id-0123456789"}) {
         EXPECT_EQ((*p)->partition_for(eventstore::context::orders, key).value(), testing::java_partition(key, 8)) << key;
     }
+}
+
+TEST_F(producer_test, spread_over_several_connections_it_keeps_each_partitions_records_in_append_order) {
+    auto o = options();
+    o.connections = 3;
+    auto p = eventstore::producer::start(o);
+    ASSERT_TRUE(p.has_value()) << p.error();
+    constexpr int records = 240;
+    std::vector<std::string> keys;
+    std::vector<std::optional<result<eventstore::position, eventstore::append_error>>> seen(records);
+    std::mutex mu;
+    const std::vector<std::uint8_t> value(64, 1);
+    for (int i = 0; i < records; ++i) {
+        keys.push_back("o-" + std::to_string(i % 40));  // 40 aggregates, 6 records each
+        (*p)->append(eventstore::context::orders, eventstore::aggregate_ref(keys.back()), value, {}, [&, i](auto r) {
+            std::lock_guard lock(mu);
+            seen[static_cast<std::size_t>(i)] = std::move(r);
+        });
+    }
+    ASSERT_TRUE((*p)->flush(20s).has_value());
+    std::map<std::int32_t, std::int64_t> last;  // partition -> offset of its latest record
+    std::set<std::int32_t> partitions;
+    for (int i = 0; i < records; ++i) {
+        std::lock_guard lock(mu);
+        ASSERT_TRUE(seen[static_cast<std::size_t>(i)].has_value()) << i;
+        const auto& r = *seen[static_cast<std::size_t>(i)];
+        ASSERT_TRUE(r.has_value()) << r.error().message;
+        // Where the partitioner says, and after every earlier record of that partition.
+        const auto part = r->partition.value();
+        EXPECT_EQ(part, (*p)->partition_for(eventstore::context::orders, keys[static_cast<std::size_t>(i)]).value());
+        const auto [at, fresh] = last.try_emplace(part, r->offset.value());
+        if (!fresh) {
+            EXPECT_GT(r->offset.value(), at->second) << "record " << i << " of partition " << part;
+            at->second = r->offset.value();
+        }
+        partitions.insert(part);
+    }
+    EXPECT_GE(partitions.size(), 3U);  // more partitions than connections were written
+    EXPECT_EQ((*p)->in_flight(), 0);
+}
+
+TEST_F(producer_test, refuses_fewer_than_one_connection) {
+    auto o = options();
+    o.connections = 0;
+    auto p = eventstore::producer::start(o);
+    ASSERT_FALSE(p.has_value());
+    EXPECT_EQ(p.error().code, eventstore::errc::invalid_argument);
 }
 
 TEST_F(producer_test, a_full_local_queue_pushes_back_within_the_enqueue_timeout) {
