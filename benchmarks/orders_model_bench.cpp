@@ -72,7 +72,8 @@ std::vector<projections::batch> placed_batches(int round, const options& o, std:
             c.first_version = 1;
             c.events.emplace_back(order::order_placed{domain::order_id(c.aggregate_id),
                                                       domain::customer_id("c-" + std::to_string(i % 5000)),
-                                                      {{"sku-a", 2, 1250}, {"sku-b", 1, 990}}, eur, 3490, t0_ms + i});
+                                                      {{"sku-a", 2, 1250}, {"sku-b", 1, 990}}, eur, 3490, t0_ms + i,
+                                                      "tok_visa"});
             eventstore::aggregate_head head;
             eventstore::record_applied(head, c.command_id, 1, c.at);
             batch.heads.push_back({c.ctx, c.aggregate_id, std::move(head)});

@@ -182,7 +182,7 @@ std::vector<planned> orders_plan(std::int64_t n) {
             switch (phase) {
                 case 0:
                     e = order::order_placed{oid, domain::customer_id("c-" + std::to_string(k % customers)),
-                                            {{"sku-a", 2, 1250}, {"sku-b", 1, 990}}, eur, 3490, at};
+                                            {{"sku-a", 2, 1250}, {"sku-b", 1, 990}}, eur, 3490, at, "tok_visa"};
                     break;
                 case 1: e = order::order_confirmed{oid, pid, at}; break;
                 case 2: e = order::order_payment_captured{oid, pid, {3490, eur}, at}; break;
@@ -780,7 +780,8 @@ int main(int argc, char** argv) {
                 appender.append(context::orders,
                                 {id, 0, "fresh-" + id,
                                  order::event{order::order_placed{domain::order_id(id), domain::customer_id("c-fresh"),
-                                                                  {{"sku-a", 1, 100}}, *domain::currency::parse("EUR"), 100, t0_ms}}},
+                                                                  {{"sku-a", 1, 100}}, *domain::currency::parse("EUR"), 100, t0_ms,
+                                                                  "tok_visa"}}},
                                 o.partitions);
             },
             o.freshness);

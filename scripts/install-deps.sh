@@ -26,6 +26,8 @@ packages=(
   openjdk-17-jre-headless maven
   # the HTTP API (issue #4)
   libjwt-dev librestinio-dev libasio-dev libhttp-parser-dev libssl-dev
+  # the payment gateway's HTTP client (adapters/payment/http_gateway, issue 12)
+  libcurl4-openssl-dev
   # end-to-end tests speak HTTP to the binary through curl, and read /metrics with a
   # foreign Prometheus parser
   curl python3-prometheus-client

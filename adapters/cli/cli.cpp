@@ -14,6 +14,7 @@
 
 #include "adapters/auth/jwt.hpp"
 #include "adapters/cli/serve.hpp"
+#include "adapters/payment/fake_gateway.hpp"
 #include "domain/common.hpp"
 #include "eventstore/embedded_cluster.hpp"
 #include "eventstore/topics.hpp"
@@ -247,6 +248,28 @@ int run_cli(int argc, char** argv) {
         ->check(ttl_validator())
         ->capture_default_str();
 
+    std::string fake_listen = "127.0.0.1:8090";
+    std::string fake_latency = "0ms";
+    auto* fake = app.add_subcommand(
+        "fake-gateway",
+        "serve the payment simulator's rules over HTTP, for testing the HTTP payment client: "
+        "tok_visa authorizes; tok_declined declines; tok_insufficient_funds declines above 10000 "
+        "minor units; tok_timeout never answers; tok_flaky_N fails transiently N times per "
+        "idempotency key, then authorizes; other tokens decline. POST "
+        "/v1/payments/ID/{authorize,capture,void,refund} with an Idempotency-Key header and "
+        "{\"amount\":{\"amount\":N,\"currency\":\"EUR\"},\"token\":\"tok_...\",\"refundId\":\"...\"}; "
+        "GET /v1/payments/ID shows what it holds. The first stdout line is 'listening on http://HOST:PORT'");
+    fake->add_option("--listen", fake_listen, "address to listen on, HOST:PORT (port 0: any free one)")
+        ->capture_default_str();
+    fake->add_option("--latency", fake_latency, "delay of every answer: 250ms, 2s (tok_timeout: none ever)")
+        ->check(CLI::Validator(
+            [](const std::string& d) -> std::string {
+                auto parsed = payment::parse_duration(d);
+                return parsed ? std::string() : parsed.error();
+            },
+            "DURATION"))
+        ->capture_default_str();
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -261,6 +284,18 @@ int run_cli(int argc, char** argv) {
     if (*cluster) return run_embedded_cluster(brokers, partitions);
     if (*serve) return run_serve(serve_options);
     if (*token) return mint_token(jwt_secret, subject, role, ttl);
+    if (*fake) {
+        const auto listen = parse_listen(fake_listen);
+        if (!listen) {
+            std::fprintf(stderr, "shopstream: --listen: '%s' is not HOST:PORT (see --help)\n", fake_listen.c_str());
+            return exit_usage;
+        }
+        payment::fake_gateway_options o;
+        o.host = listen->first;
+        o.port = listen->second;
+        o.latency = *payment::parse_duration(fake_latency);
+        return payment::run_fake_gateway(o);
+    }
     return exit_usage;
 }
 

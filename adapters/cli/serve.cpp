@@ -619,7 +619,7 @@ int run_serve(const serve_config& config) {
             spdlog::info("example token for admin 'admin-1' (24h): {}", *admin);
             spdlog::info(
                 "try: curl -si -X POST {}/v1/orders -H 'Authorization: Bearer {}' -H 'Content-Type: "
-                "application/json' -d '{{\"lines\":[{{\"sku\":\"sku-1\",\"quantity\":2,\"unitPrice\":{{\"amount\":1250,"
+                "application/json' -d '{{\"paymentMethod\":{{\"token\":\"tok_visa\"}},\"lines\":[{{\"sku\":\"sku-1\",\"quantity\":2,\"unitPrice\":{{\"amount\":1250,"
                 "\"currency\":\"EUR\"}}}}]}}'",
                 base, *customer);
             spdlog::info("more tokens: shopstream token --jwt-secret \"$(cat {})\" --sub ID --role customer|admin",

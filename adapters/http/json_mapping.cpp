@@ -391,6 +391,12 @@ result<domain::order::place_order, problem> place_order_from_request(std::string
             if (sku && quantity && amount) out_lines.push_back({std::move(*sku), *quantity, *amount});
         }
     }
+    std::optional<std::string> token;
+    if (const json* method = r.object("paymentMethod")) {
+        object_reader mr(*method, "/paymentMethod", *parsed, errors);
+        token = mr.string("token");
+        mr.reject_unknown();
+    }
     r.reject_unknown();
     if (!errors.empty()) return fail(validation_failed(std::move(errors)));
 
@@ -401,6 +407,7 @@ result<domain::order::place_order, problem> place_order_from_request(std::string
     cmd.currency = currency.value_or("");
     cmd.by = ctx.actor;
     cmd.at = ctx.at;
+    cmd.payment_method_token = std::move(*token);
     return cmd;
 }
 

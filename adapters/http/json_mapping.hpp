@@ -65,7 +65,8 @@ struct request_context {
 // ---- requests → commands ---------------------------------------------------------------
 
 // POST /v1/orders: {orderId?, customerId?, lines: [{sku, quantity, unitPrice: {amount,
-// currency}}]}. orderId defaults to `generated_order_id`, customerId to the actor's id;
+// currency}}], paymentMethod: {token}}. The token's form (and that it is no card number)
+// is the decider's to judge (domain/payment/method_token.hpp). orderId defaults to `generated_order_id`, customerId to the actor's id;
 // the order's currency is the lines' common currency (empty when there are no lines: the
 // decider then refuses the empty order).
 [[nodiscard]] result<domain::order::place_order, problem> place_order_from_request(

@@ -30,7 +30,8 @@ function setup(thread)
 end
 
 local order_body =
-  '{"lines":[{"sku":"sku-1","quantity":2,"unitPrice":{"amount":1250,"currency":"EUR"}},' ..
+  '{"paymentMethod":{"token":"tok_visa"},' ..
+  '"lines":[{"sku":"sku-1","quantity":2,"unitPrice":{"amount":1250,"currency":"EUR"}},' ..
   '{"sku":"sku-2","quantity":1,"unitPrice":{"amount":999,"currency":"EUR"}}]}'
 local review_body = '{"rating":4,"title":"Good","body":"Does what it says on the box."}'
 

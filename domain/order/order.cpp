@@ -1,5 +1,7 @@
 #include "domain/order/order.hpp"
 
+#include "domain/payment/method_token.hpp"
+
 #include <algorithm>
 #include <limits>
 #include <optional>
@@ -75,17 +77,32 @@ decision<event> decide_place(const place_order& c, const state& s) {
         total = *sum;
         lines.push_back(order_line{in.sku, static_cast<std::int32_t>(in.quantity), in.unit_price});
     }
+    // A free order is refused rather than confirmed without a payment: every later step
+    // (confirm_order, record_payment_capture, ship_order) stands on a captured payment,
+    // and a payment is at least 1 minor unit. Allowing free orders later is additive;
+    // refusing them after having accepted some would not be.
+    if (total < 1) {
+        return reject(rejection_code::invalid, "/lines",
+                      "the order total is 0: an order is paid, so its total is at least 1 minor "
+                      "unit");
+    }
     auto cur = currency::parse(c.currency);
     if (!cur) return reject(rejection_code::invalid, "/currency", cur.error());
+    if (auto problem = payment::method_token_problem(c.payment_method_token)) {
+        return reject(rejection_code::invalid, "/paymentMethod/token", std::move(*problem));
+    }
 
     if (s.exists()) {
-        if (s.customer == c.customer && s.lines == lines && s.currency == *cur) {
+        if (s.customer == c.customer && s.lines == lines && s.currency == *cur &&
+            s.payment_method_token == c.payment_method_token) {
             return std::vector<event>{};
         }
         return reject(rejection_code::conflict, "",
-                      "order already exists with a different customer, lines or currency");
+                      "order already exists with a different customer, lines, currency or "
+                      "payment method");
     }
-    return std::vector<event>{order_placed{c.id, c.customer, std::move(lines), *cur, total, c.at}};
+    return std::vector<event>{order_placed{c.id, c.customer, std::move(lines), *cur, total, c.at,
+                                           c.payment_method_token}};
 }
 
 decision<event> decide_cancel(const cancel_order& c, const state& s) {
@@ -234,6 +251,7 @@ state evolve(state s, const event& e) {
                        s.currency = p.currency;
                        s.total = p.total;
                        s.placed_at = p.at;
+                       s.payment_method_token = p.payment_method_token;
                    },
                    [&](const order_cancelled& c) {
                        s.status = order_status::cancelled;

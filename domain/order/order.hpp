@@ -62,6 +62,9 @@ struct place_order {
     std::string currency;
     actor by;
     timestamp_ms at = 0;
+    // The payment provider's token for the customer's payment method ("tok_visa"),
+    // never card data: see domain/payment/method_token.hpp.
+    std::string payment_method_token;
 };
 
 struct cancel_order {
@@ -131,6 +134,9 @@ struct order_placed {
     domain::currency currency;
     std::int64_t total = 0;  // Σ quantity × unit_price, minor units
     timestamp_ms at = 0;
+    // Empty only in orders placed before the token was required: such an order has
+    // nothing the saga can charge.
+    std::string payment_method_token;
 
     friend bool operator==(const order_placed&, const order_placed&) = default;
 };
@@ -199,6 +205,7 @@ struct state {
     std::int64_t total = 0;
     // When the order was placed: the saga measures the payment deadline from here.
     timestamp_ms placed_at = 0;
+    std::string payment_method_token;  // from order_placed
     std::optional<payment_id> payment;  // set by order_confirmed
     bool payment_captured = false;
     std::optional<order::cancel_reason> cancel_reason;

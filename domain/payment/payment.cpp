@@ -219,6 +219,7 @@ state evolve(state s, const event& e) {
                    [&](const payment_authorized& a) {
                        s.status = payment_status::authorized;
                        s.authorization_code = a.authorization_code;
+                       s.authorized_at = a.at;
                    },
                    [&](const payment_declined& d) {
                        s.status = payment_status::declined;

@@ -192,6 +192,9 @@ struct state {
     std::int64_t captured = 0;             // minor units, in amount.currency
     std::int64_t refunded = 0;             // Σ refunds
     std::vector<payment::refund> refunds;  // few per payment: a vector beats a map
+    // When the gateway's approval was recorded (payment_authorized.at), 0 before: the saga
+    // judges against the order's payment deadline whether it came in time.
+    timestamp_ms authorized_at = 0;
 
     [[nodiscard]] bool exists() const noexcept { return status != payment_status::none; }
     // captured − refunded, never negative (and total even over a corrupt history).

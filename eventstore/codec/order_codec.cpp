@@ -62,7 +62,8 @@ Offset<fb::order_placed> put(FlatBufferBuilder& b, const order::order_placed& e)
     const auto customer = put(b, e.customer.value());
     const auto line_vector = put_lines(b, e.lines, &fb::Createline);
     const auto currency = put(b, e.currency);
-    return fb::Createorder_placed(b, id, customer, line_vector, currency, e.total, e.at);
+    const auto token = put(b, e.payment_method_token);
+    return fb::Createorder_placed(b, id, customer, line_vector, currency, e.total, e.at, token);
 }
 
 Offset<fb::order_cancelled> put(FlatBufferBuilder& b, const order::order_cancelled& e) {
@@ -134,8 +135,10 @@ decoded<order::event> read(const fb::order_placed& t) {
     auto currency = currency_of(t.currency());
     if (!currency) return invalid("order_placed.currency " + currency.error());
     if (t.total() < 0) return invalid("order_placed.total is negative");
-    return order::order_placed{
-        std::move(*id), std::move(*customer), std::move(lines), *currency, t.total(), t.at()};
+    // Absent in orders placed before the token was required.
+    std::string token = t.payment_method_token() != nullptr ? t.payment_method_token()->str() : "";
+    return order::order_placed{std::move(*id), std::move(*customer), std::move(lines), *currency,
+                               t.total(),      t.at(),                std::move(token)};
 }
 
 decoded<order::event> read(const fb::order_cancelled& t) {
@@ -201,7 +204,7 @@ static_assert(same_value(fbs::cancel_reason::customer_request,
 
 // Enough for the whole buffer, so the builder allocates once.
 std::size_t snapshot_size_hint(const order::state& s) {
-    std::size_t size = 192 + s.id.value().size() + s.customer.value().size() +
+    std::size_t size = 200 + s.id.value().size() + s.customer.value().size() + s.payment_method_token.size() +
                        (s.payment ? s.payment->value().size() : 0);
     for (const auto& l : s.lines) size += 48 + l.sku.size();
     return size;
@@ -251,6 +254,7 @@ decoded<order::state> read_state(const fbs::snapshot& t) {
         }
         s.cancel_reason = static_cast<order::cancel_reason>(*reason);
     }
+    if (t.payment_method_token() != nullptr) s.payment_method_token = t.payment_method_token()->str();
     if (s == order::initial_state()) {
         return invalid("order snapshot holds the initial state, which is stored as empty bytes");
     }
@@ -296,10 +300,11 @@ std::vector<std::uint8_t> encode_state(const order::state& s) {
         const auto line_vector = put_lines(b, s.lines, &fbs::Createline);
         const auto currency = put(b, s.currency);
         const auto payment = s.payment ? put(b, s.payment->value()) : Offset<flatbuffers::String>{};
+        const auto token = put(b, s.payment_method_token);
         flatbuffers::Optional<fbs::cancel_reason> reason = flatbuffers::nullopt;
         if (s.cancel_reason) reason = static_cast<fbs::cancel_reason>(*s.cancel_reason);
         return fbs::Createsnapshot(b, static_cast<fbs::order_status>(s.status), id, customer, line_vector, currency,
-                                   s.total, s.placed_at, payment, s.payment_captured, reason);
+                                   s.total, s.placed_at, payment, s.payment_captured, reason, token);
     });
 }
 

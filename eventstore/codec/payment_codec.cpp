@@ -248,6 +248,7 @@ decoded<payment::state> read_state(const fbs::snapshot& t) {
                        " is not the sum of its refunds, " + std::to_string(refunded));
     }
     s.refunded = refunded;
+    s.authorized_at = t.authorized_at();
     if (s == payment::initial_state()) {
         return invalid("payment snapshot holds the initial state, which is stored as empty bytes");
     }
@@ -303,7 +304,7 @@ std::vector<std::uint8_t> encode_state(const payment::state& s) {
         }
         const auto refund_vector = b.CreateVector(refunds);
         return fbs::Createsnapshot(b, static_cast<fbs::payment_status>(s.status), id, order, amount, token, code,
-                                   declined, voided, s.captured, s.refunded, refund_vector);
+                                   declined, voided, s.captured, s.refunded, refund_vector, s.authorized_at);
     });
 }
 

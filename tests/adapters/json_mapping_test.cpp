@@ -73,7 +73,7 @@ problem place(std::string_view body) { return problem_of(place_order_from_reques
 
 TEST(place_order_request, maps_every_field) {
     const auto cmd = place_order_from_request(
-        R"({"orderId":"o-1","customerId":"bob","lines":[
+        R"({"orderId":"o-1","customerId":"bob","paymentMethod":{"token":"tok_visa"},"lines":[
               {"sku":"A-1","quantity":2,"unitPrice":{"amount":1999,"currency":"EUR"}},
               {"sku":"B.2","quantity":1,"unitPrice":{"amount":0,"currency":"EUR"}}]})",
         as_admin, "gen-1");
@@ -84,11 +84,12 @@ TEST(place_order_request, maps_every_field) {
     EXPECT_EQ(cmd->currency, "EUR");
     EXPECT_EQ(cmd->by, admin);
     EXPECT_EQ(cmd->at, now);
+    EXPECT_EQ(cmd->payment_method_token, "tok_visa");
 }
 
 TEST(place_order_request, order_id_and_customer_default_to_the_generated_id_and_the_actor) {
     const auto cmd = place_order_from_request(
-        R"({"lines":[{"sku":"A","quantity":1,"unitPrice":{"amount":5,"currency":"USD"}}]})", as_alice,
+        R"({"paymentMethod":{"token":"tok_visa"},"lines":[{"sku":"A","quantity":1,"unitPrice":{"amount":5,"currency":"USD"}}]})", as_alice,
         "gen-7");
     ASSERT_TRUE(cmd.has_value()) << render(cmd.error());
     EXPECT_EQ(cmd->id, domain::order_id{"gen-7"});
@@ -100,14 +101,14 @@ TEST(place_order_request, order_id_and_customer_default_to_the_generated_id_and_
 TEST(place_order_request, range_rules_are_left_to_the_decider) {
     // Negative quantity, absurd price, empty sku, unknown currency, no lines: all shape-valid.
     const auto cmd = place_order_from_request(
-        R"({"orderId":"","lines":[{"sku":"","quantity":-5,"unitPrice":{"amount":-9223372036854775808,"currency":"XXX"}}]})",
+        R"({"orderId":"","paymentMethod":{"token":"tok_visa"},"lines":[{"sku":"","quantity":-5,"unitPrice":{"amount":-9223372036854775808,"currency":"XXX"}}]})",
         as_alice, "g");
     ASSERT_TRUE(cmd.has_value()) << render(cmd.error());
     EXPECT_EQ(cmd->id, domain::order_id{""});
     EXPECT_THAT(cmd->lines, ElementsAre(order::line_input{"", -5, std::numeric_limits<std::int64_t>::min()}));
     EXPECT_EQ(cmd->currency, "XXX");
 
-    const auto empty = place_order_from_request(R"({"lines":[]})", as_alice, "g");
+    const auto empty = place_order_from_request(R"({"paymentMethod":{"token":"tok_visa"},"lines":[]})", as_alice, "g");
     ASSERT_TRUE(empty.has_value());
     EXPECT_TRUE(empty->lines.empty());
     EXPECT_EQ(empty->currency, "");
@@ -116,6 +117,7 @@ TEST(place_order_request, range_rules_are_left_to_the_decider) {
 TEST(place_order_request, collects_every_field_error_with_pointers) {
     const problem p = place(R"({
         "customerId": 7,
+        "paymentMethod": {"token": 5},
         "lines": [
             {"sku": 1, "quantity": "2", "unitPrice": {"amount": 1.5, "currency": "EUR"}},
             {"quantity": 2, "unitPrice": {"amount": 9223372036854775808, "currency": "USD"}},
@@ -132,8 +134,9 @@ TEST(place_order_request, collects_every_field_error_with_pointers) {
                     fc{"/lines/0/quantity", "wrong_type"}, fc{"/lines/0/unitPrice/amount", "not_an_integer"},
                     fc{"/lines/1/sku", "missing_field"}, fc{"/lines/1/unitPrice/amount", "integer_overflow"},
                     fc{"/lines/1/unitPrice/currency", "invalid"}, fc{"/lines/2", "wrong_type"},
-                    fc{"/lines/3/unitPrice", "wrong_type"}, fc{"/extra", "unknown_field"}));
-    EXPECT_EQ(p.detail, "10 fields of the request body are invalid");
+                    fc{"/lines/3/unitPrice", "wrong_type"}, fc{"/paymentMethod/token", "wrong_type"},
+                    fc{"/extra", "unknown_field"}));
+    EXPECT_EQ(p.detail, "11 fields of the request body are invalid");
     EXPECT_EQ(p.errors[0].message, "must be a string, got number");
     EXPECT_EQ(p.errors[2].message, "must be an integer, got string");
     EXPECT_EQ(p.errors[3].message, "must be an integer without fraction or exponent, got 1.5");
@@ -142,25 +145,26 @@ TEST(place_order_request, collects_every_field_error_with_pointers) {
 }
 
 TEST(place_order_request, missing_and_wrongly_typed_lines) {
-    EXPECT_THAT(field_codes(place("{}")), ElementsAre(fc{"/lines", "missing_field"}));
-    EXPECT_THAT(field_codes(place(R"({"lines":{}})")), ElementsAre(fc{"/lines", "wrong_type"}));
-    EXPECT_THAT(field_codes(place(R"({"lines":[{}]})")),
+    EXPECT_THAT(field_codes(place("{}")),
+                ElementsAre(fc{"/lines", "missing_field"}, fc{"/paymentMethod", "missing_field"}));
+    EXPECT_THAT(field_codes(place(R"({"paymentMethod":{"token":"tok_visa"},"lines":{}})")), ElementsAre(fc{"/lines", "wrong_type"}));
+    EXPECT_THAT(field_codes(place(R"({"paymentMethod":{"token":"tok_visa"},"lines":[{}]})")),
                 ElementsAre(fc{"/lines/0/sku", "missing_field"}, fc{"/lines/0/quantity", "missing_field"},
                             fc{"/lines/0/unitPrice", "missing_field"}));
-    EXPECT_THAT(field_codes(place(R"({"lines":[{"sku":"a","quantity":1,"unitPrice":{}}]})")),
+    EXPECT_THAT(field_codes(place(R"({"paymentMethod":{"token":"tok_visa"},"lines":[{"sku":"a","quantity":1,"unitPrice":{}}]})")),
                 ElementsAre(fc{"/lines/0/unitPrice/amount", "missing_field"},
                             fc{"/lines/0/unitPrice/currency", "missing_field"}));
 }
 
 TEST(place_order_request, null_is_not_absent) {
-    EXPECT_THAT(field_codes(place(R"({"orderId":null,"lines":[]})")),
+    EXPECT_THAT(field_codes(place(R"({"orderId":null,"paymentMethod":{"token":"tok_visa"},"lines":[]})")),
                 ElementsAre(fc{"/orderId", "wrong_type"}));
-    EXPECT_EQ(place(R"({"orderId":null,"lines":[]})").errors[0].message, "must be a string, got null");
+    EXPECT_EQ(place(R"({"orderId":null,"paymentMethod":{"token":"tok_visa"},"lines":[]})").errors[0].message, "must be a string, got null");
 }
 
 TEST(place_order_request, unknown_fields_at_every_depth) {
     const problem p = place(
-        R"({"lines":[{"sku":"a","quantity":1,"unitPrice":{"amount":1,"currency":"EUR","cents":1},"note":"x"}],"currency":"EUR"})");
+        R"({"paymentMethod":{"token":"tok_visa"},"lines":[{"sku":"a","quantity":1,"unitPrice":{"amount":1,"currency":"EUR","cents":1},"note":"x"}],"currency":"EUR"})");
     EXPECT_THAT(field_codes(p),
                 ElementsAre(fc{"/lines/0/unitPrice/cents", "unknown_field"},
                             fc{"/lines/0/note", "unknown_field"}, fc{"/currency", "unknown_field"}));
@@ -168,12 +172,12 @@ TEST(place_order_request, unknown_fields_at_every_depth) {
 
 TEST(place_order_request, pointer_tokens_escape_tilde_and_slash) {
     const problem p = place(
-        R"({"a/b":1,"~c":2,"~1":3,"lines":[{"sku":"a","quantity":1,"unitPrice":{"amount":1,"currency":"EUR"},"x/~y":0}]})");
+        R"({"a/b":1,"~c":2,"~1":3,"paymentMethod":{"token":"tok_visa"},"lines":[{"sku":"a","quantity":1,"unitPrice":{"amount":1,"currency":"EUR"},"x/~y":0}]})");
     EXPECT_THAT(fields_of(p), ElementsAre("/lines/0/x~1~0y", "/a~1b", "/~01", "/~0c"));
 }
 
 TEST(place_order_request, line_currencies_must_agree) {
-    const problem p = place(R"({"lines":[
+    const problem p = place(R"({"paymentMethod":{"token":"tok_visa"},"lines":[
         {"sku":"a","quantity":1,"unitPrice":{"amount":1,"currency":"EUR"}},
         {"sku":"b","quantity":1,"unitPrice":{"amount":1,"currency":"USD"}},
         {"sku":"c","quantity":1,"unitPrice":{"amount":1,"currency":"EUR"}},
@@ -184,7 +188,7 @@ TEST(place_order_request, line_currencies_must_agree) {
     EXPECT_THAT(p.errors[0].message, HasSubstr("line 0 is in 'EUR', this line in 'USD'"));
 
     // The first line whose currency is readable sets it.
-    const problem q = place(R"({"lines":[
+    const problem q = place(R"({"paymentMethod":{"token":"tok_visa"},"lines":[
         {"sku":"a","quantity":1,"unitPrice":{"amount":1,"currency":1}},
         {"sku":"b","quantity":1,"unitPrice":{"amount":1,"currency":"USD"}},
         {"sku":"c","quantity":1,"unitPrice":{"amount":1,"currency":"EUR"}}]})");
@@ -193,10 +197,28 @@ TEST(place_order_request, line_currencies_must_agree) {
     EXPECT_THAT(q.errors[1].message, HasSubstr("line 1 is in 'USD'"));
 }
 
+TEST(place_order_request, the_payment_method_token_is_required_and_named_by_its_pointer) {
+    const std::string lines = R"("lines":[{"sku":"a","quantity":1,"unitPrice":{"amount":1,"currency":"EUR"}}])";
+    EXPECT_THAT(field_codes(place("{" + lines + "}")), ElementsAre(fc{"/paymentMethod", "missing_field"}));
+    EXPECT_THAT(field_codes(place("{" + lines + R"(,"paymentMethod":{}})")),
+                ElementsAre(fc{"/paymentMethod/token", "missing_field"}));
+    EXPECT_THAT(field_codes(place("{" + lines + R"(,"paymentMethod":"tok_visa"})")),
+                ElementsAre(fc{"/paymentMethod", "wrong_type"}));
+    EXPECT_THAT(field_codes(place("{" + lines + R"(,"paymentMethod":{"token":null}})")),
+                ElementsAre(fc{"/paymentMethod/token", "wrong_type"}));
+    EXPECT_THAT(field_codes(place("{" + lines + R"(,"paymentMethod":{"token":"tok_visa","cvc":"123"}})")),
+                ElementsAre(fc{"/paymentMethod/cvc", "unknown_field"}));
+    // Its form is the decider's (domain/payment/method_token.hpp): any string maps.
+    const auto odd = place_order_from_request("{" + lines + R"(,"paymentMethod":{"token":"4111 1111 1111 1111"}})",
+                                              as_alice, "g");
+    ASSERT_TRUE(odd.has_value());
+    EXPECT_EQ(odd->payment_method_token, "4111 1111 1111 1111");
+}
+
 // ---- numbers --------------------------------------------------------------------------
 
 std::string with_quantity(std::string_view q) {
-    return R"({"lines":[{"sku":"a","quantity":)" + std::string(q) +
+    return R"({"paymentMethod":{"token":"tok_visa"},"lines":[{"sku":"a","quantity":)" + std::string(q) +
            R"(,"unitPrice":{"amount":1,"currency":"EUR"}}]})";
 }
 
@@ -325,9 +347,9 @@ TEST(invalid_utf8, in_a_string_or_anywhere_in_the_body_gives_400_with_the_offset
         EXPECT_EQ(offset_of(p), offset);
     }
     // A leading byte order mark is ignored (RFC 8259 section 8.1 allows either choice).
-    EXPECT_TRUE(place_order_from_request("\xef\xbb\xbf{\"lines\":[]}", as_alice, "g").has_value());
+    EXPECT_TRUE(place_order_from_request("\xef\xbb\xbf{\"paymentMethod\":{\"token\":\"tok_visa\"},\"lines\":[]}", as_alice, "g").has_value());
     // Valid multi-byte text passes through untouched.
-    const auto cmd = place_order_from_request(R"({"orderId":"é€😀","lines":[]})", as_alice, "g");
+    const auto cmd = place_order_from_request(R"({"orderId":"é€😀","paymentMethod":{"token":"tok_visa"},"lines":[]})", as_alice, "g");
     ASSERT_TRUE(cmd.has_value());
     EXPECT_EQ(cmd->id.value(), "é€😀");
 }
@@ -339,14 +361,14 @@ TEST(body_size, over_64_kib_is_413) {
     EXPECT_EQ(p.type, "https://shopstream.dev/problems/payload-too-large");
 
     // Exactly at the limit is read.
-    std::string exact = R"({"lines":[],"orderId":")";
+    std::string exact = R"({"paymentMethod":{"token":"tok_visa"},"lines":[],"orderId":")";
     exact += std::string(max_body_bytes - exact.size() - 2, 'a') + "\"}";
     ASSERT_EQ(exact.size(), max_body_bytes);
     EXPECT_TRUE(place_order_from_request(exact, as_alice, "g").has_value());
 }
 
 TEST(duplicate_keys, are_refused_at_every_depth) {
-    const problem p = place(R"({"lines":[{"sku":"a","sku":"b","quantity":1,
+    const problem p = place(R"({"paymentMethod":{"token":"tok_visa"},"lines":[{"sku":"a","sku":"b","quantity":1,
         "unitPrice":{"amount":1,"currency":"EUR","amount":2}}],"lines":[]})");
     EXPECT_EQ(p.status, 422);
     // Reported in document order, before the schema's errors.
@@ -360,7 +382,7 @@ TEST(duplicate_keys, are_refused_at_every_depth) {
 }
 
 TEST(deep_nesting, is_reported_at_its_pointer) {
-    std::string deep = R"({"lines":[{"sku":"a","quantity":1,"unitPrice":{"amount":1,"currency":"EUR","x":)";
+    std::string deep = R"({"paymentMethod":{"token":"tok_visa"},"lines":[{"sku":"a","quantity":1,"unitPrice":{"amount":1,"currency":"EUR","x":)";
     for (int i = 0; i < 500; ++i) deep += R"({"k":[)";
     deep += "1";
     for (int i = 0; i < 500; ++i) deep += "]}";
@@ -368,7 +390,7 @@ TEST(deep_nesting, is_reported_at_its_pointer) {
     EXPECT_THAT(field_codes(place(deep)), ElementsAre(fc{"/lines/0/unitPrice/x", "unknown_field"}));
 
     // Duplicates deep down carry their whole pointer.
-    const problem p = place(R"({"lines":[],"z":{"a":[0,{"b~/":{"c":1,"c":2}}]}})");
+    const problem p = place(R"({"paymentMethod":{"token":"tok_visa"},"lines":[],"z":{"a":[0,{"b~/":{"c":1,"c":2}}]}})");
     EXPECT_THAT(field_codes(p),
                 ElementsAre(fc{"/z/a/1/b~0~1/c", "duplicate_key"}, fc{"/z", "unknown_field"}));
 }
@@ -591,7 +613,8 @@ order::state fold(const std::vector<order::event>& events) {
 }
 
 const order::order_placed placed{
-    domain::order_id{"o-1"}, domain::customer_id{"alice"}, {{"A-1", 2, 1999}, {"B", 1, 2}}, eur(), 4000, now};
+    domain::order_id{"o-1"}, domain::customer_id{"alice"}, {{"A-1", 2, 1999}, {"B", 1, 2}}, eur(), 4000, now,
+    "tok_visa"};
 const order::order_confirmed confirmed{domain::order_id{"o-1"}, domain::payment_id{"p-1"}, now + 1};
 const order::order_payment_captured captured{
     domain::order_id{"o-1"}, domain::payment_id{"p-1"}, {4000, eur()}, now + 2};

@@ -265,6 +265,8 @@ TEST(locate_field, per_route) {
     EXPECT_EQ(locate_field(command_route::place_order, "/orderId"), (body_field{k::body, "/orderId"}));
     EXPECT_EQ(locate_field(command_route::place_order, "/customerId"), (body_field{k::body, "/customerId"}));
     EXPECT_EQ(locate_field(command_route::place_order, "/lines"), (body_field{k::body, "/lines"}));
+    EXPECT_EQ(locate_field(command_route::place_order, "/paymentMethod/token"),
+              (body_field{k::body, "/paymentMethod/token"}));
     EXPECT_EQ(locate_field(command_route::place_order, ""), (body_field{k::none, ""}));
     EXPECT_EQ(locate_field(command_route::submit_review, "/sku"), (body_field{k::path, "sku"}));
     EXPECT_EQ(locate_field(command_route::submit_review, "/customerId"), (body_field{k::principal, ""}));

@@ -46,7 +46,7 @@ std::vector<golden_case> golden_cases_v1() {
                      std::vector<order::event>{order::order_placed{
                          order_id{"ord:2026-12-01.0001"}, customer_id{"cust:42"},
                          {{"SKU-9.red", 3, 1'999}, {"book_978-3", 1, 4'500}},
-                         currency("EUR"), 10'497, dec_1_2026}}});
+                         currency("EUR"), 10'497, dec_1_2026, ""}}});
     // What the decoder accepts beyond command limits: a log written under older limits
     // must stay readable (order_codec.hpp).
     cases.push_back({"order_placed-extremes",
@@ -55,7 +55,7 @@ std::vector<golden_case> golden_cases_v1() {
                      std::vector<order::event>{order::order_placed{
                          order_id{"o"}, customer_id{"c"},
                          {{"0", 1, 0}, {"Z", i32_max, i64_max}},
-                         currency("JPY"), i64_max, i64_min}}});
+                         currency("JPY"), i64_max, i64_min, ""}}});
     // Every scalar at its FlatBuffers default, which the builder leaves out of the
     // bytes: absent scalars must still read as these values.
     cases.push_back({"order_cancelled-defaults",
@@ -172,6 +172,16 @@ std::vector<golden_case> golden_cases_v1() {
                      review_of_42.value(), 1, "cmd:vote-0001", {306},
                      std::vector<review::event>{review::review_marked_helpful{
                          review_of_42, customer_id{"cust:43"}, dec_1_2026 + 9}}});
+
+    // ---- fields appended to schema version 1 ----------------------------------------
+    // order_placed.payment_method_token (issue 12): the records above lack it and read
+    // it as "".
+    cases.push_back({"order_placed-payment_method", "order_placed: with its payment method token",
+                     "ord:2026-12-01.0003", 0, "cmd:place-0003", {101},
+                     std::vector<order::event>{order::order_placed{
+                         order_id{"ord:2026-12-01.0003"}, customer_id{"cust:42"},
+                         {{"SKU-9.red", 1, 1'999}}, currency("EUR"), 1'999, dec_1_2026 + 10,
+                         "tok_insufficient_funds"}}});
     return cases;
 }
 

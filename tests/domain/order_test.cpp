@@ -48,12 +48,12 @@ std::vector<line_input> lines_of(std::size_t n, std::int64_t quantity = 1,
 place_order place(std::vector<line_input> lines = two_lines(), std::string currency = "EUR",
                   actor by = alice) {
     return {ord, customer_id{"cust-alice"}, std::move(lines), std::move(currency), std::move(by),
-            1000};
+            1000, "tok_visa"};
 }
 
 order_placed placed() {
     return {ord, customer_id{"cust-alice"}, {{"book-1", 2, 1500}, {"pen", 1, 250}}, eur(), 3250,
-            1000};
+            1000, "tok_visa"};
 }
 order_confirmed confirmed(payment_id p = pay) {
     return {ord, std::move(p), 2000};
@@ -177,7 +177,7 @@ TEST(place_order, quantity_is_1_to_10000) {
 }
 
 TEST(place_order, unit_price_is_0_to_1e9_minor_units) {
-    for (std::int64_t ok : {0, 1'000'000'000}) {
+    for (std::int64_t ok : {0, 1'000'000'000}) {  // line 1 keeps the total above 0
         auto lines = two_lines();
         lines[0].unit_price = ok;
         EXPECT_TRUE(decide(place(lines), initial_state()).has_value()) << ok;
@@ -196,10 +196,76 @@ TEST(place_order, the_largest_order_totals_without_overflow) {
     EXPECT_EQ(std::get<order_placed>(out->at(0)).total, 1'000'000'000'000'000);
 }
 
-TEST(place_order, a_free_order_totals_zero) {
-    const auto out = decide(place(lines_of(3, 5, 0)), initial_state());
+// A free order is refused (order.cpp, decide_place: every later step stands on a captured
+// payment); a line at price 0 beside a paid one is fine.
+TEST(place_order, a_free_order_is_refused_naming_the_lines) {
+    given<decider>({}).when(place(lines_of(3, 5, 0))).then_rejected(code::invalid, "/lines");
+    auto one_free_line = two_lines();
+    one_free_line[1].unit_price = 0;
+    const auto out = decide(place(one_free_line), initial_state());
     ASSERT_TRUE(out.has_value());
-    EXPECT_EQ(std::get<order_placed>(out->at(0)).total, 0);
+    EXPECT_EQ(std::get<order_placed>(out->at(0)).total, 3000);
+    EXPECT_EQ(decide(place(lines_of(1, 1, 1)), initial_state()).has_value(), true);
+}
+
+TEST(place_order, the_payment_method_token_travels_into_the_event_and_the_state) {
+    auto flaky = place();
+    flaky.payment_method_token = "tok_flaky_3";
+    auto expected = placed();
+    expected.payment_method_token = "tok_flaky_3";
+    const state s = given<decider>({}).when(flaky).then({expected});
+    EXPECT_EQ(s.payment_method_token, "tok_flaky_3");
+}
+
+TEST(place_order, a_missing_or_malformed_token_names_the_payment_method) {
+    for (const std::string& bad : std::vector<std::string>{"", "tok_", "visa", "TOK_visa", "tok_a b", "tok_é", "tok_a/b",
+                                  "tok_" + std::string(253, 'a')}) {
+        auto c = place();
+        c.payment_method_token = bad;
+        given<decider>({}).when(c).then_rejected(code::invalid, "/paymentMethod/token");
+    }
+    auto longest = place();
+    longest.payment_method_token = "tok_" + std::string(252, 'a');
+    EXPECT_TRUE(decide(longest, initial_state()).has_value());
+}
+
+TEST(place_order, a_card_number_is_refused_saying_why_without_repeating_it) {
+    // 4111 1111 1111 1111 (Visa test, 16), 378282246310005 (Amex test, 15),
+    // 6011000990139424 (Discover test), 4222222222222 (13), 6304000000000000018 (19).
+    for (const std::string card :
+         {"4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111", "tok_4111111111111111",
+          "tok_4111-1111-1111-1111", "378282246310005", "6011000990139424", "4222222222222",
+          "6304000000000000018", "tok_ 4111 1111 1111 1111 _x"}) {
+        auto c = place();
+        c.payment_method_token = card;
+        const auto out = decide(c, initial_state());
+        ASSERT_FALSE(out.has_value()) << card;
+        EXPECT_EQ(out.error().field, "/paymentMethod/token") << card;
+        EXPECT_NE(out.error().reason.find("card number"), std::string::npos) << out.error().reason;
+        EXPECT_EQ(out.error().reason.find("4111"), std::string::npos) << out.error().reason;
+    }
+}
+
+TEST(place_order, digits_that_are_no_card_number_are_judged_as_a_token) {
+    // Luhn fails (…1112), too short (12 digits) or too long (20 digits) for a card.
+    for (const std::string token : {"tok_4111111111111112", "tok_411111111113", "tok_41111111111111111113",
+                                    "tok_2026_12_01"}) {
+        auto c = place();
+        c.payment_method_token = token;
+        EXPECT_TRUE(decide(c, initial_state()).has_value()) << token;
+    }
+    auto spaced = place();
+    spaced.payment_method_token = "4111 1111 1111 1112";  // no card, but no token either
+    const auto out = decide(spaced, initial_state());
+    ASSERT_FALSE(out.has_value());
+    EXPECT_EQ(out.error().field, "/paymentMethod/token");
+    EXPECT_EQ(out.error().reason.find("card number"), std::string::npos) << out.error().reason;
+}
+
+TEST(place_order, a_repeat_with_another_token_conflicts) {
+    auto other = place();
+    other.payment_method_token = "tok_declined";
+    given<decider>({placed()}).when(other).then_rejected(code::conflict, "");
 }
 
 TEST(place_order, currency_is_an_active_iso_4217_code) {

@@ -278,7 +278,7 @@ TEST(serve_default_run, every_event_survives_a_sigterm_and_a_sigkill_restart_on_
     const auto place = [&](const std::string& base, int count) {
         for (int i = 0; i < count; ++i) {
             auto placed = request(base, "POST", "/v1/orders", token,
-                                  R"({"lines":[{"sku":"sku-1","quantity":2,"unitPrice":{"amount":1250,"currency":"EUR"}}]})");
+                                  R"({"paymentMethod":{"token":"tok_visa"},"lines":[{"sku":"sku-1","quantity":2,"unitPrice":{"amount":1250,"currency":"EUR"}}]})");
             ASSERT_EQ(placed.status, 201) << placed.body;
             const std::string id = nlohmann::json::parse(placed.body).at("orderId");
             if (i % 2 == 0) {

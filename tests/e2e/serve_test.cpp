@@ -51,7 +51,7 @@ std::string mint(const std::string& sub, domain::role role, std::chrono::seconds
 }
 
 const std::string order_body =
-    R"({"lines":[{"sku":"sku-1","quantity":2,"unitPrice":{"amount":1250,"currency":"EUR"}}]})";
+    R"({"paymentMethod":{"token":"tok_visa"},"lines":[{"sku":"sku-1","quantity":2,"unitPrice":{"amount":1250,"currency":"EUR"}}]})";
 const std::string review_body = R"({"rating":4,"title":"Good","body":"Does the job"})";
 
 using server_process = serve_process;
@@ -354,6 +354,25 @@ TEST_F(serve_e2e, bad_requests_get_precise_problems_and_append_nothing) {
     auto wrong_type = call(base(), "POST", "/v1/orders", with_body(R"({"lines":"many"})", customer));
     expect_problem(wrong_type, 422, "validation");
     EXPECT_EQ(wrong_type.body_json().at("errors").at(0).at("field"), "/lines") << wrong_type.body;
+    // The payment method: required, a provider's token, never card data, and never echoed.
+    const std::string line = R"("lines":[{"sku":"sku-1","quantity":1,"unitPrice":{"amount":100,"currency":"EUR"}}])";
+    auto no_method = call(base(), "POST", "/v1/orders", with_body("{" + line + "}", customer));
+    expect_problem(no_method, 422, "validation");
+    EXPECT_EQ(no_method.body_json().at("errors").at(0).at("field"), "/paymentMethod") << no_method.body;
+    auto card = call(base(), "POST", "/v1/orders",
+                     with_body(R"({"orderId":"ord-card",)" + line + R"(,"paymentMethod":{"token":"4111 1111 1111 1111"}})",
+                               customer));
+    expect_problem(card, 422, "validation");
+    EXPECT_EQ(card.body_json().at("errors").at(0).at("field"), "/paymentMethod/token") << card.body;
+    EXPECT_NE(card.body.find("card number"), std::string::npos) << card.body;
+    EXPECT_EQ(card.body.find("4111"), std::string::npos) << "the number is not echoed: " << card.body;
+    EXPECT_EQ(order_history("ord-card").status, 404) << "nothing appended";
+    auto free_order = call(base(), "POST", "/v1/orders",
+                           with_body(R"({"lines":[{"sku":"sku-1","quantity":1,"unitPrice":{"amount":0,"currency":"EUR"}}],)"
+                                     R"("paymentMethod":{"token":"tok_visa"}})",
+                                     customer));
+    expect_problem(free_order, 422, "validation");
+    EXPECT_EQ(free_order.body_json().at("errors").at(0).at("field"), "/lines") << free_order.body;
     auto missing = call(base(), "POST", "/v1/products/sku-x/reviews", with_body(R"({"rating":3,"title":"t"})", customer));
     expect_problem(missing, 422, "validation");
     EXPECT_EQ(missing.body_json().at("errors").at(0).at("field"), "/body") << missing.body;
@@ -426,7 +445,8 @@ TEST_F(serve_e2e, an_idempotency_key_retry_gets_the_first_answer_byte_for_byte_a
 
     // The same JSON value laid out differently is the same request.
     const std::string same_value =
-        R"({ "lines" : [ { "unitPrice": {"currency":"EUR","amount":1250}, "quantity":2, "sku":"sku-1" } ] })";
+        R"({ "lines" : [ { "unitPrice": {"currency":"EUR","amount":1250}, "quantity":2, "sku":"sku-1" } ],
+             "paymentMethod" : { "token" : "tok_visa" } })";
     for (const auto& body : {order_body, same_value}) {
         auto retry = call(base(), "POST", "/v1/orders", keyed(with_body(body, customer), "place-1"));
         EXPECT_EQ(retry.status, 201);
@@ -461,7 +481,7 @@ TEST_F(serve_e2e, an_idempotency_key_with_another_request_is_422_and_appends_not
     ASSERT_EQ(first.status, 201) << first.body;
     const std::string id = first.body_json().at("orderId");
     const std::string other_body =
-        R"({"lines":[{"sku":"sku-1","quantity":3,"unitPrice":{"amount":1250,"currency":"EUR"}}]})";
+        R"({"paymentMethod":{"token":"tok_visa"},"lines":[{"sku":"sku-1","quantity":3,"unitPrice":{"amount":1250,"currency":"EUR"}}]})";
     expect_problem(call(base(), "POST", "/v1/orders", keyed(with_body(other_body, customer), "k-reuse")), 422,
                    "idempotency-key-reused");
     // Another route with the key is another request too.

@@ -44,9 +44,10 @@ std::vector<order::event> samples() {
              {std::string(64, 'x'), std::numeric_limits<std::int32_t>::max(), max64}},
             cur("JPY"),
             max64,
-            max64},
+            max64,
+            "tok_" + std::string(252, 'z')},
         order::order_placed{
-            domain::order_id{"o"}, domain::customer_id{"c"}, {{"a", 1, 1}}, cur("EUR"), 1, min64},
+            domain::order_id{"o"}, domain::customer_id{"c"}, {{"a", 1, 1}}, cur("EUR"), 1, min64, ""},
         order::order_cancelled{domain::order_id{"ord-1"}, order::cancel_reason::customer_request,
                                actor{"cust-\xe2\x82\xac\xf0\x9f\x98\x80", role::customer}, 1},
         order::order_cancelled{domain::order_id{"ord-1"}, order::cancel_reason::payment_declined,

@@ -94,7 +94,8 @@ struct order_traits {
                                           {std::string(64, 'x'), 10'000, 1'000'000'000}},
                                          cur("EUR"),
                                          10'000'003'000,
-                                         1'700'000'000'000};
+                                         1'700'000'000'000,
+                                         "tok_flaky_3"};
         const order::order_confirmed confirmed{id, pay, 1'700'000'001'000};
         const order::order_payment_captured captured{id, pay, money{10'000'003'000, cur("EUR")},
                                                      1'700'000'002'000};
@@ -108,7 +109,7 @@ struct order_traits {
             {"pending", {placed}},
             {"pending, no lines, placed at 0",
              {order::order_placed{
-                 domain::order_id{"o"}, domain::customer_id{"c"}, {}, cur("JPY"), 0, 0}}},
+                 domain::order_id{"o"}, domain::customer_id{"c"}, {}, cur("JPY"), 0, 0, ""}}},
             {"confirmed then captured then shipped", {placed, confirmed, captured, shipped}},
             {"cancelled by the customer",
              {placed,

@@ -64,7 +64,7 @@ void check_accepted(std::string_view body, bool has_fields) {
     if (!has_fields) FUZZ_CHECK(parsed.empty());
 }
 
-// The lines read are the body's, each priced in the order's one currency.
+// The lines read are the body's, each priced in the order's one currency, and so is the token.
 void check_order(std::string_view body, const domain::order::place_order& cmd) {
     const auto parsed = nlohmann::json::parse(body);
     const auto& lines = parsed.at("lines");
@@ -75,6 +75,7 @@ void check_order(std::string_view body, const domain::order::place_order& cmd) {
         FUZZ_CHECK(lines[i].at("unitPrice").at("amount") == cmd.lines[i].unit_price);
         FUZZ_CHECK(lines[i].at("unitPrice").at("currency") == cmd.currency);
     }
+    FUZZ_CHECK(parsed.at("paymentMethod").at("token") == cmd.payment_method_token);
 }
 
 template <class Result>

@@ -149,9 +149,9 @@ void write_context(corpus_writer& w, const std::string& ctx, const std::vector<h
 
 void write_json(corpus_writer& w) {
     const std::pair<const char*, const char*> bodies[] = {
-        {"place_order", R"(0{"lines":[{"sku":"book-1","quantity":2,"unitPrice":{"amount":1500,"currency":"EUR"}}]})"},
+        {"place_order", R"(0{"paymentMethod":{"token":"tok_visa"},"lines":[{"sku":"book-1","quantity":2,"unitPrice":{"amount":1500,"currency":"EUR"}}]})"},
         {"place_order_full",
-         R"(0{"orderId":"ord-7","customerId":"cust-1","lines":[{"sku":"a","quantity":1,"unitPrice":{"amount":0,"currency":"JPY"}},{"sku":"b","quantity":10000,"unitPrice":{"amount":1000000000,"currency":"JPY"}}]})"},
+         R"(0{"orderId":"ord-7","customerId":"cust-1","paymentMethod":{"token":"tok_flaky_2"},"lines":[{"sku":"a","quantity":1,"unitPrice":{"amount":0,"currency":"JPY"}},{"sku":"b","quantity":10000,"unitPrice":{"amount":1000000000,"currency":"JPY"}}]})"},
         {"place_order_refused", R"(0{"lines":[{"sku":"a","quantity":2.0,"quantity":1e3,"unitPrice":null}],"x":-0})"},
         {"cancel_order", "1{}"},
         {"ship_order", "2 \r\n"},

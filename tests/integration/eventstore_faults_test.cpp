@@ -630,7 +630,7 @@ TEST_F(faults, one_command_id_reused_on_two_aggregates_gets_each_writer_its_own_
         for (const auto& aggregate : aggregates) {
             const auto ticket = log.history().sent({es::context::orders, aggregate, command_id, "", "place_order"});
             orders.handle(order::place_order{domain::order_id(aggregate), domain::customer_id("c-1"),
-                                             {{"sku-1", 1, 100}}, "EUR", customer("c-1"), 1},
+                                             {{"sku-1", 1, 100}}, "EUR", customer("c-1"), 1, "tok_visa"},
                           meta(command_id), {}, [&, aggregate, ticket](command_result r) {
                               log.history().answered(ticket, testing::answer_of(r));
                               std::lock_guard lock(mu);
@@ -679,7 +679,7 @@ TEST_F(truncation, a_store_whose_checkpoint_fell_behind_the_log_start_refuses_to
         for (const auto& id : ids) {
             auto placed = orders.handle_sync(
                 order::place_order{domain::order_id(id), domain::customer_id("c-1"), {{"sku-1", 1, 100}}, "EUR",
-                                   customer("c-1"), 1},
+                                   customer("c-1"), 1, "tok_visa"},
                 meta("place-" + id));
             ASSERT_TRUE(placed.has_value()) << describe(placed);
             ASSERT_EQ(placed->at->partition, partition);
@@ -930,7 +930,7 @@ TEST_F(interop, kcat_reads_the_commits_at_the_offsets_the_commands_answered) {
     std::vector<sent> commands;
     auto place = [](const std::string& id, const std::string& who) {
         return order::place_order{domain::order_id(id), domain::customer_id(who), {{"sku-1", 2, 500}, {"sku-2", 1, 1250}},
-                                  "EUR", customer(who), 1'700'000'000'000};
+                                  "EUR", customer(who), 1'700'000'000'000, "tok_visa"};
     };
     auto run_command = [&](order::command c, sent s) {
         auto r = orders.handle_sync(std::move(c), s.metadata);
@@ -1000,7 +1000,8 @@ TEST_F(interop, records_kcat_writes_are_judged_like_any_other_writer_s) {
     c.expected_version = 0;
     c.command_id = "foreign-1";
     c.events.push_back(es::order_aggregate::encode_event(order::order_placed{
-        domain::order_id("o-foreign"), domain::customer_id("c-9"), {{"sku-1", 3, 100}}, domain::currency::parse("EUR").value(), 300, 1}));
+        domain::order_id("o-foreign"), domain::customer_id("c-9"), {{"sku-1", 3, 100}}, domain::currency::parse("EUR").value(), 300, 1,
+        "tok_visa"}));
     const auto bytes = es::encode_commit(c);
     const auto commit_file = dir_.path() / "commit.bin";
     std::ofstream(commit_file, std::ios::binary)
@@ -1033,7 +1034,7 @@ TEST_F(interop, records_kcat_writes_are_judged_like_any_other_writer_s) {
     // Retrying the foreign command id through the handler answers the foreign commit.
     auto retried = orders.handle_sync(
         order::place_order{domain::order_id("o-foreign"), domain::customer_id("c-9"), {{"sku-1", 3, 100}}, "EUR",
-                           customer("c-9"), 1},
+                           customer("c-9"), 1, "tok_visa"},
         meta("foreign-1"));
     ASSERT_TRUE(retried.has_value()) << describe(retried);
     EXPECT_EQ(retried->kind, outcome_kind::duplicate);

@@ -31,7 +31,8 @@ domain::actor customer(std::string id) { return {std::move(id), domain::role::cu
 
 order::place_order place(std::string id, std::string who = "c-1") {
     return order::place_order{domain::order_id(std::move(id)), domain::customer_id(who),
-                              {{"sku-1", 2, 500}, {"sku-2", 1, 1250}}, "EUR", customer(who), 1'700'000'000'000};
+                              {{"sku-1", 2, 500}, {"sku-2", 1, 1250}}, "EUR", customer(who), 1'700'000'000'000,
+                              "tok_visa"};
 }
 
 eventstore::tail_options tail_options(const std::string& bootstrap) {

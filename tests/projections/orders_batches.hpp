@@ -27,7 +27,7 @@ inline domain::order::order_placed placed(std::string id, std::string customer, 
     std::int64_t total = 0;
     for (const auto& l : lines) total += l.quantity * l.unit_price;
     return {domain::order_id(std::move(id)), domain::customer_id(std::move(customer)), std::move(lines),
-            currency_of(currency), total, at};
+            currency_of(currency), total, at, "tok_visa"};
 }
 
 class batch_builder {

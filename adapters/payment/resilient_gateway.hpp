@@ -1,0 +1,64 @@
+#pragma once
+// The resilience in front of a payment gateway (issue 12): bounded retries of transient
+// failures and unknown outcomes with exponential backoff and full jitter, and a circuit
+// breaker (payment/circuit_breaker.hpp) so that a provider that is down is left alone
+// instead of being hammered by every worker.
+//
+// A retry reuses the request's idempotency key, so retrying an `unknown` outcome (the
+// provider may have acted) is safe: the provider answers the first call's result. A
+// decline is final and is not retried. While the breaker refuses, a call fails fast with
+// transient_failure("circuit breaker open") without reaching the provider or waiting.
+//
+// Backoff before retry n (0-based): a uniform random delay in [0, min(max_delay,
+// base_delay × 2^n)] ("full jitter", so that workers retrying together spread out).
+//
+// Thread-safe: the breaker and the random source are guarded; calls may run concurrently
+// (`inner` must allow that too). Sleeps go through the injected clock.
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <random>
+
+#include "adapters/payment/circuit_breaker.hpp"
+#include "adapters/payment/gateway.hpp"
+
+namespace shopstream::adapters::payment {
+
+struct retry_policy {
+    int max_attempts = 4;  // the first call included
+    std::chrono::milliseconds base_delay{100};
+    std::chrono::milliseconds max_delay{2'000};
+};
+
+// The upper bound of the backoff before retry `retry` (0-based): min(max_delay,
+// base_delay × 2^retry), without overflow for any retry count.
+[[nodiscard]] std::chrono::milliseconds backoff_ceiling(const retry_policy& policy, int retry) noexcept;
+
+// The delay before retry `retry` for a uniformly random `random`: in [0, backoff_ceiling].
+[[nodiscard]] std::chrono::milliseconds backoff_delay(const retry_policy& policy, int retry,
+                                                      std::uint64_t random) noexcept;
+
+class resilient_gateway final : public payment_gateway {
+public:
+    resilient_gateway(payment_gateway& inner, retry_policy retry = {}, breaker_settings breaker = {},
+                      gateway_clock& clock = system_clock(), std::uint64_t seed = std::random_device{}());
+
+    // Up to max_attempts calls of `inner`, each with `timeout`, backing off in between.
+    [[nodiscard]] outcome call(operation op, const gateway_request& request,
+                               std::chrono::milliseconds timeout) override;
+
+    [[nodiscard]] circuit_breaker& breaker() noexcept { return breaker_; }
+
+private:
+    std::chrono::milliseconds next_delay(int retry);
+
+    payment_gateway& inner_;
+    retry_policy retry_;
+    circuit_breaker breaker_;
+    gateway_clock& clock_;
+    std::mutex random_mutex_;
+    std::mt19937_64 random_;
+};
+
+}  // namespace shopstream::adapters::payment

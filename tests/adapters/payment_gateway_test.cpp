@@ -1,0 +1,377 @@
+// The payment gateway's pieces without a network (adapters/payment/): the simulator's
+// every rule and its idempotency, the circuit breaker's transitions and the retry
+// backoff's bounds on a fake clock, and the resilient gateway combining them.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "adapters/payment/circuit_breaker.hpp"
+#include "adapters/payment/gateway.hpp"
+#include "adapters/payment/resilient_gateway.hpp"
+#include "adapters/payment/simulator.hpp"
+
+namespace shopstream::adapters::payment {
+namespace {
+
+using namespace std::chrono_literals;
+using ms = std::chrono::milliseconds;
+
+// Time moves only when someone sleeps (or the test advances it).
+class fake_clock final : public gateway_clock {
+public:
+    time_point now() override { return t_; }
+    void sleep_for(duration d) override {
+        sleeps.push_back(d);
+        t_ += d;
+    }
+    void advance(duration d) { t_ += d; }
+    std::vector<duration> sleeps;
+
+private:
+    time_point t_{};
+};
+
+domain::money eur(std::int64_t amount) { return {amount, *domain::currency::parse("EUR")}; }
+
+gateway_request request(std::string payment, std::string token, std::int64_t amount, operation op,
+                        std::string refund_id = {}) {
+    gateway_request r;
+    r.payment = domain::payment_id{payment};
+    r.idempotency_key = idempotency_key_for(r.payment, op, refund_id);
+    r.amount = eur(amount);
+    r.method_token = std::move(token);
+    r.refund_id = std::move(refund_id);
+    return r;
+}
+
+outcome authorize(simulator& s, const std::string& payment, const std::string& token, std::int64_t amount = 5000) {
+    return s.authorize(request(payment, token, amount, operation::authorize), 1s);
+}
+
+// ---- idempotency keys and durations -----------------------------------------------
+
+TEST(payment_gateway, idempotency_keys_are_the_payment_and_the_step) {
+    const domain::payment_id p{"ord-1"};
+    EXPECT_EQ(idempotency_key_for(p, operation::authorize), "ord-1:authorize");
+    EXPECT_EQ(idempotency_key_for(p, operation::capture), "ord-1:capture");
+    EXPECT_EQ(idempotency_key_for(p, operation::void_payment), "ord-1:void");
+    EXPECT_EQ(idempotency_key_for(p, operation::refund, "order-cancelled"), "ord-1:refund:order-cancelled");
+    EXPECT_NE(idempotency_key_for(p, operation::refund, "r-1"), idempotency_key_for(p, operation::refund, "r-2"));
+}
+
+TEST(payment_gateway, durations_parse_with_their_unit_and_refuse_anything_else) {
+    EXPECT_EQ(parse_duration("250ms"), ms(250));
+    EXPECT_EQ(parse_duration("3s"), ms(3000));
+    EXPECT_EQ(parse_duration("2m"), ms(120'000));
+    EXPECT_EQ(parse_duration("0ms"), ms(0));
+    for (const char* bad : {"", "ms", "3", "3h", "-1s", "1.5s", "3 s", "99999999999999999999ms", "1441m"}) {
+        const auto d = parse_duration(bad);
+        ASSERT_FALSE(d.has_value()) << bad;
+        EXPECT_THAT(d.error(), ::testing::HasSubstr("not a duration")) << bad;
+    }
+}
+
+// ---- the simulator's rules ----------------------------------------------------------
+
+TEST(simulator, tok_visa_authorizes_with_a_reference_stable_per_key) {
+    simulator s;
+    const outcome a = authorize(s, "p-1", "tok_visa");
+    EXPECT_EQ(a.kind, outcome_kind::approved);
+    EXPECT_THAT(a.reference, ::testing::MatchesRegex("sim-[0-9a-f]{16}"));
+    simulator other;
+    EXPECT_EQ(authorize(other, "p-1", "tok_visa"), a) << "deterministic across instances and runs";
+    EXPECT_NE(authorize(other, "p-2", "tok_visa").reference, a.reference);
+    EXPECT_EQ(s.ledger(domain::payment_id{"p-1"}), (ledger_entry{5000, 0, 0, false, "EUR"}));
+}
+
+TEST(simulator, tok_declined_declines) {
+    simulator s;
+    EXPECT_EQ(authorize(s, "p-1", "tok_declined"), declined("card_declined"));
+    EXPECT_FALSE(s.ledger(domain::payment_id{"p-1"}).has_value()) << "nothing held";
+}
+
+TEST(simulator, tok_insufficient_funds_declines_only_above_the_limit) {
+    simulator s;
+    EXPECT_TRUE(authorize(s, "p-1", "tok_insufficient_funds", insufficient_funds_limit).approved());
+    EXPECT_EQ(authorize(s, "p-2", "tok_insufficient_funds", insufficient_funds_limit + 1),
+              declined("insufficient_funds"));
+}
+
+TEST(simulator, tok_timeout_never_answers_and_the_call_waits_the_whole_timeout) {
+    fake_clock clock;
+    simulator s({}, clock);
+    EXPECT_FALSE(s.answer(operation::authorize, request("p-1", "tok_timeout", 100, operation::authorize)));
+    const outcome o = s.authorize(request("p-1", "tok_timeout", 100, operation::authorize), 750ms);
+    EXPECT_EQ(o.kind, outcome_kind::unknown);
+    EXPECT_THAT(clock.sleeps, ::testing::ElementsAre(ms(750)));
+}
+
+TEST(simulator, tok_flaky_n_fails_n_times_per_key_then_authorizes) {
+    simulator s;
+    for (int i = 1; i <= 3; ++i) {
+        const outcome o = authorize(s, "p-1", "tok_flaky_3");
+        EXPECT_EQ(o.kind, outcome_kind::transient_failure) << i;
+        EXPECT_THAT(o.reason, ::testing::HasSubstr(std::to_string(i) + " of 3"));
+    }
+    EXPECT_TRUE(authorize(s, "p-1", "tok_flaky_3").approved());
+    EXPECT_TRUE(authorize(s, "p-1", "tok_flaky_3").approved()) << "and stays approved";
+    EXPECT_TRUE(authorize(s, "p-2", "tok_flaky_0").approved());
+    // Another key counts its own failures.
+    EXPECT_EQ(authorize(s, "p-3", "tok_flaky_1").kind, outcome_kind::transient_failure);
+    // Not a count: an unknown token.
+    for (const char* bad : {"tok_flaky_", "tok_flaky_x", "tok_flaky_-1", "tok_flaky_1001"}) {
+        EXPECT_EQ(authorize(s, std::string("p-") + bad, bad), declined("unknown_payment_method")) << bad;
+    }
+}
+
+TEST(simulator, any_other_token_declines_as_unknown) {
+    simulator s;
+    EXPECT_EQ(authorize(s, "p-1", "tok_mastercard"), declined("unknown_payment_method"));
+}
+
+TEST(simulator, the_latency_delays_every_answer_and_a_latency_at_the_timeout_is_unknown) {
+    fake_clock clock;
+    simulator s({200ms}, clock);
+    EXPECT_TRUE(s.authorize(request("p-1", "tok_visa", 100, operation::authorize), 1s).approved());
+    EXPECT_THAT(clock.sleeps, ::testing::ElementsAre(ms(200)));
+    EXPECT_EQ(s.authorize(request("p-2", "tok_visa", 100, operation::authorize), 200ms).kind, outcome_kind::unknown);
+}
+
+TEST(simulator, the_same_key_twice_gets_the_same_answer_and_never_charges_twice) {
+    simulator s;
+    ASSERT_TRUE(authorize(s, "p-1", "tok_visa").approved());
+    const auto capture = request("p-1", "", 5000, operation::capture);
+    const outcome first = s.capture(capture, 1s);
+    ASSERT_TRUE(first.approved());
+    EXPECT_EQ(s.capture(capture, 1s), first);
+    EXPECT_EQ(s.ledger(domain::payment_id{"p-1"})->captured, 5000);
+    // Another key for the same step does not capture again either.
+    auto again = capture;
+    again.idempotency_key = "p-1:capture:other";
+    EXPECT_EQ(s.capture(again, 1s), declined("already_captured"));
+    EXPECT_EQ(s.ledger(domain::payment_id{"p-1"})->captured, 5000);
+    // A second authorization of the same payment under another key is refused.
+    auto reauthorize = request("p-1", "tok_visa", 5000, operation::authorize);
+    reauthorize.idempotency_key = "p-1:authorize:again";
+    EXPECT_EQ(s.authorize(reauthorize, 1s), declined("already_authorized"));
+}
+
+TEST(simulator, capture_void_and_refund_act_only_on_what_it_holds) {
+    simulator s;
+    EXPECT_EQ(s.capture(request("p-0", "", 100, operation::capture), 1s), declined("not_authorized"));
+    EXPECT_EQ(s.void_payment(request("p-0", "", 100, operation::void_payment), 1s), declined("not_authorized"));
+
+    ASSERT_TRUE(authorize(s, "p-1", "tok_visa").approved());
+    EXPECT_EQ(s.refund(request("p-1", "", 100, operation::refund, "r-1"), 1s), declined("not_captured"));
+    ASSERT_TRUE(s.void_payment(request("p-1", "", 0, operation::void_payment), 1s).approved());
+    EXPECT_EQ(s.capture(request("p-1", "", 5000, operation::capture), 1s), declined("already_voided"));
+    EXPECT_TRUE(s.ledger(domain::payment_id{"p-1"})->voided);
+
+    ASSERT_TRUE(authorize(s, "p-2", "tok_visa").approved());
+    ASSERT_TRUE(s.capture(request("p-2", "", 5000, operation::capture), 1s).approved());
+    EXPECT_EQ(s.void_payment(request("p-2", "", 0, operation::void_payment), 1s), declined("already_captured"));
+    const auto part = request("p-2", "", 3000, operation::refund, "r-1");
+    ASSERT_TRUE(s.refund(part, 1s).approved());
+    EXPECT_TRUE(s.refund(part, 1s).approved()) << "a retried refund is the same refund";
+    EXPECT_EQ(s.refund(request("p-2", "", 2001, operation::refund, "r-2"), 1s), declined("exceeds_captured"));
+    ASSERT_TRUE(s.refund(request("p-2", "", 2000, operation::refund, "r-3"), 1s).approved());
+    EXPECT_EQ(s.ledger(domain::payment_id{"p-2"}), (ledger_entry{5000, 5000, 5000, false, "EUR"}));
+}
+
+// ---- the circuit breaker ------------------------------------------------------------
+
+TEST(circuit_breaker, opens_after_n_failures_within_the_window) {
+    fake_clock clock;
+    circuit_breaker b({3, 1000ms, 500ms}, clock);
+    EXPECT_EQ(b.state(), breaker_state::closed);
+    b.record_failure();
+    b.record_failure();
+    EXPECT_TRUE(b.allow());
+    b.record_failure();
+    EXPECT_EQ(b.state(), breaker_state::open);
+    EXPECT_FALSE(b.allow());
+    EXPECT_EQ(b.times_opened(), 1U);
+}
+
+TEST(circuit_breaker, failures_older_than_the_window_are_forgotten) {
+    fake_clock clock;
+    circuit_breaker b({3, 1000ms, 500ms}, clock);
+    b.record_failure();
+    b.record_failure();
+    clock.advance(1000ms);
+    b.record_failure();
+    EXPECT_EQ(b.state(), breaker_state::closed) << "two of the three fell out of the window";
+    clock.advance(999ms);
+    b.record_failure();
+    b.record_failure();
+    EXPECT_EQ(b.state(), breaker_state::open);
+}
+
+TEST(circuit_breaker, a_success_while_closed_does_not_reset_the_window) {
+    fake_clock clock;
+    circuit_breaker b({2, 1000ms, 500ms}, clock);
+    b.record_failure();
+    b.record_success();
+    b.record_failure();
+    EXPECT_EQ(b.state(), breaker_state::open);
+}
+
+TEST(circuit_breaker, half_open_after_the_cool_down_lets_one_probe_through) {
+    fake_clock clock;
+    circuit_breaker b({1, 1000ms, 500ms}, clock);
+    b.record_failure();
+    clock.advance(499ms);
+    EXPECT_EQ(b.state(), breaker_state::open);
+    EXPECT_FALSE(b.allow());
+    clock.advance(1ms);
+    EXPECT_EQ(b.state(), breaker_state::half_open);
+    EXPECT_TRUE(b.allow()) << "the probe";
+    EXPECT_FALSE(b.allow()) << "only one probe at a time";
+}
+
+TEST(circuit_breaker, a_successful_probe_closes_it_and_a_failed_one_opens_it_again) {
+    fake_clock clock;
+    circuit_breaker b({2, 1000ms, 500ms}, clock);
+    b.record_failure();
+    b.record_failure();
+    clock.advance(500ms);
+    ASSERT_TRUE(b.allow());
+    b.record_failure();
+    EXPECT_EQ(b.state(), breaker_state::open);
+    EXPECT_EQ(b.times_opened(), 2U);
+    clock.advance(499ms);
+    EXPECT_FALSE(b.allow()) << "a whole new cool-down";
+    clock.advance(1ms);
+    ASSERT_TRUE(b.allow());
+    b.record_success();
+    EXPECT_EQ(b.state(), breaker_state::closed);
+    b.record_failure();
+    EXPECT_EQ(b.state(), breaker_state::closed) << "the failures before it opened are forgotten";
+    EXPECT_TRUE(b.allow());
+}
+
+// ---- backoff ------------------------------------------------------------------------
+
+TEST(backoff, the_ceiling_doubles_from_the_base_up_to_the_cap_without_overflow) {
+    const retry_policy p{10, 100ms, 2000ms};
+    EXPECT_EQ(backoff_ceiling(p, 0), ms(100));
+    EXPECT_EQ(backoff_ceiling(p, 1), ms(200));
+    EXPECT_EQ(backoff_ceiling(p, 4), ms(1600));
+    EXPECT_EQ(backoff_ceiling(p, 5), ms(2000));
+    EXPECT_EQ(backoff_ceiling(p, 1'000'000), ms(2000));
+    const retry_policy huge{10, ms(std::numeric_limits<std::int64_t>::max() / 2), ms::max()};
+    EXPECT_GT(backoff_ceiling(huge, 200), ms(0));
+}
+
+TEST(backoff, full_jitter_spreads_over_zero_to_the_ceiling) {
+    const retry_policy p{10, 100ms, 2000ms};
+    EXPECT_EQ(backoff_delay(p, 2, 0), ms(0));
+    EXPECT_EQ(backoff_delay(p, 2, 400), ms(400));
+    EXPECT_EQ(backoff_delay(p, 2, 401), ms(0));
+    EXPECT_EQ(backoff_delay(p, 2, std::numeric_limits<std::uint64_t>::max()),
+              ms(std::numeric_limits<std::uint64_t>::max() % 401));
+    std::mt19937_64 random(7);
+    ms low = ms::max();
+    ms high = ms(0);
+    for (int i = 0; i < 2000; ++i) {
+        const ms d = backoff_delay(p, 3, random());
+        ASSERT_LE(d, ms(800));
+        low = std::min(low, d);
+        high = std::max(high, d);
+    }
+    EXPECT_LT(low, ms(40)) << "reaches near zero";
+    EXPECT_GT(high, ms(760)) << "reaches near the ceiling";
+}
+
+// ---- the resilient gateway ---------------------------------------------------------
+
+// Answers from a script, counting calls.
+class scripted_gateway final : public payment_gateway {
+public:
+    explicit scripted_gateway(std::vector<outcome> script) : script_(std::move(script)) {}
+    outcome call(operation, const gateway_request& r, std::chrono::milliseconds) override {
+        keys.push_back(r.idempotency_key);
+        const outcome o = script_.at(std::min(calls, script_.size() - 1));
+        ++calls;
+        return o;
+    }
+    std::size_t calls = 0;
+    std::vector<std::string> keys;
+
+private:
+    std::vector<outcome> script_;
+};
+
+TEST(resilient_gateway, retries_transient_and_unknown_outcomes_with_the_same_key_within_the_bounds) {
+    fake_clock clock;
+    scripted_gateway inner({transient_failure("503"), unknown_outcome("timeout"), approved("A-1")});
+    const retry_policy policy{5, 100ms, 1000ms};
+    resilient_gateway g(inner, policy, {10, 10s, 1s}, clock, 42);
+    const auto r = request("p-1", "tok_visa", 100, operation::authorize);
+    EXPECT_EQ(g.authorize(r, 1s), approved("A-1"));
+    EXPECT_EQ(inner.calls, 3U);
+    EXPECT_THAT(inner.keys, ::testing::Each(r.idempotency_key));
+    ASSERT_EQ(clock.sleeps.size(), 2U);
+    EXPECT_LE(clock.sleeps[0], backoff_ceiling(policy, 0));
+    EXPECT_LE(clock.sleeps[1], backoff_ceiling(policy, 1));
+}
+
+TEST(resilient_gateway, gives_up_after_max_attempts_with_the_last_outcome) {
+    fake_clock clock;
+    scripted_gateway inner({transient_failure("down")});
+    const retry_policy policy{4, 100ms, 250ms};
+    resilient_gateway g(inner, policy, {100, 10s, 1s}, clock, 1);
+    EXPECT_EQ(g.capture(request("p-1", "", 100, operation::capture), 1s), transient_failure("down"));
+    EXPECT_EQ(inner.calls, 4U);
+    ASSERT_EQ(clock.sleeps.size(), 3U);
+    ms total{0};
+    for (std::size_t i = 0; i < clock.sleeps.size(); ++i) {
+        EXPECT_LE(clock.sleeps[i], backoff_ceiling(policy, static_cast<int>(i)));
+        total += clock.sleeps[i];
+    }
+    EXPECT_LE(total, ms(100 + 200 + 250)) << "bounded: the sum of the ceilings";
+}
+
+TEST(resilient_gateway, a_decline_is_final_and_not_retried) {
+    fake_clock clock;
+    scripted_gateway inner({declined("card_declined"), approved("never")});
+    resilient_gateway g(inner, {5, 100ms, 1000ms}, {10, 10s, 1s}, clock, 1);
+    EXPECT_EQ(g.authorize(request("p-1", "tok_declined", 100, operation::authorize), 1s), declined("card_declined"));
+    EXPECT_EQ(inner.calls, 1U);
+    EXPECT_TRUE(clock.sleeps.empty());
+    EXPECT_EQ(g.breaker().state(), breaker_state::closed) << "a decline is the provider working";
+}
+
+TEST(resilient_gateway, an_open_breaker_fails_fast_without_calling_and_a_probe_closes_it) {
+    fake_clock clock;
+    scripted_gateway inner({transient_failure("down"), transient_failure("down"), approved("A-9")});
+    resilient_gateway g(inner, {1, 100ms, 1000ms}, {2, 10s, 5s}, clock, 1);
+    const auto r = request("p-1", "tok_visa", 100, operation::authorize);
+    EXPECT_EQ(g.authorize(r, 1s).kind, outcome_kind::transient_failure);
+    EXPECT_EQ(g.authorize(r, 1s).kind, outcome_kind::transient_failure);
+    EXPECT_EQ(g.breaker().state(), breaker_state::open);
+    const outcome refused = g.authorize(r, 1s);
+    EXPECT_EQ(refused.kind, outcome_kind::transient_failure);
+    EXPECT_THAT(refused.reason, ::testing::HasSubstr("circuit breaker open"));
+    EXPECT_EQ(inner.calls, 2U) << "the open breaker kept the provider out of it";
+    clock.advance(5s);
+    EXPECT_EQ(g.authorize(r, 1s), approved("A-9"));
+    EXPECT_EQ(g.breaker().state(), breaker_state::closed);
+}
+
+TEST(resilient_gateway, over_the_simulator_a_flaky_token_is_authorized_within_the_retries) {
+    fake_clock clock;
+    simulator s({}, clock);
+    resilient_gateway g(s, {4, 50ms, 400ms}, {10, 10s, 1s}, clock, 3);
+    EXPECT_TRUE(g.authorize(request("p-1", "tok_flaky_3", 100, operation::authorize), 1s).approved());
+    EXPECT_EQ(clock.sleeps.size(), 3U);
+    EXPECT_EQ(g.authorize(request("p-2", "tok_flaky_4", 100, operation::authorize), 1s).kind,
+              outcome_kind::transient_failure)
+        << "four failures outlast four attempts";
+}
+
+}  // namespace
+}  // namespace shopstream::adapters::payment
