@@ -37,7 +37,7 @@ std::string token_of(const std::string& sub, domain::role role = domain::role::c
 }
 
 const std::string order_body =
-    R"({"lines":[{"sku":"sku-1","quantity":2,"unitPrice":{"amount":1250,"currency":"EUR"}}]})";
+    R"({"paymentMethod":{"token":"tok_visa"},"lines":[{"sku":"sku-1","quantity":2,"unitPrice":{"amount":1250,"currency":"EUR"}}]})";
 
 // A command's answer: the order id and the position token it carried.
 struct written {
