@@ -206,6 +206,13 @@ int run_cli(int argc, char** argv) {
         ->envname("SHOPSTREAM_MAX_CONNECTIONS_PER_CLIENT")
         ->type_name("N")
         ->capture_default_str();
+    serve->add_option("--min-position-timeout-ms", serve_options.min_position_timeout_ms,
+                      "how long a read with X-Min-Position (or ?minPosition=) waits for its read model to apply "
+                      "the position; then 503 with Retry-After")
+        ->envname("SHOPSTREAM_MIN_POSITION_TIMEOUT_MS")
+        ->type_name("MS")
+        ->check(CLI::Range(0, 600'000))
+        ->capture_default_str();
     serve->add_option("--header-timeout-ms", serve_options.header_timeout_ms,
                       "milliseconds from connecting (or a request's first byte) to a complete request head; then "
                       "the connection is closed")

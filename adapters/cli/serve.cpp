@@ -574,6 +574,7 @@ int run_serve(const serve_config& config) {
     server_options.rate_burst = rate_burst;
     server_options.max_connections_per_client = config.max_connections_per_client;
     server_options.header_timeout = std::chrono::milliseconds(config.header_timeout_ms);
+    server_options.min_position_timeout = std::chrono::milliseconds(config.min_position_timeout_ms);
     if (health_listen) {
         server_options.health_host = health_listen->first;
         server_options.health_port = health_listen->second;

@@ -52,6 +52,8 @@ struct serve_config {
     // behind a proxy that limits on its own), and the time to a complete request head.
     std::size_t max_connections_per_client = 256;
     int header_timeout_ms = 5'000;
+    // How long a read with X-Min-Position waits for the position (server_options).
+    int min_position_timeout_ms = 2'000;
     // "HOST:PORT" of a listener for /healthz, /readyz and /metrics only; empty: none.
     std::string health_listen;
     // librdkafka settings for every Kafka client (eventstore/client_settings.hpp): the

@@ -52,7 +52,11 @@ protected:
         // serve's local PostgreSQL runs as `nobody` under root: it must get through.
         std::filesystem::permissions(dir_->path(), std::filesystem::perms::others_exec,
                                      std::filesystem::perm_options::add);
-        std::vector<std::string> args = {"--partitions", "4", "--data-dir", (dir_->path() / "data").string()};
+        // Read-your-writes is what these tests check, not how fast the projection is (that is
+        // benchmarks/projection_bench): on a loaded CI machine a debug build's projection has
+        // been seen to need more than the default 2 s.
+        std::vector<std::string> args = {"--partitions", "4", "--data-dir", (dir_->path() / "data").string(),
+                                         "--min-position-timeout-ms", "20000"};
         if (real_kafka_requested()) {
             auto kafka = test_kafka::start_with_event_topics(4);
             if (!kafka) throw std::runtime_error(kafka.error());
