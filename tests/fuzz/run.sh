@@ -42,9 +42,11 @@ mkdir -p build/fuzz/logs build/fuzz/artifacts
 run_one() {
   local t="$1"
   mkdir -p "build/fuzz/corpus/$t"
-  # -timeout: one input taking a second is a bug here (every decoder is linear);
+  # -timeout: one input taking a second is a bug here (every decoder is linear); it is
+  # wall time, so a long run at low priority on a shared machine raises it (FUZZ_TIMEOUT=120)
+  # lest a target starved of CPU for 5 s be reported as a hang.
   # -rss_limit_mb: ASan's shadow included, far above what any input may cost.
-  "$bin/fuzz_$t" "${limit[@]}" -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 \
+  "$bin/fuzz_$t" "${limit[@]}" -timeout="${FUZZ_TIMEOUT:-5}" -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="build/fuzz/artifacts/$t-" "build/fuzz/corpus/$t" "tests/fuzz/$t" \
     >"build/fuzz/logs/$t.log" 2>&1
 }
