@@ -12,6 +12,7 @@
 #include "adapters/payment/gateway.hpp"
 #include "adapters/payment/resilient_gateway.hpp"
 #include "adapters/payment/simulator.hpp"
+#include "tests/adapters/payment_requests.hpp"
 
 namespace shopstream::adapters::payment {
 namespace {
@@ -34,18 +35,8 @@ private:
     time_point t_{};
 };
 
-domain::money eur(std::int64_t amount) { return {amount, *domain::currency::parse("EUR")}; }
-
-gateway_request request(std::string payment, std::string token, std::int64_t amount, operation op,
-                        std::string refund_id = {}) {
-    gateway_request r;
-    r.payment = domain::payment_id{payment};
-    r.idempotency_key = idempotency_key_for(r.payment, op, refund_id);
-    r.amount = eur(amount);
-    r.method_token = std::move(token);
-    r.refund_id = std::move(refund_id);
-    return r;
-}
+using test_requests::eur;
+using test_requests::request;
 
 outcome authorize(simulator& s, const std::string& payment, const std::string& token, std::int64_t amount = 5000) {
     return s.authorize(request(payment, token, amount, operation::authorize), 1s);

@@ -15,6 +15,7 @@
 #include "adapters/payment/http_gateway.hpp"
 #include "adapters/payment/resilient_gateway.hpp"
 #include "adapters/payment/simulator.hpp"
+#include "tests/adapters/payment_requests.hpp"
 #include "tests/support/process.hpp"
 
 namespace shopstream::adapters::payment {
@@ -45,18 +46,8 @@ fake_gateway_process start_fake_gateway(std::vector<std::string> extra = {}) {
     return {std::move(*child), line->substr(prefix.size())};
 }
 
-domain::money eur(std::int64_t amount) { return {amount, *domain::currency::parse("EUR")}; }
-
-gateway_request request(std::string payment, std::string token, std::int64_t amount, operation op,
-                        std::string refund_id = {}) {
-    gateway_request r;
-    r.payment = domain::payment_id{payment};
-    r.idempotency_key = idempotency_key_for(r.payment, op, refund_id);
-    r.amount = eur(amount);
-    r.method_token = std::move(token);
-    r.refund_id = std::move(refund_id);
-    return r;
-}
+using test_requests::eur;
+using test_requests::request;
 
 // What the fake holds for a payment (GET /v1/payments/<id>), through curl the program.
 std::optional<nlohmann::json> ledger(const std::string& url, const std::string& payment) {
