@@ -219,7 +219,10 @@ struct saga_engine::core : std::enable_shared_from_this<core> {
                 r->applied_any = true;
                 spdlog::info("saga {}: {} -> {} {} (correlation id {})", r->order.value(), saga::stage_name(at),
                              saga::step_name(step), outcome, r->trigger.correlation_id);
-            } else if (!decided(result)) {
+            } else if (decided(result)) {
+                spdlog::debug("saga {}: {} -> {} {} (correlation id {})", r->order.value(), saga::stage_name(at),
+                              saga::step_name(step), outcome, r->trigger.correlation_id);
+            } else {
                 spdlog::warn("saga {}: {} -> {} {}: {} (retried in {} ms; correlation id {})", r->order.value(),
                              saga::stage_name(at), saga::step_name(step), outcome, result.error().message,
                              self->options.retry_delay.count(), r->trigger.correlation_id);
