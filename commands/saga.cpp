@@ -214,7 +214,7 @@ struct saga_engine::core : std::enable_shared_from_this<core> {
         const saga::stage at = d.stage;
         auto answered = [self, r, step, at](command_result result) {
             const std::string_view outcome = outcome_text(result);
-            if (self->options.observer != nullptr) self->options.observer->on_step(step, outcome);
+            if (self->options.observer != nullptr) self->options.observer->on_step(r->order, step, outcome);
             if (result && result->kind == outcome_kind::applied) {
                 r->applied_any = true;
                 spdlog::info("saga {}: {} -> {} {} (correlation id {})", r->order.value(), saga::stage_name(at),

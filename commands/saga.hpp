@@ -53,7 +53,7 @@ public:
     virtual ~saga_observer() = default;
     // One step handed to a command handler and its answer ("applied", "duplicate",
     // "unchanged", "rejected", or the failure that makes it retried).
-    virtual void on_step(domain::saga::step step, std::string_view outcome) noexcept = 0;
+    virtual void on_step(const domain::order_id& order, domain::saga::step step, std::string_view outcome) noexcept = 0;
     // A saga entered `stage` through a step this process took.
     virtual void on_stage(domain::saga::stage stage) noexcept = 0;
 };

@@ -62,7 +62,7 @@ public:
         }
     }
 
-    void on_step(saga::step step, std::string_view outcome) noexcept override {
+    void on_step(const domain::order_id&, saga::step step, std::string_view outcome) noexcept override {
         const auto s = static_cast<std::size_t>(step);
         for (std::size_t o = 0; o < all_outcomes.size(); ++o) {
             if (all_outcomes[o] == outcome && s < all_steps.size()) steps_[s][o]->Increment();

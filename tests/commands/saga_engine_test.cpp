@@ -26,7 +26,7 @@ constexpr domain::timestamp_ms placed_at = 1'700'000'000'000;
 
 class counting_observer final : public commands::saga_observer {
 public:
-    void on_step(saga::step, std::string_view outcome) noexcept override {
+    void on_step(const domain::order_id&, saga::step, std::string_view outcome) noexcept override {
         if (outcome == "applied") ++applied;
     }
     void on_stage(saga::stage s) noexcept override {
