@@ -24,6 +24,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -139,11 +140,13 @@ int main(int argc, char** argv) {
     int count = 20'000;
     int partitions = 16;
     int inflight = 2'048;
+    int worker_threads = 8;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         if (a == "--orders") count = std::stoi(argv[i + 1]);
         else if (a == "--partitions") partitions = std::stoi(argv[i + 1]);
         else if (a == "--inflight") inflight = std::stoi(argv[i + 1]);
+        else if (a == "--worker-threads") worker_threads = std::stoi(argv[i + 1]);
     }
     spdlog::set_level(spdlog::level::warn);  // one line per saga step otherwise
     auto cluster = eventstore::embedded_cluster::start(3);
@@ -180,7 +183,9 @@ int main(int argc, char** argv) {
         adapters::payment::simulator simulator;  // zero latency
         adapters::payment::resilient_gateway gateway(simulator);
         adapters::payment::provider_port port(gateway, std::chrono::milliseconds(2'000));
-        commands::gateway_engine worker_engine(payments, **store, port);
+        commands::gateway_worker_options wo;
+        wo.threads = static_cast<std::size_t>(worker_threads);
+        commands::gateway_engine worker_engine(payments, **store, port, wo);
         commands::saga_options so;
         so.decisions.payment_timeout_ms = 600'000;  // the catch-up must not time orders out
         so.observer = &observer;
