@@ -3,6 +3,7 @@
 #include <array>
 #include <cerrno>
 #include <functional>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -10,6 +11,7 @@
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include <librdkafka/rdkafka.h>
@@ -173,7 +175,10 @@ result<std::unique_ptr<kafka_cluster>, std::string> kafka_cluster::start(
 kafka_cluster::~kafka_cluster() {
     for (auto& node : nodes_) node->kill();
     nodes_.clear();
-    if (!directory_.empty()) {
+    // SHOPSTREAM_TEST_KAFKA_KEEP=1 keeps the nodes' logs and data for a post-mortem.
+    if (const char* keep = std::getenv("SHOPSTREAM_TEST_KAFKA_KEEP"); keep != nullptr && std::string_view(keep) == "1") {
+        std::fprintf(stderr, "kafka cluster: kept %s\n", directory_.c_str());
+    } else if (!directory_.empty()) {
         std::error_code ignored;
         std::filesystem::remove_all(directory_, ignored);
     }
