@@ -114,10 +114,15 @@ bool parse_crash(const char* text, crash_plan& plan) {
     return ec == std::errc{} && end == n.data() + n.size() && plan.batch >= 1;
 }
 
+// One whole line at a time: the main thread (READY, CAUGHT_UP) and the runtime's thread
+// (HANDED, APPLIED, COMMITTED) both speak, and two separate stdio calls let another
+// thread's line fall between a line and its newline ("READYHANDED 1 ...", seen in CI).
 void say(const std::string& line) {
-    std::fputs(line.c_str(), stdout);
-    std::fputc('\n', stdout);
+    const std::string whole = line + '\n';
+    ::flockfile(stdout);
+    std::fwrite(whole.data(), 1, whole.size(), stdout);
     std::fflush(stdout);
+    ::funlockfile(stdout);
 }
 
 std::string checkpoints_of(const projections::batch& b) {
