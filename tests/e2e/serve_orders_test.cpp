@@ -8,6 +8,8 @@
 
 #include <csignal>
 #include <chrono>
+#include <cstdio>
+#include <exception>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -367,6 +369,19 @@ int held_partitions(const std::string& base) {
     return held;
 }
 
+// Prints the serve logs of a test that failed or threw (gtest catches the exception above
+// the test body, so they are read while it unwinds, before the temp dir goes).
+struct logs_on_failure {
+    const temp_dir& dir;
+    std::vector<std::string> names;
+    ~logs_on_failure() {
+        if (!::testing::Test::HasFailure() && std::uncaught_exceptions() == 0) return;
+        for (const auto& name : names) {
+            std::fprintf(stderr, "---- %s.log ----\n%s\n", name.c_str(), read_file(dir.path() / (name + ".log")).c_str());
+        }
+    }
+};
+
 template <class Predicate>
 bool eventually_true(Predicate done, std::chrono::seconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -398,14 +413,13 @@ TEST_F(serve_orders_e2e, the_cursor_key_is_kept_in_the_data_dir_and_a_short_one_
 // the other takes its partitions over at the checkpoints in PostgreSQL, and the model
 // still holds exactly what the commands were answered - the same, order by order, as a
 // third process builds by replaying the log into a fresh database.
-// DISABLED (2026-12-01): failed once in a clean-clone CI run on the loaded machine ("no HTTP
-// answer for GET /v1/orders/<id>" from process b, 30 s in, before the SIGKILL), passed in the
-// run before and in its author's runs; not yet understood - a hung or dead `serve` would be
-// a bug. Run it with --gtest_also_run_disabled_tests until it is found (see the issue note).
-// The takeover itself is also covered by projection_runtime.consumer_group_members_*.
-TEST(serve_orders_group, DISABLED_two_processes_split_the_orders_partitions_and_the_survivor_of_a_sigkill_keeps_the_model_exact) {
+// Once disabled after one "no HTTP answer" from process b in a loaded CI run, unexplained
+// and not reproduced since (issue 11): a failure now prints every serve log and curl's
+// own error, and the order reads it makes are bounded in the product (queries/orders.hpp).
+TEST(serve_orders_group, two_processes_split_the_orders_partitions_and_the_survivor_of_a_sigkill_keeps_the_model_exact) {
     constexpr int partitions = 4;  // per topic: orders.events and payments.events are 8 in all
     temp_dir dir;
+    const logs_on_failure logs{dir, {"a", "b", "replay"}};
     auto cluster = spawn_cluster(SHOPSTREAM_BINARY, partitions);
     const std::string database = shared_postgres().create_database();
     auto serve_on = [&](const std::string& name, const std::string& db) {
