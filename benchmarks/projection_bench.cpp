@@ -689,14 +689,21 @@ int main(int argc, char** argv) {
     std::printf("projection_bench: %lld events per model, batches of %zu, %d partitions, mock cluster, load average %.2f %.2f %.2f\n",
                 static_cast<long long>(o.events), o.batch, o.partitions, load[0], load[1], load[2]);
 
+    // A model's log written to the cluster, its raw consume ceiling measured, and the
+    // same commits cut into the batches the runtime would hand the model.
+    auto prepare = [&](context ctx, const auto& plan) {
+        const std::string name(es::name_of(ctx));
+        const auto t = clock_type::now();
+        produce_log(bootstrap, ctx, plan, o.partitions);
+        std::printf("  %-8s log written in %.1f s\n", name.c_str(), seconds_since(t));
+        const auto consumed = consume_ceiling(bootstrap, ctx, o.partitions, o.events);
+        print_row(name.c_str(), "consume ceiling (records)", consumed, 0);
+        return std::pair(consumed, batches_of(ctx, plan, o.partitions, o.batch));
+    };
+
     if (o.reviews) {
         const auto plan = reviews_plan(o.events);
-        auto t = clock_type::now();
-        produce_log(bootstrap, context::reviews, plan, o.partitions);
-        std::printf("  reviews  log written in %.1f s\n", seconds_since(t));
-        const auto consumed = consume_ceiling(bootstrap, context::reviews, o.partitions, o.events);
-        print_row("reviews", "consume ceiling (records)", consumed, 0);
-        const auto batches = batches_of(context::reviews, plan, o.partitions, o.batch);
+        const auto [consumed, batches] = prepare(context::reviews, plan);
         double alone = 0;
         {
             auto model = value_or_die(projections::reviews_model::open(temp / "reviews-alone", {}), "reviews model");
@@ -743,12 +750,7 @@ int main(int argc, char** argv) {
 
     if (o.orders) {
         const auto plan = orders_plan(o.events);
-        auto t = clock_type::now();
-        produce_log(bootstrap, context::orders, plan, o.partitions);
-        std::printf("  orders   log written in %.1f s\n", seconds_since(t));
-        const auto consumed = consume_ceiling(bootstrap, context::orders, o.partitions, o.events);
-        print_row("orders", "consume ceiling (records)", consumed, 0);
-        const auto batches = batches_of(context::orders, plan, o.partitions, o.batch);
+        const auto [consumed, batches] = prepare(context::orders, plan);
         const auto url = value_or_die(postgres::database_url::parse(o.postgres), "--postgres");
         auto connection = value_or_die(postgres::connect(url), "connect");
         if (auto m = projections::migrate_orders_schema(*connection, "bench_ceiling"); !m) die("migrate");

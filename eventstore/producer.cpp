@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <utility>
 
 namespace shopstream::eventstore {
 namespace {
@@ -77,10 +78,7 @@ result<std::unique_ptr<producer>, error> producer::start(producer_options option
     if (options.connections < 1) return fail(error{errc::invalid_argument, "producer connections must be at least 1"});
     std::vector<kafka::handle> clients;
     for (int i = 0; i < options.connections; ++i) {
-        auto conf = kafka::make_conf(settings);
-        if (!conf) return fail(std::move(conf.error()));
-        rd_kafka_conf_set_dr_msg_cb(conf->get(), &producer::on_delivery);
-        auto client = kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+        auto client = make_lane_client(settings);
         if (!client) return fail(std::move(client.error()));
         clients.push_back(std::move(*client));
     }
@@ -95,39 +93,95 @@ result<std::unique_ptr<producer>, error> producer::start(producer_options option
         }
         partitions[c] = found->second;
     }
-    return std::unique_ptr<producer>(new producer(std::move(options), std::move(clients), std::move(partitions)));
+    return std::unique_ptr<producer>(
+        new producer(std::move(options), std::move(settings), std::move(clients), std::move(partitions)));
 }
 
-producer::producer(producer_options options, std::vector<kafka::handle> clients,
-                   std::map<context, std::int32_t> partitions)
-    : options_(std::move(options)), clients_(std::move(clients)), partitions_(std::move(partitions)) {
-    for (const auto& c : clients_) pollers_.emplace_back([this, client = c.get()] { poll_loop(client); });
+result<kafka::handle, error> producer::make_lane_client(const std::map<std::string, std::string>& settings) {
+    auto conf = kafka::make_conf(settings);
+    if (!conf) return fail(std::move(conf.error()));
+    rd_kafka_conf_set_dr_msg_cb(conf->get(), &producer::on_delivery);
+    return kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+}
+
+producer::producer(producer_options options, std::map<std::string, std::string> settings,
+                   std::vector<kafka::handle> clients, std::map<context, std::int32_t> partitions)
+    : options_(std::move(options)), settings_(std::move(settings)), partitions_(std::move(partitions)) {
+    for (auto& c : clients) {
+        auto l = std::make_unique<lane>();
+        l->current = std::move(c);
+        lanes_.push_back(std::move(l));
+    }
+    for (std::size_t i = 0; i < lanes_.size(); ++i) pollers_.emplace_back([this, i] { poll_loop(*lanes_[i], i); });
 }
 
 producer::~producer() {
-    // Every client flushes within one shared deadline, then what is left is failed.
+    // The pollers stop first (no client is replaced or retired after this), then every
+    // client, fatal ones included, flushes within one shared deadline (rd_kafka_flush
+    // serves the delivery reports itself), then what is left is failed.
+    stopping_ = true;
+    for (auto& l : lanes_) l->replaced.notify_all();
+    for (auto& t : pollers_) t.join();
+    std::vector<rd_kafka_t*> all;
+    for (const auto& l : lanes_) {
+        all.push_back(l->current.get());
+        for (const auto& r : l->retired) all.push_back(r.get());
+    }
     const auto deadline = std::chrono::steady_clock::now() + options_.delivery_timeout;
     bool flushed = true;
-    for (const auto& c : clients_) {
+    for (rd_kafka_t* c : all) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        flushed = rd_kafka_flush(c.get(), static_cast<int>(std::max<std::int64_t>(0, left.count()))) ==
+        flushed = rd_kafka_flush(c, static_cast<int>(std::max<std::int64_t>(0, left.count()))) ==
                       RD_KAFKA_RESP_ERR_NO_ERROR &&
                   flushed;
     }
     if (!flushed) {
         spdlog::warn("producer stopping with {} record(s) unacknowledged; their writers are told "
                      "delivery failed", in_flight_.load());
-        for (const auto& c : clients_) rd_kafka_purge(c.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        for (rd_kafka_t* c : all) rd_kafka_purge(c, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     }
-    stopping_ = true;
-    for (auto& t : pollers_) t.join();
     while (in_flight_.load() > 0) {  // serve the purge reports
-        for (const auto& c : clients_) rd_kafka_poll(c.get(), 10);
+        for (rd_kafka_t* c : all) rd_kafka_poll(c, 10);
     }
 }
 
-void producer::poll_loop(rd_kafka_t* client) {
-    while (!stopping_.load(std::memory_order_relaxed)) rd_kafka_poll(client, 50);
+void producer::poll_loop(lane& l, std::size_t index) {
+    while (!stopping_.load(std::memory_order_relaxed)) {
+        rd_kafka_t* current = l.current.get();  // only this thread replaces it
+        rd_kafka_poll(current, l.retired.empty() ? 50 : 10);
+        std::erase_if(l.retired, [](const kafka::handle& r) {
+            rd_kafka_poll(r.get(), 0);
+            return rd_kafka_outq_len(r.get()) == 0;  // every record reported: destroy it
+        });
+        if (rd_kafka_fatal_error(current, nullptr, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) replace_fatal_client(l, index);
+    }
+}
+
+void producer::replace_fatal_client(lane& l, std::size_t index) {
+    std::array<char, 512> reason{};
+    const auto code = rd_kafka_fatal_error(l.current.get(), reason.data(), reason.size());
+    auto fresh = make_lane_client(settings_);
+    if (!fresh) {  // bootstrap and settings were valid at start: not expected; tried again next poll
+        spdlog::error("producer client {} raised a fatal error and its replacement failed: {}", index,
+                      fresh.error().message);
+        return;
+    }
+    {
+        std::unique_lock lock(l.mutex);
+        l.retired.push_back(std::exchange(l.current, std::move(*fresh)));
+        ++l.generation;
+    }
+    l.replaced.notify_all();
+    replacements_.fetch_add(1);
+    spdlog::error("producer client {} raised a fatal error ({}: {}) and was replaced by a new idempotent producer; "
+                  "its {} record(s) not yet acknowledged are reported as the broker answers or they time out",
+                  index, rd_kafka_err2name(code), reason.data(), rd_kafka_outq_len(l.retired.back().get()));
+}
+
+rd_kafka_t* producer::client(std::int32_t partition) const {
+    const lane& l = *lanes_[static_cast<std::size_t>(std::max(0, partition)) % lanes_.size()];
+    std::shared_lock lock(l.mutex);
+    return l.current.get();
 }
 
 void producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
@@ -157,12 +211,15 @@ void producer::append(context ctx, aggregate_ref aggregate, std::span<const std:
         return;
     }
     const partition_id partition = murmur2_partition(key, found->second);
-    rd_kafka_t* client = clients_[static_cast<std::size_t>(partition.value()) % clients_.size()].get();
+    lane& l = *lanes_[static_cast<std::size_t>(partition.value()) % lanes_.size()];
     const std::string topic(topic_of(ctx));
     auto* p = new pending{std::move(done), &in_flight_};
     in_flight_.fetch_add(1);
-    const auto deadline =
-        std::chrono::steady_clock::now() + (in_delivery_report ? std::chrono::milliseconds(0) : options_.enqueue_timeout);
+    const auto now = std::chrono::steady_clock::now();
+    const auto deadline = now + (in_delivery_report ? std::chrono::milliseconds(0) : options_.enqueue_timeout);
+    // A client's fatal error is seen by its poller within one poll (50 ms) and replaced in
+    // a few more: this bounds how long a record waits for that, never on the delivery thread.
+    const auto replaced_by = now + (in_delivery_report ? std::chrono::milliseconds(0) : std::chrono::milliseconds(2'000));
     for (;;) {
         headers_ptr headers = make_headers(metadata);
         std::array<rd_kafka_vu_t, 7> vus{};
@@ -180,18 +237,36 @@ void producer::append(context ctx, aggregate_ref aggregate, std::span<const std:
         vus[5].u.headers = headers.get();
         vus[6].vtype = RD_KAFKA_VTYPE_OPAQUE;
         vus[6].u.ptr = p;
-        rd_kafka_error_t* refused = rd_kafka_produceva(client, vus.data(), vus.size());
+        std::uint64_t generation = 0;
+        rd_kafka_error_t* refused = nullptr;
+        {
+            std::shared_lock lock(l.mutex);
+            generation = l.generation;
+            refused = rd_kafka_produceva(l.current.get(), vus.data(), vus.size());
+        }
         const auto err = refused == nullptr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_error_code(refused);
+        const bool fatal = refused != nullptr && rd_kafka_error_is_fatal(refused) != 0;
         if (refused != nullptr) rd_kafka_error_destroy(refused);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
             (void)headers.release();  // owned by the message now
             return;
         }
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || std::chrono::steady_clock::now() >= deadline) {
+        const auto at = std::chrono::steady_clock::now();
+        if (fatal && at < replaced_by) {  // not enqueued: wait for the lane's new client
+            std::shared_lock lock(l.mutex);
+            l.replaced.wait_until(lock, replaced_by, [&] { return l.generation != generation || stopping_.load(); });
+            if (l.generation != generation) continue;
+        }
+        if (fatal || err != RD_KAFKA_RESP_ERR__QUEUE_FULL || at >= deadline) {
             in_flight_.fetch_sub(1);
             std::unique_ptr<pending> owned(p);
-            const auto code = err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? append_errc::backpressure : append_errc::invalid;
-            owned->done(fail(append_error{code, std::string("cannot enqueue commit: ") + rd_kafka_err2str(err)}));
+            const auto code = fatal                                  ? append_errc::not_persisted
+                              : err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? append_errc::backpressure
+                                                                     : append_errc::invalid;
+            owned->done(fail(append_error{code, std::string(fatal ? "cannot enqueue commit: the producer raised a fatal "
+                                                                    "error and is being replaced: "
+                                                                  : "cannot enqueue commit: ") +
+                                                    rd_kafka_err2str(err)}));
             return;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -208,16 +283,16 @@ std::int32_t producer::partition_count(context ctx) const {
 }
 
 result<void, error> producer::flush(std::chrono::milliseconds timeout) {
+    // The pollers serve the delivery reports (linger is a millisecond or so, so nothing
+    // waits to be sent); a lane's client may be replaced meanwhile, so this waits on the
+    // count of records not yet reported rather than on one client.
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    auto err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    for (const auto& c : clients_) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        const auto e = rd_kafka_flush(c.get(), static_cast<int>(std::max<std::int64_t>(0, left.count())));
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) err = e;
-    }
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return fail(error{errc::timed_out, std::string("flush: ") + rd_kafka_err2str(err) + " with " +
-                    std::to_string(in_flight_.load()) + " record(s) pending"});
+    while (in_flight_.load() > 0) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+            return fail(error{errc::timed_out, "flush: timed out with " + std::to_string(in_flight_.load()) +
+                                                   " record(s) pending"});
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     return {};
 }

@@ -15,6 +15,18 @@
 // not_persisted - the record is not in the log; possibly_persisted - it was sent and not
 // acknowledged, so it may be in the log and may still win.
 //
+// Fatal errors: an idempotent producer that can no longer keep its ordering guarantee
+// (librdkafka's "fatal error", e.g. OUT_OF_ORDER_SEQUENCE_NUMBER after a leader change,
+// seen on the real three-broker cluster) refuses every later record for good. Each client
+// is therefore a *lane* that its poller replaces with a new idempotent producer (a new
+// producer id) as soon as the fatal error is raised. What the old client had queued and
+// not sent is reported not_persisted (librdkafka purges it); what it had in flight is
+// reported as the broker answers it or as it times out, the old client being polled until
+// nothing is left. An append() that meets the fatal client waits (bounded; never on the
+// delivery thread) for the replacement and is sent through it. A record in flight on the
+// old client and one sent through the new may reach the log in either order: the apply
+// rule arbitrates, as it does between two writers.
+//
 // Thread-safety: append(), partition_for() and flush() may be called from any threads.
 // Completion callbacks run on the producer's delivery thread (or inline when append()
 // fails before enqueueing); they must be short and must not call flush() or destroy
@@ -22,10 +34,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -83,21 +97,39 @@ public:
     // Records enqueued and not yet acknowledged or failed.
     [[nodiscard]] std::int64_t in_flight() const noexcept { return in_flight_.load(); }
 
-    // The first underlying client (every client reaches every broker), for probes and for
-    // tests that inspect it. Owned by the producer.
-    [[nodiscard]] rd_kafka_t* client() const noexcept { return clients_.front().get(); }
+    // The client partition `p` of every topic goes through now (every client reaches
+    // every broker), for probes and for tests that inspect it or inject a fatal error into
+    // it. Owned by the producer; after a fatal error it is replaced and destroyed once its
+    // last in-flight record is reported, so hold it only while nothing can fail it.
+    [[nodiscard]] rd_kafka_t* client(std::int32_t partition = 0) const;
+
+    // Clients replaced after a fatal error since start (all lanes).
+    [[nodiscard]] std::int64_t replacements() const noexcept { return replacements_.load(); }
 
 private:
-    producer(producer_options options, std::vector<kafka::handle> clients, std::map<context, std::int32_t> partitions);
+    struct lane {
+        mutable std::shared_mutex mutex;  // shared to produce through `current`, unique to replace it
+        std::condition_variable_any replaced;
+        kafka::handle current;            // written only by the lane's poller, under `mutex`
+        std::uint64_t generation = 0;     // guarded by `mutex`
+        std::vector<kafka::handle> retired;  // fatal clients still reporting: the poller's, then the destructor's
+    };
+
+    producer(producer_options options, std::map<std::string, std::string> settings, std::vector<kafka::handle> clients,
+             std::map<context, std::int32_t> partitions);
+    static result<kafka::handle, error> make_lane_client(const std::map<std::string, std::string>& settings);
     static void on_delivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
-    void poll_loop(rd_kafka_t* client);
+    void poll_loop(lane& l, std::size_t index);
+    void replace_fatal_client(lane& l, std::size_t index);
 
     producer_options options_;
-    std::vector<kafka::handle> clients_;  // never empty
+    std::map<std::string, std::string> settings_;  // every client's, to build replacements
+    std::vector<std::unique_ptr<lane>> lanes_;     // never empty
     std::map<context, std::int32_t> partitions_;
     std::atomic<bool> stopping_{false};
     std::atomic<std::int64_t> in_flight_{0};
-    std::vector<std::thread> pollers_;  // one per client
+    std::atomic<std::int64_t> replacements_{0};
+    std::vector<std::thread> pollers_;  // one per lane
 };
 
 }  // namespace shopstream::eventstore

@@ -319,6 +319,11 @@ struct world {
         }
     }
     void order_cmd(const order::command& c) { apply<order::decider>(order, c, order_events); }
+    // Alice places the saga's order (two books, 3 000 cents) paying with `token`.
+    void place(std::string token) {
+        order_cmd(order::place_order{ord, customer_id{"cust-alice"}, {{"book-1", 2, 1500}}, "EUR", alice, placed_at,
+                                     std::move(token)});
+    }
     void payment_cmd(const payment::command& c) { apply<payment::decider>(payment, c, payment_events); }
 
     // Runs the saga to quiescence at `now`; every step is also re-applied once to show
@@ -355,8 +360,7 @@ using names = std::vector<std::string>;
 
 TEST(saga_paths, happy_path_ends_confirmed_captured_and_recorded) {
     world w;
-    w.order_cmd(order::place_order{ord, customer_id{"cust-alice"}, {{"book-1", 2, 1500}}, "EUR", alice, placed_at,
-                                   "tok_visa"});
+    w.place("tok_visa");
     w.run(placed_at + 10);
     w.gateway(true, placed_at + 20);
     w.run(placed_at + 30);
@@ -371,8 +375,7 @@ TEST(saga_paths, happy_path_ends_confirmed_captured_and_recorded) {
 
 TEST(saga_paths, a_decline_cancels_the_order_with_payment_declined) {
     world w;
-    w.order_cmd(order::place_order{ord, customer_id{"cust-alice"}, {{"book-1", 2, 1500}}, "EUR", alice, placed_at,
-                                   "tok_declined"});
+    w.place("tok_declined");
     w.run(placed_at + 10);
     w.gateway(false, placed_at + 20);
     w.run(placed_at + 30);
@@ -385,8 +388,7 @@ TEST(saga_paths, a_decline_cancels_the_order_with_payment_declined) {
 
 TEST(saga_paths, a_timeout_cancels_and_a_late_authorization_is_voided) {
     world w;
-    w.order_cmd(order::place_order{ord, customer_id{"cust-alice"}, {{"book-1", 2, 1500}}, "EUR", alice, placed_at,
-                                   "tok_timeout"});
+    w.place("tok_timeout");
     w.run(placed_at + 10);
     w.run(before);  // nothing yet
     w.run(deadline);
@@ -402,8 +404,7 @@ TEST(saga_paths, a_timeout_cancels_and_a_late_authorization_is_voided) {
 
 TEST(saga_paths, an_authorization_recorded_after_the_deadline_but_seen_first_is_rejected_then_voided) {
     world w;
-    w.order_cmd(order::place_order{ord, customer_id{"cust-alice"}, {{"book-1", 2, 1500}}, "EUR", alice, placed_at,
-                                   "tok_visa"});
+    w.place("tok_visa");
     w.run(placed_at + 10);
     w.gateway(true, deadline + 1);  // the saga was down over the deadline
     w.run(deadline + 100);
@@ -413,8 +414,7 @@ TEST(saga_paths, an_authorization_recorded_after_the_deadline_but_seen_first_is_
 
 TEST(saga_paths, a_customer_cancel_before_confirmation_voids_the_authorization) {
     world w;
-    w.order_cmd(order::place_order{ord, customer_id{"cust-alice"}, {{"book-1", 2, 1500}}, "EUR", alice, placed_at,
-                                   "tok_visa"});
+    w.place("tok_visa");
     w.run(placed_at + 10);
     w.order_cmd(order::cancel_order{ord, alice, placed_at + 15});
     w.gateway(true, placed_at + 20);
@@ -429,8 +429,7 @@ TEST(saga_paths, a_customer_cancel_before_confirmation_voids_the_authorization) 
 
 TEST(saga_paths, a_cancel_after_capture_refunds_the_captured_amount) {
     world w;
-    w.order_cmd(order::place_order{ord, customer_id{"cust-alice"}, {{"book-1", 2, 1500}}, "EUR", alice, placed_at,
-                                   "tok_visa"});
+    w.place("tok_visa");
     w.run(placed_at + 10);
     w.gateway(true, placed_at + 20);
     w.run(placed_at + 30);

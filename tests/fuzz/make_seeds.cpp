@@ -71,7 +71,7 @@ std::vector<history<order::event>> order_histories() {
     const domain::payment_id pay{"pay-1"};
     const order::order_placed placed{
         id, domain::customer_id{"cust-1"}, {{"book-978.3_16", 2, 1500}, {"pen", 1, 0}}, cur("EUR"), 3000,
-        1'700'000'000'000};
+        1'700'000'000'000, "tok_visa"};
     const actor saga{"order-saga", role::system};
     return {
         {"placed", {placed}},

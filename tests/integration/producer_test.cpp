@@ -44,6 +44,14 @@ protected:
         o.bootstrap_servers = cluster_->bootstrap();
         return o;
     }
+    // Every mock broker down (nothing leaves the local queue) or up again.
+    void set_brokers(bool up) {
+        for (int b = 1; b <= 3; ++b) {
+            cluster_->mock_cluster()->request([b, up](rd_kafka_mock_cluster_t* m) {
+                return up ? rd_kafka_mock_broker_set_up(m, b) : rd_kafka_mock_broker_set_down(m, b);
+            });
+        }
+    }
     std::optional<testing::test_kafka> cluster_;
 };
 
@@ -112,9 +120,7 @@ TEST_F(producer_test, a_full_local_queue_pushes_back_within_the_enqueue_timeout)
     auto p = eventstore::producer::start(o);
     ASSERT_TRUE(p.has_value()) << p.error();
     // Nothing can leave the queue while every broker is down.
-    for (int b = 1; b <= 3; ++b) {
-        cluster_->mock_cluster()->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_down(m, b); });
-    }
+    set_brokers(false);
     outcomes out;
     const std::vector<std::uint8_t> value(100, 7);
     const auto t0 = std::chrono::steady_clock::now();
@@ -133,9 +139,7 @@ TEST_F(producer_test, a_full_local_queue_pushes_back_within_the_enqueue_timeout)
     EXPECT_LT(took, 10s);
     EXPECT_EQ((*p)->in_flight(), 4);
 
-    for (int b = 1; b <= 3; ++b) {
-        cluster_->mock_cluster()->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_up(m, b); });
-    }
+    set_brokers(true);
     ASSERT_TRUE((*p)->flush(15s).has_value());
     ASSERT_EQ(out.count(), 8U);
     int delivered = 0;
@@ -150,18 +154,14 @@ TEST_F(producer_test, an_undeliverable_record_is_reported_as_not_persisted) {
     o.delivery_timeout = 1s;
     auto p = eventstore::producer::start(o);
     ASSERT_TRUE(p.has_value()) << p.error();
-    for (int b = 1; b <= 3; ++b) {
-        cluster_->mock_cluster()->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_down(m, b); });
-    }
+    set_brokers(false);
     outcomes out;
     (*p)->append(eventstore::context::orders, eventstore::aggregate_ref("k"), std::vector<std::uint8_t>(10, 1), {}, [&](auto r) { out.add(std::move(r)); });
     for (int i = 0; i < 600 && out.count() == 0; ++i) std::this_thread::sleep_for(50ms);  // bound: 30 s
     ASSERT_EQ(out.count(), 1U);
     ASSERT_FALSE(out.seen[0].has_value());
     EXPECT_EQ(out.seen[0].error().code, eventstore::append_errc::not_persisted);
-    for (int b = 1; b <= 3; ++b) {
-        cluster_->mock_cluster()->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_up(m, b); });
-    }
+    set_brokers(true);
 }
 
 // Issue 8, item 1: a record the cluster appended but did not acknowledge in time is
@@ -216,9 +216,7 @@ TEST_F(producer_test, an_append_from_a_delivery_report_never_waits_for_queue_roo
     o.delivery_timeout = 500ms;
     auto p = eventstore::producer::start(o);
     ASSERT_TRUE(p.has_value()) << p.error();
-    for (int b = 1; b <= 3; ++b) {
-        cluster_->mock_cluster()->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_down(m, b); });
-    }
+    set_brokers(false);
     outcomes first;
     outcomes inner;
     std::atomic<std::int64_t> inner_took_ms{-1};
@@ -237,10 +235,83 @@ TEST_F(producer_test, an_append_from_a_delivery_report_never_waits_for_queue_roo
     // The queue (room for one) still counts the record being reported: the inner append
     // is refused at once instead of waiting the 5 s enqueue timeout on this very thread.
     EXPECT_LT(inner_took_ms.load(), 2'500);
-    for (int b = 1; b <= 3; ++b) {
-        cluster_->mock_cluster()->request([b](rd_kafka_mock_cluster_t* m) { return rd_kafka_mock_broker_set_up(m, b); });
-    }
+    set_brokers(true);
     (void)(*p)->flush(5s);
+}
+
+// A fatal idempotence error leaves a librdkafka producer refusing every later record for
+// good (seen on the real three-broker cluster: OUT_OF_ORDER_SEQUENCE_NUMBER after a
+// leader change, kafka_faults.a_leader_killed_mid_stream_...). The producer replaces
+// that client, so the records after it are appended.
+TEST_F(producer_test, a_fatal_idempotence_error_replaces_the_client_and_the_records_after_it_are_appended) {
+    auto o = options();
+    o.connections = 2;
+    auto p = eventstore::producer::start(o);
+    ASSERT_TRUE(p.has_value()) << p.error();
+    const std::vector<std::uint8_t> value(32, 3);
+    auto append_all = [&](outcomes& out, int count) {
+        for (int i = 0; i < count; ++i) {
+            (*p)->append(eventstore::context::orders, eventstore::aggregate_ref("o-" + std::to_string(i % 16)), value, {},
+                         [&](auto r) { out.add(std::move(r)); });
+        }
+    };
+    outcomes before;
+    append_all(before, 32);
+    ASSERT_TRUE((*p)->flush(20s).has_value());
+    for (const auto& r : before.seen) ASSERT_TRUE(r.has_value()) << r.error().message;
+
+    const std::int32_t doomed = (*p)->partition_for(eventstore::context::orders, "o-0").value();
+    ASSERT_EQ(rd_kafka_test_fatal_error((*p)->client(doomed), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                        "injected by producer_test"),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    outcomes after;
+    append_all(after, 64);  // through both clients, the fatal one's partitions included
+    ASSERT_TRUE((*p)->flush(20s).has_value());
+    ASSERT_EQ(after.count(), 64U);
+    for (const auto& r : after.seen) EXPECT_TRUE(r.has_value()) << r.error().message;
+    EXPECT_EQ((*p)->replacements(), 1);
+    EXPECT_EQ(rd_kafka_fatal_error((*p)->client(doomed), nullptr, 0), RD_KAFKA_RESP_ERR_NO_ERROR);
+    EXPECT_EQ((*p)->in_flight(), 0);
+}
+
+// What the fatal client had queued and not sent is reported not_persisted, once each
+// (nothing appended, so a writer may answer 503); the lane then appends again.
+TEST_F(producer_test, records_queued_when_a_fatal_error_is_raised_are_reported_not_persisted_once_each) {
+    SHOPSTREAM_SKIP_ON_REAL_KAFKA(*cluster_, "brokers set down to hold records in the queue");
+    auto p = eventstore::producer::start(options());
+    ASSERT_TRUE(p.has_value()) << p.error();
+    outcomes warm;  // the producer id is acquired before the brokers go down
+    (*p)->append(eventstore::context::orders, eventstore::aggregate_ref("k"), std::vector<std::uint8_t>(10, 1), {},
+                 [&](auto r) { warm.add(std::move(r)); });
+    ASSERT_TRUE((*p)->flush(10s).has_value());
+    ASSERT_TRUE(warm.seen.at(0).has_value());
+
+    set_brokers(false);
+    outcomes queued;
+    for (int i = 0; i < 5; ++i) {
+        (*p)->append(eventstore::context::orders, eventstore::aggregate_ref("k-" + std::to_string(i)),
+                     std::vector<std::uint8_t>(10, 2), {}, [&](auto r) { queued.add(std::move(r)); });
+    }
+    ASSERT_EQ(queued.count(), 0U);
+    ASSERT_EQ(rd_kafka_test_fatal_error((*p)->client(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                        "injected by producer_test"),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+    ASSERT_TRUE((*p)->flush(10s).has_value());
+    ASSERT_EQ(queued.count(), 5U);
+    for (const auto& r : queued.seen) {
+        ASSERT_FALSE(r.has_value());
+        EXPECT_EQ(r.error().code, eventstore::append_errc::not_persisted) << r.error().message;
+    }
+
+    set_brokers(true);
+    outcomes later;
+    (*p)->append(eventstore::context::orders, eventstore::aggregate_ref("k"), std::vector<std::uint8_t>(10, 3), {},
+                 [&](auto r) { later.add(std::move(r)); });
+    ASSERT_TRUE((*p)->flush(15s).has_value());
+    ASSERT_EQ(later.count(), 1U);
+    EXPECT_TRUE(later.seen[0].has_value()) << later.seen[0].error().message;
+    EXPECT_EQ((*p)->replacements(), 1);
+    EXPECT_EQ(queued.count(), 5U);  // none reported twice
 }
 
 }  // namespace
