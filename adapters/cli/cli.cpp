@@ -225,6 +225,26 @@ int run_cli(int argc, char** argv) {
                       "of its own (probes are answered while clients hold every API slot); prints 'health on "
                       "http://HOST:PORT' as the second line on stdout")
         ->envname("SHOPSTREAM_HEALTH_LISTEN");
+    serve->add_option("--roles", serve_options.roles,
+                      "the parts this process runs, comma-separated: api, saga (the order/payment saga), gateway "
+                      "(the payment gateway worker), projections; saga and gateway may be left out to run them "
+                      "in other processes")
+        ->envname("SHOPSTREAM_ROLES")
+        ->type_name("LIST")
+        ->capture_default_str();
+    serve->add_option("--payment-gateway", serve_options.payment_gateway,
+                      "the payment provider: simulator (deterministic, driven by the method token: tok_visa, "
+                      "tok_declined, tok_insufficient_funds, tok_timeout, tok_flaky_N) or the http(s):// URL of a "
+                      "provider (shopstream fake-gateway serves the simulator's rules)")
+        ->envname("SHOPSTREAM_PAYMENT_GATEWAY")
+        ->type_name("simulator|URL")
+        ->capture_default_str();
+    serve->add_option("--payment-timeout", serve_options.payment_timeout,
+                      "how long a placed order waits for its payment's answer before the saga cancels it "
+                      "(payment_timeout), e.g. 30s, 500ms")
+        ->envname("SHOPSTREAM_PAYMENT_TIMEOUT")
+        ->type_name("DURATION")
+        ->capture_default_str();
     serve->add_option("--kafka-config", serve_options.kafka_config,
                       "a librdkafka setting for every Kafka client, KEY=VALUE (repeatable): security.protocol, "
                       "sasl.mechanism, sasl.username, sasl.password, ssl.ca.location, ...; secrets are never logged")

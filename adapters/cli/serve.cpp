@@ -20,6 +20,8 @@
 
 #include "adapters/auth/jwt.hpp"
 #include "adapters/cli/data_dir.hpp"
+#include "adapters/cli/serve_saga.hpp"
+#include "adapters/payment/gateway.hpp"
 #include "adapters/http/server.hpp"
 #include "adapters/kafka/local_broker.hpp"
 #include "adapters/metrics/service_metrics.hpp"
@@ -174,6 +176,23 @@ int run_serve(const serve_config& config) {
                          config.rate_burst.c_str());
             return exit_usage;
         }
+    }
+    const auto roles = parse_roles(config.roles);
+    if (!roles || !roles->api || !roles->projections) {
+        std::fprintf(stderr, "shopstream serve: --roles: %s (see --help)\n",
+                     roles ? "api and projections cannot be left out yet: every serve process runs them"
+                           : roles.error().c_str());
+        return exit_usage;
+    }
+    const auto payment_timeout = payment::parse_duration(config.payment_timeout);
+    if (!payment_timeout || payment_timeout->count() == 0) {
+        std::fprintf(stderr, "shopstream serve: --payment-timeout: %s (see --help)\n",
+                     payment_timeout ? "must be more than 0" : payment_timeout.error().c_str());
+        return exit_usage;
+    }
+    if (auto gateway = check_payment_gateway(config.payment_gateway); !gateway) {
+        std::fprintf(stderr, "shopstream serve: --payment-gateway: %s (see --help)\n", gateway.error().c_str());
+        return exit_usage;
     }
     if (config.log_format == "json") use_json_logs();
     const bool embedded = config.brokers.empty();
@@ -554,6 +573,17 @@ int run_serve(const serve_config& config) {
                                                             &service_metrics.commands());
     auto reviews = std::make_unique<commands::review_handler>(commands::store_runtime{**store, **producer, **tail},
                                                               &service_metrics.commands());
+    // The saga and the payment gateway worker (issue 12), unless --roles leaves them out.
+    auto payments = std::make_unique<commands::payment_handler>(commands::store_runtime{**store, **producer, **tail},
+                                                                &service_metrics.commands());
+    saga_roles_config saga_config{roles->saga, roles->gateway, config.payment_gateway, *payment_timeout,
+                                  std::chrono::milliseconds(2'000), bootstrap,
+                                  mock ? eventstore::embedded_fetch_wait : std::chrono::milliseconds(5), kafka_settings};
+    auto saga = saga_roles::start(saga_config, *orders, *payments, **store, **tail, service_metrics);
+    if (!saga) {
+        spdlog::error("{}", saga.error());
+        return exit_environment;
+    }
 
     rd_kafka_t* client = (*producer)->client();
     http::readiness_check brokers = [client]() -> std::optional<std::string> {
@@ -586,7 +616,8 @@ int run_serve(const serve_config& config) {
                                                                 *authority, brokers, postgres_ready,
                                                                 idempotency->get(), &service_metrics,
                                                                 &review_queries, review_projection->get(),
-                                                                order_queries->get(), projections_ready});
+                                                                order_queries->get(), projections_ready,
+                                                                [&saga] { return (*saga)->breaker_state(); }});
     if (!server) {
         spdlog::error("{}", server.error());
         return exit_environment;
@@ -641,8 +672,10 @@ int run_serve(const serve_config& config) {
     // the producer and the tail: their last callbacks still answer through it.
     const std::size_t unanswered = (*server)->shutdown();
     if (unanswered != 0) spdlog::warn("{} requests were still unanswered at the drain deadline", unanswered);
+    saga->reset();  // its last steps finish through the handlers
     orders->stop();
     reviews->stop();
+    payments->stop();
     producer->reset();
     tail->reset();
     review_projection->reset();  // its last waits still answer through the server
@@ -653,6 +686,7 @@ int run_serve(const serve_config& config) {
     order_model->reset();
     orders.reset();
     reviews.reset();
+    payments.reset();
     store->reset();
     cluster.reset();
     if (local_kafka) {

@@ -1790,6 +1790,7 @@ void server::impl::readyz(exchange x) {
             if (value != "ok") not_ready.push_back(name);
         }
         body["notReady"] = not_ready;
+        if (deps.payment_breaker) body["paymentGateway"] = {{"breaker", deps.payment_breaker()}};
         response r;
         r.status = ready ? 200 : 503;
         r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -147,6 +147,9 @@ struct server_dependencies {
     // the checkpoint stored there); null: those routes answer 503.
     queries::order_queries* order_queries = nullptr;
     readiness_check projections;  // the projections feeding this process's reads; may be empty
+    // The payment provider's circuit breaker state, shown in /readyz's body and never a
+    // reason to be unready (an open breaker would pull every instance at once); may be empty.
+    std::function<std::string()> payment_breaker;
 };
 
 class server {

@@ -63,8 +63,9 @@ protected:
         // benchmarks/projection_bench): on a loaded CI machine a debug build's projection has
         // been seen to need more than the default 2 s. Below the server's 8 s request timeout
         // and the tests' curl --max-time (a position the log never had waits it out, then 400).
+        // No saga (tests/e2e/serve_saga_test.cpp has it): these orders stay as their commands left them.
         std::vector<std::string> args = {"--partitions", "4", "--data-dir", (dir_->path() / "data").string(),
-                                         "--min-position-timeout-ms", "6000"};
+                                         "--min-position-timeout-ms", "6000", "--roles", "api,projections"};
         if (real_kafka_requested()) {
             auto kafka = test_kafka::start_with_event_topics(4);
             if (!kafka) throw std::runtime_error(kafka.error());
@@ -507,7 +508,7 @@ TEST(serve_orders_group, two_processes_split_the_orders_partitions_and_the_survi
         return spawn_serve(SHOPSTREAM_BINARY,
                            {"--partitions", std::to_string(partitions), "--brokers", cluster.bootstrap(), "--data-dir",
                             (dir.path() / name).string(), "--postgres", shared_postgres().connection_string(db),
-                            "--cursor-key", "e2e-orders-cursor-key-0123456789"},
+                            "--cursor-key", "e2e-orders-cursor-key-0123456789", "--roles", "api,projections"},
                            dir.path() / (name + ".log"), {{"SHOPSTREAM_JWT_SECRET", secret}});
     };
     auto a = serve_on("a", database);
@@ -580,7 +581,8 @@ TEST(serve_orders_outage, a_postgres_outage_is_waited_out_and_the_model_resumes_
         return spawn_serve(SHOPSTREAM_BINARY,
                            {"--partitions", "2", "--brokers", cluster.bootstrap(), "--data-dir",
                             (dir.path() / name).string(), "--postgres", postgres->url(db), "--cursor-key",
-                            "e2e-orders-cursor-key-0123456789", "--min-position-timeout-ms", "2000"},
+                            "e2e-orders-cursor-key-0123456789", "--min-position-timeout-ms", "2000", "--roles",
+                            "api,projections"},
                            dir.path() / (name + ".log"),
                            {{"SHOPSTREAM_JWT_SECRET", secret}, {"LSAN_OPTIONS", "suppressions=" + suppressions.string()}});
     };

@@ -57,7 +57,8 @@ const std::string review_body = R"({"rating":4,"title":"Good","body":"Does the j
 using server_process = serve_process;
 
 server_process start_serve(const std::vector<std::string>& extra, const std::filesystem::path& log) {
-    std::vector<std::string> args = {"--partitions", "4"};
+    // The command path alone: the saga (issue 12) would append to the orders these tests count.
+    std::vector<std::string> args = {"--partitions", "4", "--roles", "api,projections"};
     args.insert(args.end(), extra.begin(), extra.end());
     return spawn_serve(SHOPSTREAM_BINARY, args, log, {{"SHOPSTREAM_JWT_SECRET", secret}});
 }
