@@ -9,6 +9,7 @@
 #include <atomic>
 #include <future>
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -104,6 +105,8 @@ struct runtime::impl {
     std::map<partition_key, log_offset> applied;  // partitions read now: next offset to apply
     std::set<partition_key> not_caught_up;
     std::optional<std::string> failure;
+    std::optional<model_outage> outage;  // written by the runtime thread only
+    bool assigned = false;                // consumer_group: a rebalance handed partitions over
     struct waiter {
         partition_key where;
         log_offset offset{0};
@@ -124,6 +127,15 @@ struct runtime::impl {
     void gather();
     void write_pending();
     void fail_runtime(std::string message);
+    // A failure of the model itself (store_failed) is an outage to wait out, anything
+    // else stops the runtime.
+    void model_failed(const es::error& e, std::string message);
+    void schedule_retry(std::string message);  // the next try after the backoff
+    // In an outage, at its next try: re-reads the checkpoints of every assigned partition,
+    // seeks them there and resumes fetching; or schedules the next try.
+    void try_resuming();
+    void pause_assignment();
+    void fire_reached();
     void expire(clock::time_point now);
     void fire_stopped();
     [[nodiscard]] bool failed() const {
@@ -271,6 +283,7 @@ result<std::unique_ptr<runtime>, es::error> runtime::start(runtime_options optio
             p->applied[pk] = next;
             p->not_caught_up.insert(pk);
         }
+        p->assigned = true;
         const auto err = rd_kafka_assign(p->consumer.get(), assignment);
         rd_kafka_topic_partition_list_destroy(assignment);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -310,6 +323,20 @@ void runtime::impl::on_assign(rd_kafka_topic_partition_list_t* parts) {
         return;
     }
     auto starts = resume_points(wanted, options.start_timeout);
+    if (!starts && starts.error().code == errc::store_failed) {
+        // Taken, but paused until the model answers again (try_resuming seeks them).
+        if (const auto err = rd_kafka_assign(consumer.get(), parts); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            fail_runtime(std::string("assign: ") + rd_kafka_err2str(err));
+            return;
+        }
+        model_failed(starts.error(), "cannot read the checkpoints of " + holder + " for " +
+                                         std::to_string(wanted.size()) + " assigned partitions: " +
+                                         starts.error().message);
+        pause_assignment();
+        const std::lock_guard lock(mu);
+        assigned = true;
+        return;
+    }
     if (!starts) {
         fail_runtime(std::move(starts.error().message));
         rd_kafka_assign(consumer.get(), nullptr);
@@ -326,6 +353,7 @@ void runtime::impl::on_assign(rd_kafka_topic_partition_list_t* parts) {
             applied[pk] = next;
             not_caught_up.insert(pk);
         }
+        assigned = true;
     }
     spdlog::info("projection {}: assigned {} partitions at the model's checkpoints", model.name(), starts->size());
     if (const auto err = rd_kafka_assign(consumer.get(), parts); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -335,7 +363,7 @@ void runtime::impl::on_assign(rd_kafka_topic_partition_list_t* parts) {
 
 void runtime::impl::on_revoke(rd_kafka_topic_partition_list_t* parts) {
     // The records in hand are this owner's to write; the next owner starts after them.
-    if (!stopping.load() && !failed()) write_pending();
+    if (!stopping.load() && !failed() && !outage) write_pending();
     for (auto* m : pending) rd_kafka_message_destroy(m);
     pending.clear();
     {
@@ -346,6 +374,7 @@ void runtime::impl::on_revoke(rd_kafka_topic_partition_list_t* parts) {
             applied.erase({*ctx, partition_id(parts->elems[i].partition)});
             not_caught_up.erase({*ctx, partition_id(parts->elems[i].partition)});
         }
+        assigned = false;
     }
     rd_kafka_assign(consumer.get(), nullptr);
 }
@@ -354,6 +383,17 @@ void runtime::impl::run() {
     pending.reserve(options.max_batch);
     while (!stopping.load(std::memory_order_relaxed)) {
         expire(clock::now());
+        if (outage && !failed()) {
+            // Paused: the poll serves rebalances (and drops what was fetched before the
+            // pause; the seek at the checkpoints fetches it again).
+            if (clock::now() >= outage->next_try) {
+                try_resuming();
+            } else {
+                rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer.get(), 20);
+                if (m != nullptr) rd_kafka_message_destroy(m);
+            }
+            continue;
+        }
         if (failed()) {
             // Keep the connection, write nothing more; waits expire normally. In group
             // mode the poll still serves rebalances (assignments are then refused).
@@ -362,10 +402,103 @@ void runtime::impl::run() {
             continue;
         }
         gather();
-        if (!pending.empty()) write_pending();
+        if (!pending.empty() && !outage) write_pending();
         for (auto* m : pending) rd_kafka_message_destroy(m);
         pending.clear();
     }
+}
+
+void runtime::impl::model_failed(const es::error& e, std::string message) {
+    if (e.code != errc::store_failed) return fail_runtime(std::move(message));
+    schedule_retry(std::move(message));
+}
+
+void runtime::impl::schedule_retry(std::string message) {
+    const auto now = clock::now();
+    std::int64_t attempts = 0;
+    if (outage) {
+        attempts = outage->attempts;
+    } else {
+        spdlog::warn("projection {}: {}; retrying with backoff, every partition resumes at the model's checkpoints",
+                     model.name(), message);
+    }
+    const auto ceiling = options.retry_max.count();
+    std::int64_t delay = std::max<std::int64_t>(1, options.retry_initial.count());
+    for (std::int64_t i = 0; i < attempts && delay < ceiling; ++i) delay *= 2;
+    delay = std::min(delay, std::max<std::int64_t>(1, ceiling));
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    delay -= std::uniform_int_distribution<std::int64_t>(0, delay / 2)(rng);
+    model_outage next{std::move(message), attempts, outage ? outage->since : now, now + std::chrono::milliseconds(delay)};
+    std::lock_guard lock(mu);
+    outage = std::move(next);
+}
+
+void runtime::impl::pause_assignment() {
+    rd_kafka_topic_partition_list_t* held = nullptr;
+    if (rd_kafka_assignment(consumer.get(), &held) != RD_KAFKA_RESP_ERR_NO_ERROR || held == nullptr) return;
+    if (held->cnt > 0) (void)rd_kafka_pause_partitions(consumer.get(), held);
+    rd_kafka_topic_partition_list_destroy(held);
+}
+
+void runtime::impl::try_resuming() {
+    rd_kafka_topic_partition_list_t* held = nullptr;
+    if (const auto err = rd_kafka_assignment(consumer.get(), &held); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return fail_runtime(std::string("assignment: ") + rd_kafka_err2str(err));
+    }
+    std::set<partition_key> wanted;
+    for (int i = 0; i < held->cnt; ++i) {
+        if (const auto ctx = es::context_of_topic(held->elems[i].topic)) {
+            wanted.insert({*ctx, partition_id(held->elems[i].partition)});
+        }
+    }
+    {
+        std::lock_guard lock(mu);
+        ++outage->attempts;
+        ++totals.model_retries;
+    }
+    auto starts = resume_points(wanted, options.start_timeout);
+    if (!starts) {
+        rd_kafka_topic_partition_list_destroy(held);
+        return model_failed(starts.error(), std::move(starts.error().message));
+    }
+    for (int i = 0; i < held->cnt; ++i) {
+        const auto ctx = es::context_of_topic(held->elems[i].topic);
+        held->elems[i].offset =
+            ctx ? starts->at({*ctx, partition_id(held->elems[i].partition)}).value() : RD_KAFKA_OFFSET_END;
+    }
+    // The seek discards what was fetched before it; only then may fetching go on.
+    rd_kafka_error_t* seek = held->cnt > 0 ? rd_kafka_seek_partitions(consumer.get(), held, 10'000) : nullptr;
+    std::optional<std::string> refused;
+    if (seek != nullptr) {
+        refused = std::string("seek to the checkpoints: ") + rd_kafka_error_string(seek);
+        rd_kafka_error_destroy(seek);
+    }
+    for (int i = 0; !refused && i < held->cnt; ++i) {
+        if (held->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            refused = std::string("seek to the checkpoints: ") + rd_kafka_err2str(held->elems[i].err);
+        }
+    }
+    if (refused) {
+        rd_kafka_topic_partition_list_destroy(held);
+        return schedule_retry(std::move(*refused));
+    }
+    if (held->cnt > 0) (void)rd_kafka_resume_partitions(consumer.get(), held);
+    rd_kafka_topic_partition_list_destroy(held);
+    model_outage ended;
+    {
+        std::lock_guard lock(mu);
+        for (const auto& [pk, next] : *starts) {
+            applied[pk] = next;
+            not_caught_up.insert(pk);
+        }
+        ended = std::move(*outage);
+        outage.reset();
+    }
+    spdlog::info("projection {}: {} answers again after {} tries in {} ms; {} partitions resumed at its checkpoints",
+                 model.name(), holder, ended.attempts,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - ended.since).count(),
+                 starts->size());
+    fire_reached();  // the batch that failed may have been committed after all
 }
 
 void runtime::impl::gather() {
@@ -539,7 +672,8 @@ void runtime::impl::write_pending() {
         if (ids[c].empty()) continue;
         auto loaded = model.load_heads(ctx, ids[c]);
         if (!loaded) {
-            fail_runtime("cannot read the heads of " + holder + ": " + loaded.error().message);
+            model_failed(loaded.error(), "cannot read the heads of " + holder + ": " + loaded.error().message);
+            if (outage) pause_assignment();
             return;
         }
         heads[c].reserve(ids[c].size());
@@ -623,8 +757,13 @@ void runtime::impl::write_pending() {
     std::vector<refusal> refusals;
     if (!b.checkpoints.empty()) {
         auto written = model.write_batch(b);
+        if (!written && dlq_failure) {
+            fail_runtime(*dlq_failure);
+            return;
+        }
         if (!written) {
-            fail_runtime(dlq_failure ? *dlq_failure : "cannot write a batch to " + holder + ": " + written.error().message);
+            model_failed(written.error(), "cannot write a batch to " + holder + ": " + written.error().message);
+            if (outage) pause_assignment();
             return;
         }
         refusals = std::move(*written);
@@ -641,7 +780,6 @@ void runtime::impl::write_pending() {
     }
 
     const double seconds = std::chrono::duration<double>(clock::now() - started).count();
-    std::vector<es::position_callback> fired;
     {
         std::lock_guard lock(mu);
         for (const auto& [pk, next] : advanced) {
@@ -661,6 +799,14 @@ void runtime::impl::write_pending() {
             batch_records.observe(static_cast<double>(records));
             batch_seconds.observe(seconds);
         }
+    }
+    fire_reached();
+}
+
+void runtime::impl::fire_reached() {
+    std::vector<es::position_callback> fired;
+    {
+        std::lock_guard lock(mu);
         const auto done = waiters.tickets_where([&](const waiter& w) {
             const auto found = applied.find(w.where);
             return found != applied.end() && found->second > w.offset;
@@ -759,6 +905,24 @@ bool runtime::caught_up() const {
 std::optional<std::string> runtime::failure() const {
     std::lock_guard lock(impl_->mu);
     return impl_->failure;
+}
+
+bool runtime::assigned() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->assigned;
+}
+
+std::string describe(const model_outage& o, clock::time_point now) {
+    using std::chrono::duration_cast;
+    using std::chrono::milliseconds;
+    return "waiting for its read model (try " + std::to_string(o.attempts + 1) + " in " +
+           std::to_string(std::max<std::int64_t>(0, duration_cast<milliseconds>(o.next_try - now).count())) +
+           " ms, away for " + std::to_string(duration_cast<milliseconds>(now - o.since).count()) + " ms): " + o.error;
+}
+
+std::optional<model_outage> runtime::outage() const {
+    std::lock_guard lock(impl_->mu);
+    return impl_->outage;
 }
 
 runtime_stats runtime::stats() const {

@@ -29,6 +29,15 @@
 // Every process running a model copies the records it skips itself, so with N replicas
 // the DLQ holds up to N copies of one record (they carry the same key and position).
 //
+// A read model that cannot be read or written (errc::store_failed: PostgreSQL gone away, a
+// refused statement) does not stop the runtime: it drops the batch in hand (nothing of it
+// was stored, or all of it), pauses its partitions and tries the model again after a
+// bounded exponential backoff with jitter (retry_initial doubling up to retry_max); once
+// the model answers it re-reads the checkpoints and resumes every partition there, so no
+// record is applied twice or skipped. outage() says so meanwhile (/readyz, /metrics). An
+// assignment met while the model is away is taken the same way. Only the model's own
+// failures are retried: the DLQ, an unreadable commit or another log still stop it.
+//
 // On start (and, in consumer_group mode, on every assignment) it refuses a model built
 // from another log: another log identity, a checkpoint for a partition the topic does not
 // have, beyond the partition's end or before its start - naming the data to delete.
@@ -65,6 +74,10 @@ struct runtime_options {
     std::chrono::milliseconds fetch_wait{5};       // the mock holds idle fetches this long
     std::chrono::milliseconds start_timeout{15'000};
     std::chrono::milliseconds dlq_timeout{10'000};  // to deliver a batch's DLQ copies
+    // Retries of a model that failed (see the header comment): the n-th waits
+    // min(retry_max, retry_initial * 2^(n-1)), less up to half of it at random.
+    std::chrono::milliseconds retry_initial{100};
+    std::chrono::milliseconds retry_max{5'000};
     // Passed to librdkafka as they are (consumer, DLQ producer and identity clients).
     std::map<std::string, std::string> extra;
 };
@@ -97,9 +110,21 @@ struct runtime_stats {
     std::int64_t refused = 0;      // refused by the model and copied to the DLQ
     std::int64_t dead_lettered = 0;  // DLQ copies delivered
     std::int64_t batches = 0;
+    std::int64_t model_retries = 0;  // tries of a failed model (see runtime::outage)
     histogram batch_records;   // records per written batch
     histogram batch_seconds;   // time to judge, decode and write a batch
 };
+
+// The read model failed and the runtime is waiting to try it again.
+struct model_outage {
+    std::string error;             // the model's last failure
+    std::int64_t attempts = 0;     // tries since it failed (0: none yet)
+    clock::time_point since;       // the first failure
+    clock::time_point next_try;
+};
+
+// "waiting for its read model (try 3 in 400 ms, away for 5 s): <error>", for /readyz.
+[[nodiscard]] std::string describe(const model_outage& o, clock::time_point now = clock::now());
 
 class runtime {
 public:
@@ -136,6 +161,12 @@ public:
     // Why the runtime stopped writing (an unreadable commit, a model or DLQ failure, a
     // model from another log met on an assignment); nullopt while it runs.
     [[nodiscard]] std::optional<std::string> failure() const;
+    // While the read model is away (see the header comment); nullopt while it answers.
+    [[nodiscard]] std::optional<model_outage> outage() const;
+    // consumer_group: true once the group has handed this member its partitions (none is
+    // an answer too), false before the first assignment and after a revocation until
+    // the next; all_partitions: always true.
+    [[nodiscard]] bool assigned() const;
     [[nodiscard]] runtime_stats stats() const;
     [[nodiscard]] const std::string& log_identity() const noexcept;
 

@@ -18,7 +18,9 @@
 //
 // Thread-safety: every member function is safe from any thread; calls take a connection
 // from a small pool (at most `max_connections`, opened on demand; a caller waits for one
-// when all are busy).
+// when all are busy, at most `statement_timeout`). Every call is bounded: a connection
+// that cannot be had, opened or answered within the timeouts is errc::unavailable, so an
+// HTTP read is answered (503) before the server's request timeout.
 
 #include <chrono>
 #include <cstdint>
@@ -116,7 +118,11 @@ public:
         postgres::database_url url;
         std::string schema = "shopstream";
         std::string cursor_key;  // at least 16 bytes; the same in every process serving lists
-        std::size_t max_connections = 4;
+        std::size_t max_connections = 8;  // the HTTP server's order_query_threads
+        // PostgreSQL's statement_timeout on the pooled connections, and the longest wait
+        // for a free one; below the HTTP server's request timeout (8 s).
+        std::chrono::milliseconds statement_timeout{3'000};
+        std::chrono::seconds connect_timeout{2};
     };
 
     // Checks the options (a plain schema name, a key of 16 bytes or more); connects lazily.

@@ -538,6 +538,8 @@ int run_serve(const serve_config& config) {
         for (const auto& [name, runtime] : {std::pair{"reviews", review_projection->get()},
                                             std::pair{"orders", order_projection->get()}}) {
             if (auto failed = runtime->failure()) return std::string(name) + " projection stopped: " + *failed;
+            if (auto away = runtime->outage()) return std::string(name) + " projection " + projections::describe(*away);
+            if (!runtime->assigned()) return std::string(name) + " projection waiting for its consumer group's assignment";
         }
         return std::nullopt;
     };

@@ -1145,6 +1145,7 @@ struct server::impl {
     std::atomic<std::uint16_t> health_bound{0};
     std::vector<std::thread> io_threads;
     std::unique_ptr<work_pool> readers;      // history reads and readiness checks (they block)
+    std::unique_ptr<work_pool> order_readers;  // order queries: PostgreSQL round trips
     std::unique_ptr<work_pool> completions;  // command answers: off the tail's thread
     std::atomic<std::uint16_t> bound_port{0};
     bool stopped = false;
@@ -1652,7 +1653,7 @@ void server::impl::order_query(exchange x, const domain::actor& who, order_query
     if (!wanted) return send_problem(x, std::move(wanted.error()));
     if (!*wanted) {
         auto job = [this, x = std::move(x), who, route, id] { answer_order_query_now(x, who, route, id); };
-        (void)readers->post(job);
+        (void)order_readers->post(job);
         return;
     }
     await_order_position(std::move(x), who, route, id, **wanted,
@@ -1680,7 +1681,7 @@ void server::impl::await_order_position(exchange x, domain::actor who, order_que
             await_order_position(std::move(x), std::move(who), route, std::move(id), wanted, deadline);
         });
     };
-    (void)readers->post(job);  // closed only after the event loop stopped
+    (void)order_readers->post(job);  // closed only after the event loop stopped
 }
 
 void server::impl::answer_order_query_now(const exchange& x, const domain::actor& who, order_query_route route,
@@ -1833,6 +1834,7 @@ std::size_t server::impl::shutdown() {
     for (auto& t : io_threads) t.join();
     io_threads.clear();
     readers->close();
+    order_readers->close();
     io->destroy_pending_work();
     return left;
 }
@@ -1932,6 +1934,7 @@ result<std::unique_ptr<server>, error> server::start(server_options options, ser
         }
     }
     self->readers = std::make_unique<work_pool>(o.read_threads);
+    self->order_readers = std::make_unique<work_pool>(o.order_query_threads);
     self->completions = std::make_unique<work_pool>(o.completion_threads);
     for (unsigned i = 0; i < std::max(1U, o.io_threads); ++i) {
         self->io_threads.emplace_back([self] {

@@ -10,7 +10,8 @@
 // tail's or the producer's thread) only posts the result to a small completion pool of
 // the server's, which builds the response, records a keyed answer, and hands the write to
 // RESTinio (which moves it onto the connection's asio strand). History reads, which block on Kafka fetches, run on a
-// small pool of their own so they never stall the event loop.
+// small pool of their own so they never stall the event loop; order queries, which block on
+// PostgreSQL round trips, on another (order_query_threads).
 //
 // Shutdown (shutdown(), or the destructor): stop accepting, answer requests that arrive on
 // open keep-alive connections with 503 + `Connection: close`, wait (bounded by
@@ -59,6 +60,10 @@ struct server_options {
     std::uint16_t port = 8080;  // 0: an ephemeral port, see server::port()
     unsigned io_threads = 2;
     unsigned read_threads = 2;  // history reads (blocking Kafka fetches)
+    // Order queries and their read-your-writes polls: each holds its thread for PostgreSQL
+    // round trips, so a pool of their own, as wide as the order queries' connection pool
+    // (queries::order_queries::options::max_connections), keeps that many in flight.
+    unsigned order_query_threads = 8;
     // Command answers: rendering (a state decode) and recording a keyed answer (an LMDB
     // write), taken off the tail's thread, whose callbacks must stay short.
     unsigned completion_threads = 2;

@@ -87,6 +87,14 @@ public:
         counter("shopstream_projection_dead_letters_total",
                 "Records copied to the dead-letter topic: not valid commits, or refused by the read model.",
                 static_cast<double>(s.dead_lettered));
+        counter("shopstream_projection_model_retries_total",
+                "Tries of a read model that had failed (PostgreSQL away): the projection waits and tries again.",
+                static_cast<double>(s.model_retries));
+        auto waiting = sample_family("shopstream_projection_model_unavailable",
+                                     "1 while the projection waits for its read model to answer again, else 0.",
+                                     prometheus::MetricType::Gauge);
+        add_sample(waiting, {{"model", model_}}, runtime_.outage() ? 1.0 : 0.0);
+        out.push_back(std::move(waiting));
         out.push_back(histogram_family("shopstream_projection_batch_records", "Records per read-model transaction.",
                                        s.batch_records));
         out.push_back(histogram_family("shopstream_projection_batch_seconds",

@@ -262,7 +262,7 @@ result<std::unique_ptr<local_cluster>, error> local_cluster::start(local_cluster
         (directory / ".s.PGSQL.65535").string().size() < sizeof(sockaddr_un::sun_path) ? directory.string() : "";
     error last_error{errc::start_failed, {}};
     for (int attempt = 1; attempt <= start_attempts; ++attempt) {
-        auto port = free_loopback_port();
+        auto port = options.port != 0 ? result<int, error>(options.port) : free_loopback_port();
         if (!port) return fail(std::move(port.error()));
         cluster->port_ = *port;
         std::vector<std::string> argv = {(bin / "postgres").string(),
@@ -325,7 +325,7 @@ result<std::unique_ptr<local_cluster>, error> local_cluster::start(local_cluster
         (void)cluster->server_->kill();
         cluster->server_.reset();
         // A port taken between our pick and postgres' bind: try another one.
-        if (last_error.code != errc::address_in_use) break;
+        if (last_error.code != errc::address_in_use || options.port != 0) break;
     }
     return fail(std::move(last_error));
 }

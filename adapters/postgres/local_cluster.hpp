@@ -55,6 +55,9 @@ struct local_cluster_options {
     // The superuser's password (SCRAM-SHA-256 only, set at initdb); empty: trust.
     std::string password;
     std::chrono::seconds ready_timeout{60};  // generous: sanitizers and loaded CI machines
+    // 0: a free loopback port (another one on each retry); else this one, tried once - a
+    // restart that keeps the URL clients hold (the tests' PostgreSQL outages).
+    int port = 0;
 };
 
 class local_cluster {

@@ -6,8 +6,14 @@
 // and bad parameters named in their 400s, the summary, and a cancel seen in the model.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <csignal>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -16,6 +22,7 @@
 #include <vector>
 
 #include "adapters/http/json_mapping.hpp"
+#include "adapters/postgres/local_cluster.hpp"
 #include "tests/support/http_call.hpp"
 #include "tests/support/kafka_cluster.hpp"
 #include "tests/support/kafka_fixture.hpp"
@@ -121,10 +128,14 @@ serve_process* serve_orders_e2e::server_ = nullptr;
 
 // Read-your-writes on the orders model in PostgreSQL: the position a command answer
 // carries, passed to the query, returns data that includes the command's effect - every
-// time. 300 commands (the issue asks 1 000): in the debug build with sanitizers one round
-// (two curl processes) took ~80 ms on the shared 2-core machine, so the test takes ~25 s.
+// time. 300 commands in the e2e label: in the debug build with sanitizers one round (two
+// curl processes) takes ~80 ms on the shared 2-core machine, so ~25 s; the kafka label's
+// e2e_tests_on_kafka runs the issue's 1 000 on the real cluster (SHOPSTREAM_TEST_RYW_ROUNDS,
+// tests/CMakeLists.txt, tests/README.md).
 TEST_F(serve_orders_e2e, a_placed_order_is_read_back_with_its_commands_position_every_time) {
-    constexpr int rounds = 300;
+    const char* asked = std::getenv("SHOPSTREAM_TEST_RYW_ROUNDS");
+    const int rounds = asked != nullptr ? std::atoi(asked) : 300;
+    ASSERT_GT(rounds, 0) << "SHOPSTREAM_TEST_RYW_ROUNDS=" << asked;
     for (int i = 0; i < rounds; ++i) {
         const std::string customer = "ryw-" + std::to_string(i % 7);
         const auto w = place(customer);
@@ -368,6 +379,19 @@ int held_partitions(const std::string& base) {
     return held;
 }
 
+// Prints the serve logs of a test that failed or threw (gtest catches the exception above
+// the test body, so they are read while it unwinds, before the temp dir goes).
+struct logs_on_failure {
+    const temp_dir& dir;
+    std::vector<std::string> names;
+    ~logs_on_failure() {
+        if (!::testing::Test::HasFailure() && std::uncaught_exceptions() == 0) return;
+        for (const auto& name : names) {
+            std::fprintf(stderr, "---- %s.log ----\n%s\n", name.c_str(), read_file(dir.path() / (name + ".log")).c_str());
+        }
+    }
+};
+
 template <class Predicate>
 bool eventually_true(Predicate done, std::chrono::seconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -394,19 +418,90 @@ TEST_F(serve_orders_e2e, the_cursor_key_is_kept_in_the_data_dir_and_a_short_one_
         << out->standard_error;
 }
 
+// What the commands were answered, order by order, and the checks of a model against it.
+struct order_ledger {
+    struct expected_order {
+        std::string customer;
+        std::string status;
+        int version = 0;
+        std::string position;  // of its last command
+    };
+    std::map<std::string, expected_order> orders;
+
+    void place(const std::string& base, const std::string& customer) {
+        auto r = call(base, "POST", "/v1/orders", with_body(order_body, token_of(customer)));
+        ASSERT_EQ(r.status, 201) << r.body;
+        orders[r.body_json().at("orderId")] = {customer, "pending", 1, r.header("x-position")};
+    }
+    void cancel(const std::string& base, const std::string& id) {
+        auto& o = orders.at(id);
+        auto r = call(base, "POST", "/v1/orders/" + id + "/cancel", bearer(token_of(o.customer)));
+        ASSERT_EQ(r.status, 200) << r.body;
+        o = {o.customer, "cancelled", 2, r.header("x-position")};
+    }
+    // Read from `base` once the model has the order's last command (another process may
+    // apply it; after a kill or an outage, only once the partition is taken over or resumed).
+    [[nodiscard]] http_response read_back(const std::string& base, const std::string& id) const {
+        http_response got;
+        auto read = bearer(token_of("admin-1", domain::role::admin));
+        read.headers.push_back("X-Min-Position: " + orders.at(id).position);
+        EXPECT_TRUE(eventually_true(
+            [&] {
+                got = call(base, "GET", "/v1/orders/" + id, read);
+                return got.status != 503;
+            },
+            60s));
+        return got;
+    }
+    // Every order as answered (no event applied twice, none missing); the bodies read.
+    [[nodiscard]] std::map<std::string, json> expect_all_as_answered(const std::string& base) const {
+        std::map<std::string, json> model;
+        for (const auto& [id, o] : orders) {
+            auto got = read_back(base, id);
+            EXPECT_EQ(got.status, 200) << id << ": " << got.body;
+            if (got.status != 200) continue;
+            model[id] = got.body_json();
+            EXPECT_EQ(model[id].at("status"), o.status) << id;
+            EXPECT_EQ(model[id].at("version"), o.version) << id;
+        }
+        return model;
+    }
+    // The customer's list holds exactly their orders.
+    void expect_listed(const std::string& base, const std::string& customer) const {
+        auto page = call(base, "GET", "/v1/orders?limit=100&customerId=" + customer,
+                         bearer(token_of("admin-1", domain::role::admin)));
+        ASSERT_EQ(page.status, 200) << page.body;
+        std::set<std::string> listed;
+        const auto body = page.body_json();
+        for (const auto& item : body.at("items")) listed.insert(item.at("orderId").get<std::string>());
+        std::set<std::string> placed;
+        for (const auto& [id, o] : orders) {
+            if (o.customer == customer) placed.insert(id);
+        }
+        EXPECT_EQ(listed, placed) << customer;
+    }
+    // `base` (a fresh replay of the log) serves the same model, order by order.
+    void expect_same_model(const std::string& base, const std::map<std::string, json>& model) const {
+        for (const auto& [id, o] : orders) {
+            auto got = read_back(base, id);
+            ASSERT_EQ(got.status, 200) << id << ": " << got.body;
+            EXPECT_EQ(got.body_json(), model.at(id)) << id;
+        }
+    }
+};
+
 // Two serve processes on one consumer group and one PostgreSQL split the orders
 // partitions and build the model one would; one is SIGKILLed while commands keep coming,
 // the other takes its partitions over at the checkpoints in PostgreSQL, and the model
 // still holds exactly what the commands were answered - the same, order by order, as a
 // third process builds by replaying the log into a fresh database.
-// DISABLED (2026-12-01): failed once in a clean-clone CI run on the loaded machine ("no HTTP
-// answer for GET /v1/orders/<id>" from process b, 30 s in, before the SIGKILL), passed in the
-// run before and in its author's runs; not yet understood - a hung or dead `serve` would be
-// a bug. Run it with --gtest_also_run_disabled_tests until it is found (see the issue note).
-// The takeover itself is also covered by projection_runtime.consumer_group_members_*.
-TEST(serve_orders_group, DISABLED_two_processes_split_the_orders_partitions_and_the_survivor_of_a_sigkill_keeps_the_model_exact) {
+// Once disabled after one "no HTTP answer" from process b in a loaded CI run, unexplained
+// and not reproduced since (issue 11): a failure now prints every serve log and curl's
+// own error, and the order reads it makes are bounded in the product (queries/orders.hpp).
+TEST(serve_orders_group, two_processes_split_the_orders_partitions_and_the_survivor_of_a_sigkill_keeps_the_model_exact) {
     constexpr int partitions = 4;  // per topic: orders.events and payments.events are 8 in all
     temp_dir dir;
+    const logs_on_failure logs{dir, {"a", "b", "replay"}};
     auto cluster = spawn_cluster(SHOPSTREAM_BINARY, partitions);
     const std::string database = shared_postgres().create_database();
     auto serve_on = [&](const std::string& name, const std::string& db) {
@@ -426,92 +521,136 @@ TEST(serve_orders_group, DISABLED_two_processes_split_the_orders_partitions_and_
         60s))
         << held_partitions(a.base) << " + " << held_partitions(b.base) << "\n" << read_file(dir.path() / "a.log");
 
-    // What the commands were answered: each order's status and version.
-    struct expected_order {
-        std::string customer;
-        std::string status;
-        int version = 0;
-        std::string position;  // of its last command
-    };
-    std::map<std::string, expected_order> orders;
-    auto place_on = [&](const std::string& base, const std::string& customer) {
-        auto r = call(base, "POST", "/v1/orders", with_body(order_body, token_of(customer)));
-        ASSERT_EQ(r.status, 201) << r.body;
-        orders[r.body_json().at("orderId")] = {customer, "pending", 1, r.header("x-position")};
-    };
-    auto cancel_on = [&](const std::string& base, const std::string& id) {
-        auto& o = orders.at(id);
-        auto r = call(base, "POST", "/v1/orders/" + id + "/cancel", bearer(token_of(o.customer)));
-        ASSERT_EQ(r.status, 200) << r.body;
-        o = {o.customer, "cancelled", 2, r.header("x-position")};
-    };
-    // Read from `base` once the model has the order's last command (another process may
-    // apply it; after the kill, only once the survivor has taken the partition over).
-    auto read_back = [&](const std::string& base, const std::string& id) {
-        http_response got;
-        auto read = bearer(token_of("admin-1", domain::role::admin));
-        read.headers.push_back("X-Min-Position: " + orders.at(id).position);
-        EXPECT_TRUE(eventually_true(
-            [&] {
-                got = call(base, "GET", "/v1/orders/" + id, read);
-                return got.status != 503;
-            },
-            30s));
-        return got;
-    };
-
-    for (int i = 0; i < 40; ++i) place_on(i % 2 == 0 ? a.base : b.base, "group-" + std::to_string(i % 5));
+    order_ledger ledger;
+    for (int i = 0; i < 40; ++i) ledger.place(i % 2 == 0 ? a.base : b.base, "group-" + std::to_string(i % 5));
     int n = 0;
-    for (const auto& [id, o] : std::map(orders)) {
-        if (n++ % 3 == 0) cancel_on(n % 2 == 0 ? a.base : b.base, id);
+    for (const auto& [id, o] : std::map(ledger.orders)) {
+        if (n++ % 3 == 0) ledger.cancel(n % 2 == 0 ? a.base : b.base, id);
     }
-    for (const auto& [id, o] : orders) {
-        auto got = read_back(b.base, id);
-        ASSERT_EQ(got.status, 200) << got.body;
-        EXPECT_EQ(got.body_json().at("status"), o.status) << id;
-    }
+    (void)ledger.expect_all_as_answered(b.base);
 
     // SIGKILL b while a keeps taking commands: a takes every partition over.
     ASSERT_TRUE(b.child.send_signal(SIGKILL).has_value());
-    for (int i = 0; i < 30; ++i) place_on(a.base, "group-" + std::to_string(i % 5));
+    for (int i = 0; i < 30; ++i) ledger.place(a.base, "group-" + std::to_string(i % 5));
     n = 0;
-    for (const auto& [id, o] : std::map(orders)) {
-        if (o.status == "pending" && n++ % 4 == 0) cancel_on(a.base, id);
+    for (const auto& [id, o] : std::map(ledger.orders)) {
+        if (o.status == "pending" && n++ % 4 == 0) ledger.cancel(a.base, id);
     }
     ASSERT_TRUE(eventually_true([&] { return held_partitions(a.base) == 2 * partitions; }, 60s))
         << held_partitions(a.base) << "\n" << read_file(dir.path() / "a.log");
-    std::map<std::string, json> survivor;
-    for (const auto& [id, o] : orders) {
-        auto got = read_back(a.base, id);
-        ASSERT_EQ(got.status, 200) << id << ": " << got.body;
-        survivor[id] = got.body_json();
-        EXPECT_EQ(survivor[id].at("status"), o.status) << id;
-        EXPECT_EQ(survivor[id].at("version"), o.version) << id;  // no event applied twice, none missing
-    }
+    const auto survivor = ledger.expect_all_as_answered(a.base);
+    ASSERT_FALSE(::testing::Test::HasFailure());
     // Each customer's list holds exactly their orders.
-    for (int c = 0; c < 5; ++c) {
-        const std::string customer = "group-" + std::to_string(c);
-        auto page = call(a.base, "GET", "/v1/orders?limit=100&customerId=" + customer,
-                         bearer(token_of("admin-1", domain::role::admin)));
-        ASSERT_EQ(page.status, 200) << page.body;
-        std::set<std::string> listed;
-        const auto body = page.body_json();
-        for (const auto& item : body.at("items")) listed.insert(item.at("orderId").get<std::string>());
-        std::set<std::string> placed;
-        for (const auto& [id, o] : orders) {
-            if (o.customer == customer) placed.insert(id);
-        }
-        EXPECT_EQ(listed, placed) << customer;
-    }
+    for (int c = 0; c < 5; ++c) ledger.expect_listed(a.base, "group-" + std::to_string(c));
 
     // A fresh replay of the log into another database builds the same model, order by order.
     auto replay = serve_on("replay", shared_postgres().create_database());
-    for (const auto& [id, o] : orders) {
-        auto got = read_back(replay.base, id);
-        ASSERT_EQ(got.status, 200) << id << ": " << got.body;
-        EXPECT_EQ(got.body_json(), survivor.at(id)) << id;
-    }
+    ledger.expect_same_model(replay.base, survivor);
     for (auto* s : {&a, &replay}) {
+        auto stopped = stop_serve(*s);
+        EXPECT_TRUE(stopped.has_value() && stopped->success());
+    }
+}
+
+// PostgreSQL stopped as by a crash (immediate shutdown) under the orders projection while
+// commands keep coming: they are still accepted, /readyz and /metrics say the projection
+// waits for its model and a read waiting for a position is answered 503, not held; once
+// PostgreSQL is back on its address the projection resumes at its checkpoints: every
+// order reads back as answered and the model equals, order by order, a fresh replay of
+// the log into another database. Before it, /readyz waited for the consumer group.
+TEST(serve_orders_outage, a_postgres_outage_is_waited_out_and_the_model_resumes_at_its_checkpoints_exactly) {
+    temp_dir dir;
+    std::filesystem::permissions(dir.path(), std::filesystem::perms::others_exec, std::filesystem::perm_options::add);
+    const logs_on_failure logs{dir, {"serve", "replay"}};
+    adapters::postgres::local_cluster_options pg_options;
+    pg_options.directory = dir.path() / "pg";
+    auto started = adapters::postgres::local_cluster::start(pg_options);
+    ASSERT_TRUE(started.has_value()) << started.error().message;
+    std::unique_ptr<adapters::postgres::local_cluster> postgres = std::move(*started);
+    ASSERT_TRUE(postgres->ensure_database("model").has_value());
+    ASSERT_TRUE(postgres->ensure_database("replay").has_value());
+    pg_options.port = postgres->port();  // the restart keeps the URL serve holds
+
+    auto cluster = spawn_cluster(SHOPSTREAM_BINARY, 2);
+    // libpqxx 6.4 leaks the libpq result of a statement that finds its connection broken
+    // (tests/projections/lsan_libpqxx.cpp): the sanitized serve is told so, as the test
+    // binaries are.
+    const auto suppressions = dir.path() / "lsan.supp";
+    std::ofstream(suppressions) << "leak:libpqxx-6.4.so\n";
+    auto serve_on = [&](const std::string& name, const std::string& db) {
+        return spawn_serve(SHOPSTREAM_BINARY,
+                           {"--partitions", "2", "--brokers", cluster.bootstrap(), "--data-dir",
+                            (dir.path() / name).string(), "--postgres", postgres->url(db), "--cursor-key",
+                            "e2e-orders-cursor-key-0123456789", "--min-position-timeout-ms", "2000", "--roles",
+                            "api,projections"},
+                           dir.path() / (name + ".log"),
+                           {{"SHOPSTREAM_JWT_SECRET", secret}, {"LSAN_OPTIONS", "suppressions=" + suppressions.string()}});
+    };
+    auto serve = serve_on("serve", "model");
+    const auto readyz = [&] { return call(serve.base, "GET", "/readyz"); };
+    const auto metric = [&](const std::string& sample) {
+        return call(serve.base, "GET", "/metrics").body.find(sample) != std::string::npos;
+    };
+    // Ready only once the orders projection has its partitions from the group: on the mock
+    // a new member joins after session.timeout.ms - 1 s (5 s), long after `listening on`.
+    const auto first = readyz();
+    EXPECT_EQ(first.status, 503) << first.body;
+    EXPECT_EQ(first.body_json().at("checks").at("projections"),
+              "orders projection waiting for its consumer group's assignment") << first.body;
+    EXPECT_EQ(held_partitions(serve.base), 0);
+    ASSERT_TRUE(eventually_true([&] { return readyz().status == 200; }, 60s)) << readyz().body;
+    EXPECT_EQ(held_partitions(serve.base), 4);  // orders.events and payments.events, 2 each
+
+    order_ledger ledger;
+    for (int i = 0; i < 10; ++i) ledger.place(serve.base, "outage-" + std::to_string(i % 3));
+    (void)ledger.expect_all_as_answered(serve.base);
+
+    // The crash: PostgreSQL's immediate shutdown (pg_ctl stop -m immediate is this signal).
+    ASSERT_EQ(::kill(postgres->pid(), SIGQUIT), 0);
+    (void)postgres->stop();  // reaps it (its fast-shutdown signal finds it ending already)
+    postgres.reset();
+    for (int i = 0; i < 10; ++i) ledger.place(serve.base, "outage-" + std::to_string(i % 3));
+    int n = 0;
+    for (const auto& [id, o] : std::map(ledger.orders)) {
+        if (n++ % 4 == 0) ledger.cancel(serve.base, id);
+    }
+    ASSERT_FALSE(::testing::Test::HasFailure()) << "commands are accepted while PostgreSQL is away";
+    http_response away;
+    EXPECT_TRUE(eventually_true(
+        [&] {
+            away = readyz();
+            return away.status == 503 && away.body_json().at("checks").at("projections").get<std::string>().starts_with(
+                                             "orders projection waiting for its read model (try ");
+        },
+        30s))
+        << away.body;
+    EXPECT_TRUE(eventually_true([&] { return metric("shopstream_projection_model_unavailable{model=\"orders\"} 1"); },
+                                10s));
+    const auto& last = *ledger.orders.rbegin();
+    auto waiting = bearer(token_of("admin-1", domain::role::admin));
+    waiting.headers.push_back("X-Min-Position: " + last.second.position);
+    const auto asked = std::chrono::steady_clock::now();
+    expect_problem(call(serve.base, "GET", "/v1/orders/" + last.first, waiting), 503, "unavailable");
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 7s) << "a read is answered within its bounds";
+
+    // Back on the same address: the projection resumes at the checkpoints by itself.
+    started = adapters::postgres::local_cluster::start(pg_options);
+    ASSERT_TRUE(started.has_value()) << started.error().message;
+    postgres = std::move(*started);
+    const auto model = ledger.expect_all_as_answered(serve.base);
+    ASSERT_FALSE(::testing::Test::HasFailure());
+    for (int c = 0; c < 3; ++c) ledger.expect_listed(serve.base, "outage-" + std::to_string(c));
+    EXPECT_TRUE(eventually_true([&] { return readyz().status == 200; }, 30s)) << readyz().body;
+    EXPECT_TRUE(metric("shopstream_projection_model_unavailable{model=\"orders\"} 0"));
+    EXPECT_FALSE(metric("shopstream_projection_model_retries_total{model=\"orders\"} 0"));
+    const std::string log = read_file(dir.path() / "serve.log");
+    EXPECT_NE(log.find("retrying with backoff"), std::string::npos);
+    EXPECT_NE(log.find("partitions resumed at its checkpoints"), std::string::npos);
+    EXPECT_EQ(log.find("projection orders stopped"), std::string::npos);
+
+    auto replay = serve_on("replay", "replay");
+    ledger.expect_same_model(replay.base, model);
+    for (auto* s : {&serve, &replay}) {
         auto stopped = stop_serve(*s);
         EXPECT_TRUE(stopped.has_value() && stopped->success());
     }

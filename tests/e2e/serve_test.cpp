@@ -140,9 +140,10 @@ server_process* serve_e2e::server_ = nullptr;
 TEST_F(serve_e2e, health_and_readiness_need_no_token) {
     auto health = call(base(), "GET", "/healthz");
     EXPECT_EQ(health.status, 200);
-    // Readiness follows the tail; it is caught up soon after start.
+    // Readiness follows the tail (caught up soon after start) and the orders projection's
+    // consumer group (on the mock a member joins after session.timeout.ms - 1 s = 5 s).
     http_response ready;
-    for (int i = 0; i < 100; ++i) {
+    for (int i = 0; i < 300; ++i) {
         ready = call(base(), "GET", "/readyz");
         if (ready.status == 200) break;
         std::this_thread::sleep_for(100ms);

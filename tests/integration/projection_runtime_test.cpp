@@ -44,6 +44,7 @@ public:
     }
     result<std::vector<projections::checkpoint>, es::error> load_checkpoints() override {
         std::lock_guard lock(mu_);
+        if (failing_ == failing::before_storing) return fail(unreachable());
         std::vector<projections::checkpoint> out;
         for (const auto& [k, next] : checkpoints_) out.push_back({k.first, k.second, next});
         return out;
@@ -51,6 +52,7 @@ public:
     result<std::vector<std::optional<es::aggregate_head>>, es::error> load_heads(
         es::context ctx, std::span<const std::string> ids) override {
         std::lock_guard lock(mu_);
+        if (failing_ == failing::before_storing) return fail(unreachable());
         std::vector<std::optional<es::aggregate_head>> out;
         for (const auto& id : ids) {
             const auto found = heads_.find({ctx, id});
@@ -60,7 +62,7 @@ public:
     }
     result<std::vector<projections::refusal>, es::error> write_batch(const projections::batch& b) override {
         std::lock_guard lock(mu_);
-        if (fail_writes_) return fail(es::error{es::errc::store_failed, "the test model refuses to write"});
+        if (failing_ == failing::before_storing) return fail(unreachable());
         std::vector<projections::refusal> refused;
         for (const auto& c : b.commits) {
             if (c.aggregate_id.starts_with("refuse-")) {
@@ -77,7 +79,18 @@ public:
         for (const auto& cp : b.checkpoints) checkpoints_[{cp.ctx, cp.partition}] = cp.next_offset;
         if (b.log_identity) identity_ = b.log_identity;
         ++batches_;
+        if (failing_ == failing::after_storing) {
+            return fail(es::error{es::errc::store_failed, "the test model stored the batch but its answer was lost"});
+        }
         return refused;
+    }
+
+    // What the model does: before_storing, every call fails (PostgreSQL away);
+    // after_storing, write_batch stores the batch and then fails (its answer lost).
+    enum class failing : std::uint8_t { no, before_storing, after_storing };
+    void fail_writes(failing how) {
+        std::lock_guard lock(mu_);
+        failing_ = how;
     }
 
     std::vector<projections::applied_commit> applied() const {
@@ -117,13 +130,15 @@ public:
     }
 
 private:
+    static es::error unreachable() { return {es::errc::store_failed, "the test model cannot be reached"}; }
+
     static constexpr std::array<es::context, 1> contexts_{es::context::reviews};
     mutable std::mutex mu_;
     std::optional<std::string> identity_;
     std::map<std::pair<es::context, es::partition_id>, es::log_offset> checkpoints_;
     std::map<std::pair<es::context, std::string>, es::aggregate_head> heads_;
     std::vector<projections::applied_commit> applied_;
-    bool fail_writes_ = false;
+    failing failing_ = failing::no;
     int batches_ = 0;
     std::function<void()> before_commit_observer_;
 };
@@ -440,6 +455,50 @@ TEST_F(projection_runtime, after_a_restart_it_resumes_at_the_models_checkpoints_
     for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
     EXPECT_EQ(commands.size(), 40U);
     EXPECT_EQ(r->stats().records, 20);  // the second runtime read only what came after
+}
+
+// A model that fails (store_failed: PostgreSQL away) is waited out, not a stop: the runtime
+// says so in outage(), tries again with backoff and resumes at the model's checkpoints -
+// also after a batch the model stored but answered as failed: every commit once.
+TEST_F(projection_runtime, a_failing_model_is_retried_with_backoff_and_resumed_at_its_checkpoints_applying_each_commit_once) {
+    memory_model model;
+    auto o = options();
+    o.retry_initial = 20ms;
+    o.retry_max = 200ms;
+    auto r = start(model, o);
+    ASSERT_NE(r, nullptr);
+    std::vector<es::position> all;
+    const auto produce_some = [&](int from) {
+        for (int i = from; i < from + 10; ++i) {
+            const std::string id = "sku-" + std::to_string(i) + "~c-1";
+            all.push_back(produce_commit(id, 0, "s-" + id, {submitted(id)}));
+        }
+    };
+    produce_some(0);
+    for (const auto& p : all) await(*r, p);
+    EXPECT_FALSE(r->outage().has_value());
+
+    // Stored but answered as failed: the next try finds the model up and resumes after it
+    // (the outage lasts one backoff, so its count, not outage(), is what is awaited).
+    model.fail_writes(memory_model::failing::after_storing);
+    produce_some(10);
+    ASSERT_TRUE(testing::eventually([&] { return r->stats().model_retries >= 1; }, 10s));
+    model.fail_writes(memory_model::failing::before_storing);
+    produce_some(20);
+    ASSERT_TRUE(testing::eventually([&] { return r->stats().model_retries >= 3; }, 10s));
+    const auto away = r->outage();
+    ASSERT_TRUE(away.has_value());
+    EXPECT_NE(away->error.find("the test model"), std::string::npos) << away->error;
+    EXPECT_NE(projections::describe(*away).find("waiting for its read model (try "), std::string::npos);
+    EXPECT_FALSE(r->failure().has_value()) << *r->failure();
+
+    model.fail_writes(memory_model::failing::no);
+    for (const auto& p : all) await(*r, p);
+    EXPECT_FALSE(r->outage().has_value());
+    EXPECT_FALSE(r->failure().has_value());
+    std::set<std::string> commands;
+    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    EXPECT_EQ(commands.size(), 30U);
 }
 
 TEST_F(projection_runtime, a_model_from_another_log_is_refused_naming_the_data_to_delete) {

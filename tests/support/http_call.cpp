@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "adapters/auth/jwt.hpp"
+#include "base/result.hpp"
 #include "tests/support/process.hpp"
 
 namespace shopstream::testing {
@@ -21,8 +22,12 @@ std::string mint_token(const std::string& with_secret, const std::string& sub, d
     return *token;
 }
 
-std::optional<http_response> try_call(const std::string& base, const std::string& method, const std::string& path,
-                                      const request_options& o) {
+namespace {
+
+// The answer, or why there is none: curl's exit status and its one-line error (-S), so a
+// failed test says whether the server refused, reset, closed or never answered.
+result<http_response, std::string> exchange(const std::string& base, const std::string& method,
+                                            const std::string& path, const request_options& o) {
     std::vector<std::string> argv = {"curl", "-s", "-S", "-i", "--max-time", "20", "-X", method, "-H", "Expect:"};
     if (!o.token.empty()) argv.insert(argv.end(), {"-H", "Authorization: Bearer " + o.token});
     for (const auto& h : o.headers) argv.insert(argv.end(), {"-H", h});
@@ -31,10 +36,11 @@ std::optional<http_response> try_call(const std::string& base, const std::string
     }
     argv.push_back(base + path);
     auto out = run(argv, std::chrono::seconds(30));
-    if (!out || !out->status.success()) return std::nullopt;
+    if (!out) return fail("curl did not run: " + out.error().message);
+    if (!out->status.success()) return fail("curl " + out->status.describe() + ": " + out->standard_error);
     const std::string& raw = out->standard_output;
     const auto end = raw.find("\r\n\r\n");
-    if (end == std::string::npos) return std::nullopt;
+    if (end == std::string::npos) return fail("no HTTP head in curl's output: " + raw.substr(0, 200));
     http_response r;
     r.body = raw.substr(end + 4);
     std::istringstream head(raw.substr(0, end));
@@ -52,11 +58,20 @@ std::optional<http_response> try_call(const std::string& base, const std::string
     return r;
 }
 
+}  // namespace
+
+std::optional<http_response> try_call(const std::string& base, const std::string& method, const std::string& path,
+                                      const request_options& o) {
+    auto r = exchange(base, method, path, o);
+    if (!r) return std::nullopt;
+    return std::move(*r);
+}
+
 http_response call(const std::string& base, const std::string& method, const std::string& path,
                    const request_options& o) {
-    auto r = try_call(base, method, path, o);
-    if (!r) throw std::runtime_error("no HTTP answer for " + method + " " + path);
-    return *r;
+    auto r = exchange(base, method, path, o);
+    if (!r) throw std::runtime_error("no HTTP answer for " + method + " " + path + " (" + r.error() + ")");
+    return std::move(*r);
 }
 
 request_options with_body(std::string body, std::string token) {
