@@ -95,6 +95,7 @@ struct runtime::impl {
     std::string rebuild;  // "delete <location> to rebuild it"
     es::kafka::handle consumer;
     es::kafka::handle dlq;
+    std::map<std::string, std::string> dlq_settings;  // to build a new DLQ client after a fatal error
     dlq_reports reports;
     std::map<context, std::int32_t> partitions;  // of every context the model reads
     std::optional<std::string> identity_to_record;
@@ -153,6 +154,12 @@ struct runtime::impl {
 
     result<void, es::error> copy_to_dlq(context ctx, const rd_kafka_message_t& m, const std::string& reason);
     result<void, es::error> flush_dlq();
+    result<es::kafka::handle, es::error> make_dlq();
+    // The dead-letter topic did not take a copy (brokers away, a fatal producer error):
+    // waited out like a failing model - nothing of the batch is written, the partitions
+    // pause and resume at the model's checkpoints after the backoff, the copies are made
+    // again (a copy may then be in the DLQ twice, never missing).
+    void dlq_unavailable(std::string message);
 };
 
 
@@ -239,11 +246,8 @@ result<std::unique_ptr<runtime>, es::error> runtime::start(runtime_options optio
         {"log_level", "3"},
     };
     for (const auto& [k, v] : p->options.extra) dlq_settings[k] = v;
-    auto dlq_conf = es::kafka::make_conf(dlq_settings);
-    if (!dlq_conf) return fail(std::move(dlq_conf.error()));
-    rd_kafka_conf_set_opaque(dlq_conf->get(), &p->reports);
-    rd_kafka_conf_set_dr_msg_cb(dlq_conf->get(), &on_dlq_delivery);
-    auto dlq = es::kafka::make_client(RD_KAFKA_PRODUCER, std::move(*dlq_conf));
+    p->dlq_settings = std::move(dlq_settings);
+    auto dlq = p->make_dlq();
     if (!dlq) return fail(std::move(dlq.error()));
     p->dlq = std::move(*dlq);
 
@@ -554,15 +558,45 @@ result<void, es::error> runtime::impl::copy_to_dlq(context ctx, const rd_kafka_m
 
 result<void, es::error> runtime::impl::flush_dlq() {
     const auto err = rd_kafka_flush(dlq.get(), static_cast<int>(options.dlq_timeout.count()));
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || reports.failed.load() > 0) {
+    // Failures since the last flush: a batch retried after an outage starts afresh.
+    const auto failed = reports.failed.exchange(0);
+    std::array<char, 512> fatal_reason{};
+    const bool fatal =
+        rd_kafka_fatal_error(dlq.get(), fatal_reason.data(), fatal_reason.size()) != RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (fatal) {
+        // An idempotent producer that raised a fatal error refuses every later record: a
+        // new one (new producer id) for the next try. Nothing is in flight after the flush
+        // but what timed out, reported failed with it.
+        auto fresh = make_dlq();
+        if (fresh) {
+            spdlog::error("projection {}: the dead-letter producer raised a fatal error ({}) and was replaced",
+                          model.name(), fatal_reason.data());
+            dlq = std::move(*fresh);
+        }
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || failed > 0 || fatal) {
         std::string why;
         {
             std::lock_guard lock(reports.mu);
-            why = err != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2str(err) : reports.last_error;
+            why = fatal ? std::string(fatal_reason.data())
+                        : err != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2str(err) : reports.last_error;
         }
         return fail(es::error{errc::unreachable, "cannot deliver copies to the dead-letter topic: " + why});
     }
     return {};
+}
+
+result<es::kafka::handle, es::error> runtime::impl::make_dlq() {
+    auto conf = es::kafka::make_conf(dlq_settings);
+    if (!conf) return fail(std::move(conf.error()));
+    rd_kafka_conf_set_opaque(conf->get(), &reports);
+    rd_kafka_conf_set_dr_msg_cb(conf->get(), &on_dlq_delivery);
+    return es::kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+}
+
+void runtime::impl::dlq_unavailable(std::string message) {
+    schedule_retry(std::move(message));
+    pause_assignment();
 }
 
 void runtime::impl::write_pending() {
@@ -641,7 +675,7 @@ void runtime::impl::write_pending() {
                          model.name(), where(*ctx, at), reason, es::dlq_topic_of(*ctx));
             ++not_commits;
             if (auto r = copy_to_dlq(*ctx, *m, reason); !r) {
-                fail_runtime(std::move(r.error().message));
+                dlq_unavailable(std::move(r.error().message));
                 return;
             }
             copied = true;
@@ -660,7 +694,7 @@ void runtime::impl::write_pending() {
     // between copies them again, never loses them.
     if (copied) {
         if (auto r = flush_dlq(); !r) {
-            fail_runtime(std::move(r.error().message));
+            dlq_unavailable(std::move(r.error().message));
             return;
         }
     }
@@ -733,12 +767,14 @@ void runtime::impl::write_pending() {
     // commit: a crash after the commit finds them there, one before it finds them again.
     bool handed_over = false;
     std::optional<std::string> dlq_failure;
+    bool dlq_refused_a_stranger = false;  // a bug of the model's, not an outage
     b.before_commit = [&](std::span<const refusal> refused) -> result<void, es::error> {
         for (const auto& r : refused) {
             const auto found = by_position.find({r.ctx, r.at});
             if (found == by_position.end()) {
                 dlq_failure = "the " + std::string(model.name()) + " model refused " + where(r.ctx, r.at) +
                               ", a record not in its batch";
+                dlq_refused_a_stranger = true;
                 return fail(es::error{es::errc::invalid_argument, *dlq_failure});
             }
             if (auto c = copy_to_dlq(r.ctx, *found->second, r.reason); !c) {
@@ -758,7 +794,11 @@ void runtime::impl::write_pending() {
     if (!b.checkpoints.empty()) {
         auto written = model.write_batch(b);
         if (!written && dlq_failure) {
-            fail_runtime(*dlq_failure);
+            if (dlq_refused_a_stranger) {
+                fail_runtime(*dlq_failure);
+            } else {
+                dlq_unavailable(*dlq_failure);
+            }
             return;
         }
         if (!written) {

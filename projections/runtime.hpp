@@ -25,7 +25,10 @@
 //     (batch::before_commit), so a crash never leaves a checkpoint past a refused record
 //     whose copy is not in the DLQ (a crash before the commit copies it again); the
 //     runtime continues.
-// A DLQ copy that cannot be delivered stops the runtime (nothing is skipped silently).
+// A DLQ copy that cannot be delivered is an outage like the model's (below): nothing of
+// the batch is written, the partitions resume at the checkpoints after the backoff and the
+// copies are made again, by a new DLQ producer if the old one raised a fatal error - so
+// nothing is skipped silently, and a record may be in the DLQ twice.
 // Every process running a model copies the records it skips itself, so with N replicas
 // the DLQ holds up to N copies of one record (they carry the same key and position).
 //
@@ -35,8 +38,8 @@
 // bounded exponential backoff with jitter (retry_initial doubling up to retry_max); once
 // the model answers it re-reads the checkpoints and resumes every partition there, so no
 // record is applied twice or skipped. outage() says so meanwhile (/readyz, /metrics). An
-// assignment met while the model is away is taken the same way. Only the model's own
-// failures are retried: the DLQ, an unreadable commit or another log still stop it.
+// assignment met while the model is away is taken the same way. The model's and the DLQ's
+// failures are retried; an unreadable commit or another log still stop it.
 //
 // On start (and, in consumer_group mode, on every assignment) it refuses a model built
 // from another log: another log identity, a checkpoint for a partition the topic does not
