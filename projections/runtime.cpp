@@ -155,6 +155,9 @@ struct runtime::impl {
     result<void, es::error> copy_to_dlq(context ctx, const rd_kafka_message_t& m, const std::string& reason);
     result<void, es::error> flush_dlq();
     result<es::kafka::handle, es::error> make_dlq();
+    // If the DLQ client raised a fatal error: fails what it still holds, replaces it and
+    // says why; nothing otherwise.
+    std::optional<std::string> replace_fatal_dlq();
     // The dead-letter topic did not take a copy (brokers away, a fatal producer error):
     // waited out like a failing model - nothing of the batch is written, the partitions
     // pause and resume at the model's checkpoints after the backoff, the copies are made
@@ -528,6 +531,9 @@ void runtime::impl::fail_runtime(std::string message) {
 }
 
 result<void, es::error> runtime::impl::copy_to_dlq(context ctx, const rd_kafka_message_t& m, const std::string& reason) {
+    // A fatal client refuses every record: without this the retry after the outage would
+    // meet it again, for ever. The copies it held are counted failed, so the batch fails.
+    (void)replace_fatal_dlq();
     rd_kafka_headers_t* original = nullptr;
     rd_kafka_headers_t* headers = rd_kafka_message_headers(&m, &original) == RD_KAFKA_RESP_ERR_NO_ERROR && original != nullptr
                                       ? rd_kafka_headers_copy(original)
@@ -558,32 +564,36 @@ result<void, es::error> runtime::impl::copy_to_dlq(context ctx, const rd_kafka_m
 
 result<void, es::error> runtime::impl::flush_dlq() {
     const auto err = rd_kafka_flush(dlq.get(), static_cast<int>(options.dlq_timeout.count()));
+    const auto fatal = replace_fatal_dlq();
     // Failures since the last flush: a batch retried after an outage starts afresh.
     const auto failed = reports.failed.exchange(0);
-    std::array<char, 512> fatal_reason{};
-    const bool fatal =
-        rd_kafka_fatal_error(dlq.get(), fatal_reason.data(), fatal_reason.size()) != RD_KAFKA_RESP_ERR_NO_ERROR;
-    if (fatal) {
-        // An idempotent producer that raised a fatal error refuses every later record: a
-        // new one (new producer id) for the next try. Nothing is in flight after the flush
-        // but what timed out, reported failed with it.
-        auto fresh = make_dlq();
-        if (fresh) {
-            spdlog::error("projection {}: the dead-letter producer raised a fatal error ({}) and was replaced",
-                          model.name(), fatal_reason.data());
-            dlq = std::move(*fresh);
-        }
-    }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR || failed > 0 || fatal) {
         std::string why;
         {
             std::lock_guard lock(reports.mu);
-            why = fatal ? std::string(fatal_reason.data())
-                        : err != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2str(err) : reports.last_error;
+            why = fatal ? *fatal : err != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2str(err) : reports.last_error;
         }
         return fail(es::error{errc::unreachable, "cannot deliver copies to the dead-letter topic: " + why});
     }
     return {};
+}
+
+std::optional<std::string> runtime::impl::replace_fatal_dlq() {
+    std::array<char, 512> reason{};
+    if (rd_kafka_fatal_error(dlq.get(), reason.data(), reason.size()) == RD_KAFKA_RESP_ERR_NO_ERROR) return std::nullopt;
+    // An idempotent producer that raised a fatal error refuses every later record: a new
+    // one (new producer id) for the next copies. Every copy the old one still holds is
+    // reported failed first (its queue is purged by librdkafka, what is in flight here),
+    // so the batch holding it is not written.
+    (void)rd_kafka_flush(dlq.get(), static_cast<int>(options.dlq_timeout.count()));
+    rd_kafka_purge(dlq.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    (void)rd_kafka_flush(dlq.get(), 1'000);  // serves the purge reports
+    auto fresh = make_dlq();
+    if (!fresh) return std::string(reason.data()) + "; its replacement failed: " + fresh.error().message;
+    spdlog::error("projection {}: the dead-letter producer raised a fatal error ({}) and was replaced", model.name(),
+                  reason.data());
+    dlq = std::move(*fresh);
+    return std::string(reason.data());
 }
 
 result<es::kafka::handle, es::error> runtime::impl::make_dlq() {
