@@ -11,6 +11,7 @@
 #include "commands/saga.hpp"
 #include "eventstore/aggregates.hpp"
 #include "eventstore/commit.hpp"
+#include "tests/support/stream_events.hpp"
 #include "eventstore/memory_log.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -95,25 +96,7 @@ protected:
 
     // The event names of one stream, in version order, from the commits the store applied.
     std::vector<std::string> events(context ctx, const std::string& id) {
-        std::vector<std::string> out;
-        auto commits = store_->commits(ctx, id);
-        EXPECT_TRUE(commits.has_value());
-        if (!commits) return out;
-        for (const auto& c : *commits) {
-            auto decoded = eventstore::decode_commit(c.record);
-            EXPECT_TRUE(decoded.has_value());
-            if (!decoded) continue;
-            for (const auto& e : decoded->events) {
-                if (ctx == context::orders) {
-                    auto ev = eventstore::order_aggregate::decode_event(e.type, e.schema_version, e.payload);
-                    if (ev) out.emplace_back(eventstore::order_aggregate::event_name(*ev));
-                } else {
-                    auto ev = eventstore::payment_aggregate::decode_event(e.type, e.schema_version, e.payload);
-                    if (ev) out.emplace_back(eventstore::payment_aggregate::event_name(*ev));
-                }
-            }
-        }
-        return out;
+        return testing::stream_events(*store_, ctx, id);
     }
 
     std::optional<order::cancel_reason> cancel_reason(const std::string& id) {

@@ -17,6 +17,7 @@
 #include "commands/saga.hpp"
 #include "eventstore/aggregates.hpp"
 #include "eventstore/commit.hpp"
+#include "tests/support/stream_events.hpp"
 #include "eventstore/embedded_cluster.hpp"
 #include "eventstore/producer.hpp"
 #include "eventstore/tail.hpp"
@@ -132,23 +133,7 @@ protected:
     }
 
     std::vector<std::string> events(context ctx, const std::string& id) {
-        std::vector<std::string> out;
-        auto commits = store_->commits(ctx, id);
-        if (!commits) return out;
-        for (const auto& c : *commits) {
-            auto decoded = eventstore::decode_commit(c.record);
-            if (!decoded) continue;
-            for (const auto& e : decoded->events) {
-                if (ctx == context::orders) {
-                    auto ev = eventstore::order_aggregate::decode_event(e.type, e.schema_version, e.payload);
-                    if (ev) out.emplace_back(eventstore::order_aggregate::event_name(*ev));
-                } else {
-                    auto ev = eventstore::payment_aggregate::decode_event(e.type, e.schema_version, e.payload);
-                    if (ev) out.emplace_back(eventstore::payment_aggregate::event_name(*ev));
-                }
-            }
-        }
-        return out;
+        return testing::stream_events(*store_, ctx, id);
     }
 
     // Waits until the order's and the payment's streams are exactly these.
