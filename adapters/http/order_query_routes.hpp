@@ -1,7 +1,7 @@
 #pragma once
-// The order query routes apart from RESTinio (server.cpp routes the request, applies
-// authentication, the rate limit and X-Min-Position, and sends what this returns), over
-// the orders read model in PostgreSQL (queries/orders.hpp):
+// The order query routes apart from RESTinio and the request (order_routes.cpp applies
+// X-Min-Position and answers with what this returns), as pure functions over the orders
+// read model in PostgreSQL (queries/orders.hpp):
 //   GET /v1/orders/{id}            one order (owner or admin; ETag = its version)
 //   GET /v1/orders                 ?customerId=&status=&limit=&after=  a customer's orders,
 //                                  newest first (a customer: only their own, customerId
@@ -21,7 +21,7 @@
 #include <string_view>
 
 #include "adapters/http/problem.hpp"
-#include "adapters/http/review_routes.hpp"
+#include "adapters/http/review_query_routes.hpp"
 #include "base/result.hpp"
 #include "domain/common.hpp"
 #include "queries/orders.hpp"

@@ -1,74 +1,79 @@
 #include "adapters/http/review_routes.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include "adapters/http/json_mapping.hpp"
+#include "eventstore/tail.hpp"
+#include "projections/runtime.hpp"
 
 namespace shopstream::adapters::http {
 namespace {
 
-problem problem_of(const queries::query_error& e) {
-    switch (e.code) {
-        case queries::errc::invalid_argument: return bad_query_parameter(e.parameter, e.message);
-        case queries::errc::not_found: return not_found(e.message);
-        case queries::errc::unavailable:
-        case queries::errc::not_yet_applied: break;
-    }
-    return unavailable("the reviews read model cannot be read", 1);
-}
+using aggregate = eventstore::review_aggregate;
+using review_command = result<aggregate::command, problem>;
 
-std::string render_page(const queries::review_page& p) {
-    std::string body = R"({"items":[)";
-    for (std::size_t i = 0; i < p.items.size(); ++i) {
-        if (i > 0) body.push_back(',');
-        body += render_review(p.items[i].state, p.items[i].version);
+review_command decode(command_route route, std::string_view id, std::string_view body, const request_context& ctx) {
+    switch (route) {
+        case command_route::submit_review: return as_command<aggregate>(submit_review_from_request(id, body, ctx));
+        case command_route::edit_review: return as_command<aggregate>(edit_review_from_request(id, body, ctx));
+        case command_route::retract_review: return as_command<aggregate>(retract_review_from_request(id, body, ctx));
+        case command_route::vote_helpful: return as_command<aggregate>(vote_helpful_from_request(id, body, ctx));
+        case command_route::moderate_review: return as_command<aggregate>(moderate_review_from_request(id, body, ctx));
+        default: return fail(internal_error("unrouted request"));
     }
-    body += R"(],"next":)";
-    body += p.next ? nlohmann::json(*p.next).dump() : std::string("null");
-    body.push_back('}');
-    return body;
-}
-
-std::string render_rating(std::string_view sku, const queries::rating_view& r) {
-    nlohmann::json histogram = nlohmann::json::object();
-    for (std::size_t i = 0; i < r.histogram.size(); ++i) histogram[std::to_string(i + 1)] = r.histogram[i];
-    // Two decimals exactly: the number is written from its hundredths, not a double's digits.
-    std::string body = nlohmann::json{{"sku", sku}, {"count", r.count}, {"average", "@"}, {"histogram", histogram},
-                                      {"helpfulVotes", r.helpful_votes}}
-                           .dump();
-    const std::string written = r.average_hundredths ? queries::format_hundredths(*r.average_hundredths) : "null";
-    body.replace(body.find(R"("@")"), 3, written);
-    return body;
 }
 
 }  // namespace
 
-result<query_answer, problem> answer_review_query(const queries::review_queries& q, review_query_route route,
-                                                  const std::string& param, const queries::page_request& page,
-                                                  const queries::viewer& who) {
-    switch (route) {
-        case review_query_route::get_review: {
-            auto r = q.get_review(param, who);
-            if (!r) return fail(problem_of(r.error()));
-            return query_answer{200, render_review(r->state, r->version), {{"ETag", etag(r->version)}}};
-        }
-        case review_query_route::product_reviews: {
-            auto p = q.list_product_reviews(param, page, who);
-            if (!p) return fail(problem_of(p.error()));
-            return query_answer{200, render_page(*p), {}};
-        }
-        case review_query_route::customer_reviews: {
-            auto p = q.list_customer_reviews(param, page, who);
-            if (!p) return fail(problem_of(p.error()));
-            return query_answer{200, render_page(*p), {}};
-        }
-        case review_query_route::product_rating: {
-            auto r = q.get_product_rating(param);
-            if (!r) return fail(problem_of(r.error()));
-            return query_answer{200, render_rating(param, *r), {}};
-        }
+review_routes::review_routes(review_route_dependencies deps)
+    : deps_(std::move(deps)),
+      lookup_(lookup_in(deps_.reviews, [](const domain::review::state& s) { return s.author.value(); })) {}
+
+void review_routes::command(const request& rq, command_route route, command_call call) const {
+    auto c = decode(route, rq.param(), rq.body(), request_context{*rq.actor(), call.at});
+    if (!c) return rq.answer(std::move(c.error()));
+    run_command(rq, deps_.reviews, route, eventstore::context::reviews, std::move(*c), std::move(call), "/v1/reviews/",
+                render_review_command_response);
+}
+
+void review_routes::history(const request& rq) const {
+    answer_history(rq, deps_.reads, eventstore::context::reviews, "review", lookup_);
+}
+
+void review_routes::query(const request& rq, review_query_route route) const {
+    if (deps_.queries == nullptr || deps_.projection == nullptr) {
+        return rq.answer(unavailable("this process does not serve review queries", 5));
     }
-    return fail(internal_error("unknown review query route"));
+    auto wanted = read_min_position(rq, deps_.reads.tail, {eventstore::context::reviews}, eventstore::context::reviews);
+    if (!wanted) return rq.answer(std::move(wanted.error()));
+    if (!*wanted) return answer_now(rq, route);
+    const auto deadline = eventstore::clock::now() + deps_.reads.min_position_timeout;
+    deps_.projection->await_position(
+        eventstore::context::reviews, (*wanted)->at, deadline,
+        [this, rq, route, wanted = **wanted](result<void, eventstore::wait_error> r) {
+            if (!r) {
+                if (r.error().code == eventstore::wait_errc::stopped) {
+                    return rq.answer(unavailable("the server is shutting down", 1));
+                }
+                std::function<void()> job = [this, rq, wanted, why = r.error().message] {
+                    answer_unapplied_position(rq, deps_.reads.tail, wanted,
+                                              "the reviews read model has not applied the position yet: " + why);
+                };
+                (void)rq.post(work_pool_id::reads, job);
+                return;
+            }
+            // On the projection's thread now: the read goes to the read pool.
+            std::function<void()> job = [this, rq, route] { answer_now(rq, route); };
+            (void)rq.post(work_pool_id::reads, job);
+        });
+}
+
+void review_routes::answer_now(const request& rq, review_query_route route) const {
+    auto query = rq.query();
+    if (!query) return rq.answer(std::move(query.error()));
+    const auto sort = query->get("sort").value_or(""), limit = query->get("limit").value_or(""),
+               after = query->get("after").value_or("");
+    auto a = answer_review_query(*deps_.queries, route, rq.param(), {sort, limit, after}, rq.actor());
+    if (!a) return rq.answer(std::move(a.error()));
+    rq.answer(response{a->status, "application/json", std::move(a->body), std::move(a->headers), false});
 }
 
 }  // namespace shopstream::adapters::http

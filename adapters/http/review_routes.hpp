@@ -1,41 +1,60 @@
 #pragma once
-// The review query routes apart from RESTinio (server.cpp routes the request, applies
-// authentication, the rate limit and X-Min-Position, and sends what this returns):
-//   GET /v1/reviews/{id}                  one review (ETag = its version)
-//   GET /v1/products/{sku}/reviews        ?sort=recent|helpful|rating&limit=&after=  (public)
-//   GET /v1/products/{sku}/rating         the rating summary                      (public)
-//   GET /v1/customers/{id}/reviews        ?limit=&after=
-// Parameters are parsed and checked by queries/reviews (a bad one is a 400 problem naming
-// it), the answer rendered here: a review as json_mapping's render_review, a page as
-// {"items": [...], "next": "<cursor>"|null}, a rating as {sku, count, average (two
-// decimals, null without reviews), histogram {"1".."5"}, helpfulVotes}.
+// The routes of the reviews context, behind the shared pipeline (server.cpp routes the
+// request, authenticates it - the public reads may come without a token -, applies the
+// rate limit and checks a command request's headers, then calls these with a `request`,
+// request.hpp):
+//   POST   /v1/products/{sku}/reviews   submit a review (201, Location)
+//   PUT    /v1/reviews/{id}             edit it
+//   DELETE /v1/reviews/{id}             retract it
+//   POST   /v1/reviews/{id}/helpful     vote it helpful
+//   POST   /v1/reviews/{id}/moderation  hide or restore it (admin)
+//   GET    /v1/reviews/{id}/events      its history (aggregate_routes.hpp)
+//   GET    /v1/reviews/{id}, /v1/products/{sku}/reviews, /v1/products/{sku}/rating,
+//          /v1/customers/{id}/reviews   the review queries over the local reviews replica
+//                                       (review_query_routes.hpp), with their
+//                                       read-your-writes wait: X-Min-Position (or
+//                                       ?minPosition=) waits, bounded, until the replica's
+//                                       projection has applied the position; a token of
+//                                       another context names another log and is ignored.
 //
-// Thread-safety: pure functions over a thread-safe review_queries.
+// Thread-safety: every member may be called from any thread concurrently; a query without
+// a position is answered on the caller's thread (LMDB reads that never block on the
+// writer), one after a wait on the read pool. The dependencies must outlive the routes.
 
-#include <cstdint>
-#include <string>
-#include <string_view>
-#include <utility>
-#include <vector>
+#include "adapters/http/aggregate_routes.hpp"
+#include "adapters/http/request.hpp"
+#include "adapters/http/review_query_routes.hpp"
+#include "commands/command_handler.hpp"
 
-#include "adapters/http/problem.hpp"
-#include "base/result.hpp"
-#include "queries/reviews.hpp"
+namespace shopstream::projections {
+class runtime;
+}
 
 namespace shopstream::adapters::http {
 
-enum class review_query_route : std::uint8_t { get_review, product_reviews, product_rating, customer_reviews };
-
-struct query_answer {
-    int status = 200;
-    std::string body;
-    std::vector<std::pair<std::string, std::string>> headers;
+struct review_route_dependencies {
+    const commands::review_handler& reviews;
+    read_sources reads;
+    // The local reviews replica's queries and the projection runtime feeding it; either
+    // null: the review queries answer 503.
+    const queries::review_queries* queries = nullptr;
+    projections::runtime* projection = nullptr;
 };
 
-// `param` is the path's {id} or {sku}; `page` the query's sort, limit and after.
-[[nodiscard]] result<query_answer, problem> answer_review_query(const queries::review_queries& q,
-                                                                review_query_route route, const std::string& param,
-                                                                const queries::page_request& page,
-                                                                const queries::viewer& who);
+class review_routes {
+public:
+    explicit review_routes(review_route_dependencies deps);
+
+    // submit_review, edit_review, retract_review, vote_helpful or moderate_review.
+    void command(const request& rq, command_route route, command_call call) const;
+    void history(const request& rq) const;
+    void query(const request& rq, review_query_route route) const;
+
+private:
+    void answer_now(const request& rq, review_query_route route) const;
+
+    review_route_dependencies deps_;
+    history_lookup lookup_;
+};
 
 }  // namespace shopstream::adapters::http

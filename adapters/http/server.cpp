@@ -1,7 +1,9 @@
-// The only translation unit that includes RESTinio (and with it asio and http_parser).
-// Routing is a small table here rather than RESTinio's express router, because a 405 must
-// name the methods the path allows (Allow) and the router cannot tell a wrong method from
-// an unknown path.
+// The only translation unit that includes RESTinio (and with it asio and http_parser): the
+// listeners, the connection edge, the route table and the shared request pipeline
+// (server.hpp). The routes' own code is in order_routes.cpp and review_routes.cpp, which
+// see a request through request.hpp. Routing is a small table here rather than RESTinio's
+// express router, because a 405 must name the methods the path allows (Allow) and the
+// router cannot tell a wrong method from an unknown path.
 #include "adapters/http/server.hpp"
 
 #include <restinio/all.hpp>
@@ -31,13 +33,11 @@
 #include "adapters/http/json_mapping.hpp"
 #include "adapters/http/openapi.hpp"
 #include "adapters/http/problem.hpp"
-#include "adapters/http/order_query_routes.hpp"
+#include "adapters/http/order_routes.hpp"
 #include "adapters/http/rate_limiter.hpp"
+#include "adapters/http/request.hpp"
 #include "adapters/http/review_routes.hpp"
 #include "domain/review/review.hpp"
-#include "eventstore/aggregate_reader.hpp"
-#include "projections/runtime.hpp"
-#include "queries/orders.hpp"
 
 namespace shopstream::adapters::http {
 namespace {
@@ -904,39 +904,69 @@ std::optional<command_route> command_route_of(route_id id) {
 
 // ---- responses -------------------------------------------------------------------------
 
-struct response {
-    int status = 200;
-    std::string content_type = "application/json";
-    std::string body;
-    std::vector<std::pair<std::string, std::string>> headers;
-    bool close = false;
+// A command request that carries an Idempotency-Key: the scoped key (= the command id) and
+// what makes a retry "the same request".
+struct keyed_request {
+    std::string key;
+    std::string digest;
 };
 
-response from_problem(problem p, std::string_view path) {
-    if (p.instance.empty()) p.instance = std::string(path);
-    response r;
-    r.status = p.status;
-    r.content_type = std::string(problem_content_type);
-    r.headers = p.headers;
-    r.body = render(p);
-    return r;
-}
+// One request: what every response of it carries and what the log line names, and what the
+// routes see of it (request.hpp). Shared by the copies of the `request` handed to the
+// routes; the pipeline fills it in before it hands one out, and nothing changes it after.
+class exchange final : public request_port, public std::enable_shared_from_this<exchange> {
+public:
+    explicit exchange(server::impl& s) : owner(&s) {}
 
-// What every response of one request carries, and what the log line names.
-struct exchange {
+    server::impl* owner;
     std::shared_ptr<flight_state> flights;
     restinio::request_handle_t req;
     std::shared_ptr<flight> in_flight;
-    std::string request_id;
     std::string traceparent;
-    std::string method;
-    std::string path;
     // For the metrics: when the request was taken, and its route's template.
     std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
     std::string_view route = "unmatched";
     adapters::metrics::service_metrics* metrics = nullptr;
     bool access_log = false;  // one info line per answered request
+    std::optional<keyed_request> keyed;
+
+    [[nodiscard]] std::string_view body() const override { return req->body(); }
+    [[nodiscard]] result<query_parameters, problem> query() const override;
+    [[nodiscard]] result<std::optional<min_position_token>, problem> min_position() const override;
+    void answer(response r) const override;
+    [[nodiscard]] bool post(work_pool_id pool, std::function<void()>& job) const override;
+    void post_after(std::chrono::milliseconds delay, work_pool_id pool, std::function<void()> job) const override;
+    void run_command(command_route command, eventstore::context ctx, command_start start,
+                     command_renderer render) const override;
 };
+
+problem unreadable_query() { return bad_query_parameter("query", "the query string is not valid"); }
+
+result<query_parameters, problem> exchange::query() const {
+    try {
+        const auto query = restinio::parse_query<restinio::parse_query_traits::relaxed>(req->header().query());
+        query_parameters out;
+        for (const auto& [name, value] : query) {
+            out.add(std::string(name.data(), name.size()), std::string(value.data(), value.size()));
+        }
+        return out;
+    } catch (const std::exception&) {
+        return fail(unreadable_query());
+    }
+}
+
+result<std::optional<min_position_token>, problem> exchange::min_position() const {
+    if (const auto h = req->header().opt_value_of("X-Min-Position")) {
+        return min_position_token{std::string(h->data(), h->size()), true};
+    }
+    try {
+        const auto query = restinio::parse_query<restinio::parse_query_traits::relaxed>(req->header().query());
+        if (const auto v = query.get_param("minPosition")) return min_position_token{std::string(v->data(), v->size()), false};
+    } catch (const std::exception&) {
+        return fail(unreadable_query());
+    }
+    return std::nullopt;
+}
 
 // A path id that breaks the id syntax names no aggregate: such a request is a 404 before
 // anything looks the id up, so an If-Match on it is not judged against an aggregate that
@@ -1004,68 +1034,6 @@ void send(const exchange& x, response r) {
 
 void send_problem(const exchange& x, problem p) { send(x, from_problem(std::move(p), x.path)); }
 
-// ---- read-your-writes ------------------------------------------------------------------
-
-// The position a read waits for: X-Min-Position, or else ?minPosition=, as a command
-// answer carried it.
-struct min_position {
-    eventstore::context ctx = eventstore::context::orders;
-    eventstore::position at;
-    bool from_header = true;  // which of the two named it, for a 400
-};
-
-problem bad_min_position(bool from_header, std::string detail) {
-    return from_header ? bad_header("X-Min-Position", std::move(detail))
-                       : bad_query_parameter("minPosition", std::move(detail));
-}
-
-// The one reading of X-Min-Position / ?minPosition= every read route shares. A read
-// served from the contexts `served` waits for a token naming one of them, or for a bare
-// token (which means `bare`); a token of another context names another log and is
-// ignored (nullopt, issue 11), as is a read with neither. A malformed token, or one naming
-// a partition the log does not have, is a 400 naming the header or the parameter.
-result<std::optional<min_position>, problem> read_min_position(const exchange& x, const eventstore::tail& tail,
-                                                               std::initializer_list<eventstore::context> served,
-                                                               eventstore::context bare) {
-    std::optional<std::string> token;
-    bool from_header = true;
-    if (const auto h = x.req->header().opt_value_of("X-Min-Position")) {
-        token = std::string(h->data(), h->size());
-    } else {
-        try {
-            const auto query = restinio::parse_query<restinio::parse_query_traits::relaxed>(x.req->header().query());
-            if (const auto v = query.get_param("minPosition")) {
-                token = std::string(v->data(), v->size());
-                from_header = false;
-            }
-        } catch (const std::exception&) {
-            return fail(bad_query_parameter("query", "the query string is not valid"));
-        }
-    }
-    if (!token) return std::nullopt;
-    const auto named = eventstore::parse_position_token(*token);
-    if (!named) {
-        return fail(bad_min_position(from_header, "must be a position token \"" +
-                                                      std::string(eventstore::name_of(bare)) +
-                                                      ":<partition>:<offset>\" (or \"<partition>:<offset>\") as "
-                                                      "command answers carry it"));
-    }
-    const auto ctx = named->ctx.value_or(bare);
-    if (std::find(served.begin(), served.end(), ctx) == served.end()) return std::nullopt;
-    if (const auto n = tail.partition_count(ctx); named->at.partition.value() >= n) {
-        return fail(bad_min_position(from_header, "names partition " + std::to_string(named->at.partition.value()) +
-                                                      "; the log has " + std::to_string(n)));
-    }
-    return min_position{ctx, named->at, from_header};
-}
-
-// A command request that carries an Idempotency-Key: the scoped key (= the command id) and
-// what makes a retry "the same request".
-struct keyed_request {
-    std::string key;
-    std::string digest;
-};
-
 response from_stored(const stored_answer& a) {
     response r{a.status, a.content_type, a.body, a.headers, false};
     r.headers.emplace_back("Idempotent-Replayed", "true");
@@ -1084,15 +1052,9 @@ bool replayable(const commands::command_result& r) {
     return code == commands::command_errc::precondition_failed;
 }
 
-// The log a command handler appends to.
-template <class Aggregate>
-constexpr eventstore::context handler_context =
-    std::is_same_v<Aggregate, eventstore::order_aggregate> ? eventstore::context::orders : eventstore::context::reviews;
-
 // The answer to a finished command: the outcome, or the problem it ran into.
-template <class Aggregate>
-response render_command_result(const exchange& x, const commands::command_handler<Aggregate>& handler,
-                       command_route route, bool creation, const commands::command_result& r) {
+response render_command_result(const exchange& x, command_route route, eventstore::context ctx, bool creation,
+                               const command_renderer& render, const commands::command_result& r) {
     if (!r) {
         if (r.error().code == commands::command_errc::internal) {
             spdlog::error("request {}: command failed: {}", x.request_id, r.error().message);
@@ -1102,23 +1064,15 @@ response render_command_result(const exchange& x, const commands::command_handle
     const auto& outcome = *r;
     response resp;
     resp.status = creation && outcome.kind != commands::outcome_kind::unchanged ? 201 : 200;
-    // The status as of this version, when the store has not moved past it yet.
-    auto current = handler.current(outcome.aggregate_id);
-    const bool same = current && *current && (**current).version == outcome.version;
-    if constexpr (std::is_same_v<Aggregate, eventstore::order_aggregate>) {
-        resp.body = render_order_command_response(
-            outcome, same ? std::optional((**current).state.status) : std::nullopt);
-        if (creation) resp.headers.emplace_back("Location", "/v1/orders/" + outcome.aggregate_id);
-    } else {
-        resp.body = render_review_command_response(
-            outcome, same ? std::optional((**current).state.status) : std::nullopt);
-        if (creation) resp.headers.emplace_back("Location", "/v1/reviews/" + outcome.aggregate_id);
-    }
+    auto rendered = render(outcome);
+    resp.body = std::move(rendered.body);
+    if (creation) resp.headers.emplace_back("Location", std::move(rendered.location));
     resp.headers.emplace_back("ETag", etag(outcome.version));
     // Named by its context (issue 11): a read of a model fed by several logs can tell which.
-    if (outcome.at) resp.headers.emplace_back("X-Position", eventstore::to_token(handler_context<Aggregate>, *outcome.at));
+    if (outcome.at) resp.headers.emplace_back("X-Position", eventstore::to_token(ctx, *outcome.at));
     return resp;
 }
+
 
 }  // namespace
 
@@ -1157,6 +1111,10 @@ struct server::impl {
     };
     std::mutex keys_mu;
     std::unordered_map<std::string, running_key> running_keys;
+    // The routes of the two contexts (order_routes.hpp, review_routes.hpp).
+    order_routes orders{{deps.orders, {deps.tail, deps.store, options.min_position_timeout}, deps.order_queries}};
+    review_routes reviews{{deps.reviews, {deps.tail, deps.store, options.min_position_timeout}, deps.review_queries,
+                           deps.review_projection}};
 
     // Answers a keyed request from the idempotency store when it holds an answer for the
     // key (the same request: that answer; another request: 422); false when it holds none.
@@ -1170,41 +1128,20 @@ struct server::impl {
     // A head edge_socket refused (its refusal header names this process's secret); false
     // for any other request.
     bool answer_refusal(const exchange& x);
-    void dispatch(exchange x, const matched_route& route);
-    void readyz(exchange x);
-    void history(exchange x, const domain::actor& who, route_id route, const std::string& id);
-    void review_query(exchange x, queries::viewer who, review_query_route route, const std::string& param);
-    void answer_review_query_now(const exchange& x, const queries::viewer& who, review_query_route route,
-                                 const std::string& param);
-    void read_history(exchange x, const domain::actor& who, route_id route, const std::string& id);
-    void order_query(exchange x, const domain::actor& who, order_query_route route, const std::string& id);
-    // Polls the orders model's checkpoint in PostgreSQL (on the read pool) until it holds
-    // `wanted` or the deadline passed; between polls no thread waits (a timer on the
-    // event loop).
-    void await_order_position(exchange x, domain::actor who, order_query_route route, std::string id,
-                              min_position wanted, eventstore::clock::time_point deadline);
-    void answer_order_query_now(const exchange& x, const domain::actor& who, order_query_route route,
-                                const std::string& id);
-    // A read whose X-Min-Position (or ?minPosition=) was not applied within the bounded
-    // wait: 503 with Retry-After while the position may still come, 400 naming the
-    // parameter when the partition ends at or before it - a position this log has never
-    // had (a token of another log, or made up) cannot become readable by waiting. Asks
-    // the brokers for the partition's end: call it on the read pool.
-    void answer_unapplied_position(const exchange& x, eventstore::context ctx, eventstore::position p, bool from_header,
-                                   std::string why);
-    template <class Aggregate, class Command>
-    void command(exchange x, const commands::command_handler<Aggregate>& handler, command_route route,
-                 Command cmd, commands::command_metadata meta, commands::command_options opts,
-                 std::optional<keyed_request> keyed);
-    template <class Aggregate>
-    void finish_command(const exchange& x, const commands::command_handler<Aggregate>& handler,
-                        command_route route, bool creation, const std::optional<keyed_request>& keyed,
-                        const commands::command_result& r);
+    void dispatch(const std::shared_ptr<exchange>& x, const matched_route& route);
+    void readyz(std::shared_ptr<exchange> x);
+    [[nodiscard]] work_pool& pool_of(work_pool_id id) const { return id == work_pool_id::reads ? *readers : *order_readers; }
+    // exchange::run_command: see request_port::run_command.
+    void run_command(std::shared_ptr<const exchange> x, command_route route, eventstore::context ctx,
+                     command_start start, command_renderer render);
+    void finish_command(const exchange& x, command_route route, eventstore::context ctx, bool creation,
+                        const command_renderer& render, const commands::command_result& r);
     std::size_t shutdown();
 };
 
 restinio::request_handling_status_t server::impl::on_request(restinio::request_handle_t req, bool health_only) {
-    exchange x;
+    const auto xp = std::make_shared<exchange>(*this);
+    auto& x = *xp;
     x.metrics = deps.metrics;
     x.access_log = options.access_log;
     x.flights = flights;
@@ -1242,10 +1179,10 @@ restinio::request_handling_status_t server::impl::on_request(restinio::request_h
     }
     x.route = route_template(m.route->id);
     try {
-        dispatch(std::move(x), *m.route);
+        dispatch(xp, *m.route);
     } catch (const std::exception& e) {
-        // dispatch() answers every path itself; this is for a bug or bad_alloc, and x
-        // was moved from, so the connection is left to RESTinio's request timeout.
+        // dispatch() answers every path itself; this is for a bug or bad_alloc: the
+        // connection is left to RESTinio's request timeout.
         spdlog::error("request handling failed: {}", e.what());
     }
     return restinio::request_accepted();
@@ -1283,13 +1220,14 @@ bool server::impl::answer_refusal(const exchange& x) {
     return true;
 }
 
-void server::impl::dispatch(exchange x, const matched_route& route) {
+void server::impl::dispatch(const std::shared_ptr<exchange>& xp, const matched_route& route) {
+    auto& x = *xp;
     if (route.id == route_id::healthz) {
         send(x, response{200, "application/json", R"({"status":"ok"})", {}, false});
         return;
     }
     if (route.id == route_id::readyz) {
-        readyz(std::move(x));
+        readyz(xp);
         return;
     }
     if (route.id == route_id::openapi) {  // no token, no rate limit
@@ -1301,6 +1239,7 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
         send(x, response{200, std::string(metrics::exposition_content_type), deps.metrics->expose(), {}, false});
         return;
     }
+    x.param = route.param;
 
     // Every /v1 route needs a bearer token, but the public reads.
     const auto authorization = x.req->header().get_field_or(restinio::http_field::authorization, "");
@@ -1311,7 +1250,7 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
             send_problem(x, too_many_requests(d.retry_after_seconds));
             return;
         }
-        review_query(std::move(x), std::nullopt, *review_query_of(route.id), route.param);
+        reviews.query(request(xp), *review_query_of(route.id));
         return;
     }
     auto token = auth::parse_bearer(std::string_view(authorization.data(), authorization.size()));
@@ -1331,7 +1270,8 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
         send_problem(x, std::move(p));
         return;
     }
-    const domain::actor actor = *who;
+    x.actor = *who;
+    const domain::actor& actor = *x.actor;
 
     // Per-principal rate limit: before any work, so a refused request appends nothing.
     if (const auto d = limiter.try_acquire(actor.id, std::chrono::steady_clock::now()); !d.allowed) {
@@ -1344,20 +1284,13 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
         return;
     }
 
-    if (route.id == route_id::order_events || route.id == route_id::review_events) {
-        history(std::move(x), actor, route.id, route.param);
-        return;
-    }
-    if (const auto q = review_query_of(route.id)) {
-        review_query(std::move(x), actor, *q, route.param);
-        return;
-    }
-    if (const auto q = order_query_of(route.id)) {
-        order_query(std::move(x), actor, *q, route.param);
-        return;
-    }
+    if (route.id == route_id::order_events) return orders.history(request(xp));
+    if (route.id == route_id::review_events) return reviews.history(request(xp));
+    if (const auto q = review_query_of(route.id)) return reviews.query(request(xp), *q);
+    if (const auto q = order_query_of(route.id)) return orders.query(request(xp), *q);
 
-    const auto croute = *command_route_of(route.id);
+    const auto croute = command_route_of(route.id);
+    if (!croute) return send_problem(x, internal_error("unrouted request"));
     const std::string& body = x.req->body();
     if (body.size() > max_body_bytes) {
         send_problem(x, payload_too_large(max_body_bytes));
@@ -1371,22 +1304,21 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
         }
     }
 
-    commands::command_options opts;
-    opts.timeout = options.command_timeout;
+    command_call call;
+    call.options.timeout = options.command_timeout;
     if (const auto if_match = x.req->header().opt_value_of("If-Match")) {
         auto expected = expected_version_from_if_match(std::string_view(if_match->data(), if_match->size()));
         if (!expected) {
             send_problem(x, std::move(expected.error()));
             return;
         }
-        opts.expected_version = *expected;
+        call.options.expected_version = *expected;
     }
 
     // Idempotency-Key: the key, scoped to the caller, is the command id, so a retry that
     // reaches the log is a duplicate the apply rule ignores; the idempotency store gives a
     // retry the first answer byte for byte and refuses the key with another request (422).
-    commands::command_metadata meta;
-    std::optional<keyed_request> keyed;
+    auto& meta = call.meta;
     if (const auto key = x.req->header().opt_value_of("Idempotency-Key")) {
         const std::string_view k(key->data(), key->size());
         if (k.size() > 100 || !domain::is_valid_id(k)) {
@@ -1395,71 +1327,21 @@ void server::impl::dispatch(exchange x, const matched_route& route) {
         }
         meta.command_id = idempotent_command_id(actor.id, k);
         if (deps.idempotency != nullptr) {
-            keyed = keyed_request{meta.command_id, request_digest(x.method, x.path, body)};
-            if (answer_from_store(x, *keyed)) return;
+            x.keyed = keyed_request{meta.command_id, request_digest(x.method, x.path, body)};
+            if (answer_from_store(x, *x.keyed)) return;
         }
     } else {
         meta.command_id = "cmd:" + random_hex(16);
     }
     meta.correlation_id = x.request_id;
     meta.traceparent = x.traceparent;
+    call.at = now_ms();
 
-    const request_context ctx{actor, now_ms()};
-    const std::string& id = route.param;
-    auto bad = [&](problem p) { send_problem(x, std::move(p)); };
-    switch (route.id) {
-        case route_id::place_order: {
-            // With an Idempotency-Key the order id follows from it, so a retry addresses
-            // the same order.
-            const std::string order_id = order_id_of(meta.command_id);
-            auto c = place_order_from_request(body, ctx, order_id);
-            if (!c) return bad(std::move(c.error()));
-            return command(std::move(x), deps.orders, croute, domain::order::command(std::move(*c)), std::move(meta),
-                           opts, std::move(keyed));
-        }
-        case route_id::cancel_order: {
-            auto c = cancel_order_from_request(id, body, ctx);
-            if (!c) return bad(std::move(c.error()));
-            return command(std::move(x), deps.orders, croute, domain::order::command(std::move(*c)), std::move(meta),
-                           opts, std::move(keyed));
-        }
-        case route_id::ship_order: {
-            auto c = ship_order_from_request(id, body, ctx);
-            if (!c) return bad(std::move(c.error()));
-            return command(std::move(x), deps.orders, croute, domain::order::command(std::move(*c)), std::move(meta),
-                           opts, std::move(keyed));
-        }
-        case route_id::submit_review: {
-            auto c = submit_review_from_request(id, body, ctx);
-            if (!c) return bad(std::move(c.error()));
-            return command(std::move(x), deps.reviews, croute, domain::review::command(std::move(*c)),
-                           std::move(meta), opts, std::move(keyed));
-        }
-        case route_id::edit_review: {
-            auto c = edit_review_from_request(id, body, ctx);
-            if (!c) return bad(std::move(c.error()));
-            return command(std::move(x), deps.reviews, croute, domain::review::command(std::move(*c)),
-                           std::move(meta), opts, std::move(keyed));
-        }
-        case route_id::retract_review: {
-            auto c = retract_review_from_request(id, body, ctx);
-            if (!c) return bad(std::move(c.error()));
-            return command(std::move(x), deps.reviews, croute, domain::review::command(std::move(*c)),
-                           std::move(meta), opts, std::move(keyed));
-        }
-        case route_id::vote_helpful: {
-            auto c = vote_helpful_from_request(id, body, ctx);
-            if (!c) return bad(std::move(c.error()));
-            return command(std::move(x), deps.reviews, croute, domain::review::command(std::move(*c)),
-                           std::move(meta), opts, std::move(keyed));
-        }
-        case route_id::moderate_review: {
-            auto c = moderate_review_from_request(id, body, ctx);
-            if (!c) return bad(std::move(c.error()));
-            return command(std::move(x), deps.reviews, croute, domain::review::command(std::move(*c)),
-                           std::move(meta), opts, std::move(keyed));
-        }
-        default: return bad(internal_error("unrouted request"));
+    switch (*croute) {
+        case command_route::place_order:
+        case command_route::cancel_order:
+        case command_route::ship_order: return orders.command(request(xp), *croute, std::move(call));
+        default: return reviews.command(request(xp), *croute, std::move(call));
     }
 }
 
@@ -1497,36 +1379,32 @@ void server::impl::leave_key(const std::string& key) {
     if (auto it = running_keys.find(key); it != running_keys.end() && --it->second.count == 0) running_keys.erase(it);
 }
 
-template <class Aggregate, class Command>
-void server::impl::command(exchange x, const commands::command_handler<Aggregate>& handler, command_route route,
-                           Command cmd, commands::command_metadata meta, commands::command_options opts,
-                           std::optional<keyed_request> keyed) {
-    if (keyed) {
-        if (!enter_key(x, *keyed)) return;
+void server::impl::run_command(std::shared_ptr<const exchange> x, command_route route, eventstore::context ctx,
+                               command_start start, command_renderer render) {
+    if (x->keyed) {
+        if (!enter_key(*x, *x->keyed)) return;
         // An answer recorded between dispatch's look-up and the registration.
-        if (answer_from_store(x, *keyed)) return leave_key(keyed->key);
+        if (answer_from_store(*x, *x->keyed)) return leave_key(x->keyed->key);
     }
     const bool creation = route == command_route::place_order || route == command_route::submit_review;
-    // The callback runs on the tail's or the producer's thread, which must stay short
-    // (tail.hpp): it only hands the result to the completion pool, where the answer is
-    // rendered (a second state decode), a keyed answer recorded (an LMDB write) and the
-    // write handed to RESTinio. After shutdown() closed the pool the work runs here: the
-    // event loop is gone, but a keyed answer is still recorded for the client's retry.
-    handler.handle(std::move(cmd), std::move(meta), opts,
-                   [this, x = std::move(x), &handler, route, creation,
-                    keyed = std::move(keyed)](commands::command_result r) mutable {
-                       auto job = [this, x = std::move(x), &handler, route, creation, keyed = std::move(keyed),
-                                   r = std::move(r)] { finish_command(x, handler, route, creation, keyed, r); };
-                       if (!completions->post(job)) job();
-                   });
+    // The callback runs on the handler's executor, which must stay short
+    // (command_handler.hpp): it only hands the result to the completion pool, where the
+    // answer is rendered (a second state decode), a keyed answer recorded (an LMDB write)
+    // and the write handed to RESTinio. After shutdown() closed the pool the work runs
+    // here: the event loop is gone, but a keyed answer is still recorded for the client's
+    // retry.
+    start([this, x = std::move(x), route, ctx, creation, render = std::move(render)](commands::command_result r) {
+        auto job = [this, x, route, ctx, creation, render, r = std::move(r)] {
+            finish_command(*x, route, ctx, creation, render, r);
+        };
+        if (!completions->post(job)) job();
+    });
 }
 
-template <class Aggregate>
-void server::impl::finish_command(const exchange& x, const commands::command_handler<Aggregate>& handler,
-                                  command_route route, bool creation, const std::optional<keyed_request>& keyed,
-                                  const commands::command_result& r) {
-    auto resp = render_command_result(x, handler, route, creation, r);
-    if (keyed) {
+void server::impl::finish_command(const exchange& x, command_route route, eventstore::context ctx, bool creation,
+                                  const command_renderer& render, const commands::command_result& r) {
+    auto resp = render_command_result(x, route, ctx, creation, render, r);
+    if (const auto& keyed = x.keyed) {
         if (replayable(r)) {
             stored_answer a{keyed->digest, resp.status, resp.content_type, resp.headers, resp.body, now_ms()};
             if (auto first = deps.idempotency->record(keyed->key, std::move(a)); !first) {
@@ -1542,226 +1420,28 @@ void server::impl::finish_command(const exchange& x, const commands::command_han
     send(x, std::move(resp));
 }
 
-// X-Min-Position (or ?minPosition=): read-your-writes. The read waits, bounded, until the
-// context's tail has applied the position a command answer carried.
-void server::impl::history(exchange x, const domain::actor& who, route_id route, const std::string& id) {
-    const auto ctx = route == route_id::order_events ? eventstore::context::orders : eventstore::context::reviews;
-    auto wanted = read_min_position(x, deps.tail, {ctx}, ctx);
-    if (!wanted) return send_problem(x, std::move(wanted.error()));
-    if (!*wanted) return read_history(std::move(x), who, route, id);
-    const auto deadline = eventstore::clock::now() + options.min_position_timeout;
-    deps.tail.await_position(
-        ctx, (*wanted)->at, deadline,
-        [this, x = std::move(x), who, route, id, ctx, at = (*wanted)->at,
-         from_header = (*wanted)->from_header](result<void, eventstore::wait_error> r) {
-            if (!r) {
-                if (r.error().code == eventstore::wait_errc::stopped) {
-                    return send_problem(x, unavailable("the server is shutting down", 1));
-                }
-                auto job = [this, x, ctx, at, from_header] {
-                    answer_unapplied_position(x, ctx, at, from_header, "the position is not applied yet");
-                };
-                (void)readers->post(job);
-                return;
-            }
-            // On the tail's thread now: the store read goes to the read pool (closed: the
-            // event loop is gone, so the request cannot be answered; dropping the job ends
-            // its flight).
-            auto job = [this, x, who, route, id]() mutable { read_history(std::move(x), who, route, id); };
-            (void)readers->post(job);
-        });
+namespace {
+
+void exchange::answer(response r) const { send(*this, std::move(r)); }
+
+bool exchange::post(work_pool_id pool, std::function<void()>& job) const { return owner->pool_of(pool).post(job); }
+
+void exchange::post_after(std::chrono::milliseconds delay, work_pool_id pool, std::function<void()> job) const {
+    auto timer = std::make_shared<restinio::asio_ns::steady_timer>(*owner->io, delay);
+    timer->async_wait([s = owner, timer, pool, job = std::move(job)](const restinio::asio_ns::error_code& ec) mutable {
+        if (ec) return;  // the event loop stops: the connection closes with it
+        (void)s->pool_of(pool).post(job);  // closed only after the event loop stopped
+    });
 }
 
-void server::impl::answer_unapplied_position(const exchange& x, eventstore::context ctx, eventstore::position p,
-                                             bool from_header, std::string why) {
-    // A commit is in its partition before its writer is answered (acks=all), so the end
-    // of a partition a real answer's position lies in is always beyond it.
-    const auto end = deps.tail.query_log_end(ctx, p.partition, std::chrono::milliseconds(1'000));
-    if (end && p.offset >= *end) {
-        const std::string detail = "names offset " + std::to_string(p.offset.value()) + " of " +
-                                   std::string(eventstore::topic_of(ctx)) + " partition " +
-                                   std::to_string(p.partition.value()) + ", which ends at offset " +
-                                   std::to_string(end->value()) +
-                                   ": no command answer of this log carries it (a token of another log?)";
-        return send_problem(x, bad_min_position(from_header, detail));
-    }
-    send_problem(x, unavailable(why + "; retry, or read without X-Min-Position", 1));
+void exchange::run_command(command_route command, eventstore::context ctx, command_start start,
+                           command_renderer render) const {
+    owner->run_command(shared_from_this(), command, ctx, std::move(start), std::move(render));
 }
 
-// The review query routes (adapters/http/review_routes.hpp). X-Min-Position (or
-// ?minPosition=) waits, bounded, until the local reviews replica has applied the position;
-// a token of another context names another log and is ignored (issue 11).
-void server::impl::review_query(exchange x, queries::viewer who, review_query_route route, const std::string& param) {
-    if (deps.review_queries == nullptr || deps.review_projection == nullptr) {
-        return send_problem(x, unavailable("this process does not serve review queries", 5));
-    }
-    auto wanted = read_min_position(x, deps.tail, {eventstore::context::reviews}, eventstore::context::reviews);
-    if (!wanted) return send_problem(x, std::move(wanted.error()));
-    if (!*wanted) return answer_review_query_now(x, who, route, param);
-    const auto deadline = eventstore::clock::now() + options.min_position_timeout;
-    deps.review_projection->await_position(
-        eventstore::context::reviews, (*wanted)->at, deadline,
-        [this, x = std::move(x), who = std::move(who), route, param, at = (*wanted)->at,
-         from_header = (*wanted)->from_header](result<void, eventstore::wait_error> r) {
-            if (!r) {
-                if (r.error().code == eventstore::wait_errc::stopped) {
-                    return send_problem(x, unavailable("the server is shutting down", 1));
-                }
-                auto job = [this, x, at, from_header, why = r.error().message] {
-                    answer_unapplied_position(x, eventstore::context::reviews, at, from_header,
-                                              "the reviews read model has not applied the position yet: " + why);
-                };
-                (void)readers->post(job);
-                return;
-            }
-            // On the projection's thread now: the read goes to the read pool.
-            auto job = [this, x, who, route, param] { answer_review_query_now(x, who, route, param); };
-            (void)readers->post(job);
-        });
-}
+}  // namespace
 
-void server::impl::answer_review_query_now(const exchange& x, const queries::viewer& who, review_query_route route,
-                                           const std::string& param) {
-    std::string sort, limit, after;
-    try {
-        const auto query = restinio::parse_query<restinio::parse_query_traits::relaxed>(x.req->header().query());
-        const auto get = [&](std::string_view name, std::string& into) {
-            if (const auto v = query.get_param(name)) into = std::string(v->data(), v->size());
-        };
-        get("sort", sort);
-        get("limit", limit);
-        get("after", after);
-    } catch (const std::exception&) {
-        return send_problem(x, bad_query_parameter("query", "the query string is not valid"));
-    }
-    auto a = answer_review_query(*deps.review_queries, route, param, {sort, limit, after}, who);
-    if (!a) return send_problem(x, std::move(a.error()));
-    send(x, response{a->status, "application/json", std::move(a->body), std::move(a->headers), false});
-}
-
-// The order query routes (adapters/http/order_query_routes.hpp), over the orders model in
-// PostgreSQL. X-Min-Position waits, bounded, on the checkpoint stored beside the model's
-// rows, not on this process's projection: another serve process may own the partition.
-// An orders or payments token (both feed the model; a bare one means orders) is waited
-// for, a reviews token is ignored.
-void server::impl::order_query(exchange x, const domain::actor& who, order_query_route route, const std::string& id) {
-    if (deps.order_queries == nullptr) {
-        return send_problem(x, unavailable("this process does not serve order queries", 5));
-    }
-    auto wanted = read_min_position(x, deps.tail, {eventstore::context::orders, eventstore::context::payments},
-                                    eventstore::context::orders);
-    if (!wanted) return send_problem(x, std::move(wanted.error()));
-    if (!*wanted) {
-        auto job = [this, x = std::move(x), who, route, id] { answer_order_query_now(x, who, route, id); };
-        (void)order_readers->post(job);
-        return;
-    }
-    await_order_position(std::move(x), who, route, id, **wanted,
-                         eventstore::clock::now() + options.min_position_timeout);
-}
-
-void server::impl::await_order_position(exchange x, domain::actor who, order_query_route route, std::string id,
-                                        min_position wanted, eventstore::clock::time_point deadline) {
-    auto job = [this, x = std::move(x), who = std::move(who), route, id = std::move(id), wanted, deadline]() mutable {
-        auto applied = deps.order_queries->applied_offset(wanted.ctx, wanted.at.partition);
-        if (!applied) {
-            spdlog::warn("request {}: {}", x.request_id, applied.error());
-            return send_problem(x, unavailable("the orders read model cannot be read", 1));
-        }
-        if (*applied > wanted.at.offset) return answer_order_query_now(x, who, route, id);
-        if (eventstore::clock::now() >= deadline) {
-            return answer_unapplied_position(x, wanted.ctx, wanted.at, wanted.from_header,
-                                             "the orders read model has not applied the position yet");
-        }
-        // The next poll in 10 ms; no thread waits meanwhile.
-        auto timer = std::make_shared<restinio::asio_ns::steady_timer>(*io, std::chrono::milliseconds(10));
-        timer->async_wait([this, timer, x = std::move(x), who = std::move(who), route, id = std::move(id), wanted,
-                           deadline](const restinio::asio_ns::error_code& ec) mutable {
-            if (ec) return;  // the event loop stops: the connection closes with it
-            await_order_position(std::move(x), std::move(who), route, std::move(id), wanted, deadline);
-        });
-    };
-    (void)order_readers->post(job);  // closed only after the event loop stopped
-}
-
-void server::impl::answer_order_query_now(const exchange& x, const domain::actor& who, order_query_route route,
-                                          const std::string& id) {
-    order_query_parameters p;
-    try {
-        const auto query = restinio::parse_query<restinio::parse_query_traits::relaxed>(x.req->header().query());
-        const auto get = [&](std::string_view name, std::optional<std::string>& into) {
-            if (const auto v = query.get_param(name)) into = std::string(v->data(), v->size());
-        };
-        get("customerId", p.customer_id);
-        get("status", p.status);
-        get("limit", p.limit);
-        get("after", p.after);
-        get("from", p.from);
-        get("to", p.to);
-    } catch (const std::exception&) {
-        return send_problem(x, bad_query_parameter("query", "the query string is not valid"));
-    }
-    auto a = answer_order_query(*deps.order_queries, route, id, p, who);
-    if (!a) {
-        if (a.error().status >= 500) spdlog::warn("request {}: {}", x.request_id, a.error().detail);
-        return send_problem(x, std::move(a.error()));
-    }
-    send(x, response{a->status, "application/json", std::move(a->body), std::move(a->headers), false});
-}
-
-void server::impl::read_history(exchange x, const domain::actor& who, route_id route, const std::string& id) {
-    // Ownership and existence come from the local store, and the events too (the store
-    // keeps each commit's bytes, decision 2), read on the read pool.
-    std::uint64_t version = 0;
-    std::string owner;
-    eventstore::context ctx{};
-    if (route == route_id::order_events) {
-        ctx = eventstore::context::orders;
-        auto current = deps.orders.current(id);
-        if (!current) {
-            spdlog::error("request {}: store read failed: {}", x.request_id, current.error());
-            return send_problem(x, internal_error("the state store cannot be read"));
-        }
-        if (!*current) return send_problem(x, not_found("no order '" + id + "'"));
-        version = (**current).version;
-        owner = (**current).state.customer.value();
-    } else {
-        ctx = eventstore::context::reviews;
-        auto current = deps.reviews.current(id);
-        if (!current) {
-            spdlog::error("request {}: store read failed: {}", x.request_id, current.error());
-            return send_problem(x, internal_error("the state store cannot be read"));
-        }
-        if (!*current) return send_problem(x, not_found("no review '" + id + "'"));
-        version = (**current).version;
-        owner = (**current).state.author.value();
-    }
-    if (!who.is_admin() && !(who.role == domain::role::customer && who.id == owner)) {
-        return send_problem(x, forbidden("only the owner or an admin may read this history"));
-    }
-    auto job = [this, x = std::move(x), ctx, id, version] {
-        // Rendered in place inside the store's read transaction: no copy of the history.
-        history_renderer renderer(ctx);
-        std::optional<problem> unreadable;
-        auto visited = eventstore::visit_history(deps.store, ctx, id, version, [&](const auto& e) {
-            auto added = renderer.add(e);
-            if (!added) unreadable = std::move(added.error());
-            return added.has_value();
-        });
-        if (!visited) {
-            spdlog::error("request {}: history read failed: {}", x.request_id, visited.error());
-            return send_problem(x, unavailable("the event log cannot be read right now", 1));
-        }
-        if (unreadable) return send_problem(x, std::move(*unreadable));
-        response r;
-        r.body = renderer.finish();
-        r.headers.emplace_back("ETag", etag(version));
-        send(x, std::move(r));
-    };
-    (void)readers->post(job);  // closed only after the event loop stopped
-}
-
-void server::impl::readyz(exchange x) {
+void server::impl::readyz(std::shared_ptr<exchange> x) {
     auto job = [this, x = std::move(x)] {
         nlohmann::json checks = nlohmann::json::object();
         bool ready = true;
@@ -1795,7 +1475,7 @@ void server::impl::readyz(exchange x) {
         r.status = ready ? 200 : 503;
         r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         if (!ready) r.headers.emplace_back("Retry-After", "1");
-        send(x, std::move(r));
+        send(*x, std::move(r));
     };
     (void)readers->post(job);  // closed only after the event loop stopped
 }

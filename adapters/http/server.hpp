@@ -1,16 +1,21 @@
 #pragma once
 // The HTTP API server (issue #4, first increment): an asynchronous HTTP/1.1 server
-// (RESTinio on standalone asio, kept out of this header) that serves the command routes,
-// the aggregates' event histories, the review queries (review_routes.hpp, over the local
-// reviews replica), the order queries (order_query_routes.hpp, over the orders model in
-// PostgreSQL), /healthz, /readyz and /metrics.
+// (RESTinio on standalone asio, kept out of this header and of every file but server.cpp)
+// that runs the shared request pipeline - the listeners and their edge, the route table
+// (404, 405 with Allow), authentication, the rate limit, traceparent and X-Request-Id,
+// the checks of a command request and its Idempotency-Key (enter, replay, leave), in-flight
+// accounting, problem rendering and sending, /healthz, /readyz, /metrics and the OpenAPI
+// document - and hands every other request, as a `request` (request.hpp), to its context's
+// routes: order_routes.hpp (the order commands, histories and queries over the orders model
+// in PostgreSQL) and review_routes.hpp (the review commands, histories and queries over the
+// local reviews replica).
 //
 // A command request holds no thread while it waits for its verdict: the route hands the
-// command to the context's command_handler and returns; the handler's callback (on the
-// tail's or the producer's thread) only posts the result to a small completion pool of
-// the server's, which builds the response, records a keyed answer, and hands the write to
-// RESTinio (which moves it onto the connection's asio strand). History reads, which block on Kafka fetches, run on a
-// small pool of their own so they never stall the event loop; order queries, which block on
+// command to the context's command_handler and returns; the handler's callback only posts
+// the result to a small completion pool of the server's, which builds the response,
+// records a keyed answer, and hands the write to RESTinio (which moves it onto the
+// connection's asio strand). History reads, which block on store reads, run on a small
+// pool of their own so they never stall the event loop; order queries, which block on
 // PostgreSQL round trips, on another (order_query_threads).
 //
 // Shutdown (shutdown(), or the destructor): stop accepting, answer requests that arrive on
