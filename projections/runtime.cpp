@@ -601,7 +601,9 @@ result<es::kafka::handle, es::error> runtime::impl::make_dlq() {
     if (!conf) return fail(std::move(conf.error()));
     rd_kafka_conf_set_opaque(conf->get(), &reports);
     rd_kafka_conf_set_dr_msg_cb(conf->get(), &on_dlq_delivery);
-    return es::kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+    auto client = es::kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+    if (client && options.on_dlq_client) options.on_dlq_client(client->get());
+    return client;
 }
 
 void runtime::impl::dlq_unavailable(std::string message) {

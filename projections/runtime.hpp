@@ -51,6 +51,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -61,6 +62,8 @@
 #include "eventstore/errc.hpp"
 #include "eventstore/log_ports.hpp"
 #include "projections/read_model.hpp"
+
+struct rd_kafka_s;  // librdkafka's client (rd_kafka_t), for the test seam below
 
 namespace shopstream::projections {
 
@@ -83,6 +86,11 @@ struct runtime_options {
     std::chrono::milliseconds retry_max{5'000};
     // Passed to librdkafka as they are (consumer, DLQ producer and identity clients).
     std::map<std::string, std::string> extra;
+    // Test seam: called on the runtime's thread (or in start()) with every DLQ producer it
+    // makes, the first and each replacement after a fatal error, so a test can inject
+    // faults into a client the runtime keeps private (rd_kafka_test_fatal_error). The
+    // client stays the runtime's: do not keep it past the runtime.
+    std::function<void(rd_kafka_s*)> on_dlq_client;
 };
 
 // One partition the runtime reads: everything below `applied` is in the model; `log_end`

@@ -161,6 +161,30 @@ std::string commit_value(const std::string& id, std::uint64_t expected, const st
     return {bytes.begin(), bytes.end()};
 }
 
+// The DLQ producers the runtime makes, through its test seam (runtime_options::on_dlq_client).
+class dlq_clients {
+public:
+    void attach(projections::runtime_options& o) {
+        o.on_dlq_client = [this](rd_kafka_t* c) {
+            std::lock_guard lock(mu_);
+            made_.push_back(c);
+        };
+    }
+    std::size_t count() const {
+        std::lock_guard lock(mu_);
+        return made_.size();
+    }
+    // The first one (alive until the runtime replaces it).
+    rd_kafka_t* first() const {
+        std::lock_guard lock(mu_);
+        return made_.at(0);
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::vector<rd_kafka_t*> made_;
+};
+
 constexpr int partitions = 4;
 
 class projection_runtime : public ::testing::Test {
@@ -200,6 +224,21 @@ protected:
         return r ? std::move(*r) : nullptr;
     }
     std::unique_ptr<runtime> start(projections::read_model& model) { return start(model, options()); }
+
+    // A runtime with a short backoff whose DLQ clients `clients` sees, once its first
+    // commit ("cmd-0") is applied; nullptr (and a test failure) if it did not start.
+    std::unique_ptr<runtime> start_watching_the_dlq(memory_model& model, dlq_clients& clients) {
+        auto o = options();
+        o.retry_initial = 20ms;
+        o.retry_max = 200ms;
+        o.dlq_timeout = 5s;
+        clients.attach(o);
+        auto r = start(model, o);
+        if (r == nullptr) return nullptr;
+        await(*r, produce_commit("sku-1~c-1", 0, "cmd-0", {submitted("sku-1~c-1")}));
+        EXPECT_EQ(clients.count(), 1U);
+        return r;
+    }
 
     static void await(runtime& r, es::position p) {
         auto done = r.wait_for_position(es::context::reviews, p, es::clock::now() + 10s);
@@ -542,6 +581,80 @@ TEST_F(projection_runtime, a_dlq_that_refuses_a_copy_is_retried_and_the_record_i
     ASSERT_TRUE(dlq.has_value()) << dlq.error();
     ASSERT_GE(dlq->size(), 1U);
     for (const auto& rec : *dlq) EXPECT_EQ(rec.value, "not a flatbuffer");
+}
+
+// Raises a fatal error in a librdkafka client, as the idempotent producer does on a
+// sequence it cannot recover.
+void raise_fatal_error(rd_kafka_t* client) {
+    ASSERT_EQ(rd_kafka_test_fatal_error(client, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "injected by the test"),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+// What the two fatal-DLQ tests check once the runtime got past the poison record: it kept
+// running, the commits around the record are in the model once each, and the record's
+// copy is in the DLQ.
+void expect_poison_copied_and_the_rest_applied_once(const testing::test_kafka& kafka, const memory_model& model,
+                                                    const runtime& r) {
+    EXPECT_FALSE(r.failure().has_value()) << *r.failure();
+    EXPECT_FALSE(r.outage().has_value());
+    std::set<std::string> commands;
+    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    EXPECT_EQ(commands, (std::set<std::string>{"cmd-0", "cmd-1"}));
+    auto dlq = testing::consume_all(kafka.bootstrap(), es::dlq_topic_of(es::context::reviews), 20s);
+    ASSERT_TRUE(dlq.has_value()) << dlq.error();
+    ASSERT_GE(dlq->size(), 1U);
+    for (const auto& rec : *dlq) EXPECT_EQ(rec.value, "not a flatbuffer");
+}
+
+// An idempotent producer that raised a fatal error refuses every later record. The DLQ's,
+// met before a copy, is replaced first, and the copy goes through the new client.
+TEST_F(projection_runtime, a_dlq_producer_that_raised_a_fatal_error_is_replaced_before_the_next_copy) {
+    memory_model model;
+    dlq_clients clients;
+    auto r = start_watching_the_dlq(model, clients);
+    ASSERT_NE(r, nullptr);
+    raise_fatal_error(clients.first());
+
+    const auto poison = produce({"sku-9~c-1", "not a flatbuffer", {}});
+    const auto good = produce_commit("sku-9~c-1", 0, "cmd-1", {submitted("sku-9~c-1")});
+    await(*r, poison);
+    await(*r, good);
+    EXPECT_EQ(clients.count(), 2U);
+    expect_poison_copied_and_the_rest_applied_once(*kafka_, model, *r);
+}
+
+// A fatal error while the DLQ client still holds a copy: the copy is failed (purged and
+// counted), the batch is not written, and after the backoff the copy is made again by the
+// new client; the record is never skipped.
+TEST_F(projection_runtime, a_dlq_producer_that_raises_a_fatal_error_holding_a_copy_is_replaced_and_the_copy_made_again) {
+    SHOPSTREAM_SKIP_ON_REAL_KAFKA(*kafka_, "produce answers delayed with rd_kafka_mock_broker_push_request_error_rtts");
+    memory_model model;
+    dlq_clients clients;
+    auto r = start_watching_the_dlq(model, clients);
+    ASSERT_NE(r, nullptr);
+    // Every broker answers its next ProduceRequests 1.5 s late: the test's own two records
+    // take at most two of them on a broker, the runtime's copy one of the others.
+    constexpr std::int16_t produce_api_key = 0;  // Kafka's Produce (rdkafka_protocol.h is not installed)
+    const int brokers = kafka_->mock_cluster()->broker_count();
+    kafka_->mock_cluster()->request([brokers](rd_kafka_mock_cluster_t* m) {
+        for (std::int32_t broker = 1; broker <= brokers; ++broker) {
+            const auto late = rd_kafka_mock_broker_push_request_error_rtts(
+                m, broker, produce_api_key, 4, RD_KAFKA_RESP_ERR_NO_ERROR, 1500, RD_KAFKA_RESP_ERR_NO_ERROR, 1500,
+                RD_KAFKA_RESP_ERR_NO_ERROR, 1500, RD_KAFKA_RESP_ERR_NO_ERROR, 1500);
+            if (late != RD_KAFKA_RESP_ERR_NO_ERROR) return late;
+        }
+        return RD_KAFKA_RESP_ERR_NO_ERROR;
+    });
+    const auto poison = produce({"sku-9~c-1", "not a flatbuffer", {}});
+    // The copy is in the first client, its answer still to come (for 1.5 s).
+    ASSERT_TRUE(testing::eventually([&] { return rd_kafka_outq_len(clients.first()) > 0; }, 10s));
+    raise_fatal_error(clients.first());
+    const auto good = produce_commit("sku-9~c-1", 0, "cmd-1", {submitted("sku-9~c-1")});
+    await(*r, poison);
+    await(*r, good);
+    EXPECT_EQ(clients.count(), 2U);
+    EXPECT_GE(r->stats().model_retries, 1);  // the batch that held the copy waited out the DLQ
+    expect_poison_copied_and_the_rest_applied_once(*kafka_, model, *r);
 }
 
 TEST_F(projection_runtime, a_model_from_another_log_is_refused_naming_the_data_to_delete) {
