@@ -37,7 +37,9 @@
 // was stored, or all of it), pauses its partitions and tries the model again after a
 // bounded exponential backoff with jitter (retry_initial doubling up to retry_max); once
 // the model answers it re-reads the checkpoints and resumes every partition there, so no
-// record is applied twice or skipped. outage() says so meanwhile (/readyz, /metrics). An
+// record is applied twice or skipped. A model that fails again before a batch is written
+// after the resume (it reads but refuses writes) continues the outage: the backoff goes
+// on growing from where it was. outage() says so meanwhile (/readyz, /metrics). An
 // assignment met while the model is away is taken the same way. The model's and the DLQ's
 // failures are retried; an unreadable commit or another log still stop it.
 //

@@ -62,7 +62,7 @@ public:
     }
     result<std::vector<projections::refusal>, es::error> write_batch(const projections::batch& b) override {
         std::lock_guard lock(mu_);
-        if (failing_ == failing::before_storing) return fail(unreachable());
+        if (failing_ == failing::before_storing || failing_ == failing::writes) return fail(unreachable());
         std::vector<projections::refusal> refused;
         for (const auto& c : b.commits) {
             if (c.aggregate_id.starts_with("refuse-")) {
@@ -86,8 +86,9 @@ public:
     }
 
     // What the model does: before_storing, every call fails (PostgreSQL away);
-    // after_storing, write_batch stores the batch and then fails (its answer lost).
-    enum class failing : std::uint8_t { no, before_storing, after_storing };
+    // after_storing, write_batch stores the batch and then fails (its answer lost);
+    // writes, it reads but every write_batch fails (a database that refuses writes).
+    enum class failing : std::uint8_t { no, before_storing, after_storing, writes };
     void fail_writes(failing how) {
         std::lock_guard lock(mu_);
         failing_ = how;
@@ -218,6 +219,14 @@ protected:
         return o;
     }
 
+    // options() with a short backoff for the outage tests.
+    projections::runtime_options with_backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max) const {
+        auto o = options();
+        o.retry_initial = initial;
+        o.retry_max = max;
+        return o;
+    }
+
     std::unique_ptr<runtime> start(projections::read_model& model, projections::runtime_options o) {
         auto r = runtime::start(std::move(o), model);
         EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
@@ -228,9 +237,7 @@ protected:
     // A runtime with a short backoff whose DLQ clients `clients` sees, once its first
     // commit ("cmd-0") is applied; nullptr (and a test failure) if it did not start.
     std::unique_ptr<runtime> start_watching_the_dlq(memory_model& model, dlq_clients& clients) {
-        auto o = options();
-        o.retry_initial = 20ms;
-        o.retry_max = 200ms;
+        auto o = with_backoff(20ms, 200ms);
         o.dlq_timeout = 5s;
         clients.attach(o);
         auto r = start(model, o);
@@ -501,10 +508,7 @@ TEST_F(projection_runtime, after_a_restart_it_resumes_at_the_models_checkpoints_
 // also after a batch the model stored but answered as failed: every commit once.
 TEST_F(projection_runtime, a_failing_model_is_retried_with_backoff_and_resumed_at_its_checkpoints_applying_each_commit_once) {
     memory_model model;
-    auto o = options();
-    o.retry_initial = 20ms;
-    o.retry_max = 200ms;
-    auto r = start(model, o);
+    auto r = start(model, with_backoff(20ms, 200ms));
     ASSERT_NE(r, nullptr);
     std::vector<es::position> all;
     const auto produce_some = [&](int from) {
@@ -540,15 +544,44 @@ TEST_F(projection_runtime, a_failing_model_is_retried_with_backoff_and_resumed_a
     EXPECT_EQ(commands.size(), 30U);
 }
 
+// A model that reads but refuses writes answers every resume and fails the write right
+// after it: that is one outage whose backoff goes on growing, not a new one every time.
+TEST_F(projection_runtime, a_model_that_reads_but_refuses_writes_is_one_outage_with_a_growing_backoff) {
+    memory_model model;
+    auto r = start(model, with_backoff(5ms, 80ms));
+    ASSERT_NE(r, nullptr);
+    await(*r, produce_commit("sku-1~c-1", 0, "cmd-0", {submitted("sku-1~c-1")}));
+    model.fail_writes(memory_model::failing::writes);
+    const auto refused = produce_commit("sku-2~c-1", 0, "cmd-1", {submitted("sku-2~c-1")});
+    ASSERT_TRUE(testing::eventually([&] { return r->outage().has_value(); }, 10s));
+    const auto first = r->outage();
+    ASSERT_TRUE(first.has_value());
+    // Each try resumes (the model reads) and the write after it fails: the count of tries
+    // goes on (it started again at 0 on every resume before).
+    ASSERT_TRUE(testing::eventually([&] {
+        const auto now = r->outage();
+        return now.has_value() && now->attempts >= 5;
+    }, 10s)) << "tries: " << r->stats().model_retries;
+    const auto later = r->outage();
+    ASSERT_TRUE(later.has_value());
+    EXPECT_EQ(later->since, first->since);  // the same outage
+    EXPECT_FALSE(r->failure().has_value()) << *r->failure();
+
+    model.fail_writes(memory_model::failing::no);
+    await(*r, refused);
+    EXPECT_TRUE(testing::eventually([&] { return !r->outage().has_value(); }, 10s));
+    std::set<std::string> commands;
+    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    EXPECT_EQ(commands, (std::set<std::string>{"cmd-0", "cmd-1"}));
+}
+
 // A DLQ that refuses the copy of a record the runtime skips is waited out like a failing
 // model, not a stop: the batch is not written, the runtime tries again after the backoff,
 // and once the DLQ takes the copy the record is in it and the commit after it applied once.
 TEST_F(projection_runtime, a_dlq_that_refuses_a_copy_is_retried_and_the_record_is_never_skipped_silently) {
     SHOPSTREAM_SKIP_ON_REAL_KAFKA(*kafka_, "produce errors injected with rd_kafka_mock_push_request_errors");
     memory_model model;
-    auto o = options();
-    o.retry_initial = 20ms;
-    o.retry_max = 200ms;
+    auto o = with_backoff(20ms, 200ms);
     o.dlq_timeout = 2s;
     auto r = start(model, o);
     ASSERT_NE(r, nullptr);
