@@ -4,7 +4,6 @@
 
 #include "adapters/http/json_mapping.hpp"
 #include "eventstore/aggregate_reader.hpp"
-#include "eventstore/tail.hpp"
 
 namespace shopstream::adapters::http {
 namespace {

@@ -30,10 +30,6 @@
 #include "eventstore/context.hpp"
 #include "eventstore/state_store.hpp"
 
-namespace shopstream::eventstore {
-class tail;
-}
-
 namespace shopstream::adapters::http {
 
 // What the local store says of the aggregate whose history is asked for.
@@ -59,7 +55,7 @@ history_lookup lookup_in(const commands::command_handler<Aggregate>& handler, Ow
 // What a context's reads wait on and read: this process's tail (X-Min-Position on the
 // histories, the log's partitions), the state store, and how long a read waits.
 struct read_sources {
-    eventstore::tail& tail;
+    eventstore::commit_tail& tail;
     const eventstore::state_store& store;
     std::chrono::milliseconds min_position_timeout;
 };

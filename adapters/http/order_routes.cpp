@@ -4,7 +4,6 @@
 
 #include "adapters/http/idempotency_store.hpp"
 #include "adapters/http/json_mapping.hpp"
-#include "eventstore/tail.hpp"
 #include "queries/orders.hpp"
 
 namespace shopstream::adapters::http {

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "eventstore/tail.hpp"
-
 namespace shopstream::adapters::http {
 namespace {
 
@@ -32,7 +30,7 @@ response from_problem(problem p, std::string_view path) {
 
 void request::answer(problem p) const { answer(from_problem(std::move(p), path())); }
 
-result<std::optional<min_position>, problem> read_min_position(const request& rq, const eventstore::tail& tail,
+result<std::optional<min_position>, problem> read_min_position(const request& rq, const eventstore::commit_tail& tail,
                                                                std::initializer_list<eventstore::context> served,
                                                                eventstore::context bare) {
     auto token = rq.min_position();
@@ -55,7 +53,7 @@ result<std::optional<min_position>, problem> read_min_position(const request& rq
     return min_position{ctx, named->at, from_header};
 }
 
-void answer_unapplied_position(const request& rq, eventstore::tail& tail, const min_position& wanted,
+void answer_unapplied_position(const request& rq, const eventstore::commit_tail& tail, const min_position& wanted,
                                const std::string& why) {
     // A commit is in its partition before its writer is answered (acks=all), so the end
     // of a partition a real answer's position lies in is always beyond it.

@@ -35,11 +35,8 @@
 #include "commands/command_handler.hpp"
 #include "domain/common.hpp"
 #include "eventstore/context.hpp"
+#include "eventstore/log_ports.hpp"
 #include "eventstore/position.hpp"
-
-namespace shopstream::eventstore {
-class tail;
-}
 
 namespace shopstream::adapters::http {
 
@@ -180,7 +177,7 @@ struct min_position {
 // ignored (nullopt, issue 11), as is a read with neither. A malformed token, or one naming
 // a partition the log does not have, is a 400 naming the header or the parameter.
 [[nodiscard]] result<std::optional<min_position>, problem> read_min_position(
-    const request& rq, const eventstore::tail& tail, std::initializer_list<eventstore::context> served,
+    const request& rq, const eventstore::commit_tail& tail, std::initializer_list<eventstore::context> served,
     eventstore::context bare);
 
 // Answers a read whose position was not applied within the bounded wait: 503 with
@@ -188,7 +185,7 @@ struct min_position {
 // when the partition ends at or before it - a position this log has never had (a token of
 // another log, or made up) cannot become readable by waiting. Asks the brokers for the
 // partition's end: call it on a read pool.
-void answer_unapplied_position(const request& rq, eventstore::tail& tail, const min_position& wanted,
+void answer_unapplied_position(const request& rq, const eventstore::commit_tail& tail, const min_position& wanted,
                                const std::string& why);
 
 }  // namespace shopstream::adapters::http

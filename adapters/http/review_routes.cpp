@@ -1,7 +1,6 @@
 #include "adapters/http/review_routes.hpp"
 
 #include "adapters/http/json_mapping.hpp"
-#include "eventstore/tail.hpp"
 #include "projections/runtime.hpp"
 
 namespace shopstream::adapters::http {
