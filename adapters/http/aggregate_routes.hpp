@@ -2,10 +2,10 @@
 // What the routes of both contexts (order_routes.hpp, review_routes.hpp) do the same way
 // over their aggregates, each naming its aggregate, owner and renderer:
 //
-// run_command(): a command the context's route decoded goes to its handler through the
-// pipeline's request::run_command; the answer's body is the context's rendering of the
-// outcome, with the aggregate's status as of that version when the store has not moved
-// past it.
+// run_command(): a command the context's route decoded (as_command() makes it the
+// aggregate's command) goes to its handler through the pipeline's request::run_command;
+// the answer's body is the context's rendering of the outcome, with the aggregate's status
+// as of that version when the store has not moved past it.
 //
 // answer_history(), GET /v1/orders/{id}/events and GET /v1/reviews/{id}/events:
 // X-Min-Position (or ?minPosition=) waits, bounded, until this process's tail of the
