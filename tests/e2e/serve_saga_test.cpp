@@ -1,11 +1,16 @@
 // The order/payment saga on the real binary (issue 12): `serve` processes on one
-// Kafka-protocol cluster of their own process (`shopstream embedded-cluster`), split with
-// --roles - the API and the gateway worker in one, the saga in two others at once - one of
-// which is SIGKILLed mid-run and started again; the gateway worker talking to a real
-// `shopstream fake-gateway` that is stopped mid-run and started again; and a load of orders
-// with a mix of tokens. Checked: every order's terminal state in the read model (GET
-// /v1/orders/{id}), its order stream (GET /v1/orders/{id}/events) and its payment stream
-// as the apply rule judges the log (read with a plain consumer), each step exactly once.
+// Kafka-protocol cluster of their own process (`shopstream embedded-cluster`; with
+// SHOPSTREAM_TEST_KAFKA=real the three-broker Apache Kafka cluster, the kafka label's
+// e2e_tests_on_kafka), split with --roles - the API and the gateway worker in one, the saga
+// in two others at once, one of which is SIGKILLed mid-run and started again; the saga and
+// the gateway worker in a process without the API beside an api,projections one; an
+// api-less process's answers; an api process reading its writes from a projections
+// process's model - the gateway worker talking to a real `shopstream fake-gateway` that is
+// stopped mid-run and started again; a load of orders with a mix of tokens; and the saga
+// alone in a test process killed at exact points (serve_saga_crash). Checked: every
+// order's terminal state in the read model (GET /v1/orders/{id}), its order stream (GET
+// /v1/orders/{id}/events) and its payment stream as the apply rule judges the log (read
+// with a plain consumer), each step exactly once.
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -264,6 +269,99 @@ TEST_F(serve_saga, a_gateway_outage_opens_the_breaker_times_orders_out_and_new_o
     EXPECT_EQ(order_stream(server.base, last), happy_orders);
     auto stopped = stop_serve(server);
     EXPECT_TRUE(stopped.has_value() && stopped->success());
+}
+
+// --roles split the other way: the saga and the gateway worker in a process without the
+// API or a read model, the API and the orders projection in another.
+TEST_F(serve_saga, a_saga_gateway_process_and_an_api_projections_process_take_orders_to_their_terminal_states) {
+    auto worker = serve("worker", "saga,gateway", {"--payment-timeout", "20s"});
+    auto front = serve("front", "api,projections", {"--payment-timeout", "20s"});
+    ASSERT_TRUE(confirms_eventually(front.base)) << log("worker") << log("front");
+    const auto visa = place(front.base, "tok_visa");
+    const auto declined = place(front.base, "tok_declined");
+    await_terminal(front.base, {visa, declined}, 30s);
+    const auto payments = payment_streams(cluster_->bootstrap());
+    EXPECT_EQ(order_stream(front.base, visa), happy_orders);
+    EXPECT_EQ(payments.at(visa), happy_payments);
+    EXPECT_EQ(read_order(front.base, visa).at("status"), "confirmed");
+    EXPECT_EQ(order_stream(front.base, declined), declined_orders);
+    EXPECT_EQ(payments.at(declined), declined_payments);
+    EXPECT_EQ(read_order(front.base, declined).at("cancelReason"), "payment_declined");
+    // Each process's /readyz checks what it runs: the worker has no PostgreSQL and no projection.
+    const json worker_ready = call(worker.base, "GET", "/readyz").body_json();
+    EXPECT_EQ(worker_ready.at("ready"), true) << worker_ready.dump();
+    EXPECT_FALSE(worker_ready.at("checks").contains("postgres")) << worker_ready.dump();
+    EXPECT_FALSE(worker_ready.at("checks").contains("projections")) << worker_ready.dump();
+    EXPECT_EQ(worker_ready.at("paymentGateway").at("breaker"), "closed");
+    const json front_ready = call(front.base, "GET", "/readyz").body_json();
+    EXPECT_EQ(front_ready.at("checks").at("postgres"), "ok") << front_ready.dump();
+    EXPECT_EQ(front_ready.at("checks").at("projections"), "ok") << front_ready.dump();
+    EXPECT_EQ(front_ready.at("paymentGateway").at("breaker"), "not running");
+    // The saga's steps were taken in the worker, and counted there.
+    EXPECT_NE(log("worker").find("-> confirm_order applied"), std::string::npos) << log("worker");
+    EXPECT_NE(call(worker.base, "GET", "/metrics").body.find(R"(shopstream_saga_steps_total{outcome="applied",step="confirm_order"})"),
+              std::string::npos);
+    for (auto* p : {&worker, &front}) {
+        auto stopped = stop_serve(*p);
+        EXPECT_TRUE(stopped.has_value() && stopped->success());
+    }
+}
+
+TEST_F(serve_saga, a_process_without_the_api_answers_health_readiness_and_metrics_and_refuses_every_other_request) {
+    auto worker = serve("worker", "gateway");
+    EXPECT_EQ(call(worker.base, "GET", "/healthz").status, 200);
+    EXPECT_TRUE(eventually([&] { return call(worker.base, "GET", "/readyz").status == 200; }, 30s, 100ms))
+        << call(worker.base, "GET", "/readyz").body;
+    const auto metrics = call(worker.base, "GET", "/metrics");
+    EXPECT_EQ(metrics.status, 200);
+    EXPECT_NE(metrics.body.find("shopstream_payment_breaker_state"), std::string::npos);
+    for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+             {"POST", "/v1/orders"}, {"GET", "/v1/orders/o-1"}, {"GET", "/v1/products/sku-1/reviews"},
+             {"GET", "/v1/openapi.json"}, {"GET", "/no/such/route"}}) {
+        auto o = method == "POST" ? with_body(order_body("tok_visa"), mint_token(secret, "c-1", domain::role::customer))
+                                  : bearer(admin());
+        const auto r = call(worker.base, method, path, o);
+        EXPECT_EQ(r.status, 503) << method << " " << path << ": " << r.body;
+        const json problem = r.body_json();
+        EXPECT_EQ(problem.at("type"), "https://shopstream.dev/problems/api-not-served") << r.body;
+        EXPECT_NE(problem.at("detail").get<std::string>().find("without the api role"), std::string::npos) << r.body;
+        EXPECT_EQ(r.header("retry-after"), "") << "retrying this process would not help";
+    }
+    // Nothing was appended: the refused POST never reached a handler.
+    auto orders = consume_all(cluster_->bootstrap(), "orders.events");
+    ASSERT_TRUE(orders.has_value()) << orders.error();
+    EXPECT_TRUE(orders->empty());
+    auto stopped = stop_serve(worker);
+    EXPECT_TRUE(stopped.has_value() && stopped->success());
+}
+
+TEST_F(serve_saga, an_api_process_without_projections_reads_its_writes_from_the_model_a_projections_process_feeds) {
+    auto projector = serve("projector", "projections");
+    auto front = serve("front", "api", {"--min-position-timeout-ms", "6000"});
+    // The projector's group formed (its /readyz waits for the assignment).
+    ASSERT_TRUE(eventually([&] { return call(projector.base, "GET", "/readyz").status == 200; }, 60s, 100ms))
+        << call(projector.base, "GET", "/readyz").body << log("projector");
+    const std::string customer = mint_token(secret, "c-1", domain::role::customer);
+    for (int i = 0; i < 5; ++i) {
+        auto placed = call(front.base, "POST", "/v1/orders", with_body(order_body("tok_visa"), customer));
+        ASSERT_EQ(placed.status, 201) << placed.body;
+        const auto id = placed.body_json().at("orderId").get<std::string>();
+        auto o = bearer(customer);
+        o.headers.push_back("X-Min-Position: " + placed.header("x-position"));
+        const auto read = call(front.base, "GET", "/v1/orders/" + id, o);
+        ASSERT_EQ(read.status, 200) << read.body << log("front") << log("projector");
+        EXPECT_EQ(read.body_json().at("orderId"), id);
+        EXPECT_EQ(read.body_json().at("status"), "pending") << "no saga runs here";
+    }
+    // The front runs no orders projection of its own: the model it read is the projector's.
+    EXPECT_EQ(call(front.base, "GET", "/metrics").body.find(R"(model="orders")"), std::string::npos);
+    EXPECT_NE(call(projector.base, "GET", "/metrics").body.find(R"(model="orders")"), std::string::npos);
+    const json front_ready = call(front.base, "GET", "/readyz").body_json();
+    EXPECT_EQ(front_ready.at("checks").at("projections"), "ok") << "the reviews replica: " << front_ready.dump();
+    for (auto* p : {&front, &projector}) {
+        auto stopped = stop_serve(*p);
+        EXPECT_TRUE(stopped.has_value() && stopped->success());
+    }
 }
 
 // SHOPSTREAM_SAGA_LOAD_ORDERS orders (default 200 in CI; the issue's 10 000 by hand) from
