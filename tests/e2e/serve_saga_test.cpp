@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -56,8 +57,10 @@ struct gateway_process {
     std::string url;
 };
 
-gateway_process start_fake_gateway(const std::string& listen = "127.0.0.1:0") {
-    spawn_options options({SHOPSTREAM_BINARY, "fake-gateway", "--listen", listen});
+gateway_process start_fake_gateway(const std::string& listen = "127.0.0.1:0", const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {SHOPSTREAM_BINARY, "fake-gateway", "--listen", listen};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    spawn_options options(argv);
     options.standard_error = output::null();
     auto child = process::spawn(options);
     if (!child) throw std::runtime_error("cannot start fake-gateway: " + child.error().message);
@@ -131,12 +134,18 @@ class serve_saga : public ::testing::Test {
 protected:
     void SetUp() override {
         std::filesystem::permissions(dir_.path(), std::filesystem::perms::others_exec, std::filesystem::perm_options::add);
-        cluster_.emplace(spawn_cluster(SHOPSTREAM_BINARY, partitions));
+        if (real_kafka_requested()) {  // the kafka label's e2e_tests_on_kafka (tests/CMakeLists.txt)
+            auto kafka = test_kafka::start_with_event_topics(partitions);
+            ASSERT_TRUE(kafka.has_value()) << kafka.error();
+            real_.emplace(std::move(*kafka));
+        } else {
+            cluster_.emplace(spawn_cluster(SHOPSTREAM_BINARY, partitions));
+        }
         database_ = shared_postgres().create_database();
     }
 
     serve_process serve(const std::string& name, const std::string& roles, std::vector<std::string> extra = {}) {
-        std::vector<std::string> args = {"--partitions", std::to_string(partitions), "--brokers", cluster_->bootstrap(),
+        std::vector<std::string> args = {"--partitions", std::to_string(partitions), "--brokers", bootstrap(),
                                          "--data-dir", (dir_.path() / name).string(), "--postgres",
                                          shared_postgres().connection_string(database_), "--cursor-key",
                                          "e2e-saga-cursor-key-0123456789", "--roles", roles};
@@ -165,7 +174,10 @@ protected:
     }
 
     temp_dir dir_;
-    std::optional<cluster_process> cluster_;
+    [[nodiscard]] const std::string& bootstrap() const { return real_ ? real_->bootstrap() : cluster_->bootstrap(); }
+
+    std::optional<cluster_process> cluster_;  // a Kafka-protocol cluster of its own process,
+    std::optional<test_kafka> real_;          // or the real three-broker one
     std::string database_;
 };
 
@@ -194,7 +206,7 @@ TEST_F(serve_saga, two_saga_processes_and_a_sigkill_take_every_step_of_every_pat
     await_terminal(api.base, ids, 60s);
     if (HasFailure()) std::cerr << log("saga-a") << log("saga-b") << log("api");
 
-    const auto payments = payment_streams(cluster_->bootstrap());
+    const auto payments = payment_streams(bootstrap());
     int happy = 0;
     int approving = 0;
     for (const auto& [id, t] : placed) {
@@ -280,7 +292,7 @@ TEST_F(serve_saga, a_saga_gateway_process_and_an_api_projections_process_take_or
     const auto visa = place(front.base, "tok_visa");
     const auto declined = place(front.base, "tok_declined");
     await_terminal(front.base, {visa, declined}, 30s);
-    const auto payments = payment_streams(cluster_->bootstrap());
+    const auto payments = payment_streams(bootstrap());
     EXPECT_EQ(order_stream(front.base, visa), happy_orders);
     EXPECT_EQ(payments.at(visa), happy_payments);
     EXPECT_EQ(read_order(front.base, visa).at("status"), "confirmed");
@@ -328,7 +340,7 @@ TEST_F(serve_saga, a_process_without_the_api_answers_health_readiness_and_metric
         EXPECT_EQ(r.header("retry-after"), "") << "retrying this process would not help";
     }
     // Nothing was appended: the refused POST never reached a handler.
-    auto orders = consume_all(cluster_->bootstrap(), "orders.events");
+    auto orders = consume_all(bootstrap(), "orders.events");
     ASSERT_TRUE(orders.has_value()) << orders.error();
     EXPECT_TRUE(orders->empty());
     auto stopped = stop_serve(worker);
@@ -388,7 +400,7 @@ TEST_F(serve_saga, a_load_of_orders_with_a_mix_of_tokens_ends_with_every_order_c
     for (const auto& v : ids) all.insert(all.end(), v.begin(), v.end());
     ASSERT_EQ(all.size(), static_cast<std::size_t>(total));
     await_terminal(server.base, all, 120s);
-    const auto payments = payment_streams(cluster_->bootstrap());
+    const auto payments = payment_streams(bootstrap());
     int confirmed = 0;
     for (const auto& id : all) {
         const json o = read_order(server.base, id);
@@ -410,6 +422,137 @@ TEST_F(serve_saga, a_load_of_orders_with_a_mix_of_tokens_ends_with_every_order_c
     EXPECT_LT(confirmed, total);
     auto stopped = stop_serve(server);
     EXPECT_TRUE(stopped.has_value() && stopped->success());
+}
+
+// ---- deterministic crash points -----------------------------------------------------
+// The saga alone in a process of its own (tests/support/saga_main.cpp), SIGKILLed at an
+// exact point of one step: right after the step's command was applied, before the
+// checkpoint moved past the record that triggered it; or right after the first checkpoint
+// that moved past the step. Started again, it takes every remaining step once: the streams
+// hold each step's event exactly once, the process took no step twice, none is missing,
+// and the order ends as it does without the crash. The API, the orders projection and the
+// gateway worker run in one `serve` beside it.
+class serve_saga_crash : public serve_saga {
+protected:
+    struct run_lines {
+        std::vector<std::string> lines;
+        [[nodiscard]] std::set<std::string> applied(const std::string& order) const {
+            std::set<std::string> out;
+            for (const auto& l : lines) {
+                const std::string prefix = "STEP " + order + " ";
+                if (!l.starts_with(prefix) || !l.ends_with(" applied")) continue;
+                out.insert(l.substr(prefix.size(), l.size() - prefix.size() - std::string_view(" applied").size()));
+            }
+            return out;
+        }
+        [[nodiscard]] std::string dump() const {
+            std::string out;
+            for (const auto& l : lines) out += l + "\n";
+            return out;
+        }
+    };
+
+    process start_saga(const std::string& crash, std::int64_t payment_timeout_ms) {
+        std::vector<std::string> argv = {SHOPSTREAM_TEST_SAGA, "--brokers", bootstrap(), "--data-dir",
+                                         (dir_.path() / "saga").string(), "--payment-timeout-ms",
+                                         std::to_string(payment_timeout_ms)};
+        if (!crash.empty()) argv.insert(argv.end(), {"--crash", crash});
+        spawn_options options(argv);
+        options.standard_error = output::append_to_file(dir_.path() / "saga.log");
+        auto child = process::spawn(options);
+        if (!child) throw std::runtime_error("cannot start the test saga: " + child.error().message);
+        auto line = child->read_line(30s);
+        if (!line || *line != "READY") throw std::runtime_error("the test saga did not start:\n" + log("saga"));
+        // Orders are placed once it owns its partitions (the mock's join takes seconds).
+        line = child->read_line(70s);
+        if (!line || *line != "ASSIGNED") throw std::runtime_error("the test saga got no partitions:\n" + log("saga"));
+        return std::move(*child);
+    }
+
+    // Lines until one starts with `prefix` (true) or none comes within `within`.
+    static bool read_until(process& p, std::string_view prefix, std::chrono::milliseconds within, run_lines& into) {
+        const auto deadline = std::chrono::steady_clock::now() + within;
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto line = p.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now()));
+            if (!line) return false;
+            into.lines.push_back(*line);
+            if (line->starts_with(prefix)) return true;
+        }
+        return false;
+    }
+
+    struct expected {
+        std::string status;  // of the order at the end
+        names orders;
+        names payments;
+        std::set<std::string> steps;  // every step taken, once, over both runs
+    };
+
+    void crash_and_restart(const std::string& crash, const std::string& token, std::int64_t payment_timeout_ms,
+                           const expected& want, const std::vector<std::string>& front_extra = {}) {
+        auto front = serve("front", "api,projections,gateway", front_extra);
+        auto first = start_saga(crash, payment_timeout_ms);
+        const auto id = place(front.base, token);
+        run_lines before;
+        ASSERT_TRUE(read_until(first, "CRASH ", 90s, before)) << before.dump() << log("saga") << log("front");
+        EXPECT_NE(before.lines.back().find(id), std::string::npos) << before.lines.back();
+        const auto killed = first.wait_for(10s);
+        ASSERT_TRUE(killed.has_value());
+        EXPECT_TRUE(killed->signaled && killed->signal == SIGKILL) << killed->describe();
+        const auto step = crash.substr(crash.find(':') + 1);
+        EXPECT_TRUE(before.applied(id).contains(step)) << before.dump();
+
+        auto second = start_saga("", payment_timeout_ms);
+        ASSERT_TRUE(eventually([&] { return terminal(read_order(front.base, id)); }, 60s, 100ms))
+            << read_order(front.base, id).dump() << before.dump() << log("saga");
+        const json o = read_order(front.base, id);
+        EXPECT_EQ(o.at("status"), want.status) << o.dump();
+        EXPECT_TRUE(eventually([&] { return order_stream(front.base, id) == want.orders; }, 10s, 100ms))
+            << ::testing::PrintToString(order_stream(front.base, id));
+        const auto payments = payment_streams(bootstrap());
+        EXPECT_EQ(payments.contains(id) ? payments.at(id) : names{}, want.payments);
+
+        ASSERT_TRUE(second.send_signal(SIGTERM).has_value());
+        run_lines after;
+        EXPECT_TRUE(read_until(second, "STOPPED", 30s, after)) << after.dump() << log("saga");
+        const auto stopped = second.wait_for(10s);
+        EXPECT_TRUE(stopped.has_value() && stopped->success());
+        std::set<std::string> twice;
+        std::set<std::string> all = before.applied(id);
+        for (const auto& s : after.applied(id)) {
+            if (!all.insert(s).second) twice.insert(s);
+        }
+        EXPECT_TRUE(twice.empty()) << "applied again after the restart: " << ::testing::PrintToString(twice)
+                                   << "\n" << before.dump() << "----\n" << after.dump();
+        EXPECT_EQ(all, want.steps) << before.dump() << "----\n" << after.dump();
+        auto front_stopped = stop_serve(front);
+        EXPECT_TRUE(front_stopped.has_value() && front_stopped->success());
+    }
+
+    const expected happy{"confirmed", happy_orders, happy_payments,
+                         {"request_payment", "confirm_order", "capture_payment", "record_capture"}};
+    const expected timed_out{"cancelled", declined_orders, {"payment_requested"}, {"request_payment", "reject_timeout"}};
+};
+
+TEST_F(serve_saga_crash, killed_after_confirming_before_the_checkpoint_the_order_is_confirmed_and_captured_once) {
+    crash_and_restart("after_step:confirm_order", "tok_visa", 30'000, happy);
+}
+
+// The provider answers in 1 s: the checkpoint passes the placement while the
+// authorization is pending, the authorization is recorded while the saga is down, and the
+// saga started again confirms and captures once.
+TEST_F(serve_saga_crash, killed_right_after_the_checkpoint_past_the_request_an_authorization_meanwhile_is_confirmed_once) {
+    auto gateway = start_fake_gateway("127.0.0.1:0", {"--latency", "1s"});
+    crash_and_restart("after_checkpoint:request_payment", "tok_visa", 30'000, happy, {"--payment-gateway", gateway.url});
+}
+
+TEST_F(serve_saga_crash, killed_after_requesting_a_payment_that_never_answers_the_deadline_fires_once_after_restart) {
+    crash_and_restart("after_step:request_payment", "tok_timeout", 3'000, timed_out);
+}
+
+TEST_F(serve_saga_crash, killed_right_after_the_checkpoint_past_the_request_the_held_deadline_fires_once) {
+    crash_and_restart("after_checkpoint:request_payment", "tok_timeout", 3'000, timed_out);
 }
 
 }  // namespace
