@@ -249,6 +249,14 @@ int run_cli(int argc, char** argv) {
         ->envname("SHOPSTREAM_PAYMENT_TIMEOUT")
         ->type_name("DURATION")
         ->capture_default_str();
+    serve->add_option("--payment-breaker", serve_options.payment_breaker,
+                      "the payment provider's circuit breaker, RATE/CALLS/WINDOW/OPEN: it opens when at least "
+                      "RATE (0 to 1) of the provider calls within WINDOW failed (no answer in time, a 5xx, the "
+                      "connection refused; a decline is an answer), once there were at least CALLS of them, and "
+                      "stays open for OPEN before one probe call")
+        ->envname("SHOPSTREAM_PAYMENT_BREAKER")
+        ->type_name("RATE/CALLS/WINDOW/OPEN")
+        ->capture_default_str();
     serve->add_option("--kafka-config", serve_options.kafka_config,
                       "a librdkafka setting for every Kafka client, KEY=VALUE (repeatable): security.protocol, "
                       "sasl.mechanism, sasl.username, sasl.password, ssl.ca.location, ...; secrets are never logged")

@@ -201,6 +201,11 @@ int run_serve(const serve_config& config) {
                      payment_timeout ? "must be more than 0" : payment_timeout.error().c_str());
         return exit_usage;
     }
+    const auto breaker = parse_breaker(config.payment_breaker);
+    if (!breaker) {
+        std::fprintf(stderr, "shopstream serve: --payment-breaker: %s (see --help)\n", breaker.error().c_str());
+        return exit_usage;
+    }
     if (auto gateway = check_payment_gateway(config.payment_gateway); !gateway) {
         std::fprintf(stderr, "shopstream serve: --payment-gateway: %s (see --help)\n", gateway.error().c_str());
         return exit_usage;
@@ -618,7 +623,8 @@ int run_serve(const serve_config& config) {
                                                                 &service_metrics.commands());
     saga_roles_config saga_config{roles->saga, roles->gateway, config.payment_gateway, *payment_timeout,
                                   std::chrono::milliseconds(2'000), bootstrap,
-                                  mock ? eventstore::embedded_fetch_wait : std::chrono::milliseconds(5), kafka_settings};
+                                  mock ? eventstore::embedded_fetch_wait : std::chrono::milliseconds(5), kafka_settings,
+                                  *breaker};
     auto saga = saga_roles::start(saga_config, *orders, *payments, **store, **tail, service_metrics);
     if (!saga) {
         spdlog::error("{}", saga.error());

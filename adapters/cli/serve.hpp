@@ -65,6 +65,7 @@ struct serve_config {
     std::string roles = "api,saga,gateway,projections";
     std::string payment_gateway = "simulator";  // or the URL of a provider (fake-gateway)
     std::string payment_timeout = "30s";        // a pending order's deadline for its payment
+    std::string payment_breaker = "0.5/20/10s/5s";  // parse_breaker (serve_saga.hpp)
 };
 
 // "HOST:PORT" or "[V6]:PORT" → (host, port); nullopt when it is not of that form.
