@@ -199,12 +199,21 @@ int main(int argc, char** argv) {
                                                       std::chrono::milliseconds(200), std::chrono::seconds(30), group},
                                                      engine, **tail);
         if (!worker || !runtime) return std::fprintf(stderr, "cannot start the saga or the worker\n"), 1;
+        // Both groups hold every partition (the mock makes a new member wait about
+        // session.timeout.ms - 1 s): the catch-up proper starts there.
+        const auto everything = static_cast<std::size_t>(partitions) * 2;  // primary + co-partitioned topic
+        while ((*runtime)->consumer().owned().size() < everything || (*worker)->consumer().owned().size() < everything / 2) {
+            if (clock_type::now() - t_catch > std::chrono::seconds(60)) return std::fprintf(stderr, "the groups did not form\n"), 1;
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polled: the consumer has no join callback
+        }
+        const auto t_joined = clock_type::now();
         if (!await_completed(observer, count, std::chrono::seconds(600))) {
             return std::fprintf(stderr, "catch-up: only %ld of %d orders completed\n", observer.completed(), count), 1;
         }
-        const double catch_s = std::chrono::duration<double>(clock_type::now() - t_catch).count();
-        std::printf("catch-up  %8.0f orders/s (%.2f of the ceiling; includes the groups' join, %.1f s)\n",
-                    count / catch_s, (count / catch_s) / (ceiling_commits / 6), catch_s);
+        const double join_s = std::chrono::duration<double>(t_joined - t_catch).count();
+        const double catch_s = std::chrono::duration<double>(clock_type::now() - t_joined).count();
+        std::printf("catch-up  %8.0f orders/s (%.2f of the ceiling) after the groups' join (%.1f s)\n", count / catch_s,
+                    (count / catch_s) / (ceiling_commits / 6), join_s);
 
         const auto t_live = clock_type::now();
         (void)place_orders(orders, observer, "live", count, inflight, 0);

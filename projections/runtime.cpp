@@ -107,6 +107,10 @@ struct runtime::impl {
     std::set<partition_key> not_caught_up;
     std::optional<std::string> failure;
     std::optional<model_outage> outage;  // written by the runtime thread only
+    // The outage that ended last, until a batch is written after it: a model that reads but
+    // refuses writes fails again right after each resume, and that failure continues the
+    // outage (its backoff and start) instead of starting a new one. Runtime thread only.
+    std::optional<model_outage> resumed_from;
     bool assigned = false;                // consumer_group: a rebalance handed partitions over
     struct waiter {
         partition_key where;
@@ -423,8 +427,14 @@ void runtime::impl::model_failed(const es::error& e, std::string message) {
 void runtime::impl::schedule_retry(std::string message) {
     const auto now = clock::now();
     std::int64_t attempts = 0;
+    auto since = now;
     if (outage) {
         attempts = outage->attempts;
+        since = outage->since;
+    } else if (resumed_from) {
+        attempts = resumed_from->attempts;
+        since = resumed_from->since;
+        spdlog::debug("projection {}: {} failed again before a batch was written: {}", model.name(), holder, message);
     } else {
         spdlog::warn("projection {}: {}; retrying with backoff, every partition resumes at the model's checkpoints",
                      model.name(), message);
@@ -435,7 +445,7 @@ void runtime::impl::schedule_retry(std::string message) {
     delay = std::min(delay, std::max<std::int64_t>(1, ceiling));
     thread_local std::mt19937_64 rng{std::random_device{}()};
     delay -= std::uniform_int_distribution<std::int64_t>(0, delay / 2)(rng);
-    model_outage next{std::move(message), attempts, outage ? outage->since : now, now + std::chrono::milliseconds(delay)};
+    model_outage next{std::move(message), attempts, since, now + std::chrono::milliseconds(delay)};
     std::lock_guard lock(mu);
     outage = std::move(next);
 }
@@ -501,10 +511,11 @@ void runtime::impl::try_resuming() {
         ended = std::move(*outage);
         outage.reset();
     }
-    spdlog::info("projection {}: {} answers again after {} tries in {} ms; {} partitions resumed at its checkpoints",
-                 model.name(), holder, ended.attempts,
-                 std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - ended.since).count(),
-                 starts->size());
+    // "Answers again" is said once a batch is written (write_pending): a model that reads
+    // but refuses writes would otherwise say it after every try.
+    spdlog::debug("projection {}: {} answered try {}; {} partitions resumed at its checkpoints", model.name(), holder,
+                  ended.attempts, starts->size());
+    resumed_from = std::move(ended);
     fire_reached();  // the batch that failed may have been committed after all
 }
 
@@ -601,7 +612,9 @@ result<es::kafka::handle, es::error> runtime::impl::make_dlq() {
     if (!conf) return fail(std::move(conf.error()));
     rd_kafka_conf_set_opaque(conf->get(), &reports);
     rd_kafka_conf_set_dr_msg_cb(conf->get(), &on_dlq_delivery);
-    return es::kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+    auto client = es::kafka::make_client(RD_KAFKA_PRODUCER, std::move(*conf));
+    if (client && options.on_dlq_client) options.on_dlq_client(client->get());
+    return client;
 }
 
 void runtime::impl::dlq_unavailable(std::string message) {
@@ -818,6 +831,12 @@ void runtime::impl::write_pending() {
         }
         refusals = std::move(*written);
         identity_to_record.reset();
+        if (resumed_from) {  // the model takes writes again: the outage is over
+            spdlog::info("projection {}: {} answers again after {} tries in {} ms; every partition resumed at its checkpoints",
+                         model.name(), holder, resumed_from->attempts,
+                         std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - resumed_from->since).count());
+            resumed_from.reset();
+        }
     }
     if (!refusals.empty() && !handed_over) {
         fail_runtime("the " + std::string(model.name()) + " model committed " + std::to_string(refusals.size()) +

@@ -37,7 +37,9 @@
 // was stored, or all of it), pauses its partitions and tries the model again after a
 // bounded exponential backoff with jitter (retry_initial doubling up to retry_max); once
 // the model answers it re-reads the checkpoints and resumes every partition there, so no
-// record is applied twice or skipped. outage() says so meanwhile (/readyz, /metrics). An
+// record is applied twice or skipped. A model that fails again before a batch is written
+// after the resume (it reads but refuses writes) continues the outage: the backoff goes
+// on growing from where it was. outage() says so meanwhile (/readyz, /metrics). An
 // assignment met while the model is away is taken the same way. The model's and the DLQ's
 // failures are retried; an unreadable commit or another log still stop it.
 //
@@ -51,6 +53,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -61,6 +64,8 @@
 #include "eventstore/errc.hpp"
 #include "eventstore/log_ports.hpp"
 #include "projections/read_model.hpp"
+
+struct rd_kafka_s;  // librdkafka's client (rd_kafka_t), for the test seam below
 
 namespace shopstream::projections {
 
@@ -83,6 +88,11 @@ struct runtime_options {
     std::chrono::milliseconds retry_max{5'000};
     // Passed to librdkafka as they are (consumer, DLQ producer and identity clients).
     std::map<std::string, std::string> extra;
+    // Test seam: called on the runtime's thread (or in start()) with every DLQ producer it
+    // makes, the first and each replacement after a fatal error, so a test can inject
+    // faults into a client the runtime keeps private (rd_kafka_test_fatal_error). The
+    // client stays the runtime's: do not keep it past the runtime.
+    std::function<void(rd_kafka_s*)> on_dlq_client;
 };
 
 // One partition the runtime reads: everything below `applied` is in the model; `log_end`

@@ -28,6 +28,8 @@ packages=(
   libjwt-dev librestinio-dev libasio-dev libhttp-parser-dev libssl-dev
   # the payment gateway's HTTP client (adapters/payment/http_gateway, issue 12)
   libcurl4-openssl-dev
+  # the allocator of the release binary and the benchmarks (CMakeLists.txt, SHOPSTREAM_JEMALLOC)
+  libjemalloc-dev
   # end-to-end tests speak HTTP to the binary through curl, and read /metrics with a
   # foreign Prometheus parser
   curl python3-prometheus-client

@@ -62,7 +62,7 @@ public:
     }
     result<std::vector<projections::refusal>, es::error> write_batch(const projections::batch& b) override {
         std::lock_guard lock(mu_);
-        if (failing_ == failing::before_storing) return fail(unreachable());
+        if (failing_ == failing::before_storing || failing_ == failing::writes) return fail(unreachable());
         std::vector<projections::refusal> refused;
         for (const auto& c : b.commits) {
             if (c.aggregate_id.starts_with("refuse-")) {
@@ -86,8 +86,9 @@ public:
     }
 
     // What the model does: before_storing, every call fails (PostgreSQL away);
-    // after_storing, write_batch stores the batch and then fails (its answer lost).
-    enum class failing : std::uint8_t { no, before_storing, after_storing };
+    // after_storing, write_batch stores the batch and then fails (its answer lost);
+    // writes, it reads but every write_batch fails (a database that refuses writes).
+    enum class failing : std::uint8_t { no, before_storing, after_storing, writes };
     void fail_writes(failing how) {
         std::lock_guard lock(mu_);
         failing_ = how;
@@ -161,6 +162,30 @@ std::string commit_value(const std::string& id, std::uint64_t expected, const st
     return {bytes.begin(), bytes.end()};
 }
 
+// The DLQ producers the runtime makes, through its test seam (runtime_options::on_dlq_client).
+class dlq_clients {
+public:
+    void attach(projections::runtime_options& o) {
+        o.on_dlq_client = [this](rd_kafka_t* c) {
+            std::lock_guard lock(mu_);
+            made_.push_back(c);
+        };
+    }
+    std::size_t count() const {
+        std::lock_guard lock(mu_);
+        return made_.size();
+    }
+    // The first one (alive until the runtime replaces it).
+    rd_kafka_t* first() const {
+        std::lock_guard lock(mu_);
+        return made_.at(0);
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::vector<rd_kafka_t*> made_;
+};
+
 constexpr int partitions = 4;
 
 class projection_runtime : public ::testing::Test {
@@ -194,12 +219,33 @@ protected:
         return o;
     }
 
+    // options() with a short backoff for the outage tests.
+    projections::runtime_options with_backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max) const {
+        auto o = options();
+        o.retry_initial = initial;
+        o.retry_max = max;
+        return o;
+    }
+
     std::unique_ptr<runtime> start(projections::read_model& model, projections::runtime_options o) {
         auto r = runtime::start(std::move(o), model);
         EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
         return r ? std::move(*r) : nullptr;
     }
     std::unique_ptr<runtime> start(projections::read_model& model) { return start(model, options()); }
+
+    // A runtime with a short backoff whose DLQ clients `clients` sees, once its first
+    // commit ("cmd-0") is applied; nullptr (and a test failure) if it did not start.
+    std::unique_ptr<runtime> start_watching_the_dlq(memory_model& model, dlq_clients& clients) {
+        auto o = with_backoff(20ms, 200ms);
+        o.dlq_timeout = 5s;
+        clients.attach(o);
+        auto r = start(model, o);
+        if (r == nullptr) return nullptr;
+        await(*r, produce_commit("sku-1~c-1", 0, "cmd-0", {submitted("sku-1~c-1")}));
+        EXPECT_EQ(clients.count(), 1U);
+        return r;
+    }
 
     static void await(runtime& r, es::position p) {
         auto done = r.wait_for_position(es::context::reviews, p, es::clock::now() + 10s);
@@ -462,10 +508,7 @@ TEST_F(projection_runtime, after_a_restart_it_resumes_at_the_models_checkpoints_
 // also after a batch the model stored but answered as failed: every commit once.
 TEST_F(projection_runtime, a_failing_model_is_retried_with_backoff_and_resumed_at_its_checkpoints_applying_each_commit_once) {
     memory_model model;
-    auto o = options();
-    o.retry_initial = 20ms;
-    o.retry_max = 200ms;
-    auto r = start(model, o);
+    auto r = start(model, with_backoff(20ms, 200ms));
     ASSERT_NE(r, nullptr);
     std::vector<es::position> all;
     const auto produce_some = [&](int from) {
@@ -501,15 +544,44 @@ TEST_F(projection_runtime, a_failing_model_is_retried_with_backoff_and_resumed_a
     EXPECT_EQ(commands.size(), 30U);
 }
 
+// A model that reads but refuses writes answers every resume and fails the write right
+// after it: that is one outage whose backoff goes on growing, not a new one every time.
+TEST_F(projection_runtime, a_model_that_reads_but_refuses_writes_is_one_outage_with_a_growing_backoff) {
+    memory_model model;
+    auto r = start(model, with_backoff(5ms, 80ms));
+    ASSERT_NE(r, nullptr);
+    await(*r, produce_commit("sku-1~c-1", 0, "cmd-0", {submitted("sku-1~c-1")}));
+    model.fail_writes(memory_model::failing::writes);
+    const auto refused = produce_commit("sku-2~c-1", 0, "cmd-1", {submitted("sku-2~c-1")});
+    ASSERT_TRUE(testing::eventually([&] { return r->outage().has_value(); }, 10s));
+    const auto first = r->outage();
+    ASSERT_TRUE(first.has_value());
+    // Each try resumes (the model reads) and the write after it fails: the count of tries
+    // goes on (it started again at 0 on every resume before).
+    ASSERT_TRUE(testing::eventually([&] {
+        const auto now = r->outage();
+        return now.has_value() && now->attempts >= 5;
+    }, 10s)) << "tries: " << r->stats().model_retries;
+    const auto later = r->outage();
+    ASSERT_TRUE(later.has_value());
+    EXPECT_EQ(later->since, first->since);  // the same outage
+    EXPECT_FALSE(r->failure().has_value()) << *r->failure();
+
+    model.fail_writes(memory_model::failing::no);
+    await(*r, refused);
+    EXPECT_TRUE(testing::eventually([&] { return !r->outage().has_value(); }, 10s));
+    std::set<std::string> commands;
+    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    EXPECT_EQ(commands, (std::set<std::string>{"cmd-0", "cmd-1"}));
+}
+
 // A DLQ that refuses the copy of a record the runtime skips is waited out like a failing
 // model, not a stop: the batch is not written, the runtime tries again after the backoff,
 // and once the DLQ takes the copy the record is in it and the commit after it applied once.
 TEST_F(projection_runtime, a_dlq_that_refuses_a_copy_is_retried_and_the_record_is_never_skipped_silently) {
     SHOPSTREAM_SKIP_ON_REAL_KAFKA(*kafka_, "produce errors injected with rd_kafka_mock_push_request_errors");
     memory_model model;
-    auto o = options();
-    o.retry_initial = 20ms;
-    o.retry_max = 200ms;
+    auto o = with_backoff(20ms, 200ms);
     o.dlq_timeout = 2s;
     auto r = start(model, o);
     ASSERT_NE(r, nullptr);
@@ -542,6 +614,80 @@ TEST_F(projection_runtime, a_dlq_that_refuses_a_copy_is_retried_and_the_record_i
     ASSERT_TRUE(dlq.has_value()) << dlq.error();
     ASSERT_GE(dlq->size(), 1U);
     for (const auto& rec : *dlq) EXPECT_EQ(rec.value, "not a flatbuffer");
+}
+
+// Raises a fatal error in a librdkafka client, as the idempotent producer does on a
+// sequence it cannot recover.
+void raise_fatal_error(rd_kafka_t* client) {
+    ASSERT_EQ(rd_kafka_test_fatal_error(client, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "injected by the test"),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+// What the two fatal-DLQ tests check once the runtime got past the poison record: it kept
+// running, the commits around the record are in the model once each, and the record's
+// copy is in the DLQ.
+void expect_poison_copied_and_the_rest_applied_once(const testing::test_kafka& kafka, const memory_model& model,
+                                                    const runtime& r) {
+    EXPECT_FALSE(r.failure().has_value()) << *r.failure();
+    EXPECT_FALSE(r.outage().has_value());
+    std::set<std::string> commands;
+    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    EXPECT_EQ(commands, (std::set<std::string>{"cmd-0", "cmd-1"}));
+    auto dlq = testing::consume_all(kafka.bootstrap(), es::dlq_topic_of(es::context::reviews), 20s);
+    ASSERT_TRUE(dlq.has_value()) << dlq.error();
+    ASSERT_GE(dlq->size(), 1U);
+    for (const auto& rec : *dlq) EXPECT_EQ(rec.value, "not a flatbuffer");
+}
+
+// An idempotent producer that raised a fatal error refuses every later record. The DLQ's,
+// met before a copy, is replaced first, and the copy goes through the new client.
+TEST_F(projection_runtime, a_dlq_producer_that_raised_a_fatal_error_is_replaced_before_the_next_copy) {
+    memory_model model;
+    dlq_clients clients;
+    auto r = start_watching_the_dlq(model, clients);
+    ASSERT_NE(r, nullptr);
+    raise_fatal_error(clients.first());
+
+    const auto poison = produce({"sku-9~c-1", "not a flatbuffer", {}});
+    const auto good = produce_commit("sku-9~c-1", 0, "cmd-1", {submitted("sku-9~c-1")});
+    await(*r, poison);
+    await(*r, good);
+    EXPECT_EQ(clients.count(), 2U);
+    expect_poison_copied_and_the_rest_applied_once(*kafka_, model, *r);
+}
+
+// A fatal error while the DLQ client still holds a copy: the copy is failed (purged and
+// counted), the batch is not written, and after the backoff the copy is made again by the
+// new client; the record is never skipped.
+TEST_F(projection_runtime, a_dlq_producer_that_raises_a_fatal_error_holding_a_copy_is_replaced_and_the_copy_made_again) {
+    SHOPSTREAM_SKIP_ON_REAL_KAFKA(*kafka_, "produce answers delayed with rd_kafka_mock_broker_push_request_error_rtts");
+    memory_model model;
+    dlq_clients clients;
+    auto r = start_watching_the_dlq(model, clients);
+    ASSERT_NE(r, nullptr);
+    // Every broker answers its next ProduceRequests 1.5 s late: the test's own two records
+    // take at most two of them on a broker, the runtime's copy one of the others.
+    constexpr std::int16_t produce_api_key = 0;  // Kafka's Produce (rdkafka_protocol.h is not installed)
+    const int brokers = kafka_->mock_cluster()->broker_count();
+    kafka_->mock_cluster()->request([brokers](rd_kafka_mock_cluster_t* m) {
+        for (std::int32_t broker = 1; broker <= brokers; ++broker) {
+            const auto late = rd_kafka_mock_broker_push_request_error_rtts(
+                m, broker, produce_api_key, 4, RD_KAFKA_RESP_ERR_NO_ERROR, 1500, RD_KAFKA_RESP_ERR_NO_ERROR, 1500,
+                RD_KAFKA_RESP_ERR_NO_ERROR, 1500, RD_KAFKA_RESP_ERR_NO_ERROR, 1500);
+            if (late != RD_KAFKA_RESP_ERR_NO_ERROR) return late;
+        }
+        return RD_KAFKA_RESP_ERR_NO_ERROR;
+    });
+    const auto poison = produce({"sku-9~c-1", "not a flatbuffer", {}});
+    // The copy is in the first client, its answer still to come (for 1.5 s).
+    ASSERT_TRUE(testing::eventually([&] { return rd_kafka_outq_len(clients.first()) > 0; }, 10s));
+    raise_fatal_error(clients.first());
+    const auto good = produce_commit("sku-9~c-1", 0, "cmd-1", {submitted("sku-9~c-1")});
+    await(*r, poison);
+    await(*r, good);
+    EXPECT_EQ(clients.count(), 2U);
+    EXPECT_GE(r->stats().model_retries, 1);  // the batch that held the copy waited out the DLQ
+    expect_poison_copied_and_the_rest_applied_once(*kafka_, model, *r);
 }
 
 TEST_F(projection_runtime, a_model_from_another_log_is_refused_naming_the_data_to_delete) {
