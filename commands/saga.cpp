@@ -275,7 +275,8 @@ saga_reaction saga_engine::react_sync(const domain::order_id& order, saga_trigge
 
 result<std::unique_ptr<saga_runtime>, es::error> saga_runtime::start(saga_runtime_options options, saga_engine& engine,
                                                                      es::commit_tail& tail,
-                                                                     std::function<domain::timestamp_ms()> now) {
+                                                                     std::function<domain::timestamp_ms()> now,
+                                                                     commit_observer on_committed) {
     consumer_options c;
     c.bootstrap_servers = options.bootstrap_servers;
     c.group_id = options.group_id;
@@ -286,6 +287,7 @@ result<std::unique_ptr<saga_runtime>, es::error> saga_runtime::start(saga_runtim
     c.fetch_wait = options.fetch_wait;
     c.extra = options.extra;
     c.now = now;
+    c.on_committed = std::move(on_committed);
     const auto apply_timeout = options.apply_timeout;
     auto clock_now = now ? now : std::function<domain::timestamp_ms()>(&system_now_ms);
     auto handler = [&engine, &tail, apply_timeout, clock_now](const consumed_record& record, record_done done) {

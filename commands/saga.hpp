@@ -52,7 +52,11 @@ class saga_observer {
 public:
     virtual ~saga_observer() = default;
     // One step handed to a command handler and its answer ("applied", "duplicate",
-    // "unchanged", "rejected", or the failure that makes it retried).
+    // "unchanged", "rejected", or the failure that makes it retried). Called once the
+    // answer came (an applied step's commit is in the log and in the store) and before the
+    // reaction goes on: the record that triggered it is not done yet, so the runtime's
+    // checkpoint is still below it (the crash tests' "after a step, before its checkpoint"
+    // point, tests/support/saga_main.cpp).
     virtual void on_step(const domain::order_id& order, domain::saga::step step, std::string_view outcome) noexcept = 0;
     // A saga entered `stage` through a step this process took.
     virtual void on_stage(domain::saga::stage stage) noexcept = 0;
@@ -115,10 +119,11 @@ struct saga_runtime_options {
 
 class saga_runtime {
 public:
-    // `engine` and `tail` (the local store's) must outlive the runtime.
+    // `engine` and `tail` (the local store's) must outlive the runtime. `on_committed` is
+    // the consumer's test seam (consumer_options::on_committed); the product passes none.
     [[nodiscard]] static result<std::unique_ptr<saga_runtime>, eventstore::error> start(
         saga_runtime_options options, saga_engine& engine, eventstore::commit_tail& tail,
-        std::function<domain::timestamp_ms()> now = {});
+        std::function<domain::timestamp_ms()> now = {}, commit_observer on_committed = {});
     ~saga_runtime();
 
     [[nodiscard]] const partitioned_consumer& consumer() const noexcept { return *consumer_; }

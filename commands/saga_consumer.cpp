@@ -157,12 +157,22 @@ struct partitioned_consumer::impl {
             if (list->cnt > 0) ++stats.commits;
         }
         if (list->cnt == 0) return;
-        const auto err = rd_kafka_commit(consumer.get(), list.get(), sync ? 0 : 1);
+        const bool observed = static_cast<bool>(options.on_committed);
+        const auto err = rd_kafka_commit(consumer.get(), list.get(), sync || observed ? 0 : 1);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
             spdlog::warn("consumer group {}: cannot commit offsets: {} (they are committed again later)",
                          options.group_id, rd_kafka_err2str(err));
             std::lock_guard lock(mu);
             for (auto& [key, state] : owned) state.last_committed = log_offset(-1);
+            return;
+        }
+        if (observed) {
+            std::map<owned_partition, log_offset> committed;
+            {
+                std::lock_guard lock(mu);
+                for (const auto& [key, state] : owned) committed.emplace(key, state.last_committed);
+            }
+            options.on_committed(committed);
         }
     }
 

@@ -68,6 +68,16 @@ using record_handler = std::function<void(const consumed_record&, record_done)>;
 // The wall clock the holds are measured on (injected for tests).
 using wall_now = std::function<std::int64_t()>;
 
+struct owned_partition {
+    eventstore::context ctx = eventstore::context::orders;
+    eventstore::partition_id partition{0};
+    friend bool operator==(const owned_partition&, const owned_partition&) = default;
+    friend auto operator<=>(const owned_partition&, const owned_partition&) = default;
+};
+
+// Offsets committed and acknowledged, the next to read per partition owned.
+using commit_observer = std::function<void(const std::map<owned_partition, eventstore::log_offset>&)>;
+
 struct consumer_options {
     std::string bootstrap_servers;
     std::string group_id;
@@ -80,13 +90,12 @@ struct consumer_options {
     wall_now now;  // empty: the system clock
     // Passed to librdkafka as they are; they win.
     std::map<std::string, std::string> extra;
-};
-
-struct owned_partition {
-    eventstore::context ctx = eventstore::context::orders;
-    eventstore::partition_id partition{0};
-    friend bool operator==(const owned_partition&, const owned_partition&) = default;
-    friend auto operator<=>(const owned_partition&, const owned_partition&) = default;
+    // A test seam (the saga crash tests' "right after the checkpoint" point,
+    // tests/support/saga_main.cpp), empty in the product: called on the consumer's thread
+    // once the group coordinator acknowledged a commit, with the committed offset (the
+    // next to read) of every partition owned. Set, every commit is synchronous, so the
+    // call follows the acknowledgement.
+    commit_observer on_committed;
 };
 
 struct consumer_stats {

@@ -226,9 +226,13 @@ int run_cli(int argc, char** argv) {
                       "http://HOST:PORT' as the second line on stdout")
         ->envname("SHOPSTREAM_HEALTH_LISTEN");
     serve->add_option("--roles", serve_options.roles,
-                      "the parts this process runs, comma-separated: api, saga (the order/payment saga), gateway "
-                      "(the payment gateway worker), projections; saga and gateway may be left out to run them "
-                      "in other processes")
+                      "the parts this process runs, comma-separated, any non-empty subset of: api (the HTTP API "
+                      "and the local reviews replica that serves review queries), saga (the order/payment saga), "
+                      "gateway (the payment gateway worker), projections (the orders projection's share of the "
+                      "shared PostgreSQL model, through a consumer group). Without api the listener answers only "
+                      "/healthz, /readyz and /metrics and every other request 503 (problem api-not-served); an api "
+                      "process without projections serves order queries from the model other processes feed. "
+                      "/readyz checks only what the roles run; --postgres is needed only with api or projections")
         ->envname("SHOPSTREAM_ROLES")
         ->type_name("LIST")
         ->capture_default_str();
@@ -244,6 +248,14 @@ int run_cli(int argc, char** argv) {
                       "(payment_timeout), e.g. 30s, 500ms")
         ->envname("SHOPSTREAM_PAYMENT_TIMEOUT")
         ->type_name("DURATION")
+        ->capture_default_str();
+    serve->add_option("--payment-breaker", serve_options.payment_breaker,
+                      "the payment provider's circuit breaker, RATE/CALLS/WINDOW/OPEN: it opens when at least "
+                      "RATE (0 to 1) of the provider calls within WINDOW failed (no answer in time, a 5xx, the "
+                      "connection refused; a decline is an answer), once there were at least CALLS of them, and "
+                      "stays open for OPEN before one probe call")
+        ->envname("SHOPSTREAM_PAYMENT_BREAKER")
+        ->type_name("RATE/CALLS/WINDOW/OPEN")
         ->capture_default_str();
     serve->add_option("--kafka-config", serve_options.kafka_config,
                       "a librdkafka setting for every Kafka client, KEY=VALUE (repeatable): security.protocol, "

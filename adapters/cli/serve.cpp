@@ -177,17 +177,33 @@ int run_serve(const serve_config& config) {
             return exit_usage;
         }
     }
+    // --roles: any non-empty subset (serve_saga.hpp). Every process keeps the state store,
+    // the tail and the command handlers (the api decides on them, the saga and the gateway
+    // worker issue their commands through them); the rest is per role:
+    //   api          the HTTP API (without it the listener answers only /healthz, /readyz
+    //                and /metrics: http::server_options::api), and the reviews replica,
+    //                which serves the review queries and so runs where the api runs;
+    //   projections  the orders projector's membership in its consumer group over the
+    //                shared PostgreSQL model. An api process without it serves the order
+    //                queries from that model all the same; read-your-writes waits on the
+    //                checkpoint whichever process applied the position stored there;
+    //   saga, gateway  serve_saga.hpp.
+    // PostgreSQL is needed (and --postgres with --brokers) only by api and projections.
     const auto roles = parse_roles(config.roles);
-    if (!roles || !roles->api || !roles->projections) {
-        std::fprintf(stderr, "shopstream serve: --roles: %s (see --help)\n",
-                     roles ? "api and projections cannot be left out yet: every serve process runs them"
-                           : roles.error().c_str());
+    if (!roles) {
+        std::fprintf(stderr, "shopstream serve: --roles: %s (see --help)\n", roles.error().c_str());
         return exit_usage;
     }
+    const bool read_side = roles->api || roles->projections;
     const auto payment_timeout = payment::parse_duration(config.payment_timeout);
     if (!payment_timeout || payment_timeout->count() == 0) {
         std::fprintf(stderr, "shopstream serve: --payment-timeout: %s (see --help)\n",
                      payment_timeout ? "must be more than 0" : payment_timeout.error().c_str());
+        return exit_usage;
+    }
+    const auto breaker = parse_breaker(config.payment_breaker);
+    if (!breaker) {
+        std::fprintf(stderr, "shopstream serve: --payment-breaker: %s (see --help)\n", breaker.error().c_str());
         return exit_usage;
     }
     if (auto gateway = check_payment_gateway(config.payment_gateway); !gateway) {
@@ -213,12 +229,12 @@ int run_serve(const serve_config& config) {
     }
     // With a real Kafka cluster the read models must outlive this process: a PostgreSQL
     // started here would not, so it must be named.
-    if (!embedded && config.postgres.empty()) {
+    if (!embedded && config.postgres.empty() && read_side) {
         std::fprintf(stderr, "shopstream serve: --postgres is required with --brokers (see --help)\n");
         return exit_usage;
     }
     std::optional<shopstream::postgres::database_url> postgres_url;
-    if (!config.postgres.empty()) {
+    if (!config.postgres.empty() && read_side) {
         auto parsed = shopstream::postgres::database_url::parse(config.postgres);
         if (!parsed) {
             std::fprintf(stderr, "shopstream serve: --postgres: %s (see --help)\n", parsed.error().message.c_str());
@@ -280,7 +296,7 @@ int run_serve(const serve_config& config) {
     // The mock log forgets everything at exit: a store kept from it would be refused next
     // time (another log identity), so its run gets a temporary directory unless one is given.
     const bool ephemeral_log = mock;
-    const bool local_postgres_wanted = !postgres_url;
+    const bool local_postgres_wanted = !postgres_url && read_side;
     bool default_dir = false;
     if (data_dir.empty() && ephemeral_log) {
         std::string pattern = (std::filesystem::temp_directory_path() / "shopstream-XXXXXX").string();
@@ -419,7 +435,9 @@ int run_serve(const serve_config& config) {
 
     // ---- PostgreSQL (declared after `temp`: on every return it stops before the directory goes) ----
     std::unique_ptr<postgres::local_cluster> local_postgres;
-    if (postgres_url) {
+    if (!read_side) {
+        // Nothing of this process reads or writes PostgreSQL.
+    } else if (postgres_url) {
         // Fail fast, in one line, when nothing answers at --postgres (issue #4).
         if (auto reached = shopstream::postgres::ping(*postgres_url, std::chrono::seconds(5)); !reached) {
             spdlog::error("cannot reach PostgreSQL at {}: {}", postgres_url->describe(), reached.error());
@@ -462,11 +480,16 @@ int run_serve(const serve_config& config) {
             (data_dir / "postgres-password").string());
     }
     if (embedded && !mock && !kafka_checked()) return exit_environment;
-    shopstream::postgres::health postgres_health(*postgres_url);
-    http::readiness_check postgres_ready = [&postgres_health]() -> std::optional<std::string> {
-        if (auto failed = postgres_health.check()) return std::move(failed->message);
-        return std::nullopt;
-    };
+    // /readyz checks what this process's roles use, nothing else (an empty check is left out).
+    std::optional<shopstream::postgres::health> postgres_health;
+    http::readiness_check postgres_ready;
+    if (read_side) {
+        postgres_health.emplace(*postgres_url);
+        postgres_ready = [&postgres_health]() -> std::optional<std::string> {
+            if (auto failed = postgres_health->check()) return std::move(failed->message);
+            return std::nullopt;
+        };
+    }
 
     // ---- the event store ----
     eventstore::state_store::options store_options;
@@ -486,63 +509,85 @@ int run_serve(const serve_config& config) {
         spdlog::error("cannot start the tail: {}", tail.error());
         return exit_environment;
     }
-    // The reviews read model, a complete local replica in every serving process
+    // The reviews read model, a complete local replica in every process serving the API
     // (ARCHITECTURE.md decision 6), and the projection feeding it from every partition.
-    projections::reviews_model::options review_model_options;
-    if (ephemeral_log) review_model_options.durability = eventstore::lmdb::durability::relaxed;
-    auto review_model = projections::reviews_model::open(data_dir / "reviews", review_model_options);
-    if (!review_model) {
-        spdlog::error("cannot open the reviews read model: {}", review_model.error());
-        return exit_environment;
-    }
+    std::unique_ptr<projections::reviews_model> review_model;
+    std::unique_ptr<projections::runtime> review_projection;
+    std::optional<queries::review_queries> review_queries;
     projections::runtime_options projection_options;
     projection_options.bootstrap_servers = bootstrap;
     projection_options.extra = kafka_settings;
     if (mock) projection_options.fetch_wait = eventstore::embedded_fetch_wait;
-    auto review_projection = projections::runtime::start(projection_options, **review_model);
-    if (!review_projection) {
-        spdlog::error("cannot start the reviews projection: {}", review_projection.error());
-        return exit_environment;
+    if (roles->api) {
+        projections::reviews_model::options review_model_options;
+        if (ephemeral_log) review_model_options.durability = eventstore::lmdb::durability::relaxed;
+        auto opened = projections::reviews_model::open(data_dir / "reviews", review_model_options);
+        if (!opened) {
+            spdlog::error("cannot open the reviews read model: {}", opened.error());
+            return exit_environment;
+        }
+        review_model = std::move(*opened);
+        auto started = projections::runtime::start(projection_options, *review_model);
+        if (!started) {
+            spdlog::error("cannot start the reviews projection: {}", started.error());
+            return exit_environment;
+        }
+        review_projection = std::move(*started);
+        review_queries.emplace(*review_model);
     }
-    const queries::review_queries review_queries(**review_model);
 
     // The orders read model in the shared PostgreSQL (migrated here), fed through a
     // consumer group: several serve processes split its partitions (decision 6). On the
     // mock a new member waits session.timeout.ms - 1 s to join, on Kafka a dead one holds
     // its partitions that long: 6 s unless --kafka-config says otherwise.
-    auto order_model = projections::orders_model::open(*postgres_url);
-    if (!order_model) {
-        spdlog::error("cannot open the orders read model: {}", order_model.error());
-        return exit_environment;
-    }
-    projections::runtime_options order_projection_options = projection_options;
-    order_projection_options.mode = projections::assignment_mode::consumer_group;
-    // One group per model database: processes sharing a PostgreSQL split the partitions,
-    // a deployment with a PostgreSQL of its own on the same Kafka must not take half of
-    // them away (its model would lack them). Spelled otherwise for the same database, two
-    // groups each apply everything, which the model's version guard makes harmless.
-    order_projection_options.group_id = "shopstream-projection-orders " + (*order_model)->location();
-    order_projection_options.extra = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
-    for (const auto& [key, value] : kafka_settings) order_projection_options.extra[key] = value;
-    auto order_projection = projections::runtime::start(order_projection_options, **order_model);
-    if (!order_projection) {
-        spdlog::error("cannot start the orders projection: {}", order_projection.error());
-        return exit_environment;
-    }
-    auto order_queries = queries::order_queries::open({.url = *postgres_url, .cursor_key = cursor_key});
-    if (!order_queries) {
-        spdlog::error("cannot open the order queries: {}", order_queries.error());
-        return exit_environment;
-    }
-    http::readiness_check projections_ready = [&review_projection, &order_projection]() -> std::optional<std::string> {
-        for (const auto& [name, runtime] : {std::pair{"reviews", review_projection->get()},
-                                            std::pair{"orders", order_projection->get()}}) {
-            if (auto failed = runtime->failure()) return std::string(name) + " projection stopped: " + *failed;
-            if (auto away = runtime->outage()) return std::string(name) + " projection " + projections::describe(*away);
-            if (!runtime->assigned()) return std::string(name) + " projection waiting for its consumer group's assignment";
+    std::unique_ptr<projections::orders_model> order_model;
+    std::unique_ptr<projections::runtime> order_projection;
+    if (roles->projections) {
+        auto opened = projections::orders_model::open(*postgres_url);
+        if (!opened) {
+            spdlog::error("cannot open the orders read model: {}", opened.error());
+            return exit_environment;
         }
-        return std::nullopt;
-    };
+        order_model = std::move(*opened);
+        projections::runtime_options order_projection_options = projection_options;
+        order_projection_options.mode = projections::assignment_mode::consumer_group;
+        // One group per model database: processes sharing a PostgreSQL split the partitions,
+        // a deployment with a PostgreSQL of its own on the same Kafka must not take half of
+        // them away (its model would lack them). Spelled otherwise for the same database, two
+        // groups each apply everything, which the model's version guard makes harmless.
+        order_projection_options.group_id = "shopstream-projection-orders " + order_model->location();
+        order_projection_options.extra = {{"session.timeout.ms", "6000"}, {"heartbeat.interval.ms", "500"}};
+        for (const auto& [key, value] : kafka_settings) order_projection_options.extra[key] = value;
+        auto started = projections::runtime::start(order_projection_options, *order_model);
+        if (!started) {
+            spdlog::error("cannot start the orders projection: {}", started.error());
+            return exit_environment;
+        }
+        order_projection = std::move(*started);
+    }
+    // The order queries read the shared model whoever feeds it (api without projections).
+    std::unique_ptr<queries::order_queries> order_queries;
+    if (roles->api) {
+        auto opened = queries::order_queries::open({.url = *postgres_url, .cursor_key = cursor_key});
+        if (!opened) {
+            spdlog::error("cannot open the order queries: {}", opened.error());
+            return exit_environment;
+        }
+        order_queries = std::move(*opened);
+    }
+    http::readiness_check projections_ready;
+    if (review_projection || order_projection) {
+        projections_ready = [&review_projection, &order_projection]() -> std::optional<std::string> {
+            for (const auto& [name, runtime] : {std::pair{"reviews", review_projection.get()},
+                                                std::pair{"orders", order_projection.get()}}) {
+                if (runtime == nullptr) continue;  // not a role of this process
+                if (auto failed = runtime->failure()) return std::string(name) + " projection stopped: " + *failed;
+                if (auto away = runtime->outage()) return std::string(name) + " projection " + projections::describe(*away);
+                if (!runtime->assigned()) return std::string(name) + " projection waiting for its consumer group's assignment";
+            }
+            return std::nullopt;
+        };
+    }
 
     eventstore::producer_options producer_options;
     producer_options.bootstrap_servers = bootstrap;
@@ -567,8 +612,8 @@ int run_serve(const serve_config& config) {
     }
     metrics::service_metrics service_metrics(SHOPSTREAM_VERSION);  // outlives the server and the handlers
     service_metrics.watch(**tail);
-    service_metrics.watch("reviews", **review_projection);
-    service_metrics.watch("orders", **order_projection);
+    if (review_projection) service_metrics.watch("reviews", *review_projection);
+    if (order_projection) service_metrics.watch("orders", *order_projection);
     auto orders = std::make_unique<commands::order_handler>(commands::store_runtime{**store, **producer, **tail},
                                                             &service_metrics.commands());
     auto reviews = std::make_unique<commands::review_handler>(commands::store_runtime{**store, **producer, **tail},
@@ -578,7 +623,8 @@ int run_serve(const serve_config& config) {
                                                                 &service_metrics.commands());
     saga_roles_config saga_config{roles->saga, roles->gateway, config.payment_gateway, *payment_timeout,
                                   std::chrono::milliseconds(2'000), bootstrap,
-                                  mock ? eventstore::embedded_fetch_wait : std::chrono::milliseconds(5), kafka_settings};
+                                  mock ? eventstore::embedded_fetch_wait : std::chrono::milliseconds(5), kafka_settings,
+                                  *breaker};
     auto saga = saga_roles::start(saga_config, *orders, *payments, **store, **tail, service_metrics);
     if (!saga) {
         spdlog::error("{}", saga.error());
@@ -607,6 +653,7 @@ int run_serve(const serve_config& config) {
     server_options.max_connections_per_client = config.max_connections_per_client;
     server_options.header_timeout = std::chrono::milliseconds(config.header_timeout_ms);
     server_options.min_position_timeout = std::chrono::milliseconds(config.min_position_timeout_ms);
+    server_options.api = roles->api;
     if (health_listen) {
         server_options.health_host = health_listen->first;
         server_options.health_port = health_listen->second;
@@ -615,8 +662,9 @@ int run_serve(const serve_config& config) {
                                       http::server_dependencies{*orders, *reviews, **store, **tail,
                                                                 *authority, brokers, postgres_ready,
                                                                 idempotency->get(), &service_metrics,
-                                                                &review_queries, review_projection->get(),
-                                                                order_queries->get(), projections_ready,
+                                                                review_queries ? &*review_queries : nullptr,
+                                                                review_projection.get(), order_queries.get(),
+                                                                projections_ready,
                                                                 [&saga] { return (*saga)->breaker_state(); }});
     if (!server) {
         spdlog::error("{}", server.error());
@@ -633,15 +681,16 @@ int run_serve(const serve_config& config) {
         std::printf("health on http://%s:%u\n", health_host.c_str(), static_cast<unsigned>(*health_port));
     }
     std::fflush(stdout);
-    spdlog::info("HTTP API on {} (log {}, {} partitions per context, data in {})", base, bootstrap,
-                 config.partitions, data_dir.string());
+    spdlog::info("{} on {} (roles {}, log {}, {} partitions per context, data in {})",
+                 roles->api ? "HTTP API" : "no API (--roles without api): /healthz, /readyz and /metrics only", base,
+                 config.roles, bootstrap, config.partitions, data_dir.string());
 
-    if (!embedded && config.cursor_key.empty()) {  // said once serving, not before a failed start's one line
+    if (!embedded && config.cursor_key.empty() && roles->api) {  // said once serving, not before a failed start's one line
         spdlog::warn("no --cursor-key: the order list's cursors are signed with {} - every serve process sharing "
                      "this PostgreSQL must use the same key, or a cursor one issued is refused by another",
                      (data_dir / "cursor-key").string());
     }
-    if (config.jwt_secret.empty()) {
+    if (config.jwt_secret.empty() && roles->api) {
         const auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
         auto customer = authority->mint("customer-1", domain::role::customer, std::chrono::hours(24), now);
         auto admin = authority->mint("admin-1", domain::role::admin, std::chrono::hours(24), now);
@@ -678,12 +727,13 @@ int run_serve(const serve_config& config) {
     payments->stop();
     producer->reset();
     tail->reset();
-    review_projection->reset();  // its last waits still answer through the server
-    order_projection->reset();
+    review_projection.reset();  // its last waits still answer through the server
+    order_projection.reset();
     server->reset();
-    review_model->reset();
-    order_queries->reset();
-    order_model->reset();
+    review_queries.reset();
+    review_model.reset();
+    order_queries.reset();
+    order_model.reset();
     orders.reset();
     reviews.reset();
     payments.reset();

@@ -60,11 +60,12 @@ struct serve_config {
     // file's lines first, then each --kafka-config "key=value" (a later one wins).
     std::vector<std::string> kafka_config;
     std::string kafka_config_file;
-    // The parts this process runs (adapters/cli/serve_saga.hpp, parse_roles); the saga and
-    // the payment gateway worker may be left out, api and projections not yet.
+    // The parts this process runs, any non-empty subset (adapters/cli/serve_saga.hpp,
+    // parse_roles; what each means: serve.cpp at --roles).
     std::string roles = "api,saga,gateway,projections";
     std::string payment_gateway = "simulator";  // or the URL of a provider (fake-gateway)
     std::string payment_timeout = "30s";        // a pending order's deadline for its payment
+    std::string payment_breaker = "0.5/20/10s/5s";  // parse_breaker (serve_saga.hpp)
 };
 
 // "HOST:PORT" or "[V6]:PORT" → (host, port); nullopt when it is not of that form.

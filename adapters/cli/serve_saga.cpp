@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <charconv>
+#include <tuple>
 #include <optional>
 #include <set>
 #include <vector>
@@ -135,6 +137,37 @@ result<serve_roles, std::string> parse_roles(std::string_view text) {
     return r;
 }
 
+result<payment::breaker_settings, std::string> parse_breaker(std::string_view text) {
+    const auto wrong = [&](std::string why) {
+        return fail("expected RATE/CALLS/WINDOW/OPEN such as 0.5/20/10s/5s, got '" + std::string(text) + "': " + why);
+    };
+    std::vector<std::string_view> parts;
+    for (std::size_t start = 0;;) {
+        const auto slash = text.find('/', start);
+        parts.push_back(text.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start));
+        if (slash == std::string_view::npos) break;
+        start = slash + 1;
+    }
+    if (parts.size() != 4) return wrong("four parts separated by '/'");
+    payment::breaker_settings b;
+    auto [rate_end, rate_ec] = std::from_chars(parts[0].data(), parts[0].data() + parts[0].size(), b.failure_rate);
+    if (parts[0].empty() || rate_ec != std::errc{} || rate_end != parts[0].data() + parts[0].size() ||
+        !(b.failure_rate > 0 && b.failure_rate <= 1)) {
+        return wrong("the failure rate is a number above 0 and at most 1");
+    }
+    auto [calls_end, calls_ec] = std::from_chars(parts[1].data(), parts[1].data() + parts[1].size(), b.minimum_calls);
+    if (parts[1].empty() || calls_ec != std::errc{} || calls_end != parts[1].data() + parts[1].size() ||
+        b.minimum_calls < 1) {
+        return wrong("the minimum number of calls is an integer of at least 1");
+    }
+    for (auto [part, into, name] : {std::tuple{parts[2], &b.window, "window"}, std::tuple{parts[3], &b.open_for, "open time"}}) {
+        auto d = payment::parse_duration(part);
+        if (!d || d->count() == 0) return wrong(std::string("the ") + name + " is a duration above 0 (" + (d ? "0" : d.error()) + ")");
+        *into = *d;
+    }
+    return b;
+}
+
 result<void, std::string> check_payment_gateway(std::string_view text) {
     if (text == "simulator" || text.starts_with("http://") || text.starts_with("https://")) {
         if (text != "simulator" && text.find("://") + 3 >= text.size()) {
@@ -174,7 +207,8 @@ result<std::unique_ptr<saga_roles>, std::string> saga_roles::start(const saga_ro
         } else {
             p.gateway->provider = std::make_unique<payment::http_gateway>(config.payment_gateway);
         }
-        p.gateway->resilient = std::make_unique<payment::resilient_gateway>(*p.gateway->provider);
+        p.gateway->resilient =
+            std::make_unique<payment::resilient_gateway>(*p.gateway->provider, payment::retry_policy{}, config.breaker);
         p.port = std::make_unique<payment::provider_port>(*p.gateway->resilient, config.call_timeout);
         // The collector holds the stack: a scrape after the roles stopped still reads a live breaker.
         auto stack = p.gateway;

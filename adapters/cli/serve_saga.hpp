@@ -21,6 +21,7 @@
 #include <string>
 #include <string_view>
 
+#include "adapters/payment/circuit_breaker.hpp"
 #include "base/result.hpp"
 #include "commands/command_handler.hpp"
 #include "eventstore/state_store.hpp"
@@ -52,7 +53,12 @@ struct saga_roles_config {
     std::string bootstrap_servers;
     std::chrono::milliseconds fetch_wait{5};
     std::map<std::string, std::string> kafka_settings;
+    payment::breaker_settings breaker;  // the gateway worker's circuit breaker
 };
+
+// --payment-breaker "0.5/20/10s/5s": failure rate (0, 1], minimum calls (at least 1), window
+// and open time (durations above 0, payment::parse_duration) → the settings; the reason otherwise.
+[[nodiscard]] result<payment::breaker_settings, std::string> parse_breaker(std::string_view text);
 
 // Whether --payment-gateway names something this build can use: "simulator" or an
 // http:// or https:// URL; the reason otherwise.

@@ -1163,6 +1163,18 @@ restinio::request_handling_status_t server::impl::on_request(restinio::request_h
         return restinio::request_accepted();
     }
     auto m = match(x.method, x.path);
+    const bool probe = m.route && (m.route->id == route_id::healthz || m.route->id == route_id::readyz ||
+                                   m.route->id == route_id::metrics);
+    if (!options.api && !probe) {  // server_options::api
+        problem p;
+        p.type = std::string(problem_type_base) + "api-not-served";
+        p.title = "This process does not serve the API";
+        p.status = 503;
+        p.detail = "this shopstream serve process runs without the api role (--roles): it answers only /healthz, "
+                   "/readyz and /metrics; send API requests to a process with the api role";
+        send_problem(x, std::move(p));
+        return restinio::request_accepted();
+    }
     if (!m.route) {
         if (!m.allowed.empty()) {
             x.route = route_template(*m.path_route);  // the path's template, as a metrics label
@@ -1595,7 +1607,7 @@ result<std::unique_ptr<server>, error> server::start(server_options options, ser
     try {
         self->http = std::make_unique<restinio_server>(
             restinio::external_io_context(*self->io),
-            settings_for(o.host, o.port, false, o.max_connections, self->bound_port));
+            settings_for(o.host, o.port, !o.api, o.max_connections, self->bound_port));
         self->http->open_sync();
     } catch (const std::exception& e) {
         return fail(listen_failure(e, o.host + ":" + std::to_string(o.port)));

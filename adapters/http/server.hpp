@@ -110,6 +110,13 @@ struct server_options {
     // Logs every request at info (request id, method, path, status, time); otherwise only
     // 5xx answers are logged (warn) and the rest at debug.
     bool access_log = false;
+    // false (`serve --roles` without api): the API listener answers only /healthz, /readyz
+    // and /metrics, like the health listener, and every other request - a route of the API,
+    // or none - is a 503 problem (type api-not-served, no Retry-After) saying that this
+    // process does not serve the API. 503, not 404: a 404 on GET /v1/orders/{id} would tell
+    // a client the order does not exist, and a load balancer takes a 503 from one backend
+    // as a reason to try another, which is what a misrouted request needs.
+    bool api = true;
 };
 
 // One route the server answers: the method and the path template, parameters named as the

@@ -1,5 +1,7 @@
 #include "adapters/payment/circuit_breaker.hpp"
 
+#include <algorithm>
+
 namespace shopstream::adapters::payment {
 
 std::string_view breaker_state_name(breaker_state s) noexcept {
@@ -22,14 +24,18 @@ void circuit_breaker::refresh(gateway_clock::time_point now) {
         state_ = breaker_state::half_open;
         probe_out_ = false;
     }
-    while (!failures_.empty() && now - failures_.front() >= settings_.window) failures_.pop_front();
+    while (!calls_.empty() && now - calls_.front().at >= settings_.window) {
+        if (calls_.front().failed) --failures_;
+        calls_.pop_front();
+    }
 }
 
 void circuit_breaker::open(gateway_clock::time_point now) {
     state_ = breaker_state::open;
     opened_at_ = now;
     probe_out_ = false;
-    failures_.clear();
+    calls_.clear();
+    failures_ = 0;
     ++times_opened_;
 }
 
@@ -49,32 +55,39 @@ bool circuit_breaker::allow() {
     return false;
 }
 
-void circuit_breaker::record_success() {
-    std::lock_guard lock(mutex_);
-    refresh(clock_.now());
-    if (state_ == breaker_state::half_open) {
-        state_ = breaker_state::closed;
-        probe_out_ = false;
-        failures_.clear();
-    }
-}
-
-void circuit_breaker::record_failure() {
+void circuit_breaker::record(bool failed) {
     std::lock_guard lock(mutex_);
     const auto now = clock_.now();
     refresh(now);
     switch (state_) {
         case breaker_state::half_open:
-            open(now);
+            if (failed) {
+                open(now);
+            } else {
+                state_ = breaker_state::closed;
+                probe_out_ = false;
+                calls_.clear();
+                failures_ = 0;
+            }
             return;
         case breaker_state::open:
-            return;  // a call let through before it opened: already counted as open
-        case breaker_state::closed:
-            failures_.push_back(now);
-            if (static_cast<int>(failures_.size()) >= settings_.failure_threshold) open(now);
+            return;  // a call let through before it opened: it is open already
+        case breaker_state::closed: {
+            calls_.push_back({now, failed});
+            if (failed) ++failures_;
+            const auto calls = static_cast<double>(calls_.size());
+            if (failed && static_cast<int>(calls_.size()) >= std::max(settings_.minimum_calls, 1) &&
+                static_cast<double>(failures_) >= settings_.failure_rate * calls) {
+                open(now);
+            }
             return;
+        }
     }
 }
+
+void circuit_breaker::record_success() { record(false); }
+
+void circuit_breaker::record_failure() { record(true); }
 
 breaker_state circuit_breaker::state() {
     std::lock_guard lock(mutex_);

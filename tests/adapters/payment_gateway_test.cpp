@@ -174,45 +174,99 @@ TEST(simulator, capture_void_and_refund_act_only_on_what_it_holds) {
 
 // ---- the circuit breaker ------------------------------------------------------------
 
-TEST(circuit_breaker, opens_after_n_failures_within_the_window) {
+// Settings: failure rate, minimum calls, window, open_for.
+TEST(circuit_breaker, opens_once_the_failures_reach_the_rate_among_at_least_the_minimum_calls) {
     fake_clock clock;
-    circuit_breaker b({3, 1000ms, 500ms}, clock);
+    circuit_breaker b({0.5, 4, 1000ms, 500ms}, clock);
     EXPECT_EQ(b.state(), breaker_state::closed);
     b.record_failure();
     b.record_failure();
-    EXPECT_TRUE(b.allow());
     b.record_failure();
-    EXPECT_EQ(b.state(), breaker_state::open);
+    EXPECT_EQ(b.state(), breaker_state::closed) << "3 calls, fewer than the minimum of 4";
+    EXPECT_TRUE(b.allow());
+    b.record_success();
+    EXPECT_EQ(b.state(), breaker_state::closed) << "a success never opens it";
+    b.record_failure();
+    EXPECT_EQ(b.state(), breaker_state::open) << "4 failures of 5 calls";
     EXPECT_FALSE(b.allow());
     EXPECT_EQ(b.times_opened(), 1U);
 }
 
-TEST(circuit_breaker, failures_older_than_the_window_are_forgotten) {
+TEST(circuit_breaker, stays_closed_while_the_failures_are_below_the_rate) {
     fake_clock clock;
-    circuit_breaker b({3, 1000ms, 500ms}, clock);
-    b.record_failure();
-    b.record_failure();
-    clock.advance(1000ms);
-    b.record_failure();
-    EXPECT_EQ(b.state(), breaker_state::closed) << "two of the three fell out of the window";
-    clock.advance(999ms);
-    b.record_failure();
-    b.record_failure();
-    EXPECT_EQ(b.state(), breaker_state::open);
+    circuit_breaker b({0.5, 4, 1000ms, 500ms}, clock);
+    for (int i = 0; i < 50; ++i) {
+        b.record_success();
+        if (i % 2 == 0) b.record_failure();  // 1 of 5 calls fails, 1 of 3 at most at any moment
+        b.record_success();
+    }
+    EXPECT_EQ(b.state(), breaker_state::closed);
+    EXPECT_EQ(b.times_opened(), 0U);
 }
 
-TEST(circuit_breaker, a_success_while_closed_does_not_reset_the_window) {
+TEST(circuit_breaker, calls_older_than_the_window_are_forgotten) {
     fake_clock clock;
-    circuit_breaker b({2, 1000ms, 500ms}, clock);
+    circuit_breaker b({0.5, 4, 1000ms, 500ms}, clock);
+    for (int i = 0; i < 10; ++i) b.record_success();
+    clock.advance(1000ms);
     b.record_failure();
-    b.record_success();
+    b.record_failure();
+    b.record_failure();
+    EXPECT_EQ(b.state(), breaker_state::closed) << "the successes fell out of the window, 3 calls remain";
     b.record_failure();
     EXPECT_EQ(b.state(), breaker_state::open);
+
+    circuit_breaker c({0.5, 4, 1000ms, 500ms}, clock);
+    for (int i = 0; i < 3; ++i) c.record_failure();
+    clock.advance(1000ms);
+    c.record_failure();
+    c.record_success();
+    c.record_success();
+    c.record_success();
+    c.record_failure();
+    EXPECT_EQ(c.state(), breaker_state::closed) << "the first three failures fell out: 2 of 5";
+}
+
+// Issue 12: the breaker opened for every payment after 5 failures in 10 s, whatever the
+// successes around them, so a burst of tok_timeout payments in a load stopped them all.
+TEST(circuit_breaker, with_the_defaults_a_burst_of_timeouts_in_a_stream_of_successes_does_not_open_it) {
+    fake_clock clock;
+    circuit_breaker b({}, clock);
+    for (int second = 0; second < 60; ++second) {
+        for (int i = 0; i < 50; ++i) {
+            b.record_success();
+            clock.advance(10ms);
+        }
+        if (second % 10 == 3) {
+            for (int i = 0; i < 16; ++i) b.record_failure();  // 4 tok_timeout payments, 4 attempts each
+        }
+        clock.advance(500ms);
+    }
+    EXPECT_EQ(b.state(), breaker_state::closed);
+    EXPECT_EQ(b.times_opened(), 0U);
+}
+
+TEST(circuit_breaker, with_the_defaults_an_outage_opens_it_within_the_minimum_calls) {
+    fake_clock clock;
+    circuit_breaker b({}, clock);
+    for (int i = 0; i < 200; ++i) {
+        b.record_success();
+        clock.advance(100ms);  // 20 s of successes: the window holds the last 10 s of them
+    }
+    int failed = 0;
+    while (b.state() == breaker_state::closed && failed < 1000) {
+        ASSERT_TRUE(b.allow());
+        b.record_failure();
+        ++failed;
+    }
+    EXPECT_EQ(b.state(), breaker_state::open);
+    EXPECT_GE(failed, 99) << "as many failures as the successes still in the window";
+    EXPECT_LE(failed, 100);
 }
 
 TEST(circuit_breaker, half_open_after_the_cool_down_lets_one_probe_through) {
     fake_clock clock;
-    circuit_breaker b({1, 1000ms, 500ms}, clock);
+    circuit_breaker b({1.0, 1, 1000ms, 500ms}, clock);
     b.record_failure();
     clock.advance(499ms);
     EXPECT_EQ(b.state(), breaker_state::open);
@@ -225,7 +279,7 @@ TEST(circuit_breaker, half_open_after_the_cool_down_lets_one_probe_through) {
 
 TEST(circuit_breaker, a_successful_probe_closes_it_and_a_failed_one_opens_it_again) {
     fake_clock clock;
-    circuit_breaker b({2, 1000ms, 500ms}, clock);
+    circuit_breaker b({0.5, 2, 1000ms, 500ms}, clock);
     b.record_failure();
     b.record_failure();
     clock.advance(500ms);
@@ -240,7 +294,7 @@ TEST(circuit_breaker, a_successful_probe_closes_it_and_a_failed_one_opens_it_aga
     b.record_success();
     EXPECT_EQ(b.state(), breaker_state::closed);
     b.record_failure();
-    EXPECT_EQ(b.state(), breaker_state::closed) << "the failures before it opened are forgotten";
+    EXPECT_EQ(b.state(), breaker_state::closed) << "the calls before it opened are forgotten: 1 call";
     EXPECT_TRUE(b.allow());
 }
 
@@ -300,7 +354,7 @@ TEST(resilient_gateway, retries_transient_and_unknown_outcomes_with_the_same_key
     fake_clock clock;
     scripted_gateway inner({transient_failure("503"), unknown_outcome("timeout"), approved("A-1")});
     const retry_policy policy{5, 100ms, 1000ms};
-    resilient_gateway g(inner, policy, {10, 10s, 1s}, clock, 42);
+    resilient_gateway g(inner, policy, {0.5, 10, 10s, 1s}, clock, 42);
     const auto r = request("p-1", "tok_visa", 100, operation::authorize);
     EXPECT_EQ(g.authorize(r, 1s), approved("A-1"));
     EXPECT_EQ(inner.calls, 3U);
@@ -314,7 +368,7 @@ TEST(resilient_gateway, gives_up_after_max_attempts_with_the_last_outcome) {
     fake_clock clock;
     scripted_gateway inner({transient_failure("down")});
     const retry_policy policy{4, 100ms, 250ms};
-    resilient_gateway g(inner, policy, {100, 10s, 1s}, clock, 1);
+    resilient_gateway g(inner, policy, {0.5, 100, 10s, 1s}, clock, 1);
     EXPECT_EQ(g.capture(request("p-1", "", 100, operation::capture), 1s), transient_failure("down"));
     EXPECT_EQ(inner.calls, 4U);
     ASSERT_EQ(clock.sleeps.size(), 3U);
@@ -329,7 +383,7 @@ TEST(resilient_gateway, gives_up_after_max_attempts_with_the_last_outcome) {
 TEST(resilient_gateway, a_decline_is_final_and_not_retried) {
     fake_clock clock;
     scripted_gateway inner({declined("card_declined"), approved("never")});
-    resilient_gateway g(inner, {5, 100ms, 1000ms}, {10, 10s, 1s}, clock, 1);
+    resilient_gateway g(inner, {5, 100ms, 1000ms}, {0.5, 10, 10s, 1s}, clock, 1);
     EXPECT_EQ(g.authorize(request("p-1", "tok_declined", 100, operation::authorize), 1s), declined("card_declined"));
     EXPECT_EQ(inner.calls, 1U);
     EXPECT_TRUE(clock.sleeps.empty());
@@ -339,7 +393,7 @@ TEST(resilient_gateway, a_decline_is_final_and_not_retried) {
 TEST(resilient_gateway, an_open_breaker_fails_fast_without_calling_and_a_probe_closes_it) {
     fake_clock clock;
     scripted_gateway inner({transient_failure("down"), transient_failure("down"), approved("A-9")});
-    resilient_gateway g(inner, {1, 100ms, 1000ms}, {2, 10s, 5s}, clock, 1);
+    resilient_gateway g(inner, {1, 100ms, 1000ms}, {0.5, 2, 10s, 5s}, clock, 1);
     const auto r = request("p-1", "tok_visa", 100, operation::authorize);
     EXPECT_EQ(g.authorize(r, 1s).kind, outcome_kind::transient_failure);
     EXPECT_EQ(g.authorize(r, 1s).kind, outcome_kind::transient_failure);
@@ -356,12 +410,38 @@ TEST(resilient_gateway, an_open_breaker_fails_fast_without_calling_and_a_probe_c
 TEST(resilient_gateway, over_the_simulator_a_flaky_token_is_authorized_within_the_retries) {
     fake_clock clock;
     simulator s({}, clock);
-    resilient_gateway g(s, {4, 50ms, 400ms}, {10, 10s, 1s}, clock, 3);
+    resilient_gateway g(s, {4, 50ms, 400ms}, {0.5, 10, 10s, 1s}, clock, 3);
     EXPECT_TRUE(g.authorize(request("p-1", "tok_flaky_3", 100, operation::authorize), 1s).approved());
     EXPECT_EQ(clock.sleeps.size(), 3U);
     EXPECT_EQ(g.authorize(request("p-2", "tok_flaky_4", 100, operation::authorize), 1s).kind,
               outcome_kind::transient_failure)
         << "four failures outlast four attempts";
+}
+
+TEST(resilient_gateway, over_the_simulator_timeouts_among_many_payments_leave_the_breaker_closed) {
+    fake_clock clock;
+    simulator s({}, clock);
+    resilient_gateway g(s, {}, {}, clock, 5);  // the defaults serve runs with
+    int approved_count = 0;
+    // A sixth of the payments never answer (10 ms per call: the whole run within one window).
+    for (int i = 0; i < 60; ++i) {
+        const std::string token = i % 6 == 5 ? "tok_timeout" : "tok_visa";
+        const auto answer = g.authorize(request("p-" + std::to_string(i), token, 100, operation::authorize), 10ms);
+        if (token == "tok_timeout") {
+            EXPECT_EQ(answer.kind, outcome_kind::unknown) << i;
+        } else {
+            EXPECT_TRUE(answer.approved()) << i << " " << token << ": " << answer.reason;
+            approved_count += answer.approved() ? 1 : 0;
+        }
+    }
+    EXPECT_EQ(approved_count, 50);
+    EXPECT_EQ(g.breaker().times_opened(), 0U) << "40 failed attempts among 90 calls, 4 of 9 at most";
+
+    scripted_gateway down({transient_failure("connection refused")});
+    resilient_gateway outage(down, {}, {}, clock, 5);
+    for (int i = 0; i < 5; ++i) (void)outage.authorize(request("p-" + std::to_string(i), "tok_visa", 100, operation::authorize), 2s);
+    EXPECT_EQ(outage.breaker().state(), breaker_state::open) << "an outage still opens it, within 5 payments";
+    EXPECT_EQ(down.calls, 20U) << "4 attempts each until it opened, none after";
 }
 
 }  // namespace

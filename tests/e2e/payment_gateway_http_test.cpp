@@ -143,7 +143,7 @@ TEST(payment_http_gateway_process, a_stopped_gateway_is_a_transient_failure_and_
     EXPECT_THAT(down.reason, HasSubstr(fake.url));
 
     // Behind the breaker: failures open it, then calls no longer reach the dead address.
-    resilient_gateway guarded(g, {1, 1ms, 1ms}, {2, 60s, 60s});
+    resilient_gateway guarded(g, {1, 1ms, 1ms}, {0.5, 2, 60s, 60s});
     EXPECT_EQ(guarded.authorize(request("s-3", "tok_visa", 100, operation::authorize), 1s).kind,
               outcome_kind::transient_failure);
     EXPECT_EQ(guarded.authorize(request("s-3", "tok_visa", 100, operation::authorize), 1s).kind,

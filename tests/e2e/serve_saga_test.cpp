@@ -1,11 +1,16 @@
 // The order/payment saga on the real binary (issue 12): `serve` processes on one
-// Kafka-protocol cluster of their own process (`shopstream embedded-cluster`), split with
-// --roles - the API and the gateway worker in one, the saga in two others at once - one of
-// which is SIGKILLed mid-run and started again; the gateway worker talking to a real
-// `shopstream fake-gateway` that is stopped mid-run and started again; and a load of orders
-// with a mix of tokens. Checked: every order's terminal state in the read model (GET
-// /v1/orders/{id}), its order stream (GET /v1/orders/{id}/events) and its payment stream
-// as the apply rule judges the log (read with a plain consumer), each step exactly once.
+// Kafka-protocol cluster of their own process (`shopstream embedded-cluster`; with
+// SHOPSTREAM_TEST_KAFKA=real the three-broker Apache Kafka cluster, the kafka label's
+// e2e_tests_on_kafka), split with --roles - the API and the gateway worker in one, the saga
+// in two others at once, one of which is SIGKILLed mid-run and started again; the saga and
+// the gateway worker in a process without the API beside an api,projections one; an
+// api-less process's answers; an api process reading its writes from a projections
+// process's model - the gateway worker talking to a real `shopstream fake-gateway` that is
+// stopped mid-run and started again; a load of orders with a mix of tokens; and the saga
+// alone in a test process killed at exact points (serve_saga_crash). Checked: every
+// order's terminal state in the read model (GET /v1/orders/{id}), its order stream (GET
+// /v1/orders/{id}/events) and its payment stream as the apply rule judges the log (read
+// with a plain consumer), each step exactly once.
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -13,6 +18,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -51,8 +57,10 @@ struct gateway_process {
     std::string url;
 };
 
-gateway_process start_fake_gateway(const std::string& listen = "127.0.0.1:0") {
-    spawn_options options({SHOPSTREAM_BINARY, "fake-gateway", "--listen", listen});
+gateway_process start_fake_gateway(const std::string& listen = "127.0.0.1:0", const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {SHOPSTREAM_BINARY, "fake-gateway", "--listen", listen};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    spawn_options options(argv);
     options.standard_error = output::null();
     auto child = process::spawn(options);
     if (!child) throw std::runtime_error("cannot start fake-gateway: " + child.error().message);
@@ -126,12 +134,18 @@ class serve_saga : public ::testing::Test {
 protected:
     void SetUp() override {
         std::filesystem::permissions(dir_.path(), std::filesystem::perms::others_exec, std::filesystem::perm_options::add);
-        cluster_.emplace(spawn_cluster(SHOPSTREAM_BINARY, partitions));
+        if (real_kafka_requested()) {  // the kafka label's e2e_tests_on_kafka (tests/CMakeLists.txt)
+            auto kafka = test_kafka::start_with_event_topics(partitions);
+            ASSERT_TRUE(kafka.has_value()) << kafka.error();
+            real_.emplace(std::move(*kafka));
+        } else {
+            cluster_.emplace(spawn_cluster(SHOPSTREAM_BINARY, partitions));
+        }
         database_ = shared_postgres().create_database();
     }
 
     serve_process serve(const std::string& name, const std::string& roles, std::vector<std::string> extra = {}) {
-        std::vector<std::string> args = {"--partitions", std::to_string(partitions), "--brokers", cluster_->bootstrap(),
+        std::vector<std::string> args = {"--partitions", std::to_string(partitions), "--brokers", bootstrap(),
                                          "--data-dir", (dir_.path() / name).string(), "--postgres",
                                          shared_postgres().connection_string(database_), "--cursor-key",
                                          "e2e-saga-cursor-key-0123456789", "--roles", roles};
@@ -160,7 +174,10 @@ protected:
     }
 
     temp_dir dir_;
-    std::optional<cluster_process> cluster_;
+    [[nodiscard]] const std::string& bootstrap() const { return real_ ? real_->bootstrap() : cluster_->bootstrap(); }
+
+    std::optional<cluster_process> cluster_;  // a Kafka-protocol cluster of its own process,
+    std::optional<test_kafka> real_;          // or the real three-broker one
     std::string database_;
 };
 
@@ -169,8 +186,8 @@ TEST_F(serve_saga, two_saga_processes_and_a_sigkill_take_every_step_of_every_pat
     auto saga_a = serve("saga-a", "api,projections,saga", {"--payment-timeout", "20s"});
     auto saga_b = serve("saga-b", "api,projections,saga", {"--payment-timeout", "20s"});
 
-    // Tokens the provider answers at once: tok_timeout and tok_flaky_N count as provider
-    // failures and open the circuit breaker for every payment (the outage test's business).
+    // Tokens the provider answers at once, so that every approved order can complete before
+    // its deadline (timeouts and flaky tokens are the load test's business).
     const std::vector<std::pair<std::string, int>> mix = {
         {"tok_visa", 1250}, {"tok_declined", 1250}, {"tok_insufficient_funds", 9000}, {"tok_insufficient_funds", 100}};
     std::map<std::string, std::pair<std::string, int>> placed;  // id → (token, unit price)
@@ -189,7 +206,7 @@ TEST_F(serve_saga, two_saga_processes_and_a_sigkill_take_every_step_of_every_pat
     await_terminal(api.base, ids, 60s);
     if (HasFailure()) std::cerr << log("saga-a") << log("saga-b") << log("api");
 
-    const auto payments = payment_streams(cluster_->bootstrap());
+    const auto payments = payment_streams(bootstrap());
     int happy = 0;
     int approving = 0;
     for (const auto& [id, t] : placed) {
@@ -266,6 +283,99 @@ TEST_F(serve_saga, a_gateway_outage_opens_the_breaker_times_orders_out_and_new_o
     EXPECT_TRUE(stopped.has_value() && stopped->success());
 }
 
+// --roles split the other way: the saga and the gateway worker in a process without the
+// API or a read model, the API and the orders projection in another.
+TEST_F(serve_saga, a_saga_gateway_process_and_an_api_projections_process_take_orders_to_their_terminal_states) {
+    auto worker = serve("worker", "saga,gateway", {"--payment-timeout", "20s"});
+    auto front = serve("front", "api,projections", {"--payment-timeout", "20s"});
+    ASSERT_TRUE(confirms_eventually(front.base)) << log("worker") << log("front");
+    const auto visa = place(front.base, "tok_visa");
+    const auto declined = place(front.base, "tok_declined");
+    await_terminal(front.base, {visa, declined}, 30s);
+    const auto payments = payment_streams(bootstrap());
+    EXPECT_EQ(order_stream(front.base, visa), happy_orders);
+    EXPECT_EQ(payments.at(visa), happy_payments);
+    EXPECT_EQ(read_order(front.base, visa).at("status"), "confirmed");
+    EXPECT_EQ(order_stream(front.base, declined), declined_orders);
+    EXPECT_EQ(payments.at(declined), declined_payments);
+    EXPECT_EQ(read_order(front.base, declined).at("cancelReason"), "payment_declined");
+    // Each process's /readyz checks what it runs: the worker has no PostgreSQL and no projection.
+    const json worker_ready = call(worker.base, "GET", "/readyz").body_json();
+    EXPECT_EQ(worker_ready.at("ready"), true) << worker_ready.dump();
+    EXPECT_FALSE(worker_ready.at("checks").contains("postgres")) << worker_ready.dump();
+    EXPECT_FALSE(worker_ready.at("checks").contains("projections")) << worker_ready.dump();
+    EXPECT_EQ(worker_ready.at("paymentGateway").at("breaker"), "closed");
+    const json front_ready = call(front.base, "GET", "/readyz").body_json();
+    EXPECT_EQ(front_ready.at("checks").at("postgres"), "ok") << front_ready.dump();
+    EXPECT_EQ(front_ready.at("checks").at("projections"), "ok") << front_ready.dump();
+    EXPECT_EQ(front_ready.at("paymentGateway").at("breaker"), "not running");
+    // The saga's steps were taken in the worker, and counted there.
+    EXPECT_NE(log("worker").find("-> confirm_order applied"), std::string::npos) << log("worker");
+    EXPECT_NE(call(worker.base, "GET", "/metrics").body.find(R"(shopstream_saga_steps_total{outcome="applied",step="confirm_order"})"),
+              std::string::npos);
+    for (auto* p : {&worker, &front}) {
+        auto stopped = stop_serve(*p);
+        EXPECT_TRUE(stopped.has_value() && stopped->success());
+    }
+}
+
+TEST_F(serve_saga, a_process_without_the_api_answers_health_readiness_and_metrics_and_refuses_every_other_request) {
+    auto worker = serve("worker", "gateway");
+    EXPECT_EQ(call(worker.base, "GET", "/healthz").status, 200);
+    EXPECT_TRUE(eventually([&] { return call(worker.base, "GET", "/readyz").status == 200; }, 30s, 100ms))
+        << call(worker.base, "GET", "/readyz").body;
+    const auto metrics = call(worker.base, "GET", "/metrics");
+    EXPECT_EQ(metrics.status, 200);
+    EXPECT_NE(metrics.body.find("shopstream_payment_breaker_state"), std::string::npos);
+    for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+             {"POST", "/v1/orders"}, {"GET", "/v1/orders/o-1"}, {"GET", "/v1/products/sku-1/reviews"},
+             {"GET", "/v1/openapi.json"}, {"GET", "/no/such/route"}}) {
+        auto o = method == "POST" ? with_body(order_body("tok_visa"), mint_token(secret, "c-1", domain::role::customer))
+                                  : bearer(admin());
+        const auto r = call(worker.base, method, path, o);
+        EXPECT_EQ(r.status, 503) << method << " " << path << ": " << r.body;
+        const json problem = r.body_json();
+        EXPECT_EQ(problem.at("type"), "https://shopstream.dev/problems/api-not-served") << r.body;
+        EXPECT_NE(problem.at("detail").get<std::string>().find("without the api role"), std::string::npos) << r.body;
+        EXPECT_EQ(r.header("retry-after"), "") << "retrying this process would not help";
+    }
+    // Nothing was appended: the refused POST never reached a handler.
+    auto orders = consume_all(bootstrap(), "orders.events");
+    ASSERT_TRUE(orders.has_value()) << orders.error();
+    EXPECT_TRUE(orders->empty());
+    auto stopped = stop_serve(worker);
+    EXPECT_TRUE(stopped.has_value() && stopped->success());
+}
+
+TEST_F(serve_saga, an_api_process_without_projections_reads_its_writes_from_the_model_a_projections_process_feeds) {
+    auto projector = serve("projector", "projections");
+    auto front = serve("front", "api", {"--min-position-timeout-ms", "6000"});
+    // The projector's group formed (its /readyz waits for the assignment).
+    ASSERT_TRUE(eventually([&] { return call(projector.base, "GET", "/readyz").status == 200; }, 60s, 100ms))
+        << call(projector.base, "GET", "/readyz").body << log("projector");
+    const std::string customer = mint_token(secret, "c-1", domain::role::customer);
+    for (int i = 0; i < 5; ++i) {
+        auto placed = call(front.base, "POST", "/v1/orders", with_body(order_body("tok_visa"), customer));
+        ASSERT_EQ(placed.status, 201) << placed.body;
+        const auto id = placed.body_json().at("orderId").get<std::string>();
+        auto o = bearer(customer);
+        o.headers.push_back("X-Min-Position: " + placed.header("x-position"));
+        const auto read = call(front.base, "GET", "/v1/orders/" + id, o);
+        ASSERT_EQ(read.status, 200) << read.body << log("front") << log("projector");
+        EXPECT_EQ(read.body_json().at("orderId"), id);
+        EXPECT_EQ(read.body_json().at("status"), "pending") << "no saga runs here";
+    }
+    // The front runs no orders projection of its own: the model it read is the projector's.
+    EXPECT_EQ(call(front.base, "GET", "/metrics").body.find(R"(model="orders")"), std::string::npos);
+    EXPECT_NE(call(projector.base, "GET", "/metrics").body.find(R"(model="orders")"), std::string::npos);
+    const json front_ready = call(front.base, "GET", "/readyz").body_json();
+    EXPECT_EQ(front_ready.at("checks").at("projections"), "ok") << "the reviews replica: " << front_ready.dump();
+    for (auto* p : {&front, &projector}) {
+        auto stopped = stop_serve(*p);
+        EXPECT_TRUE(stopped.has_value() && stopped->success());
+    }
+}
+
 // SHOPSTREAM_SAGA_LOAD_ORDERS orders (default 200 in CI; the issue's 10 000 by hand) from
 // four clients at once, with a mix of tokens: afterwards every order is terminal and
 // consistent with its payment (confirmed ⇔ captured; cancelled ⇔ voided, declined,
@@ -290,7 +400,7 @@ TEST_F(serve_saga, a_load_of_orders_with_a_mix_of_tokens_ends_with_every_order_c
     for (const auto& v : ids) all.insert(all.end(), v.begin(), v.end());
     ASSERT_EQ(all.size(), static_cast<std::size_t>(total));
     await_terminal(server.base, all, 120s);
-    const auto payments = payment_streams(cluster_->bootstrap());
+    const auto payments = payment_streams(bootstrap());
     int confirmed = 0;
     for (const auto& id : all) {
         const json o = read_order(server.base, id);
@@ -312,6 +422,137 @@ TEST_F(serve_saga, a_load_of_orders_with_a_mix_of_tokens_ends_with_every_order_c
     EXPECT_LT(confirmed, total);
     auto stopped = stop_serve(server);
     EXPECT_TRUE(stopped.has_value() && stopped->success());
+}
+
+// ---- deterministic crash points -----------------------------------------------------
+// The saga alone in a process of its own (tests/support/saga_main.cpp), SIGKILLed at an
+// exact point of one step: right after the step's command was applied, before the
+// checkpoint moved past the record that triggered it; or right after the first checkpoint
+// that moved past the step. Started again, it takes every remaining step once: the streams
+// hold each step's event exactly once, the process took no step twice, none is missing,
+// and the order ends as it does without the crash. The API, the orders projection and the
+// gateway worker run in one `serve` beside it.
+class serve_saga_crash : public serve_saga {
+protected:
+    struct run_lines {
+        std::vector<std::string> lines;
+        [[nodiscard]] std::set<std::string> applied(const std::string& order) const {
+            std::set<std::string> out;
+            for (const auto& l : lines) {
+                const std::string prefix = "STEP " + order + " ";
+                if (!l.starts_with(prefix) || !l.ends_with(" applied")) continue;
+                out.insert(l.substr(prefix.size(), l.size() - prefix.size() - std::string_view(" applied").size()));
+            }
+            return out;
+        }
+        [[nodiscard]] std::string dump() const {
+            std::string out;
+            for (const auto& l : lines) out += l + "\n";
+            return out;
+        }
+    };
+
+    process start_saga(const std::string& crash, std::int64_t payment_timeout_ms) {
+        std::vector<std::string> argv = {SHOPSTREAM_TEST_SAGA, "--brokers", bootstrap(), "--data-dir",
+                                         (dir_.path() / "saga").string(), "--payment-timeout-ms",
+                                         std::to_string(payment_timeout_ms)};
+        if (!crash.empty()) argv.insert(argv.end(), {"--crash", crash});
+        spawn_options options(argv);
+        options.standard_error = output::append_to_file(dir_.path() / "saga.log");
+        auto child = process::spawn(options);
+        if (!child) throw std::runtime_error("cannot start the test saga: " + child.error().message);
+        auto line = child->read_line(30s);
+        if (!line || *line != "READY") throw std::runtime_error("the test saga did not start:\n" + log("saga"));
+        // Orders are placed once it owns its partitions (the mock's join takes seconds).
+        line = child->read_line(70s);
+        if (!line || *line != "ASSIGNED") throw std::runtime_error("the test saga got no partitions:\n" + log("saga"));
+        return std::move(*child);
+    }
+
+    // Lines until one starts with `prefix` (true) or none comes within `within`.
+    static bool read_until(process& p, std::string_view prefix, std::chrono::milliseconds within, run_lines& into) {
+        const auto deadline = std::chrono::steady_clock::now() + within;
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto line = p.read_line(std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now()));
+            if (!line) return false;
+            into.lines.push_back(*line);
+            if (line->starts_with(prefix)) return true;
+        }
+        return false;
+    }
+
+    struct expected {
+        std::string status;  // of the order at the end
+        names orders;
+        names payments;
+        std::set<std::string> steps;  // every step taken, once, over both runs
+    };
+
+    void crash_and_restart(const std::string& crash, const std::string& token, std::int64_t payment_timeout_ms,
+                           const expected& want, const std::vector<std::string>& front_extra = {}) {
+        auto front = serve("front", "api,projections,gateway", front_extra);
+        auto first = start_saga(crash, payment_timeout_ms);
+        const auto id = place(front.base, token);
+        run_lines before;
+        ASSERT_TRUE(read_until(first, "CRASH ", 90s, before)) << before.dump() << log("saga") << log("front");
+        EXPECT_NE(before.lines.back().find(id), std::string::npos) << before.lines.back();
+        const auto killed = first.wait_for(10s);
+        ASSERT_TRUE(killed.has_value());
+        EXPECT_TRUE(killed->signaled && killed->signal == SIGKILL) << killed->describe();
+        const auto step = crash.substr(crash.find(':') + 1);
+        EXPECT_TRUE(before.applied(id).contains(step)) << before.dump();
+
+        auto second = start_saga("", payment_timeout_ms);
+        ASSERT_TRUE(eventually([&] { return terminal(read_order(front.base, id)); }, 60s, 100ms))
+            << read_order(front.base, id).dump() << before.dump() << log("saga");
+        const json o = read_order(front.base, id);
+        EXPECT_EQ(o.at("status"), want.status) << o.dump();
+        EXPECT_TRUE(eventually([&] { return order_stream(front.base, id) == want.orders; }, 10s, 100ms))
+            << ::testing::PrintToString(order_stream(front.base, id));
+        const auto payments = payment_streams(bootstrap());
+        EXPECT_EQ(payments.contains(id) ? payments.at(id) : names{}, want.payments);
+
+        ASSERT_TRUE(second.send_signal(SIGTERM).has_value());
+        run_lines after;
+        EXPECT_TRUE(read_until(second, "STOPPED", 30s, after)) << after.dump() << log("saga");
+        const auto stopped = second.wait_for(10s);
+        EXPECT_TRUE(stopped.has_value() && stopped->success());
+        std::set<std::string> twice;
+        std::set<std::string> all = before.applied(id);
+        for (const auto& s : after.applied(id)) {
+            if (!all.insert(s).second) twice.insert(s);
+        }
+        EXPECT_TRUE(twice.empty()) << "applied again after the restart: " << ::testing::PrintToString(twice)
+                                   << "\n" << before.dump() << "----\n" << after.dump();
+        EXPECT_EQ(all, want.steps) << before.dump() << "----\n" << after.dump();
+        auto front_stopped = stop_serve(front);
+        EXPECT_TRUE(front_stopped.has_value() && front_stopped->success());
+    }
+
+    const expected happy{"confirmed", happy_orders, happy_payments,
+                         {"request_payment", "confirm_order", "capture_payment", "record_capture"}};
+    const expected timed_out{"cancelled", declined_orders, {"payment_requested"}, {"request_payment", "reject_timeout"}};
+};
+
+TEST_F(serve_saga_crash, killed_after_confirming_before_the_checkpoint_the_order_is_confirmed_and_captured_once) {
+    crash_and_restart("after_step:confirm_order", "tok_visa", 30'000, happy);
+}
+
+// The provider answers in 1 s: the checkpoint passes the placement while the
+// authorization is pending, the authorization is recorded while the saga is down, and the
+// saga started again confirms and captures once.
+TEST_F(serve_saga_crash, killed_right_after_the_checkpoint_past_the_request_an_authorization_meanwhile_is_confirmed_once) {
+    auto gateway = start_fake_gateway("127.0.0.1:0", {"--latency", "1s"});
+    crash_and_restart("after_checkpoint:request_payment", "tok_visa", 30'000, happy, {"--payment-gateway", gateway.url});
+}
+
+TEST_F(serve_saga_crash, killed_after_requesting_a_payment_that_never_answers_the_deadline_fires_once_after_restart) {
+    crash_and_restart("after_step:request_payment", "tok_timeout", 3'000, timed_out);
+}
+
+TEST_F(serve_saga_crash, killed_right_after_the_checkpoint_past_the_request_the_held_deadline_fires_once) {
+    crash_and_restart("after_checkpoint:request_payment", "tok_timeout", 3'000, timed_out);
 }
 
 }  // namespace

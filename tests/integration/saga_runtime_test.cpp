@@ -61,7 +61,7 @@ protected:
         orders_ = std::make_unique<commands::order_handler>(commands::store_runtime{*store_, *producer_, *tail_});
         payments_ = std::make_unique<commands::payment_handler>(commands::store_runtime{*store_, *producer_, *tail_});
         resilient_ = std::make_unique<pay::resilient_gateway>(simulator_, pay::retry_policy{2, 10ms, 50ms},
-                                                              pay::breaker_settings{50, 10s, 1s});
+                                                              pay::breaker_settings{0.5, 50, 10s, 1s});
         port_ = std::make_unique<pay::provider_port>(*resilient_, 300ms);
     }
 
