@@ -452,7 +452,10 @@ protected:
         }
     };
 
-    process start_saga(const std::string& crash, std::int64_t payment_timeout_ms) {
+    // Starts the test saga and waits until it owns its partitions. A saga started again
+    // over orders already placed may take steps before it says ASSIGNED (its owned() is
+    // polled): those lines go to `early`.
+    process start_saga(const std::string& crash, std::int64_t payment_timeout_ms, run_lines* early = nullptr) {
         std::vector<std::string> argv = {SHOPSTREAM_TEST_SAGA, "--brokers", bootstrap(), "--data-dir",
                                          (dir_.path() / "saga").string(), "--payment-timeout-ms",
                                          std::to_string(payment_timeout_ms)};
@@ -464,8 +467,16 @@ protected:
         auto line = child->read_line(30s);
         if (!line || *line != "READY") throw std::runtime_error("the test saga did not start:\n" + log("saga"));
         // Orders are placed once it owns its partitions (the mock's join takes seconds).
-        line = child->read_line(70s);
-        if (!line || *line != "ASSIGNED") throw std::runtime_error("the test saga got no partitions:\n" + log("saga"));
+        run_lines before_assigned;
+        if (!read_until(*child, "ASSIGNED", 70s, before_assigned)) {
+            throw std::runtime_error("the test saga got no partitions:\n" + before_assigned.dump() + log("saga"));
+        }
+        before_assigned.lines.pop_back();  // ASSIGNED
+        if (early != nullptr) {
+            early->lines.insert(early->lines.end(), before_assigned.lines.begin(), before_assigned.lines.end());
+        } else if (!before_assigned.lines.empty()) {
+            throw std::runtime_error("the test saga took steps before any order was placed:\n" + before_assigned.dump());
+        }
         return std::move(*child);
     }
 
@@ -503,7 +514,8 @@ protected:
         const auto step = crash.substr(crash.find(':') + 1);
         EXPECT_TRUE(before.applied(id).contains(step)) << before.dump();
 
-        auto second = start_saga("", payment_timeout_ms);
+        run_lines after;  // the second run's lines, those before its ASSIGNED too
+        auto second = start_saga("", payment_timeout_ms, &after);
         ASSERT_TRUE(eventually([&] { return terminal(read_order(front.base, id)); }, 60s, 100ms))
             << read_order(front.base, id).dump() << before.dump() << log("saga");
         const json o = read_order(front.base, id);
@@ -514,7 +526,6 @@ protected:
         EXPECT_EQ(payments.contains(id) ? payments.at(id) : names{}, want.payments);
 
         ASSERT_TRUE(second.send_signal(SIGTERM).has_value());
-        run_lines after;
         EXPECT_TRUE(read_until(second, "STOPPED", 30s, after)) << after.dump() << log("saga");
         const auto stopped = second.wait_for(10s);
         EXPECT_TRUE(stopped.has_value() && stopped->success());
