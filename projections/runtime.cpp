@@ -107,9 +107,10 @@ struct runtime::impl {
     std::set<partition_key> not_caught_up;
     std::optional<std::string> failure;
     std::optional<model_outage> outage;  // written by the runtime thread only
-    // The outage that ended last, until a batch is written after it: a model that reads but
-    // refuses writes fails again right after each resume, and that failure continues the
-    // outage (its backoff and start) instead of starting a new one. Runtime thread only.
+    // The outage that ended last, until a batch is written after it (or everything is read
+    // with nothing to write): a model that reads but refuses writes fails again right after
+    // each resume, and that failure continues the outage (its backoff and start) instead of
+    // starting a new one. Runtime thread only.
     std::optional<model_outage> resumed_from;
     bool assigned = false;                // consumer_group: a rebalance handed partitions over
     struct waiter {
@@ -831,12 +832,6 @@ void runtime::impl::write_pending() {
         }
         refusals = std::move(*written);
         identity_to_record.reset();
-        if (resumed_from) {  // the model takes writes again: the outage is over
-            spdlog::info("projection {}: {} answers again after {} tries in {} ms; every partition resumed at its checkpoints",
-                         model.name(), holder, resumed_from->attempts,
-                         std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - resumed_from->since).count());
-            resumed_from.reset();
-        }
     }
     if (!refusals.empty() && !handed_over) {
         fail_runtime("the " + std::string(model.name()) + " model committed " + std::to_string(refusals.size()) +
@@ -849,12 +844,14 @@ void runtime::impl::write_pending() {
     }
 
     const double seconds = std::chrono::duration<double>(clock::now() - started).count();
+    bool caught_up_now = false;
     {
         std::lock_guard lock(mu);
         for (const auto& [pk, next] : advanced) {
             if (applied.contains(pk)) applied[pk] = next;
         }
         for (const auto& pk : reached_end) not_caught_up.erase(pk);
+        caught_up_now = not_caught_up.empty();
         totals.records += records;
         totals.applied += applied_count;
         totals.events_applied += events;
@@ -868,6 +865,15 @@ void runtime::impl::write_pending() {
             batch_records.observe(static_cast<double>(records));
             batch_seconds.observe(seconds);
         }
+    }
+    // The outage is over once the model took a batch, or once every partition is read to
+    // its end with nothing left to write (a batch stored before its answer was lost leaves
+    // nothing to write again): a failure after that is a new outage.
+    if (resumed_from && (!b.checkpoints.empty() || caught_up_now)) {
+        spdlog::info("projection {}: {} answers again after {} tries in {} ms; every partition resumed at its checkpoints",
+                     model.name(), holder, resumed_from->attempts,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - resumed_from->since).count());
+        resumed_from.reset();
     }
     fire_reached();
 }
