@@ -575,6 +575,37 @@ TEST_F(projection_runtime, a_model_that_reads_but_refuses_writes_is_one_outage_w
     EXPECT_EQ(commands, (std::set<std::string>{"cmd-0", "cmd-1"}));
 }
 
+// A batch stored whose answer was lost, then an idle log: the runtime resumes at the
+// model's checkpoints (past the batch) and reads every partition to its end with nothing
+// to write. That ends the outage: a failure later is a new outage with its own start, not
+// the continuation of the old one's backoff and start.
+TEST_F(projection_runtime, after_a_lost_answer_and_an_idle_log_a_later_failure_is_a_new_outage) {
+    memory_model model;
+    auto r = start(model, with_backoff(20ms, 200ms));
+    ASSERT_NE(r, nullptr);
+    await(*r, produce_commit("sku-1~c-1", 0, "cmd-0", {submitted("sku-1~c-1")}));
+    model.fail_writes(memory_model::failing::after_storing);
+    const auto stored = produce_commit("sku-2~c-1", 0, "cmd-1", {submitted("sku-2~c-1")});
+    await(*r, stored);  // at the resume: the checkpoints say the failed batch was stored
+    EXPECT_GE(r->stats().model_retries, 1);
+    model.fail_writes(memory_model::failing::no);
+    ASSERT_TRUE(testing::eventually([&] { return r->caught_up() && !r->outage().has_value(); }, 10s));
+    const auto idle_since = es::clock::now();
+
+    model.fail_writes(memory_model::failing::before_storing);
+    const auto later = produce_commit("sku-3~c-1", 0, "cmd-2", {submitted("sku-3~c-1")});
+    ASSERT_TRUE(testing::eventually([&] { return r->outage().has_value(); }, 10s));
+    const auto second = r->outage();
+    ASSERT_TRUE(second.has_value());
+    EXPECT_GE(second->since, idle_since) << "the first outage went on";
+
+    model.fail_writes(memory_model::failing::no);
+    await(*r, later);
+    std::set<std::string> commands;
+    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    EXPECT_EQ(commands, (std::set<std::string>{"cmd-0", "cmd-1", "cmd-2"}));
+}
+
 // A DLQ that refuses the copy of a record the runtime skips is waited out like a failing
 // model, not a stop: the batch is not written, the runtime tries again after the backoff,
 // and once the DLQ takes the copy the record is in it and the commit after it applied once.

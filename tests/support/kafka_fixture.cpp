@@ -239,6 +239,18 @@ result<int, std::string> partition_count_via(rd_kafka_t* handle, const std::stri
     return found->second;
 }
 
+// A consumer of `config` that has read the cluster's metadata, and the partition count of
+// `topic` through it (so its leaders are known before anything is asked of them).
+result<std::pair<kafka::handle, int>, std::string> consumer_knowing(const kafka_config& config, const std::string& topic) {
+    auto conf = kafka::make_conf(config);
+    if (!conf) return fail("consumer: " + conf.error().message);
+    auto handle = kafka::make_client(RD_KAFKA_CONSUMER, std::move(*conf));
+    if (!handle) return fail("consumer: " + handle.error().message);
+    auto partitions = partition_count_via(handle->get(), topic);
+    if (!partitions) return fail(std::move(partitions.error()));
+    return std::pair{std::move(*handle), *partitions};
+}
+
 }  // namespace
 
 result<int, std::string> partition_count(std::string_view bootstrap, std::string_view topic) {
@@ -251,22 +263,51 @@ result<int, std::string> partition_count(std::string_view bootstrap, std::string
     return partition_count_via(handle->get(), std::string(topic));
 }
 
+result<std::int64_t, std::string> group_lag(std::string_view bootstrap, std::string_view group,
+                                            std::string_view topic) {
+    // A consumer of the group that never subscribes: it only asks the coordinator for the
+    // group's offsets and the leaders for the ends, so it does not join or disturb it.
+    auto config = consumer_config(bootstrap);
+    config["group.id"] = std::string(group);
+    const std::string name(topic);
+    auto known = consumer_knowing(config, name);
+    if (!known) return fail(std::move(known.error()));
+    rd_kafka_t* consumer = known->first.get();
+    const int partitions = known->second;
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+    for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, name.c_str(), p);
+    const rd_kafka_resp_err_t asked = rd_kafka_committed(consumer, list, 10'000);
+    std::int64_t lag = 0;
+    std::string error;
+    if (asked != RD_KAFKA_RESP_ERR_NO_ERROR) error = "committed offsets of " + std::string(group) + ": " + rd_kafka_err2str(asked);
+    for (int i = 0; error.empty() && i < list->cnt; ++i) {
+        const auto& tp = list->elems[i];
+        std::int64_t low = 0;
+        std::int64_t high = 0;
+        const rd_kafka_resp_err_t ends = rd_kafka_query_watermark_offsets(consumer, name.c_str(), tp.partition, &low, &high, 10'000);
+        if (ends != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            error = "ends of " + name + ": " + rd_kafka_err2str(ends);
+        } else {
+            lag += high - (tp.offset >= 0 ? tp.offset : low);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    if (!error.empty()) return fail(std::move(error));
+    return lag;
+}
+
 result<std::vector<record>, std::string> consume_all(std::string_view bootstrap, std::string_view topic,
                                                      std::chrono::milliseconds timeout) {
     const auto deadline = steady::now() + timeout;
-    auto conf = kafka::make_conf(consumer_config(bootstrap));
-    if (!conf) return fail("consumer: " + conf.error().message);
-    auto handle = kafka::make_client(RD_KAFKA_CONSUMER, std::move(*conf));
-    if (!handle) return fail("consumer: " + handle.error().message);
-    rd_kafka_t* consumer = handle->get();
-
     const std::string name(topic);
     // Through the consumer itself: with the leaders already known, assign() starts
     // fetching at once instead of after the offset query's ~500 ms retry timer.
-    auto partitions = partition_count_via(consumer, name);
-    if (!partitions) return fail(std::move(partitions.error()));
-    rd_kafka_topic_partition_list_t* assignment = rd_kafka_topic_partition_list_new(*partitions);
-    for (int p = 0; p < *partitions; ++p) {
+    auto known = consumer_knowing(consumer_config(bootstrap), name);
+    if (!known) return fail(std::move(known.error()));
+    rd_kafka_t* consumer = known->first.get();
+    const int partitions = known->second;
+    rd_kafka_topic_partition_list_t* assignment = rd_kafka_topic_partition_list_new(partitions);
+    for (int p = 0; p < partitions; ++p) {
         rd_kafka_topic_partition_list_add(assignment, name.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
     }
     const rd_kafka_resp_err_t assigned = rd_kafka_assign(consumer, assignment);
@@ -276,10 +317,10 @@ result<std::vector<record>, std::string> consume_all(std::string_view bootstrap,
     std::vector<record> records;
     std::set<std::int32_t> at_end;
     std::string error;
-    while (std::ssize(at_end) < *partitions && error.empty()) {
+    while (std::ssize(at_end) < partitions && error.empty()) {
         if (steady::now() > deadline) {
             error = "consume " + name + ": only " + std::to_string(at_end.size()) + " of " +
-                    std::to_string(*partitions) + " partitions reached their end within " +
+                    std::to_string(partitions) + " partitions reached their end within " +
                     std::to_string(timeout.count()) + " ms (" + std::to_string(records.size()) + " records read)";
             break;
         }

@@ -190,6 +190,12 @@ private:
     std::string_view bootstrap, std::string_view topic,
     std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
+// How far `group`'s committed offsets are behind the ends of `topic`, summed over its
+// partitions (a partition with nothing committed counts from its log start): 0 once the
+// group's members are done with everything in the topic.
+[[nodiscard]] result<std::int64_t, std::string> group_lag(std::string_view bootstrap, std::string_view group,
+                                                          std::string_view topic);
+
 // Number of partitions of `topic` according to the cluster's metadata.
 [[nodiscard]] result<int, std::string> partition_count(std::string_view bootstrap, std::string_view topic);
 
