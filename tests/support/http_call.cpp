@@ -1,8 +1,10 @@
 #include "tests/support/http_call.hpp"
 
+#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 
@@ -23,6 +25,10 @@ std::string mint_token(const std::string& with_secret, const std::string& sub, d
 }
 
 namespace {
+
+void lower(std::string& name) {
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
 
 // The answer, or why there is none: curl's exit status and its one-line error (-S), so a
 // failed test says whether the server refused, reset, closed or never answered.
@@ -52,7 +58,7 @@ result<http_response, std::string> exchange(const std::string& base, const std::
         const auto colon = line.find(':');
         if (colon == std::string::npos) continue;
         std::string name = line.substr(0, colon);
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        lower(name);
         r.headers[name] = line.substr(line.find_first_not_of(' ', colon + 1));
     }
     return r;
@@ -72,6 +78,75 @@ http_response call(const std::string& base, const std::string& method, const std
     auto r = exchange(base, method, path, o);
     if (!r) throw std::runtime_error("no HTTP answer for " + method + " " + path + " (" + r.error() + ")");
     return std::move(*r);
+}
+
+namespace {
+
+std::size_t append_body(char* data, std::size_t size, std::size_t n, void* to) {
+    static_cast<http_response*>(to)->body.append(data, size * n);
+    return size * n;
+}
+
+std::size_t add_header(char* data, std::size_t size, std::size_t n, void* to) {
+    std::string line(data, size * n);
+    while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.pop_back();
+    auto& r = *static_cast<http_response*>(to);
+    if (line.starts_with("HTTP/")) {
+        r.headers.clear();  // a new answer's head (after a 100 Continue, say)
+    } else if (const auto colon = line.find(':'); colon != std::string::npos) {
+        std::string name = line.substr(0, colon);
+        lower(name);
+        const auto value = line.find_first_not_of(' ', colon + 1);
+        r.headers[name] = value == std::string::npos ? std::string() : line.substr(value);
+    }
+    return size * n;
+}
+
+}  // namespace
+
+http_session::http_session(std::string base) : base_(std::move(base)) {
+    static std::once_flag global;
+    std::call_once(global, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    curl_ = curl_easy_init();
+    if (curl_ == nullptr) throw std::runtime_error("curl_easy_init failed");
+}
+
+http_session::~http_session() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
+
+http_response http_session::call(const std::string& method, const std::string& path, const request_options& o) {
+    auto* curl = static_cast<CURL*>(curl_);
+    http_response r;
+    curl_slist* headers = curl_slist_append(nullptr, "Expect:");
+    if (!o.token.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + o.token).c_str());
+    for (const auto& h : o.headers) headers = curl_slist_append(headers, h.c_str());
+    if (o.has_body) headers = curl_slist_append(headers, ("Content-Type: " + o.content_type).c_str());
+    const std::string url = base_ + path;
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 20'000L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, append_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, add_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r);
+    if (o.has_body) {
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, o.body.c_str());
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(o.body.size()));
+    } else {
+        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+    }
+    const CURLcode done = curl_easy_perform(curl);
+    curl_slist_free_all(headers);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+    if (done != CURLE_OK) {
+        throw std::runtime_error("no HTTP answer for " + method + " " + path + " (" + curl_easy_strerror(done) + ")");
+    }
+    long status = 0;
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    r.status = static_cast<int>(status);
+    return r;
 }
 
 request_options with_body(std::string body, std::string token) {

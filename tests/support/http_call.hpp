@@ -3,7 +3,9 @@
 // would be): the answer's status, headers (names lower-cased) and body; bearer tokens
 // minted with the tests' secret; the check of an RFC 9457 problem.
 //
-// Thread-safety: free functions; each call runs its own curl process.
+// Thread-safety: free functions; each call runs its own curl process. An http_session
+// (libcurl in this process, one kept-alive connection) is for loads, where a process per
+// request would be what is measured; one per thread.
 
 #include <chrono>
 #include <map>
@@ -47,6 +49,21 @@ struct request_options {
 // The same; throws std::runtime_error (failing the test) when there is no answer.
 [[nodiscard]] http_response call(const std::string& base, const std::string& method, const std::string& path,
                                  const request_options& o = {});
+
+class http_session {
+public:
+    explicit http_session(std::string base);
+    http_session(const http_session&) = delete;
+    http_session& operator=(const http_session&) = delete;
+    ~http_session();
+
+    // As call(): throws std::runtime_error when there is no answer.
+    [[nodiscard]] http_response call(const std::string& method, const std::string& path, const request_options& o = {});
+
+private:
+    std::string base_;
+    void* curl_;  // CURL*
+};
 
 [[nodiscard]] request_options with_body(std::string body, std::string token);
 [[nodiscard]] request_options bearer(std::string token);
