@@ -11,6 +11,7 @@
 #include <thread>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace shopstream::adapters::payment {
 namespace {
@@ -136,14 +137,15 @@ struct http_gateway::impl {
         if (multi != nullptr) curl_multi_cleanup(multi);
     }
 
+    [[nodiscard]] outcome expired(const transfer& t) const {
+        return transient_failure(std::string(operation_name(t.op)) + " at " + base_url + ": not sent, still queued behind " +
+                                 std::to_string(max_transfers) + " transfers when its timeout passed");
+    }
+
     // On the gateway's thread: onto the wire, or finished when it can no longer be sent.
     void begin(std::unique_ptr<transfer> t) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t->deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            return t->done(transient_failure(std::string(operation_name(t->op)) + " at " + base_url +
-                                             ": not sent, still queued behind " + std::to_string(max_transfers) +
-                                             " transfers when its timeout passed"));
-        }
+        if (left.count() <= 0) return t->done(expired(*t));
         t->easy = curl_easy_init();
         if (t->easy == nullptr) return t->done(transient_failure("libcurl could not create a handle"));
         CURL* curl = t->easy;
@@ -188,6 +190,7 @@ struct http_gateway::impl {
     void run() {
         for (;;) {
             std::deque<std::unique_ptr<transfer>> starting;
+            std::vector<std::unique_ptr<transfer>> too_late;
             {
                 std::lock_guard lock(mu);
                 if (stopping) break;
@@ -195,17 +198,33 @@ struct http_gateway::impl {
                     starting.push_back(std::move(waiting.front()));
                     waiting.pop_front();
                 }
+                // A queued call whose timeout passed is answered then, not when a slot frees.
+                const auto now = std::chrono::steady_clock::now();
+                for (auto it = waiting.begin(); it != waiting.end();) {
+                    if ((*it)->deadline > now) {
+                        ++it;
+                        continue;
+                    }
+                    too_late.push_back(std::move(*it));
+                    it = waiting.erase(it);
+                }
             }
+            for (auto& t : too_late) t->done(expired(*t));
             for (auto& t : starting) begin(std::move(t));
             int still_running = 0;
             curl_multi_perform(multi, &still_running);
             finish_done();
             bool more = false;
+            auto wait = std::chrono::milliseconds(1'000);
             {
                 std::lock_guard lock(mu);
                 more = stopping || (!waiting.empty() && running.size() < max_transfers);
+                const auto now = std::chrono::steady_clock::now();
+                for (const auto& t : waiting) {
+                    wait = std::min(wait, std::chrono::ceil<std::chrono::milliseconds>(t->deadline - now));
+                }
             }
-            if (!more) curl_multi_poll(multi, nullptr, 0, 1'000, nullptr);
+            if (!more) curl_multi_poll(multi, nullptr, 0, static_cast<int>(std::max<std::int64_t>(wait.count(), 0)), nullptr);
         }
         // Shutting down: every call still pending is answered before the thread ends.
         for (auto& [curl, t] : running) {

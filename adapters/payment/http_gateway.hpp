@@ -22,9 +22,9 @@
 // handle with CURLOPT_TIMEOUT_MS; connections are reused through the multi handle's
 // connection cache. A call waiting for its answer holds no thread. At most
 // `max_transfers` are on the wire at once; calls beyond wait in a FIFO queue, not yet
-// sent, and their per-call timeout runs from start(), so a call still queued when it
-// expires ends as transient_failure (nothing was sent), and one sent later gets only what
-// is left of it. `done` runs on the gateway's thread (and must not block it: every other
+// sent, and their per-call timeout runs from start(): a call still queued when its
+// timeout passes is answered transient_failure then (nothing was sent), and one sent later
+// gets only what is left of it. `done` runs on the gateway's thread (and must not block it: every other
 // transfer waits meanwhile), or inline from start() once the destructor has begun.
 //
 // The destructor finishes every call still pending before it joins the thread: one not

@@ -104,10 +104,9 @@ protected:
         engine_.reset();
     }
 
-    void start_worker() {
-        commands::gateway_worker_options o;
+    void start_worker(commands::payment_provider* provider = nullptr, commands::gateway_worker_options o = {}) {
         o.retry_delay = 200ms;
-        gateway_ = std::make_unique<commands::gateway_engine>(*payments_, *store_, *port_, o);
+        gateway_ = std::make_unique<commands::gateway_engine>(*payments_, *store_, provider ? *provider : *port_, o);
         commands::gateway_worker_runtime_options r;
         r.bootstrap_servers = kafka_->bootstrap();
         r.fetch_wait = eventstore::embedded_fetch_wait;
@@ -216,6 +215,36 @@ TEST_F(saga_runtime_test, every_token_reaches_its_terminal_state_with_the_exact_
     EXPECT_EQ(simulator_.ledger(domain::payment_id("o-visa"))->authorized, 1'000);
     EXPECT_FALSE(simulator_.ledger(domain::payment_id("o-timeout")).has_value() &&
                  simulator_.ledger(domain::payment_id("o-timeout"))->authorized != 0);
+}
+
+// Issue 12: with the provider calls on 8 blocking threads, 1 in 6 payments never answering
+// starved every other one. Now a call waiting for its answer holds no thread: with 12
+// never-answering authorizations out (more than the old pool's 8 threads) and ONE worker
+// thread, a tok_visa payment requested after them is authorized, captured and confirmed
+// while every one of them is still waiting for its answer.
+TEST_F(saga_runtime_test, a_payment_requested_after_never_answering_ones_is_authorized_before_their_timeout) {
+    pay::resilient_gateway patient(simulator_, pay::retry_policy{1, 10ms, 10ms}, pay::breaker_settings{0.5, 50, 10s, 1s});
+    pay::provider_port port(patient, 8s);
+    commands::gateway_worker_options o;
+    o.threads = 1;
+    start_worker(&port, o);
+    start_saga("saga", 60'000);
+    const int never = 12;
+    for (int i = 0; i < never; ++i) place("o-never-" + std::to_string(i), "tok_timeout");
+    ASSERT_TRUE(testing::eventually([&] { return gateway_->in_flight() >= static_cast<std::size_t>(never); }, 20s))
+        << "in flight: " << gateway_->in_flight();
+    const auto asked = std::chrono::steady_clock::now();
+    place("o-visa", "tok_visa");
+    expect_streams("o-visa", happy_orders, happy_payments, 7s);
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 8s) << "before the never-answering calls' timeout";
+    for (int i = 0; i < never; ++i) {
+        EXPECT_EQ(events(context::payments, "o-never-" + std::to_string(i)), names{"payment_requested"})
+            << "still waiting for its answer";
+    }
+    EXPECT_GE(gateway_->in_flight(), static_cast<std::size_t>(never)) << "their calls are still out";
+    // The port and its gateway are this test's: the worker waits for their calls first.
+    stop_saga();
+    stop_worker();
 }
 
 TEST_F(saga_runtime_test, a_cancellation_after_capture_is_refunded_at_the_provider_too) {
