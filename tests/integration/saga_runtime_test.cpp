@@ -2,7 +2,8 @@
 // real tail, producer, LMDB state store and command handlers, the co-partitioned consumer
 // groups (commands/saga_consumer.hpp) and the deterministic payment simulator behind the
 // resilient gateway - every path of issue 12 as the exact event sequence per stream,
-// a rebalance between two saga members, and restarts (a member with no checkpoint at all
+// a payment authorized while never-answering ones are still out, a rebalance between two
+// saga members, and restarts (a member with no checkpoint at all
 // re-decides every step and appends nothing; an overdue deadline fires once after one).
 #include <gtest/gtest.h>
 
