@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -81,6 +82,17 @@ outcome settle(payment_gateway& g, fake_clock& clock, operation op, const gatewa
     return got.value_or(unknown_outcome("no answer at all"));
 }
 
+// start() on `g`: no answer 1 ms before `at`, the outcome at `at` (the clock advanced so).
+outcome answered_exactly_at(payment_gateway& g, fake_clock& clock, const gateway_request& r, ms timeout, ms at) {
+    auto got = std::make_shared<std::optional<outcome>>();
+    g.start(operation::authorize, r, timeout, [got](outcome o) { *got = std::move(o); });
+    clock.advance(at - 1ms);
+    EXPECT_FALSE(got->has_value()) << "no answer before " << at.count() << " ms";
+    clock.advance(1ms);
+    EXPECT_TRUE(got->has_value()) << "an answer at " << at.count() << " ms";
+    return got->value_or(unknown_outcome("no answer at all"));
+}
+
 using test_requests::eur;
 using test_requests::request;
 
@@ -141,14 +153,8 @@ TEST(simulator, tok_timeout_never_answers_and_the_call_waits_the_whole_timeout) 
     fake_clock clock;
     simulator s({}, clock);
     EXPECT_FALSE(s.answer(operation::authorize, request("p-1", "tok_timeout", 100, operation::authorize)));
-    std::optional<outcome> o;
-    s.start(operation::authorize, request("p-1", "tok_timeout", 100, operation::authorize), 750ms,
-            [&](outcome answer) { o = std::move(answer); });
-    clock.advance(749ms);
-    EXPECT_FALSE(o.has_value()) << "no answer before the timeout";
-    clock.advance(1ms);
-    ASSERT_TRUE(o.has_value());
-    EXPECT_EQ(o->kind, outcome_kind::unknown);
+    const auto r = request("p-1", "tok_timeout", 100, operation::authorize);
+    EXPECT_EQ(answered_exactly_at(s, clock, r, 750ms, 750ms).kind, outcome_kind::unknown);
     EXPECT_THAT(clock.timers, ::testing::ElementsAre(ms(750))) << "one timer, no thread waiting";
 }
 
@@ -178,14 +184,7 @@ TEST(simulator, any_other_token_declines_as_unknown) {
 TEST(simulator, the_latency_delays_every_answer_and_a_latency_at_the_timeout_is_unknown) {
     fake_clock clock;
     simulator s({200ms}, clock);
-    std::optional<outcome> o;
-    s.start(operation::authorize, request("p-1", "tok_visa", 100, operation::authorize), 1s,
-            [&](outcome answer) { o = std::move(answer); });
-    clock.advance(199ms);
-    EXPECT_FALSE(o.has_value()) << "not before the latency";
-    clock.advance(1ms);
-    ASSERT_TRUE(o.has_value());
-    EXPECT_TRUE(o->approved());
+    EXPECT_TRUE(answered_exactly_at(s, clock, request("p-1", "tok_visa", 100, operation::authorize), 1s, 200ms).approved());
     EXPECT_THAT(clock.timers, ::testing::ElementsAre(ms(200)));
     EXPECT_EQ(settle(s, clock, operation::authorize, request("p-2", "tok_visa", 100, operation::authorize), 200ms).kind,
               outcome_kind::unknown);
