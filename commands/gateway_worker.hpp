@@ -29,9 +29,9 @@
 // a time); records beyond wait in a queue, in the order they arrived, and start as
 // others finish (in_flight() and queued() say how many, for /metrics).
 //
-// Thread-safety: handle() from the consumer's thread; in_flight(), queued() and load()
-// from any; stop() from one thread. stop() waits for every record in flight, its provider
-// calls included, so the provider and the payment handler are never called back after it.
+// Thread-safety: handle(), in_flight(), queued() and load() from any thread; stop() from
+// one. stop() waits for every record in flight, its provider calls included, so the
+// provider and the payment handler are never called back after it.
 
 #include <atomic>
 #include <chrono>

@@ -248,6 +248,30 @@ TEST_F(saga_runtime_test, a_payment_requested_after_never_answering_ones_is_auth
     stop_worker();
 }
 
+// Beyond max_in_flight a record waits, unsent, in arrival order: with both slots held by
+// never-answering calls, a tok_visa payment is queued and not authorized until a slot frees
+// (the first call's timeout), then it is.
+TEST_F(saga_runtime_test, beyond_the_bound_in_flight_a_payment_waits_in_the_queue_until_a_call_ends) {
+    pay::resilient_gateway once(simulator_, pay::retry_policy{1, 10ms, 10ms}, pay::breaker_settings{0.5, 50, 10s, 1s});
+    pay::provider_port port(once, 3s);
+    commands::gateway_worker_options o;
+    o.max_in_flight = 2;
+    start_worker(&port, o);
+    start_saga("saga", 60'000);
+    place("o-never-0", "tok_timeout");
+    place("o-never-1", "tok_timeout");
+    ASSERT_TRUE(testing::eventually([&] { return gateway_->in_flight() == 2; }, 20s));
+    const auto asked = std::chrono::steady_clock::now();
+    place("o-visa", "tok_visa");
+    ASSERT_TRUE(testing::eventually([&] { return gateway_->queued() >= 1; }, 10s)) << "the bound holds it";
+    EXPECT_EQ(gateway_->in_flight(), 2U);
+    EXPECT_EQ(events(context::payments, "o-visa"), names{"payment_requested"}) << "not authorized while queued";
+    expect_streams("o-visa", happy_orders, happy_payments, 20s);
+    EXPECT_GE(std::chrono::steady_clock::now() - asked, 2s) << "it waited for a never-answering call to end";
+    stop_saga();
+    stop_worker();
+}
+
 TEST_F(saga_runtime_test, a_cancellation_after_capture_is_refunded_at_the_provider_too) {
     start_worker();
     start_saga();
