@@ -5,6 +5,10 @@
 // Kafka-protocol cluster (librdkafka's mock), as `shopstream serve --kafka mock` runs.
 //
 //   build/release/benchmarks/saga_bench [--orders N] [--partitions P] [--inflight C]
+//                                       [--worker-threads T]
+//
+// --worker-threads: the gateway worker's own threads (store reads and continuations; a
+// provider call holds none since the provider path is asynchronous), default 2 as serve.
 //
 // Phases, each on orders of its own:
 //   ceiling   N place_order commands with the saga stopped: the command path's commits/s in
@@ -140,7 +144,7 @@ int main(int argc, char** argv) {
     int count = 20'000;
     int partitions = 16;
     int inflight = 2'048;
-    int worker_threads = 8;
+    int worker_threads = 2;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         if (a == "--orders") count = std::stoi(argv[i + 1]);

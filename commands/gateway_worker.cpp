@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -33,14 +35,26 @@ std::string_view operation_text(provider_operation op) {
 }  // namespace
 
 struct gateway_engine::core : std::enable_shared_from_this<core> {
+    // One record being worked: its events, acted on one after another.
+    struct job {
+        consumed_record record;
+        record_done done;
+        std::vector<payment::event> events;
+        payment::state state;
+        std::size_t next = 0;  // the next event to act on
+        std::optional<std::int64_t> again;
+    };
+
     const payment_handler& payments;
     const es::state_store& store;
     payment_provider& provider;
     gateway_worker_options options;
+    std::shared_ptr<gateway_load> counts = std::make_shared<gateway_load>();
     thread_pool pool;
     std::mutex mu;
     std::condition_variable idle;
-    std::size_t active = 0;
+    std::size_t active = 0;  // under mu; counts->in_flight mirrors it
+    std::deque<std::shared_ptr<job>> waiting;  // under mu, in arrival order
     bool stopping = false;
 
     core(const payment_handler& p, const es::state_store& s, payment_provider& pr, gateway_worker_options o)
@@ -48,6 +62,13 @@ struct gateway_engine::core : std::enable_shared_from_this<core> {
 
     [[nodiscard]] domain::timestamp_ms now() const { return options.now ? options.now() : system_now_ms(); }
     [[nodiscard]] std::optional<std::int64_t> retry() const { return now() + options.retry_delay.count(); }
+
+    // Runs `work` on the worker's pool. The pool stops only once nothing is in flight, so
+    // a refusal is not expected; the work then runs inline rather than being lost.
+    template <class F>
+    void post(F work) {
+        if (!pool.post(work)) work();
+    }
 
     // Whether the store applied the commit at `at` (rather than judging it a loser or a
     // duplicate): an applied commit's location is kept with the aggregate.
@@ -68,9 +89,9 @@ struct gateway_engine::core : std::enable_shared_from_this<core> {
         return state && state->status == domain::order::order_status::pending;
     }
 
-    // One provider call for one event; nullopt when done, a time to try again otherwise.
-    std::optional<std::int64_t> act(const consumed_record& record, const payment::event& e,
-                                    const payment::state& now_state) {
+    // The provider call one event asks for; nullopt when there is none.
+    [[nodiscard]] std::optional<provider_request> request_for(const payment::event& e,
+                                                              const payment::state& now_state) const {
         provider_request request;
         request.payment = now_state.id;
         if (const auto* requested = std::get_if<payment::payment_requested>(&e)) {
@@ -93,12 +114,56 @@ struct gateway_engine::core : std::enable_shared_from_this<core> {
         } else {
             return std::nullopt;  // authorized / declined: the provider's own answers
         }
-        const provider_answer answer = provider.call(request);
+        return request;
+    }
+
+    // On the pool: what the record asks of the provider, read from the local store.
+    void prepare(const std::shared_ptr<job>& j) {
+        auto commit = es::decode_commit(j->record.value);
+        if (!commit) return finish(j);  // not a commit: every reader skips it
+        auto was_applied = applied(commit->aggregate_id, j->record.at);
+        if (!was_applied) {
+            spdlog::error("payment gateway: cannot read the store: {} (retried)", was_applied.error());
+            j->again = retry();
+            return finish(j);
+        }
+        if (!*was_applied) return finish(j);  // a loser or a duplicate: nothing happened
+        auto current = payments.current(commit->aggregate_id);
+        if (!current || !*current) {
+            j->again = retry();
+            return finish(j);
+        }
+        j->state = (*current)->state;
+        for (const auto& encoded : commit->events) {
+            auto e = es::payment_aggregate::decode_event(encoded.type, encoded.schema_version, encoded.payload);
+            if (e) j->events.push_back(std::move(*e));  // else the tail stops on such a commit
+        }
+        step(j);
+    }
+
+    // On the pool: starts the provider call of the next event that asks for one, or ends
+    // the record. The call's answer continues on the pool.
+    void step(const std::shared_ptr<job>& j) {
+        while (j->next < j->events.size()) {
+            auto request = request_for(j->events[j->next++], j->state);
+            if (!request) continue;
+            auto self = shared_from_this();
+            provider.start(*request, [self, j, request = *request](provider_answer answer) {
+                self->post([self, j, request, answer = std::move(answer)] { self->answered(j, request, answer); });
+            });
+            return;
+        }
+        finish(j);
+    }
+
+    void answered(const std::shared_ptr<job>& j, const provider_request& request, const provider_answer& answer) {
+        const consumed_record& record = j->record;
         const std::string_view op = operation_text(request.op);
         if (answer.result == provider_answer::kind::failed) {
             spdlog::warn("payment gateway: {} of payment {} failed: {} (retried in {} ms; correlation id {})", op,
                          request.payment.value(), answer.reason, options.retry_delay.count(), record.correlation_id);
-            return retry();
+            j->again = retry();
+            return step(j);
         }
         if (request.op != provider_operation::authorize) {
             if (answer.result == provider_answer::kind::declined) {
@@ -109,10 +174,10 @@ struct gateway_engine::core : std::enable_shared_from_this<core> {
                 spdlog::info("payment gateway: {} of payment {} done at the provider ({}; correlation id {})", op,
                              request.payment.value(), answer.reference, record.correlation_id);
             }
-            return std::nullopt;
+            return step(j);
         }
         payment::record_authorization recorded;
-        recorded.id = now_state.id;
+        recorded.id = j->state.id;
         recorded.approved = answer.result == provider_answer::kind::approved;
         recorded.authorization_code = answer.reference;
         recorded.decline_reason = answer.reason.empty() ? "declined" : answer.reason;
@@ -120,64 +185,77 @@ struct gateway_engine::core : std::enable_shared_from_this<core> {
         recorded.at = now();
         command_options opts;
         opts.timeout = options.command_timeout;
-        auto result = payments.handle_sync(payment::command{std::move(recorded)},
-                                           command_metadata{"gateway:" + now_state.id.value() + ":authorize",
-                                                            record.correlation_id, record.command_id, ""},
-                                           opts);
-        if (!result && result.error().code != command_errc::rejected) {
-            spdlog::warn("payment gateway: cannot record the authorization of payment {}: {} (retried)",
-                         now_state.id.value(), result.error().message);
-            return retry();
-        }
-        spdlog::info("payment gateway: payment {} {} (correlation id {})", now_state.id.value(),
-                     answer.result == provider_answer::kind::approved ? "authorized" : "declined: " + answer.reason,
-                     record.correlation_id);
-        return std::nullopt;
+        auto self = shared_from_this();
+        payments.handle(payment::command{std::move(recorded)},
+                        command_metadata{"gateway:" + j->state.id.value() + ":authorize", record.correlation_id,
+                                         record.command_id, ""},
+                        opts, [self, j, answer](command_result result) {
+                            self->post([self, j, answer, result = std::move(result)] { self->recorded(j, answer, result); });
+                        });
     }
 
-    std::optional<std::int64_t> work(const consumed_record& record) {
-        auto commit = es::decode_commit(record.value);
-        if (!commit) return std::nullopt;  // not a commit: every reader skips it
-        auto was_applied = applied(commit->aggregate_id, record.at);
-        if (!was_applied) {
-            spdlog::error("payment gateway: cannot read the store: {} (retried)", was_applied.error());
-            return retry();
+    void recorded(const std::shared_ptr<job>& j, const provider_answer& answer, const command_result& result) {
+        if (!result && result.error().code != command_errc::rejected) {
+            spdlog::warn("payment gateway: cannot record the authorization of payment {}: {} (retried)",
+                         j->state.id.value(), result.error().message);
+            j->again = retry();
+            return step(j);
         }
-        if (!*was_applied) return std::nullopt;  // a loser or a duplicate: nothing happened
-        auto current = payments.current(commit->aggregate_id);
-        if (!current || !*current) return retry();
-        std::optional<std::int64_t> again;
-        for (const auto& encoded : commit->events) {
-            auto e = es::payment_aggregate::decode_event(encoded.type, encoded.schema_version, encoded.payload);
-            if (!e) continue;  // the tail stops on such a commit; nothing to do here
-            if (auto later = act(record, *e, (*current)->state)) again = later;
+        spdlog::info("payment gateway: payment {} {} (correlation id {})", j->state.id.value(),
+                     answer.result == provider_answer::kind::approved ? "authorized" : "declined: " + answer.reason,
+                     j->record.correlation_id);
+        step(j);
+    }
+
+    void begin(std::shared_ptr<job> j) {
+        auto self = shared_from_this();
+        post([self, j = std::move(j)] { self->prepare(j); });
+    }
+
+    // The record is done: its consumer learns when to hand it out again, and the next
+    // queued record takes its place.
+    void finish(const std::shared_ptr<job>& j) {
+        j->done(j->again);
+        std::shared_ptr<job> next;
+        {
+            std::lock_guard lock(mu);
+            if (!stopping && !waiting.empty()) {
+                next = std::move(waiting.front());
+                waiting.pop_front();
+                counts->queued.store(waiting.size());
+            } else {
+                --active;
+                counts->in_flight.store(active);
+                idle.notify_all();
+            }
         }
-        return again;
+        if (next) begin(std::move(next));
     }
 
     void handle(const consumed_record& record, record_done done) {
+        auto j = std::make_shared<job>();
+        j->record = record;
+        j->done = std::move(done);
         {
             std::lock_guard lock(mu);
             if (stopping) return;  // left in flight: its checkpoint stays below it
+            if (active >= std::max<std::size_t>(options.max_in_flight, 1)) {
+                waiting.push_back(std::move(j));
+                counts->queued.store(waiting.size());
+                return;
+            }
             ++active;
+            counts->in_flight.store(active);
         }
-        auto self = shared_from_this();
-        const bool posted = pool.post([self, record, done = std::move(done)] {
-            done(self->work(record));
-            std::lock_guard lock(self->mu);
-            --self->active;
-            self->idle.notify_all();
-        });
-        if (!posted) {
-            std::lock_guard lock(mu);
-            --active;
-        }
+        begin(std::move(j));
     }
 
     void stop() {
         {
             std::unique_lock lock(mu);
             stopping = true;
+            waiting.clear();  // never started: held for whoever runs next
+            counts->queued.store(0);
             idle.wait(lock, [this] { return active == 0; });
         }
         pool.stop();
@@ -193,6 +271,12 @@ gateway_engine::~gateway_engine() { stop(); }
 void gateway_engine::handle(const consumed_record& record, record_done done) { core_->handle(record, std::move(done)); }
 
 void gateway_engine::stop() { core_->stop(); }
+
+std::size_t gateway_engine::in_flight() const noexcept { return core_->counts->in_flight.load(); }
+
+std::size_t gateway_engine::queued() const noexcept { return core_->counts->queued.load(); }
+
+std::shared_ptr<const gateway_load> gateway_engine::load() const noexcept { return core_->counts; }
 
 result<std::unique_ptr<gateway_worker>, es::error> gateway_worker::start(gateway_worker_runtime_options options,
                                                                          gateway_engine& engine,

@@ -20,9 +20,20 @@
 // commands/ knows no adapters: the provider comes in through payment_provider, which
 // adapters/payment/provider_port.hpp implements over the resilient gateway.
 //
-// Thread-safety: handle() from the consumer's thread (it posts its work); provider calls run
-// on the worker's own pool, blocking one of its threads each. stop() from one thread.
+// Provider calls hold no thread: the worker starts a call (payment_provider::start) and
+// continues in its callback, and records an authorization with the payment handler's
+// asynchronous handle(). Its own small pool runs the store reads (commit_locations,
+// current, the order's state), the decisions and the continuations; neither the
+// consumer's thread nor a gateway's or a timer's thread does more than post to it. At most
+// `max_in_flight` records are worked at once (each with at most one provider call out at
+// a time); records beyond wait in a queue, in the order they arrived, and start as
+// others finish (in_flight() and queued() say how many, for /metrics).
+//
+// Thread-safety: handle(), in_flight(), queued() and load() from any thread; stop() from
+// one. stop() waits for every record in flight, its provider calls included, so the
+// provider and the payment handler are never called back after it.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -53,15 +64,26 @@ struct provider_answer {
     std::string reason;          // declined / failed: why
 };
 
-// The provider as the worker needs it: one blocking call, safe from several threads.
+using provider_callback = std::function<void(provider_answer)>;
+
+// The provider as the worker needs it: start() returns at once, `done` is called exactly
+// once with the answer, on any thread, and must not block (the worker only posts there).
+// Safe from several threads.
 class payment_provider {
 public:
     virtual ~payment_provider() = default;
-    [[nodiscard]] virtual provider_answer call(const provider_request& request) = 0;
+    virtual void start(const provider_request& request, provider_callback done) = 0;
+};
+
+// How many records the worker holds (shared, so a metrics scrape may outlive the engine).
+struct gateway_load {
+    std::atomic<std::size_t> in_flight{0};  // being worked: store reads, a provider call, a record
+    std::atomic<std::size_t> queued{0};     // waiting for one of max_in_flight
 };
 
 struct gateway_worker_options {
-    std::size_t threads = 8;  // provider calls at once
+    std::size_t threads = 2;  // the worker's own: store reads and continuations, never a provider wait
+    std::size_t max_in_flight = 1'024;  // records worked at once; beyond: queued in arrival order
     std::chrono::milliseconds command_timeout{5'000};
     std::chrono::milliseconds retry_delay{1'000};
     domain::actor by{"payment-gateway", domain::role::system};
@@ -79,8 +101,13 @@ public:
 
     // Acts on one payments.events record the local store has applied (or skipped).
     void handle(const consumed_record& record, record_done done);
-    // Waits for the calls running; later records are held for whoever runs next.
+    // Waits for the records in flight; queued and later records are held for whoever runs
+    // next (their checkpoint stays below them).
     void stop();
+
+    [[nodiscard]] std::size_t in_flight() const noexcept;
+    [[nodiscard]] std::size_t queued() const noexcept;
+    [[nodiscard]] std::shared_ptr<const gateway_load> load() const noexcept;
 
     struct core;
 

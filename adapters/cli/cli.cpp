@@ -257,6 +257,13 @@ int run_cli(int argc, char** argv) {
         ->envname("SHOPSTREAM_PAYMENT_BREAKER")
         ->type_name("RATE/CALLS/WINDOW/OPEN")
         ->capture_default_str();
+    serve->add_option("--payment-max-in-flight", serve_options.payment_max_in_flight,
+                      "payments the gateway worker works on at once, each with at most one provider call out "
+                      "(a call waiting for its answer holds no thread); more wait in the order they arrived")
+        ->envname("SHOPSTREAM_PAYMENT_MAX_IN_FLIGHT")
+        ->type_name("N")
+        ->check(CLI::Range(1, 1'000'000))
+        ->capture_default_str();
     serve->add_option("--kafka-config", serve_options.kafka_config,
                       "a librdkafka setting for every Kafka client, KEY=VALUE (repeatable): security.protocol, "
                       "sasl.mechanism, sasl.username, sasl.password, ssl.ca.location, ...; secrets are never logged")

@@ -625,6 +625,7 @@ int run_serve(const serve_config& config) {
                                   std::chrono::milliseconds(2'000), bootstrap,
                                   mock ? eventstore::embedded_fetch_wait : std::chrono::milliseconds(5), kafka_settings,
                                   *breaker};
+    saga_config.max_payments_in_flight = static_cast<std::size_t>(config.payment_max_in_flight);
     auto saga = saga_roles::start(saga_config, *orders, *payments, **store, **tail, service_metrics);
     if (!saga) {
         spdlog::error("{}", saga.error());

@@ -66,6 +66,7 @@ struct serve_config {
     std::string payment_gateway = "simulator";  // or the URL of a provider (fake-gateway)
     std::string payment_timeout = "30s";        // a pending order's deadline for its payment
     std::string payment_breaker = "0.5/20/10s/5s";  // parse_breaker (serve_saga.hpp)
+    int payment_max_in_flight = 1'024;  // saga_roles_config::max_payments_in_flight
 };
 
 // "HOST:PORT" or "[V6]:PORT" → (host, port); nullopt when it is not of that form.

@@ -18,6 +18,7 @@
 #include "adapters/payment/provider_port.hpp"
 #include "adapters/payment/resilient_gateway.hpp"
 #include "adapters/payment/simulator.hpp"
+#include "adapters/payment/timer_clock.hpp"
 #include "commands/gateway_worker.hpp"
 #include "commands/saga.hpp"
 
@@ -105,10 +106,26 @@ private:
     payment::circuit_breaker& breaker_;
 };
 
-// Shared with the collector, which the metrics registry may keep past the roles.
+// The worker's records in flight and queued, read at each scrape.
+void add_load_samples(std::vector<prometheus::MetricFamily>& out, const commands::gateway_load& load) {
+    out.push_back(metrics::sample_family("shopstream_payment_gateway_in_flight",
+                                         "Payments the gateway worker is working on now: at most one provider call "
+                                         "out each, none holding a thread while it waits.",
+                                         prometheus::MetricType::Gauge));
+    metrics::add_sample(out.back(), {}, static_cast<double>(load.in_flight.load()));
+    out.push_back(metrics::sample_family("shopstream_payment_gateway_queued",
+                                         "Payments waiting for one of the gateway worker's in-flight slots.",
+                                         prometheus::MetricType::Gauge));
+    metrics::add_sample(out.back(), {}, static_cast<double>(load.queued.load()));
+}
+
+// Shared with the collector, which the metrics registry may keep past the roles. The
+// clock is declared first, so it is destroyed last: the gateways' timers run on it.
 struct gateway_stack {
+    payment::timer_clock clock;
     std::unique_ptr<payment::payment_gateway> provider;
     std::unique_ptr<payment::resilient_gateway> resilient;
+    std::shared_ptr<const commands::gateway_load> load;
 };
 
 }  // namespace
@@ -203,23 +220,31 @@ result<std::unique_ptr<saga_roles>, std::string> saga_roles::start(const saga_ro
         if (auto ok = check_payment_gateway(config.payment_gateway); !ok) return fail("--payment-gateway: " + ok.error());
         p.gateway = std::make_shared<gateway_stack>();
         if (config.payment_gateway == "simulator") {
-            p.gateway->provider = std::make_unique<payment::simulator>();
+            p.gateway->provider = std::make_unique<payment::simulator>(payment::simulator_settings{}, p.gateway->clock);
         } else {
             p.gateway->provider = std::make_unique<payment::http_gateway>(config.payment_gateway);
         }
         p.gateway->resilient =
-            std::make_unique<payment::resilient_gateway>(*p.gateway->provider, payment::retry_policy{}, config.breaker);
+            std::make_unique<payment::resilient_gateway>(*p.gateway->provider, payment::retry_policy{}, config.breaker,
+                                                         p.gateway->clock);
         p.port = std::make_unique<payment::provider_port>(*p.gateway->resilient, config.call_timeout);
+        commands::gateway_worker_options worker_options;
+        worker_options.max_in_flight = config.max_payments_in_flight;
+        p.worker_engine = std::make_unique<commands::gateway_engine>(payments, store, *p.port, worker_options);
+        p.gateway->load = p.worker_engine->load();
         // The collector holds the stack: a scrape after the roles stopped still reads a live breaker.
         auto stack = p.gateway;
         struct owning_collector final : prometheus::Collectable {
             explicit owning_collector(std::shared_ptr<gateway_stack> s) : stack(std::move(s)), inner(stack->resilient->breaker()) {}
-            std::vector<prometheus::MetricFamily> Collect() const override { return inner.Collect(); }
+            std::vector<prometheus::MetricFamily> Collect() const override {
+                auto out = inner.Collect();
+                add_load_samples(out, *stack->load);
+                return out;
+            }
             std::shared_ptr<gateway_stack> stack;
             breaker_collector inner;
         };
         metrics.add_collectable(std::make_shared<owning_collector>(stack));
-        p.worker_engine = std::make_unique<commands::gateway_engine>(payments, store, *p.port);
         commands::gateway_worker_runtime_options w;
         w.bootstrap_servers = config.bootstrap_servers;
         w.fetch_wait = config.fetch_wait;
@@ -227,8 +252,9 @@ result<std::unique_ptr<saga_roles>, std::string> saga_roles::start(const saga_ro
         auto started = commands::gateway_worker::start(w, *p.worker_engine, tail);
         if (!started) return fail("cannot start the payment gateway worker: " + started.error().message);
         p.worker = std::move(*started);
-        spdlog::info("payment gateway worker: provider {} (per-call timeout {} ms, retries and a circuit breaker)",
-                     config.payment_gateway, config.call_timeout.count());
+        spdlog::info("payment gateway worker: provider {} (per-call timeout {} ms, retries and a circuit breaker, "
+                     "at most {} payments in flight)",
+                     config.payment_gateway, config.call_timeout.count(), worker_options.max_in_flight);
     }
     if (config.saga) {
         p.observer = std::make_unique<saga_metrics>(metrics.families());

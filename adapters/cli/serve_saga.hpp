@@ -9,6 +9,8 @@
 //   shopstream_saga_stages_total{stage}           stages entered through a step taken here
 //   shopstream_payment_breaker_state{state}       1 for the breaker's state now, 0 otherwise
 //   shopstream_payment_breaker_opened_total       times the breaker opened
+//   shopstream_payment_gateway_in_flight          payments the gateway worker is working on
+//   shopstream_payment_gateway_queued             payments waiting beyond max_payments_in_flight
 //
 // The saga's consumer group is "shopstream-saga", the worker's
 // "shopstream-payment-gateway": several serve processes split the partitions of each.
@@ -54,6 +56,9 @@ struct saga_roles_config {
     std::chrono::milliseconds fetch_wait{5};
     std::map<std::string, std::string> kafka_settings;
     payment::breaker_settings breaker;  // the gateway worker's circuit breaker
+    // Payments the gateway worker works on at once (each at most one provider call out,
+    // holding no thread while it waits); more wait in arrival order.
+    std::size_t max_payments_in_flight = 1'024;
 };
 
 // --payment-breaker "0.5/20/10s/5s": failure rate (0, 1], minimum calls (at least 1), window

@@ -1,6 +1,8 @@
 #include "adapters/payment/gateway.hpp"
 
 #include <charconv>
+#include <future>
+#include <memory>
 #include <utility>
 
 namespace shopstream::adapters::payment {
@@ -37,6 +39,13 @@ outcome approved(std::string reference) { return {outcome_kind::approved, std::m
 outcome declined(std::string reason) { return {outcome_kind::declined, "", std::move(reason)}; }
 outcome transient_failure(std::string reason) { return {outcome_kind::transient_failure, "", std::move(reason)}; }
 outcome unknown_outcome(std::string reason) { return {outcome_kind::unknown, "", std::move(reason)}; }
+
+outcome payment_gateway::call(operation op, const gateway_request& request, std::chrono::milliseconds timeout) {
+    auto answer = std::make_shared<std::promise<outcome>>();
+    auto arrived = answer->get_future();
+    start(op, request, timeout, [answer](outcome o) { answer->set_value(std::move(o)); });
+    return arrived.get();
+}
 
 std::string idempotency_key_for(const domain::payment_id& payment, operation op, std::string_view refund_id) {
     std::string key = payment.value() + ":" + std::string(operation_name(op));

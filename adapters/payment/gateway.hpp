@@ -19,10 +19,19 @@
 //                       come within the per-call timeout): retrying with the same key is
 //                       safe and finds out.
 //
-// Implementations say their own thread-safety; both here are safe for concurrent calls.
+// Calls are asynchronous: start() returns at once and `done` receives the outcome later,
+// so a call waiting for its answer holds no thread and thousands can wait at once. `done`
+// is called exactly once, on a thread the implementation names (its own I/O or timer
+// thread, or inline from start() for an answer that needs no wait); it must not block
+// (hand longer work to an executor). call() is the blocking convenience over start()
+// for tests and tools; it must not be called from a gateway's or a clock's own thread.
+//
+// Implementations say their own thread-safety; all here are safe for concurrent calls, and
+// each must outlive the calls started on it (their callbacks included).
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -71,13 +80,19 @@ struct gateway_request {
 [[nodiscard]] std::string idempotency_key_for(const domain::payment_id& payment, operation op,
                                               std::string_view refund_id = {});
 
+using outcome_callback = std::function<void(outcome)>;
+
 class payment_gateway {
 public:
     virtual ~payment_gateway() = default;
 
-    // Each returns within about `timeout` (unknown when the answer did not come in time).
-    [[nodiscard]] virtual outcome call(operation op, const gateway_request& request,
-                                       std::chrono::milliseconds timeout) = 0;
+    // Starts one call; `done` gets its outcome within about `timeout` (unknown when the
+    // answer did not come in time), exactly once. See the opening comment for the thread.
+    virtual void start(operation op, gateway_request request, std::chrono::milliseconds timeout,
+                       outcome_callback done) = 0;
+
+    // start(), waiting on the calling thread for the outcome.
+    [[nodiscard]] outcome call(operation op, const gateway_request& request, std::chrono::milliseconds timeout);
 
     [[nodiscard]] outcome authorize(const gateway_request& r, std::chrono::milliseconds timeout) {
         return call(operation::authorize, r, timeout);
@@ -93,8 +108,10 @@ public:
     }
 };
 
-// The clock and the sleep of the resilience code and the simulator's latency, injected so
-// tests run on a fake one (STYLE.md: all I/O, the clock included, through one interface).
+// The clock and the timers of the resilience code (backoff) and the simulator (latency,
+// tok_timeout), injected so tests run on a fake one that runs scheduled work only when the
+// test advances it (STYLE.md: all I/O, the clock included, through one interface). A
+// timer holds no thread while it waits.
 class gateway_clock {
 public:
     using duration = std::chrono::milliseconds;
@@ -102,13 +119,17 @@ public:
 
     virtual ~gateway_clock() = default;
     [[nodiscard]] virtual time_point now() = 0;
-    virtual void sleep_for(duration d) = 0;
+    // Runs `work` once, about `after` from now, on the clock's timer thread (never inline);
+    // `work` must not block. Work still waiting when the clock is destroyed is dropped
+    // unrun, so a clock must outlive every call that scheduled on it.
+    virtual void schedule(duration after, std::function<void()> work) = 0;
 };
 
 // "250ms", "3s", "2m" (a non-negative integer and a unit) → milliseconds; the reason otherwise.
 [[nodiscard]] result<std::chrono::milliseconds, std::string> parse_duration(std::string_view text);
 
-// std::chrono::steady_clock and std::this_thread::sleep_for. Thread-safe.
+// std::chrono::steady_clock, its timers on one process-wide timer thread
+// (payment/timer_clock.hpp). Thread-safe.
 [[nodiscard]] gateway_clock& system_clock();
 
 }  // namespace shopstream::adapters::payment

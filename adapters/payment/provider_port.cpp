@@ -1,5 +1,7 @@
 #include "adapters/payment/provider_port.hpp"
 
+#include <utility>
+
 namespace shopstream::adapters::payment {
 
 namespace {
@@ -14,17 +16,7 @@ operation operation_of(commands::provider_operation op) {
     return operation::authorize;
 }
 
-}  // namespace
-
-commands::provider_answer provider_port::call(const commands::provider_request& request) {
-    const operation op = operation_of(request.op);
-    gateway_request r;
-    r.payment = request.payment;
-    r.idempotency_key = idempotency_key_for(request.payment, op, request.refund_id);
-    r.amount = request.amount;
-    r.method_token = request.method_token;
-    r.refund_id = request.refund_id;
-    const outcome o = gateway_.call(op, r, timeout_);
+commands::provider_answer answer_of(const outcome& o) {
     commands::provider_answer a;
     switch (o.kind) {
         case outcome_kind::approved: a.result = commands::provider_answer::kind::approved; break;
@@ -35,6 +27,19 @@ commands::provider_answer provider_port::call(const commands::provider_request& 
     a.reference = o.reference;
     a.reason = o.reason;
     return a;
+}
+
+}  // namespace
+
+void provider_port::start(const commands::provider_request& request, commands::provider_callback done) {
+    const operation op = operation_of(request.op);
+    gateway_request r;
+    r.payment = request.payment;
+    r.idempotency_key = idempotency_key_for(request.payment, op, request.refund_id);
+    r.amount = request.amount;
+    r.method_token = request.method_token;
+    r.refund_id = request.refund_id;
+    gateway_.start(op, std::move(r), timeout_, [done = std::move(done)](outcome o) { done(answer_of(o)); });
 }
 
 }  // namespace shopstream::adapters::payment

@@ -5,6 +5,9 @@
 // kinds - approved, declined, or failed (a transient failure or an unknown outcome, both
 // safe to retry with the same key).
 //
+// Asynchronous like the gateway: start() returns at once and the answer reaches the
+// callback on the thread the gateway answers on (see payment/gateway.hpp).
+//
 // Thread-safety: as the wrapped gateway (the resilient gateway is safe for concurrent calls).
 
 #include <chrono>
@@ -20,7 +23,7 @@ public:
     provider_port(payment_gateway& gateway, std::chrono::milliseconds call_timeout)
         : gateway_(gateway), timeout_(call_timeout) {}
 
-    [[nodiscard]] commands::provider_answer call(const commands::provider_request& request) override;
+    void start(const commands::provider_request& request, commands::provider_callback done) override;
 
 private:
     payment_gateway& gateway_;

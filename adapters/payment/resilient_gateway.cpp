@@ -25,20 +25,33 @@ std::chrono::milliseconds resilient_gateway::next_delay(int retry) {
     return backoff_delay(retry_, retry, random_());
 }
 
-outcome resilient_gateway::call(operation op, const gateway_request& request, std::chrono::milliseconds timeout) {
-    const int attempts = std::max(retry_.max_attempts, 1);
-    outcome last = transient_failure("no attempt made");
-    for (int attempt = 0; attempt < attempts; ++attempt) {
-        if (attempt > 0) clock_.sleep_for(next_delay(attempt - 1));
-        if (!breaker_.allow()) return transient_failure("circuit breaker open: the payment provider is failing");
-        last = inner_.call(op, request, timeout);
+struct resilient_gateway::attempts {
+    operation op;
+    gateway_request request;
+    std::chrono::milliseconds timeout;
+    outcome_callback done;
+    int made = 0;  // calls of inner_ so far
+};
+
+void resilient_gateway::start(operation op, gateway_request request, std::chrono::milliseconds timeout,
+                              outcome_callback done) {
+    attempt(std::make_shared<attempts>(attempts{op, std::move(request), timeout, std::move(done)}));
+}
+
+void resilient_gateway::attempt(std::shared_ptr<attempts> a) {
+    if (!breaker_.allow()) return a->done(transient_failure("circuit breaker open: the payment provider is failing"));
+    ++a->made;
+    inner_.start(a->op, a->request, a->timeout, [this, a](outcome last) mutable {
         if (!last.retryable()) {
             breaker_.record_success();
-            return last;
+            return a->done(std::move(last));
         }
         breaker_.record_failure();
-    }
-    return last;
+        if (a->made >= std::max(retry_.max_attempts, 1)) return a->done(std::move(last));
+        // The backoff is a timer, not a sleep: the retry runs on the clock's thread.
+        const auto delay = next_delay(a->made - 1);
+        clock_.schedule(delay, [this, a = std::move(a)]() mutable { attempt(std::move(a)); });
+    });
 }
 
 }  // namespace shopstream::adapters::payment

@@ -12,11 +12,17 @@
 // Backoff before retry n (0-based): a uniform random delay in [0, min(max_delay,
 // base_delay × 2^n)] ("full jitter", so that workers retrying together spread out).
 //
+// Asynchronous like every gateway: the backoff is a timer of the injected clock, not a
+// sleep, so a call waiting to retry holds no thread. `done` runs where the last attempt's
+// answer arrived (the inner gateway's thread, or inline from start()), or inline from
+// start() or on the clock's thread when the breaker refuses an attempt.
+//
 // Thread-safe: the breaker and the random source are guarded; calls may run concurrently
-// (`inner` must allow that too). Sleeps go through the injected clock.
+// (`inner` must allow that too). `inner` and the clock must outlive every call.
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <random>
 
@@ -45,12 +51,14 @@ public:
                       gateway_clock& clock = system_clock(), std::uint64_t seed = std::random_device{}());
 
     // Up to max_attempts calls of `inner`, each with `timeout`, backing off in between.
-    [[nodiscard]] outcome call(operation op, const gateway_request& request,
-                               std::chrono::milliseconds timeout) override;
+    void start(operation op, gateway_request request, std::chrono::milliseconds timeout,
+               outcome_callback done) override;
 
     [[nodiscard]] circuit_breaker& breaker() noexcept { return breaker_; }
 
 private:
+    struct attempts;
+    void attempt(std::shared_ptr<attempts> a);
     std::chrono::milliseconds next_delay(int retry);
 
     payment_gateway& inner_;

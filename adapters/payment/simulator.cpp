@@ -3,7 +3,7 @@
 #include <charconv>
 #include <cstdio>
 #include <string_view>
-#include <thread>
+#include <utility>
 
 namespace shopstream::adapters::payment {
 namespace {
@@ -34,18 +34,7 @@ std::optional<int> flaky_failures(std::string_view token) {
     return value;
 }
 
-class steady_system_clock final : public gateway_clock {
-public:
-    time_point now() override { return std::chrono::steady_clock::now(); }
-    void sleep_for(duration d) override { std::this_thread::sleep_for(d); }
-};
-
 }  // namespace
-
-gateway_clock& system_clock() {
-    static steady_system_clock clock;
-    return clock;
-}
 
 simulator::simulator(simulator_settings settings, gateway_clock& clock) : settings_(settings), clock_(clock) {}
 
@@ -58,15 +47,18 @@ std::optional<outcome> simulator::answer(operation op, const gateway_request& re
     return out;
 }
 
-outcome simulator::call(operation op, const gateway_request& request, std::chrono::milliseconds timeout) {
-    const auto out = answer(op, request);
+void simulator::start(operation op, gateway_request request, std::chrono::milliseconds timeout,
+                      outcome_callback done) {
+    auto out = answer(op, request);
     if (!out || settings_.latency >= timeout) {
-        clock_.sleep_for(timeout);
-        return unknown_outcome("no answer from the simulated gateway within " + std::to_string(timeout.count()) +
-                               " ms");
+        clock_.schedule(timeout, [timeout, done = std::move(done)] {
+            done(unknown_outcome("no answer from the simulated gateway within " + std::to_string(timeout.count()) +
+                                 " ms"));
+        });
+        return;
     }
-    if (settings_.latency.count() > 0) clock_.sleep_for(settings_.latency);
-    return *out;
+    if (settings_.latency.count() == 0) return done(std::move(*out));
+    clock_.schedule(settings_.latency, [out = std::move(*out), done = std::move(done)] { done(out); });
 }
 
 std::optional<ledger_entry> simulator::ledger(const domain::payment_id& payment) const {

@@ -18,9 +18,15 @@
 // anything else declines, naming why ("not_authorized", "already_voided", ...). Every
 // answer that is not a transient failure is kept by idempotency key, and the same key
 // again gets the same answer without acting again: money moves once per key (ledger()).
-// `latency` delays every answer (through the injected clock).
+// `latency` delays every answer (a timer of the injected clock).
 //
-// Thread-safe: one mutex around the ledger; the latency is waited outside it.
+// When the callback runs: with no latency, an answer is given inline from start() (on the
+// caller's thread, before start() returns); with a latency, and for every unknown (the
+// latency reaches the timeout, or tok_timeout), on the clock's timer thread once the
+// latency or the whole timeout has passed. The rules act (the ledger moves) when the call
+// starts; only the answer waits. No call holds a thread while it waits.
+//
+// Thread-safe: one mutex around the ledger, never held while a callback runs.
 
 #include <chrono>
 #include <cstdint>
@@ -56,13 +62,14 @@ public:
     explicit simulator(simulator_settings settings = {}, gateway_clock& clock = system_clock());
 
     // The answer to one call, or nullopt for "never answers" (tok_timeout). No latency:
-    // the HTTP fake gateway waits it itself; call() below waits it through the clock.
+    // the HTTP fake gateway waits it itself; start() below waits it on the clock.
     [[nodiscard]] std::optional<outcome> answer(operation op, const gateway_request& request);
 
     // answer() after the latency; `unknown` when the latency reaches the timeout or the
-    // rules never answer (the wait is then the whole timeout).
-    [[nodiscard]] outcome call(operation op, const gateway_request& request,
-                               std::chrono::milliseconds timeout) override;
+    // rules never answer (given when the whole timeout has passed). See the opening comment
+    // for the thread `done` runs on.
+    void start(operation op, gateway_request request, std::chrono::milliseconds timeout,
+               outcome_callback done) override;
 
     [[nodiscard]] std::optional<ledger_entry> ledger(const domain::payment_id& payment) const;
     [[nodiscard]] std::chrono::milliseconds latency() const noexcept { return settings_.latency; }

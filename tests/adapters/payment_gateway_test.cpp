@@ -1,17 +1,30 @@
 // The payment gateway's pieces without a network (adapters/payment/): the simulator's
 // every rule and its idempotency, the circuit breaker's transitions and the retry
-// backoff's bounds on a fake clock, and the resilient gateway combining them.
+// backoff's bounds on a fake clock, the resilient gateway combining them, the real timer
+// clock, and that calls which never answer hold back no other call (issue 12: they held a
+// thread each and starved every other payment).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 #include "adapters/payment/circuit_breaker.hpp"
 #include "adapters/payment/gateway.hpp"
 #include "adapters/payment/resilient_gateway.hpp"
 #include "adapters/payment/simulator.hpp"
+#include "adapters/payment/timer_clock.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/adapters/payment_requests.hpp"
 
 namespace shopstream::adapters::payment {
@@ -20,20 +33,65 @@ namespace {
 using namespace std::chrono_literals;
 using ms = std::chrono::milliseconds;
 
-// Time moves only when someone sleeps (or the test advances it).
+// Time moves only when the test advances it (or runs everything scheduled); scheduled work
+// runs then, in deadline order (in scheduling order at the same deadline), on the test's
+// thread: deterministic.
 class fake_clock final : public gateway_clock {
 public:
     time_point now() override { return t_; }
-    void sleep_for(duration d) override {
-        sleeps.push_back(d);
-        t_ += d;
+    void schedule(duration after, std::function<void()> work) override {
+        timers.push_back(after);
+        due_.emplace(std::tuple{t_ + after, next_++}, std::move(work));
     }
-    void advance(duration d) { t_ += d; }
-    std::vector<duration> sleeps;
+    // Moves time by `d`, running what falls due on the way, each at its own time.
+    void advance(duration d) {
+        const time_point until = t_ + d;
+        while (!due_.empty() && std::get<0>(due_.begin()->first) <= until) run_first();
+        t_ = until;
+    }
+    // Runs everything scheduled, and what that schedules, moving time to each in turn.
+    void run_all() {
+        while (!due_.empty()) run_first();
+    }
+    [[nodiscard]] std::size_t pending() const noexcept { return due_.size(); }
+    std::vector<duration> timers;  // every wait asked for, in order
 
 private:
+    void run_first() {
+        auto first = due_.begin();
+        t_ = std::max(t_, std::get<0>(first->first));
+        auto work = std::move(first->second);
+        due_.erase(first);
+        work();
+    }
     time_point t_{};
+    std::uint64_t next_ = 0;
+    std::map<std::tuple<time_point, std::uint64_t>, std::function<void()>> due_;
 };
+
+// start() on `g`, then everything the clock holds run: the outcome, given exactly once.
+outcome settle(payment_gateway& g, fake_clock& clock, operation op, const gateway_request& r, ms timeout) {
+    std::optional<outcome> got;
+    int answers = 0;
+    g.start(op, r, timeout, [&](outcome o) {
+        got = std::move(o);
+        ++answers;
+    });
+    clock.run_all();
+    EXPECT_EQ(answers, 1) << "done is called exactly once";
+    return got.value_or(unknown_outcome("no answer at all"));
+}
+
+// start() on `g`: no answer 1 ms before `at`, the outcome at `at` (the clock advanced so).
+outcome answered_exactly_at(payment_gateway& g, fake_clock& clock, const gateway_request& r, ms timeout, ms at) {
+    auto got = std::make_shared<std::optional<outcome>>();
+    g.start(operation::authorize, r, timeout, [got](outcome o) { *got = std::move(o); });
+    clock.advance(at - 1ms);
+    EXPECT_FALSE(got->has_value()) << "no answer before " << at.count() << " ms";
+    clock.advance(1ms);
+    EXPECT_TRUE(got->has_value()) << "an answer at " << at.count() << " ms";
+    return got->value_or(unknown_outcome("no answer at all"));
+}
 
 using test_requests::eur;
 using test_requests::request;
@@ -95,9 +153,9 @@ TEST(simulator, tok_timeout_never_answers_and_the_call_waits_the_whole_timeout) 
     fake_clock clock;
     simulator s({}, clock);
     EXPECT_FALSE(s.answer(operation::authorize, request("p-1", "tok_timeout", 100, operation::authorize)));
-    const outcome o = s.authorize(request("p-1", "tok_timeout", 100, operation::authorize), 750ms);
-    EXPECT_EQ(o.kind, outcome_kind::unknown);
-    EXPECT_THAT(clock.sleeps, ::testing::ElementsAre(ms(750)));
+    const auto r = request("p-1", "tok_timeout", 100, operation::authorize);
+    EXPECT_EQ(answered_exactly_at(s, clock, r, 750ms, 750ms).kind, outcome_kind::unknown);
+    EXPECT_THAT(clock.timers, ::testing::ElementsAre(ms(750))) << "one timer, no thread waiting";
 }
 
 TEST(simulator, tok_flaky_n_fails_n_times_per_key_then_authorizes) {
@@ -126,9 +184,10 @@ TEST(simulator, any_other_token_declines_as_unknown) {
 TEST(simulator, the_latency_delays_every_answer_and_a_latency_at_the_timeout_is_unknown) {
     fake_clock clock;
     simulator s({200ms}, clock);
-    EXPECT_TRUE(s.authorize(request("p-1", "tok_visa", 100, operation::authorize), 1s).approved());
-    EXPECT_THAT(clock.sleeps, ::testing::ElementsAre(ms(200)));
-    EXPECT_EQ(s.authorize(request("p-2", "tok_visa", 100, operation::authorize), 200ms).kind, outcome_kind::unknown);
+    EXPECT_TRUE(answered_exactly_at(s, clock, request("p-1", "tok_visa", 100, operation::authorize), 1s, 200ms).approved());
+    EXPECT_THAT(clock.timers, ::testing::ElementsAre(ms(200)));
+    EXPECT_EQ(settle(s, clock, operation::authorize, request("p-2", "tok_visa", 100, operation::authorize), 200ms).kind,
+              outcome_kind::unknown);
 }
 
 TEST(simulator, the_same_key_twice_gets_the_same_answer_and_never_charges_twice) {
@@ -337,11 +396,11 @@ TEST(backoff, full_jitter_spreads_over_zero_to_the_ceiling) {
 class scripted_gateway final : public payment_gateway {
 public:
     explicit scripted_gateway(std::vector<outcome> script) : script_(std::move(script)) {}
-    outcome call(operation, const gateway_request& r, std::chrono::milliseconds) override {
+    void start(operation, gateway_request r, std::chrono::milliseconds, outcome_callback done) override {
         keys.push_back(r.idempotency_key);
         const outcome o = script_.at(std::min(calls, script_.size() - 1));
         ++calls;
-        return o;
+        done(o);  // inline, as the simulator answers without latency
     }
     std::size_t calls = 0;
     std::vector<std::string> keys;
@@ -356,12 +415,12 @@ TEST(resilient_gateway, retries_transient_and_unknown_outcomes_with_the_same_key
     const retry_policy policy{5, 100ms, 1000ms};
     resilient_gateway g(inner, policy, {0.5, 10, 10s, 1s}, clock, 42);
     const auto r = request("p-1", "tok_visa", 100, operation::authorize);
-    EXPECT_EQ(g.authorize(r, 1s), approved("A-1"));
+    EXPECT_EQ(settle(g, clock, operation::authorize, r, 1s), approved("A-1"));
     EXPECT_EQ(inner.calls, 3U);
     EXPECT_THAT(inner.keys, ::testing::Each(r.idempotency_key));
-    ASSERT_EQ(clock.sleeps.size(), 2U);
-    EXPECT_LE(clock.sleeps[0], backoff_ceiling(policy, 0));
-    EXPECT_LE(clock.sleeps[1], backoff_ceiling(policy, 1));
+    ASSERT_EQ(clock.timers.size(), 2U);
+    EXPECT_LE(clock.timers[0], backoff_ceiling(policy, 0));
+    EXPECT_LE(clock.timers[1], backoff_ceiling(policy, 1));
 }
 
 TEST(resilient_gateway, gives_up_after_max_attempts_with_the_last_outcome) {
@@ -369,13 +428,13 @@ TEST(resilient_gateway, gives_up_after_max_attempts_with_the_last_outcome) {
     scripted_gateway inner({transient_failure("down")});
     const retry_policy policy{4, 100ms, 250ms};
     resilient_gateway g(inner, policy, {0.5, 100, 10s, 1s}, clock, 1);
-    EXPECT_EQ(g.capture(request("p-1", "", 100, operation::capture), 1s), transient_failure("down"));
+    EXPECT_EQ(settle(g, clock, operation::capture, request("p-1", "", 100, operation::capture), 1s), transient_failure("down"));
     EXPECT_EQ(inner.calls, 4U);
-    ASSERT_EQ(clock.sleeps.size(), 3U);
+    ASSERT_EQ(clock.timers.size(), 3U);
     ms total{0};
-    for (std::size_t i = 0; i < clock.sleeps.size(); ++i) {
-        EXPECT_LE(clock.sleeps[i], backoff_ceiling(policy, static_cast<int>(i)));
-        total += clock.sleeps[i];
+    for (std::size_t i = 0; i < clock.timers.size(); ++i) {
+        EXPECT_LE(clock.timers[i], backoff_ceiling(policy, static_cast<int>(i)));
+        total += clock.timers[i];
     }
     EXPECT_LE(total, ms(100 + 200 + 250)) << "bounded: the sum of the ceilings";
 }
@@ -384,9 +443,9 @@ TEST(resilient_gateway, a_decline_is_final_and_not_retried) {
     fake_clock clock;
     scripted_gateway inner({declined("card_declined"), approved("never")});
     resilient_gateway g(inner, {5, 100ms, 1000ms}, {0.5, 10, 10s, 1s}, clock, 1);
-    EXPECT_EQ(g.authorize(request("p-1", "tok_declined", 100, operation::authorize), 1s), declined("card_declined"));
+    EXPECT_EQ(settle(g, clock, operation::authorize, request("p-1", "tok_declined", 100, operation::authorize), 1s), declined("card_declined"));
     EXPECT_EQ(inner.calls, 1U);
-    EXPECT_TRUE(clock.sleeps.empty());
+    EXPECT_TRUE(clock.timers.empty());
     EXPECT_EQ(g.breaker().state(), breaker_state::closed) << "a decline is the provider working";
 }
 
@@ -395,15 +454,15 @@ TEST(resilient_gateway, an_open_breaker_fails_fast_without_calling_and_a_probe_c
     scripted_gateway inner({transient_failure("down"), transient_failure("down"), approved("A-9")});
     resilient_gateway g(inner, {1, 100ms, 1000ms}, {0.5, 2, 10s, 5s}, clock, 1);
     const auto r = request("p-1", "tok_visa", 100, operation::authorize);
-    EXPECT_EQ(g.authorize(r, 1s).kind, outcome_kind::transient_failure);
-    EXPECT_EQ(g.authorize(r, 1s).kind, outcome_kind::transient_failure);
+    EXPECT_EQ(settle(g, clock, operation::authorize, r, 1s).kind, outcome_kind::transient_failure);
+    EXPECT_EQ(settle(g, clock, operation::authorize, r, 1s).kind, outcome_kind::transient_failure);
     EXPECT_EQ(g.breaker().state(), breaker_state::open);
-    const outcome refused = g.authorize(r, 1s);
+    const outcome refused = settle(g, clock, operation::authorize, r, 1s);
     EXPECT_EQ(refused.kind, outcome_kind::transient_failure);
     EXPECT_THAT(refused.reason, ::testing::HasSubstr("circuit breaker open"));
     EXPECT_EQ(inner.calls, 2U) << "the open breaker kept the provider out of it";
     clock.advance(5s);
-    EXPECT_EQ(g.authorize(r, 1s), approved("A-9"));
+    EXPECT_EQ(settle(g, clock, operation::authorize, r, 1s), approved("A-9"));
     EXPECT_EQ(g.breaker().state(), breaker_state::closed);
 }
 
@@ -411,9 +470,9 @@ TEST(resilient_gateway, over_the_simulator_a_flaky_token_is_authorized_within_th
     fake_clock clock;
     simulator s({}, clock);
     resilient_gateway g(s, {4, 50ms, 400ms}, {0.5, 10, 10s, 1s}, clock, 3);
-    EXPECT_TRUE(g.authorize(request("p-1", "tok_flaky_3", 100, operation::authorize), 1s).approved());
-    EXPECT_EQ(clock.sleeps.size(), 3U);
-    EXPECT_EQ(g.authorize(request("p-2", "tok_flaky_4", 100, operation::authorize), 1s).kind,
+    EXPECT_TRUE(settle(g, clock, operation::authorize, request("p-1", "tok_flaky_3", 100, operation::authorize), 1s).approved());
+    EXPECT_EQ(clock.timers.size(), 3U);
+    EXPECT_EQ(settle(g, clock, operation::authorize, request("p-2", "tok_flaky_4", 100, operation::authorize), 1s).kind,
               outcome_kind::transient_failure)
         << "four failures outlast four attempts";
 }
@@ -426,7 +485,7 @@ TEST(resilient_gateway, over_the_simulator_timeouts_among_many_payments_leave_th
     // A sixth of the payments never answer (10 ms per call: the whole run within one window).
     for (int i = 0; i < 60; ++i) {
         const std::string token = i % 6 == 5 ? "tok_timeout" : "tok_visa";
-        const auto answer = g.authorize(request("p-" + std::to_string(i), token, 100, operation::authorize), 10ms);
+        const auto answer = settle(g, clock, operation::authorize, request("p-" + std::to_string(i), token, 100, operation::authorize), 10ms);
         if (token == "tok_timeout") {
             EXPECT_EQ(answer.kind, outcome_kind::unknown) << i;
         } else {
@@ -439,9 +498,109 @@ TEST(resilient_gateway, over_the_simulator_timeouts_among_many_payments_leave_th
 
     scripted_gateway down({transient_failure("connection refused")});
     resilient_gateway outage(down, {}, {}, clock, 5);
-    for (int i = 0; i < 5; ++i) (void)outage.authorize(request("p-" + std::to_string(i), "tok_visa", 100, operation::authorize), 2s);
+    for (int i = 0; i < 5; ++i) (void)settle(outage, clock, operation::authorize, request("p-" + std::to_string(i), "tok_visa", 100, operation::authorize), 2s);
     EXPECT_EQ(outage.breaker().state(), breaker_state::open) << "an outage still opens it, within 5 payments";
     EXPECT_EQ(down.calls, 20U) << "4 attempts each until it opened, none after";
+}
+
+// ---- the timer clock and calls that never answer ------------------------------------
+
+TEST(timer_clock, runs_scheduled_work_once_in_deadline_order_on_its_own_thread) {
+    timer_clock clock;
+    std::mutex mu;
+    std::vector<int> ran;
+    std::set<std::thread::id> threads;
+    const auto started = clock.now();
+    for (const int d : {60, 20, 40, 0}) {
+        clock.schedule(ms(d), [&, d] {
+            std::lock_guard lock(mu);
+            ran.push_back(d);
+            threads.insert(std::this_thread::get_id());
+        });
+    }
+    ASSERT_TRUE(testing::eventually([&] {
+        std::lock_guard lock(mu);
+        return ran.size() == 4;
+    }, 5s));
+    EXPECT_GE(clock.now() - started, ms(60));
+    std::lock_guard lock(mu);
+    EXPECT_THAT(ran, ::testing::ElementsAre(0, 20, 40, 60));
+    ASSERT_EQ(threads.size(), 1U);
+    EXPECT_NE(*threads.begin(), std::this_thread::get_id()) << "never inline";
+}
+
+TEST(timer_clock, work_still_waiting_at_its_destruction_is_dropped_unrun) {
+    std::atomic<int> ran{0};
+    auto witness = std::make_shared<int>(0);
+    {
+        timer_clock clock;
+        clock.schedule(ms(60'000), [&ran, witness] { ++ran; });
+    }
+    EXPECT_EQ(ran.load(), 0);
+    EXPECT_EQ(witness.use_count(), 1) << "the dropped work was destroyed";
+}
+
+// Issue 12: 1 in 6 payments never answering held a thread each (8 threads, ~8 s per call)
+// and starved the rest. Started at once, 200 never-answering calls and 200 answering ones:
+// every answer arrives while no never-answering call has ended.
+TEST(never_answering_calls, hold_back_no_other_call_through_the_resilient_gateway) {
+    fake_clock clock;
+    simulator s({5ms}, clock);
+    // serve's retries (4 attempts); a breaker that stays out of it (all 200 failing at once
+    // would open the default one, which is not what this test is about).
+    resilient_gateway g(s, {}, {1.0, 100'000, 10s, 1s}, clock, 11);
+    std::vector<std::string> answered;  // the tokens, in the order their answers arrived
+    std::vector<outcome> outcomes;
+    for (int i = 0; i < 400; ++i) {
+        const std::string token = i % 2 == 0 ? "tok_timeout" : "tok_visa";
+        g.start(operation::authorize, request("n-" + std::to_string(i), token, 100, operation::authorize), 10s,
+                [&answered, &outcomes, token](outcome o) {
+                    answered.push_back(token);
+                    outcomes.push_back(std::move(o));
+                });
+    }
+    EXPECT_TRUE(answered.empty()) << "the latency is a timer: nothing answers inline";
+    clock.advance(5ms);
+    ASSERT_EQ(answered.size(), 200U) << "every tok_visa answer, after its latency alone";
+    EXPECT_THAT(answered, ::testing::Each(std::string("tok_visa")));
+    for (const auto& o : outcomes) EXPECT_TRUE(o.approved()) << o.reason;
+    clock.run_all();
+    ASSERT_EQ(answered.size(), 400U);
+    for (std::size_t i = 200; i < 400; ++i) {
+        EXPECT_EQ(answered[i], "tok_timeout");
+        EXPECT_EQ(outcomes[i].kind, outcome_kind::unknown);
+    }
+    EXPECT_EQ(s.ledger(domain::payment_id{"n-1"})->authorized, 100);
+}
+
+TEST(never_answering_calls, hold_back_no_other_call_on_the_real_timer_clock) {
+    timer_clock clock;
+    simulator s({20ms}, clock);
+    std::mutex mu;
+    int visa = 0;
+    int timeouts = 0;
+    int timeouts_when_visa_done = -1;
+    for (int i = 0; i < 400; ++i) {
+        const bool never = i % 2 == 0;
+        s.start(operation::authorize,
+                request("r-" + std::to_string(i), never ? "tok_timeout" : "tok_visa", 100, operation::authorize), 2s,
+                [&, never](outcome o) {
+                    std::lock_guard lock(mu);
+                    if (never) {
+                        EXPECT_EQ(o.kind, outcome_kind::unknown);
+                        ++timeouts;
+                    } else {
+                        EXPECT_TRUE(o.approved()) << o.reason;
+                        if (++visa == 200) timeouts_when_visa_done = timeouts;
+                    }
+                });
+    }
+    ASSERT_TRUE(testing::eventually([&] {
+        std::lock_guard lock(mu);
+        return visa == 200 && timeouts == 200;
+    }, 20s));
+    std::lock_guard lock(mu);
+    EXPECT_EQ(timeouts_when_visa_done, 0) << "every answer arrived before any never-answering call ended";
 }
 
 }  // namespace

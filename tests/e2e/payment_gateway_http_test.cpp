@@ -1,12 +1,14 @@
 // The HTTP payment client (adapters/payment/http_gateway.hpp) against `shopstream
 // fake-gateway` started as a real process on a free port: every outcome, the same
 // idempotency key twice, a stopped gateway (transient), a slow one (unknown at the
-// timeout), and the command line's refusals.
+// timeout), never-answering calls holding back no other one, the bound on transfers at
+// once, the destructor answering what is pending, and the command line's refusals.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <chrono>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -16,6 +18,7 @@
 #include "adapters/payment/resilient_gateway.hpp"
 #include "adapters/payment/simulator.hpp"
 #include "tests/adapters/payment_requests.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/process.hpp"
 
 namespace shopstream::adapters::payment {
@@ -128,6 +131,79 @@ TEST_F(payment_http_gateway, bad_requests_are_refused_as_declines_naming_the_sta
     const outcome o = g.authorize(keyless, 5s);
     EXPECT_EQ(o.kind, outcome_kind::declined);
     EXPECT_THAT(o.reason, HasSubstr("HTTP 400"));
+}
+
+// Issue 12: 200 never-answering calls and 200 answering ones started at once, over one
+// client thread: every answer arrives while no never-answering call has ended. Then the
+// client is destroyed with the 200 still out: each is answered unknown (it was sent).
+TEST_F(payment_http_gateway, never_answering_calls_hold_back_no_other_call_and_the_destructor_answers_them) {
+    std::mutex mu;
+    int visa = 0;
+    int never = 0;
+    int never_when_visa_done = -1;
+    std::vector<outcome> never_outcomes;
+    {
+        http_gateway g(fake_->url, 512);
+        for (int i = 0; i < 400; ++i) {
+            const bool holds = i % 2 == 0;
+            g.start(operation::authorize,
+                    request("h-many-" + std::to_string(i), holds ? "tok_timeout" : "tok_visa", 100, operation::authorize),
+                    60s, [&, holds](outcome o) {
+                        std::lock_guard lock(mu);
+                        if (holds) {
+                            ++never;
+                            never_outcomes.push_back(std::move(o));
+                        } else {
+                            EXPECT_TRUE(o.approved()) << o.reason;
+                            if (++visa == 200) never_when_visa_done = never;
+                        }
+                    });
+        }
+        ASSERT_TRUE(testing::eventually([&] {
+            std::lock_guard lock(mu);
+            return visa == 200;
+        }, 30s)) << visa << " answered";
+        std::lock_guard lock(mu);
+        EXPECT_EQ(never_when_visa_done, 0) << "every answer came while all 200 were still out";
+    }
+    std::lock_guard lock(mu);
+    ASSERT_EQ(never, 200) << "the destructor answered every call still out";
+    for (const auto& o : never_outcomes) {
+        EXPECT_EQ(o.kind, outcome_kind::unknown) << o.reason;
+        EXPECT_THAT(o.reason, HasSubstr("shut down while the request was out"));
+    }
+}
+
+// At most max_transfers on the wire; a call queued beyond them is not sent, and is answered
+// transient_failure when its timeout passes in the queue (before the call ahead of it ends).
+TEST_F(payment_http_gateway, calls_beyond_the_bound_wait_unsent_and_one_expiring_in_the_queue_is_transient) {
+    http_gateway g(fake_->url, 1);
+    std::mutex mu;
+    std::vector<std::string> order;
+    std::optional<outcome> held, expired, later;
+    const auto note = [&](const char* name, std::optional<outcome>& into) {
+        return [&, name](outcome o) {
+            std::lock_guard lock(mu);
+            order.emplace_back(name);
+            into = std::move(o);
+        };
+    };
+    g.start(operation::authorize, request("h-bound-1", "tok_timeout", 100, operation::authorize), 1500ms,
+            note("held", held));
+    g.start(operation::authorize, request("h-bound-2", "tok_visa", 100, operation::authorize), 300ms,
+            note("expired", expired));
+    g.start(operation::authorize, request("h-bound-3", "tok_visa", 100, operation::authorize), 10s, note("later", later));
+    ASSERT_TRUE(testing::eventually([&] {
+        std::lock_guard lock(mu);
+        return order.size() == 3;
+    }, 20s));
+    std::lock_guard lock(mu);
+    EXPECT_EQ(order, (std::vector<std::string>{"expired", "held", "later"}));
+    EXPECT_EQ(expired->kind, outcome_kind::transient_failure) << expired->reason;
+    EXPECT_THAT(expired->reason, HasSubstr("not sent"));
+    EXPECT_FALSE(ledger(fake_->url, "h-bound-2").has_value()) << "the provider never saw it";
+    EXPECT_EQ(held->kind, outcome_kind::unknown) << held->reason;
+    EXPECT_TRUE(later->approved()) << later->reason << ": sent once the slot was free";
 }
 
 TEST(payment_http_gateway_process, a_stopped_gateway_is_a_transient_failure_and_a_slow_one_unknown) {

@@ -2,7 +2,8 @@
 // real tail, producer, LMDB state store and command handlers, the co-partitioned consumer
 // groups (commands/saga_consumer.hpp) and the deterministic payment simulator behind the
 // resilient gateway - every path of issue 12 as the exact event sequence per stream,
-// a rebalance between two saga members, and restarts (a member with no checkpoint at all
+// a payment authorized while never-answering ones are still out, a rebalance between two
+// saga members, and restarts (a member with no checkpoint at all
 // re-decides every step and appends nothing; an overdue deadline fires once after one).
 #include <gtest/gtest.h>
 
@@ -104,10 +105,9 @@ protected:
         engine_.reset();
     }
 
-    void start_worker() {
-        commands::gateway_worker_options o;
+    void start_worker(commands::payment_provider* provider = nullptr, commands::gateway_worker_options o = {}) {
         o.retry_delay = 200ms;
-        gateway_ = std::make_unique<commands::gateway_engine>(*payments_, *store_, *port_, o);
+        gateway_ = std::make_unique<commands::gateway_engine>(*payments_, *store_, provider ? *provider : *port_, o);
         commands::gateway_worker_runtime_options r;
         r.bootstrap_servers = kafka_->bootstrap();
         r.fetch_wait = eventstore::embedded_fetch_wait;
@@ -216,6 +216,60 @@ TEST_F(saga_runtime_test, every_token_reaches_its_terminal_state_with_the_exact_
     EXPECT_EQ(simulator_.ledger(domain::payment_id("o-visa"))->authorized, 1'000);
     EXPECT_FALSE(simulator_.ledger(domain::payment_id("o-timeout")).has_value() &&
                  simulator_.ledger(domain::payment_id("o-timeout"))->authorized != 0);
+}
+
+// Issue 12: with the provider calls on 8 blocking threads, 1 in 6 payments never answering
+// starved every other one. Now a call waiting for its answer holds no thread: with 12
+// never-answering authorizations out (more than the old pool's 8 threads) and ONE worker
+// thread, a tok_visa payment requested after them is authorized, captured and confirmed
+// while every one of them is still waiting for its answer.
+TEST_F(saga_runtime_test, a_payment_requested_after_never_answering_ones_is_authorized_before_their_timeout) {
+    pay::resilient_gateway patient(simulator_, pay::retry_policy{1, 10ms, 10ms}, pay::breaker_settings{0.5, 50, 10s, 1s});
+    pay::provider_port port(patient, 8s);
+    commands::gateway_worker_options o;
+    o.threads = 1;
+    start_worker(&port, o);
+    start_saga("saga", 60'000);
+    const int never = 12;
+    for (int i = 0; i < never; ++i) place("o-never-" + std::to_string(i), "tok_timeout");
+    ASSERT_TRUE(testing::eventually([&] { return gateway_->in_flight() >= static_cast<std::size_t>(never); }, 20s))
+        << "in flight: " << gateway_->in_flight();
+    const auto asked = std::chrono::steady_clock::now();
+    place("o-visa", "tok_visa");
+    expect_streams("o-visa", happy_orders, happy_payments, 7s);
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 8s) << "before the never-answering calls' timeout";
+    for (int i = 0; i < never; ++i) {
+        EXPECT_EQ(events(context::payments, "o-never-" + std::to_string(i)), names{"payment_requested"})
+            << "still waiting for its answer";
+    }
+    EXPECT_GE(gateway_->in_flight(), static_cast<std::size_t>(never)) << "their calls are still out";
+    // The port and its gateway are this test's: the worker waits for their calls first.
+    stop_saga();
+    stop_worker();
+}
+
+// Beyond max_in_flight a record waits, unsent, in arrival order: with both slots held by
+// never-answering calls, a tok_visa payment is queued and not authorized until a slot frees
+// (the first call's timeout), then it is.
+TEST_F(saga_runtime_test, beyond_the_bound_in_flight_a_payment_waits_in_the_queue_until_a_call_ends) {
+    pay::resilient_gateway once(simulator_, pay::retry_policy{1, 10ms, 10ms}, pay::breaker_settings{0.5, 50, 10s, 1s});
+    pay::provider_port port(once, 3s);
+    commands::gateway_worker_options o;
+    o.max_in_flight = 2;
+    start_worker(&port, o);
+    start_saga("saga", 60'000);
+    place("o-never-0", "tok_timeout");
+    place("o-never-1", "tok_timeout");
+    ASSERT_TRUE(testing::eventually([&] { return gateway_->in_flight() == 2; }, 20s));
+    const auto asked = std::chrono::steady_clock::now();
+    place("o-visa", "tok_visa");
+    ASSERT_TRUE(testing::eventually([&] { return gateway_->queued() >= 1; }, 10s)) << "the bound holds it";
+    EXPECT_EQ(gateway_->in_flight(), 2U);
+    EXPECT_EQ(events(context::payments, "o-visa"), names{"payment_requested"}) << "not authorized while queued";
+    expect_streams("o-visa", happy_orders, happy_payments, 20s);
+    EXPECT_GE(std::chrono::steady_clock::now() - asked, 2s) << "it waited for a never-answering call to end";
+    stop_saga();
+    stop_worker();
 }
 
 TEST_F(saga_runtime_test, a_cancellation_after_capture_is_refunded_at_the_provider_too) {
