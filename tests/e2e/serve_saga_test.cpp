@@ -399,7 +399,8 @@ TEST_F(serve_saga, an_api_process_without_projections_reads_its_writes_from_the_
 // order is terminal and consistent with its payment - confirmed ⇔ captured (of the
 // order's total); cancelled ⇔ voided, declined, refunded in full or never authorized -
 // checked by one query over the read model (PostgreSQL), then row by row against both
-// logs as the apply rule judges them, and by token against what the provider answers.
+// logs as the apply rule judges them, and by token against what the provider answers;
+// and 1 in 6 never answering holds none of the others back.
 // SHOPSTREAM_SAGA_LOAD_ORDERS sets the count (200 here; the 10 000 with the
 // release binary, tests/README.md).
 TEST_F(serve_saga, a_load_of_orders_with_a_mix_of_tokens_ends_with_every_order_consistent_with_its_payment) {
@@ -407,6 +408,16 @@ TEST_F(serve_saga, a_load_of_orders_with_a_mix_of_tokens_ends_with_every_order_c
     const int total = configured != nullptr ? std::atoi(configured) : 200;
     ASSERT_GT(total, 0);
     auto server = serve("all", "api,saga,gateway,projections", {"--payment-timeout", "5s"});
+    // Placed once the saga's and the worker's groups own their partitions (the mock's join
+    // takes seconds; an order placed before would meet its deadline there).
+    ASSERT_TRUE(eventually(
+        [&] {
+            const auto text = log("all");
+            return text.find("consumer group shopstream-saga: assigned") != std::string::npos &&
+                   text.find("consumer group shopstream-payment-gateway: assigned") != std::string::npos;
+        },
+        90s, 100ms))
+        << log("all");
     const std::vector<std::string> tokens = {"tok_visa", "tok_visa", "tok_declined", "tok_flaky_1",
                                              "tok_insufficient_funds", "tok_timeout"};
     struct placed_order {
@@ -542,7 +553,10 @@ TEST_F(serve_saga, a_load_of_orders_with_a_mix_of_tokens_ends_with_every_order_c
               << std::chrono::duration_cast<std::chrono::milliseconds>(terminal_in).count() << " ms; confirmed "
               << confirmed << " of " << approvable << " approvable\n";
     for (const auto& [outcome, n] : by_outcome) std::cerr << "  " << n << " " << outcome << "\n";
-    EXPECT_GT(confirmed, 0);
+    // No payment waits for another's answer (a never-answering provider call holds no
+    // thread): the approvable orders are confirmed before their deadline, all but a few
+    // on a loaded machine. With 8 blocking calls at once, 31 of 6 251 were.
+    EXPECT_GE(confirmed * 100, approvable * 95) << confirmed << " of " << approvable << " approvable confirmed";
     auto stopped = stop_serve(server);
     EXPECT_TRUE(stopped.has_value() && stopped->success());
 }
