@@ -96,6 +96,38 @@ TEST(serve_kafka_config, bad_settings_fail_at_start_in_one_line_with_exit_2_and_
     }
 }
 
+// The saga's and the gateway worker's settings, from a flag or its environment variable:
+// a bad value stops serve before anything starts, exit 2, one line naming the flag and
+// what it takes.
+TEST(serve_saga_settings, bad_values_fail_at_start_in_one_line_naming_the_flag) {
+    struct expectation {
+        std::vector<std::string> args;
+        std::vector<std::pair<std::string, std::string>> environment;
+        std::string says;
+    };
+    for (const auto& e : std::vector<expectation>{
+             {{"--payment-max-in-flight", "0"}, {}, "--payment-max-in-flight: Value 0 not in range 1 to 1000000"},
+             {{"--payment-max-in-flight", "1000001"}, {}, "--payment-max-in-flight: Value 1000001 not in range"},
+             {{"--payment-max-in-flight", "many"}, {}, "--payment-max-in-flight: Value many not in range"},
+             {{}, {{"SHOPSTREAM_PAYMENT_MAX_IN_FLIGHT", "0"}}, "--payment-max-in-flight: Value 0 not in range"},
+             {{"--payment-timeout", "fast"}, {}, "--payment-timeout: 'fast' is not a duration"},
+             {{}, {{"SHOPSTREAM_PAYMENT_TIMEOUT", "0ms"}}, "--payment-timeout: "},
+             {{"--payment-breaker", "1.5/20/10s/5s"}, {}, "--payment-breaker: expected RATE/CALLS/WINDOW/OPEN"},
+             {{"--payment-gateway", "ftp://pay.example"}, {}, "--payment-gateway: expected simulator or an http:// or https:// URL"},
+             {{"--roles", "api,payments"}, {}, "--roles: unknown role 'payments'"},
+         }) {
+        std::vector<std::string> argv = {SHOPSTREAM_BINARY, "serve", "--listen", "127.0.0.1:0"};
+        argv.insert(argv.end(), e.args.begin(), e.args.end());
+        const std::string what = e.args.empty() ? e.environment.front().first : e.args.front();
+        auto out = run(argv, 60s, e.environment);
+        ASSERT_TRUE(out.has_value()) << out.error();
+        EXPECT_EQ(out->status, (exit_status{false, 2, 0})) << what << ": " << out->standard_error;
+        const auto lines = lines_of(out->standard_error);
+        ASSERT_EQ(lines.size(), 1U) << out->standard_error;
+        EXPECT_NE(lines[0].find(e.says), std::string::npos) << lines[0];
+    }
+}
+
 // A listen address another socket holds: serve stops at start with exit 1 and one line
 // naming the address and the cause (server::start's errc::address_in_use), after the
 // rest of the start (cluster, store, tail) ran and was torn down again.
