@@ -279,6 +279,9 @@ saga_roles::~saga_roles() {
     impl_->runtime.reset();
     if (impl_->engine) impl_->engine->stop();
     impl_->worker.reset();
+    // Calls in flight are waited for (their callbacks hold the worker), but not retried:
+    // a record left unanswered is handed out again after a restart.
+    if (impl_->gateway) impl_->gateway->resilient->stop_retrying();
     if (impl_->worker_engine) impl_->worker_engine->stop();
     impl_->engine.reset();
     impl_->worker_engine.reset();

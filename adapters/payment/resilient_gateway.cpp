@@ -31,14 +31,16 @@ struct resilient_gateway::attempts {
     std::chrono::milliseconds timeout;
     outcome_callback done;
     int made = 0;  // calls of inner_ so far
+    outcome last;  // of the latest call, while a retry waits
 };
 
 void resilient_gateway::start(operation op, gateway_request request, std::chrono::milliseconds timeout,
                               outcome_callback done) {
-    attempt(std::make_shared<attempts>(attempts{op, std::move(request), timeout, std::move(done)}));
+    attempt(std::make_shared<attempts>(attempts{op, std::move(request), timeout, std::move(done), 0, {}}));
 }
 
 void resilient_gateway::attempt(std::shared_ptr<attempts> a) {
+    if (a->made > 0 && stop_retrying_.load()) return a->done(std::move(a->last));
     if (!breaker_.allow()) return a->done(transient_failure("circuit breaker open: the payment provider is failing"));
     ++a->made;
     inner_.start(a->op, a->request, a->timeout, [this, a](outcome last) mutable {
@@ -47,7 +49,8 @@ void resilient_gateway::attempt(std::shared_ptr<attempts> a) {
             return a->done(std::move(last));
         }
         breaker_.record_failure();
-        if (a->made >= std::max(retry_.max_attempts, 1)) return a->done(std::move(last));
+        if (a->made >= std::max(retry_.max_attempts, 1) || stop_retrying_.load()) return a->done(std::move(last));
+        a->last = std::move(last);
         // The backoff is a timer, not a sleep: the retry runs on the clock's thread.
         const auto delay = next_delay(a->made - 1);
         clock_.schedule(delay, [this, a = std::move(a)]() mutable { attempt(std::move(a)); });

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <atomic>
 #include <mutex>
 #include <random>
 
@@ -56,6 +57,12 @@ public:
 
     [[nodiscard]] circuit_breaker& breaker() noexcept { return breaker_; }
 
+    // For shutdown: from now on a call that failed is answered with that failure instead of
+    // being tried again, and a retry already waiting answers the failure before it when its
+    // timer fires. So whoever waits for the calls in flight waits at most one per-call
+    // timeout plus one backoff, not every attempt's. Calls started later get one attempt.
+    void stop_retrying() noexcept { stop_retrying_.store(true); }
+
 private:
     struct attempts;
     void attempt(std::shared_ptr<attempts> a);
@@ -67,6 +74,7 @@ private:
     gateway_clock& clock_;
     std::mutex random_mutex_;
     std::mt19937_64 random_;
+    std::atomic<bool> stop_retrying_{false};
 };
 
 }  // namespace shopstream::adapters::payment

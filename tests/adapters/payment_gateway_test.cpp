@@ -439,6 +439,26 @@ TEST(resilient_gateway, gives_up_after_max_attempts_with_the_last_outcome) {
     EXPECT_LE(total, ms(100 + 200 + 250)) << "bounded: the sum of the ceilings";
 }
 
+// Shutdown: the caller waits for the calls in flight, so they stop being retried - the
+// one that fails next and the one whose retry is waiting answer their failure at once.
+TEST(resilient_gateway, once_told_to_stop_retrying_a_failure_is_answered_instead_of_tried_again) {
+    fake_clock clock;
+    scripted_gateway inner({unknown_outcome("no answer")});
+    resilient_gateway g(inner, {4, 100ms, 250ms}, {0.5, 100, 10s, 1s}, clock, 1);
+    std::optional<outcome> waiting_retry;
+    g.start(operation::capture, request("p-1", "", 100, operation::capture), 1s, [&](outcome o) { waiting_retry = o; });
+    ASSERT_EQ(inner.calls, 1U);
+    ASSERT_EQ(clock.pending(), 1U) << "its retry waits";
+    g.stop_retrying();
+    std::optional<outcome> failing_next;
+    g.start(operation::capture, request("p-2", "", 100, operation::capture), 1s, [&](outcome o) { failing_next = o; });
+    EXPECT_EQ(failing_next, unknown_outcome("no answer")) << "one attempt, answered at once";
+    EXPECT_EQ(inner.calls, 2U);
+    clock.run_all();
+    EXPECT_EQ(waiting_retry, unknown_outcome("no answer"));
+    EXPECT_EQ(inner.calls, 2U) << "the waiting retry did not call the provider";
+}
+
 TEST(resilient_gateway, a_decline_is_final_and_not_retried) {
     fake_clock clock;
     scripted_gateway inner({declined("card_declined"), approved("never")});
