@@ -31,7 +31,9 @@
 //
 // Thread-safety: handle(), in_flight(), queued() and load() from any thread; stop() from
 // one. stop() waits for every record in flight, its provider calls included, so the
-// provider and the payment handler are never called back after it.
+// provider and the payment handler are never called back after it (serve tells the
+// resilient gateway to stop retrying first, so that is one per-call timeout at most:
+// adapters/cli/serve_saga.cpp).
 
 #include <atomic>
 #include <chrono>
