@@ -31,8 +31,8 @@ cleanup() {
 trap cleanup EXIT
 start_serve "$bin" "$work" --kafka mock --jwt-secret "$secret"
 
-checks=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance
-checks=$checks,response_schema_conformance,negative_data_rejection
+# Which checks run is in schemathesis.toml, not in --checks: a check named on the command
+# line wins over the file's per-operation settings (/readyz's 503).
 failed=0
 for role in customer admin; do
   token=$("$bin" token --jwt-secret "$secret" --sub "schemathesis-$role" --role "$role" --ttl 1h)
@@ -40,7 +40,7 @@ for role in customer admin; do
   # From the work dir: schemathesis keeps its example database in the current directory.
   if ! (cd "$work" && "$st" --config-file "$root/tests/e2e/schemathesis.toml" run "$root/adapters/http/openapi.json" --url "$base" \
       -H "Authorization: Bearer $token" --seed 1 --max-examples "$examples" --workers 1 \
-      --checks "$checks" --generation-database none --no-color \
+      --generation-database none --no-color \
       --report junit,vcr --report-junit-path "$reports/$role.xml" --report-vcr-path "$reports/$role.yaml"); then
     failed=1
   fi
