@@ -144,7 +144,8 @@ struct http_gateway::impl {
 
     // On the gateway's thread: onto the wire, or finished when it can no longer be sent.
     void begin(std::unique_ptr<transfer> t) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t->deadline - std::chrono::steady_clock::now());
+        // Rounded up: a transfer never ends before the deadline its caller was given.
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(t->deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) return t->done(expired(*t));
         t->easy = curl_easy_init();
         if (t->easy == nullptr) return t->done(transient_failure("libcurl could not create a handle"));
