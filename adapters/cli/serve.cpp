@@ -233,6 +233,10 @@ int run_serve(const serve_config& config) {
         std::fprintf(stderr, "shopstream serve: --postgres is required with --brokers (see --help)\n");
         return exit_usage;
     }
+    if (!config.postgres.empty() && !read_side) {
+        spdlog::warn("--postgres is not used by --roles {}: only api and projections read or write PostgreSQL",
+                     config.roles);
+    }
     std::optional<shopstream::postgres::database_url> postgres_url;
     if (!config.postgres.empty() && read_side) {
         auto parsed = shopstream::postgres::database_url::parse(config.postgres);

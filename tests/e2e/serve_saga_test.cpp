@@ -318,6 +318,9 @@ TEST_F(serve_saga, a_saga_gateway_process_and_an_api_projections_process_take_or
     const json worker_ready = call(worker.base, "GET", "/readyz").body_json();
     EXPECT_EQ(worker_ready.at("ready"), true) << worker_ready.dump();
     EXPECT_FALSE(worker_ready.at("checks").contains("postgres")) << worker_ready.dump();
+    // Given --postgres like every process here, it says that it has no use for it.
+    EXPECT_NE(log("worker").find("--postgres is not used by --roles saga,gateway"), std::string::npos);
+    EXPECT_EQ(log("front").find("--postgres is not used"), std::string::npos);
     EXPECT_FALSE(worker_ready.at("checks").contains("projections")) << worker_ready.dump();
     EXPECT_EQ(worker_ready.at("paymentGateway").at("breaker"), "closed");
     const json front_ready = call(front.base, "GET", "/readyz").body_json();
