@@ -144,6 +144,13 @@ private:
     std::function<void()> before_commit_observer_;
 };
 
+// The command ids the model applied; a command applied twice fails the test.
+std::set<std::string> applied_once(const memory_model& model) {
+    std::set<std::string> commands;
+    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    return commands;
+}
+
 // `id` is "<sku>~<customer>" (domain::review::review_id_for).
 review::event submitted(const std::string& id, std::uint8_t rating = 4) {
     const auto pair = review::parse_review_id(id).value();
@@ -497,8 +504,7 @@ TEST_F(projection_runtime, after_a_restart_it_resumes_at_the_models_checkpoints_
     auto r = start(model);
     ASSERT_NE(r, nullptr);
     for (const auto& p : second) await(*r, p);
-    std::set<std::string> commands;
-    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    const auto commands = applied_once(model);
     EXPECT_EQ(commands.size(), 40U);
     EXPECT_EQ(r->stats().records, 20);  // the second runtime read only what came after
 }
@@ -539,8 +545,7 @@ TEST_F(projection_runtime, a_failing_model_is_retried_with_backoff_and_resumed_a
     for (const auto& p : all) await(*r, p);
     EXPECT_FALSE(r->outage().has_value());
     EXPECT_FALSE(r->failure().has_value());
-    std::set<std::string> commands;
-    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    const auto commands = applied_once(model);
     EXPECT_EQ(commands.size(), 30U);
 }
 
@@ -570,8 +575,7 @@ TEST_F(projection_runtime, a_model_that_reads_but_refuses_writes_is_one_outage_w
     model.fail_writes(memory_model::failing::no);
     await(*r, refused);
     EXPECT_TRUE(testing::eventually([&] { return !r->outage().has_value(); }, 10s));
-    std::set<std::string> commands;
-    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    const auto commands = applied_once(model);
     EXPECT_EQ(commands, (std::set<std::string>{"cmd-0", "cmd-1"}));
 }
 
@@ -601,8 +605,7 @@ TEST_F(projection_runtime, after_a_lost_answer_and_an_idle_log_a_later_failure_i
 
     model.fail_writes(memory_model::failing::no);
     await(*r, later);
-    std::set<std::string> commands;
-    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    const auto commands = applied_once(model);
     EXPECT_EQ(commands, (std::set<std::string>{"cmd-0", "cmd-1", "cmd-2"}));
 }
 
@@ -638,8 +641,7 @@ TEST_F(projection_runtime, a_dlq_that_refuses_a_copy_is_retried_and_the_record_i
     EXPECT_GE(r->stats().model_retries, 1);
     EXPECT_FALSE(r->failure().has_value()) << *r->failure();
     EXPECT_FALSE(r->outage().has_value());
-    std::set<std::string> commands;
-    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    const auto commands = applied_once(model);
     EXPECT_EQ(commands, (std::set<std::string>{"cmd-0", "cmd-1"}));
     auto dlq = testing::consume_all(kafka_->bootstrap(), es::dlq_topic_of(es::context::reviews), 20s);
     ASSERT_TRUE(dlq.has_value()) << dlq.error();
@@ -661,8 +663,7 @@ void expect_poison_copied_and_the_rest_applied_once(const testing::test_kafka& k
                                                     const runtime& r) {
     EXPECT_FALSE(r.failure().has_value()) << *r.failure();
     EXPECT_FALSE(r.outage().has_value());
-    std::set<std::string> commands;
-    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    const auto commands = applied_once(model);
     EXPECT_EQ(commands, (std::set<std::string>{"cmd-0", "cmd-1"}));
     auto dlq = testing::consume_all(kafka.bootstrap(), es::dlq_topic_of(es::context::reviews), 20s);
     ASSERT_TRUE(dlq.has_value()) << dlq.error();
@@ -799,8 +800,7 @@ TEST_F(projection_runtime, consumer_group_members_seek_to_the_models_checkpoints
         written.push_back(produce_commit(id, 2, "w-" + id, {voted(id, "c-3")}));
     }
     for (std::size_t i = 80; i < written.size(); ++i) await(*b, written[i]);
-    std::set<std::string> commands;
-    for (const auto& c : model.applied()) EXPECT_TRUE(commands.insert(c.command_id).second) << c.command_id;
+    const auto commands = applied_once(model);
     EXPECT_EQ(commands.size(), 120U);
     for (const auto& [key, head] : model.heads()) EXPECT_EQ(head.version, 3U) << key.second;
 }
