@@ -49,11 +49,12 @@ struct gateway_engine::core : std::enable_shared_from_this<core> {
     const es::state_store& store;
     payment_provider& provider;
     gateway_worker_options options;
+    // in_flight is changed under mu (the bound and stop() read it there); both are atomic
+    // for a metrics scrape, which reads without it.
     std::shared_ptr<gateway_load> counts = std::make_shared<gateway_load>();
     thread_pool pool;
     std::mutex mu;
     std::condition_variable idle;
-    std::size_t active = 0;  // under mu; counts->in_flight mirrors it
     std::deque<std::shared_ptr<job>> waiting;  // under mu, in arrival order
     bool stopping = false;
 
@@ -224,8 +225,7 @@ struct gateway_engine::core : std::enable_shared_from_this<core> {
                 waiting.pop_front();
                 counts->queued.store(waiting.size());
             } else {
-                --active;
-                counts->in_flight.store(active);
+                --counts->in_flight;
                 idle.notify_all();
             }
         }
@@ -239,13 +239,12 @@ struct gateway_engine::core : std::enable_shared_from_this<core> {
         {
             std::lock_guard lock(mu);
             if (stopping) return;  // left in flight: its checkpoint stays below it
-            if (active >= std::max<std::size_t>(options.max_in_flight, 1)) {
+            if (counts->in_flight >= std::max<std::size_t>(options.max_in_flight, 1)) {
                 waiting.push_back(std::move(j));
                 counts->queued.store(waiting.size());
                 return;
             }
-            ++active;
-            counts->in_flight.store(active);
+            ++counts->in_flight;
         }
         begin(std::move(j));
     }
@@ -256,7 +255,7 @@ struct gateway_engine::core : std::enable_shared_from_this<core> {
             stopping = true;
             waiting.clear();  // never started: held for whoever runs next
             counts->queued.store(0);
-            idle.wait(lock, [this] { return active == 0; });
+            idle.wait(lock, [this] { return counts->in_flight == 0; });
         }
         pool.stop();
     }
