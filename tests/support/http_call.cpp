@@ -7,6 +7,7 @@
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 #include "adapters/auth/jwt.hpp"
 #include "base/result.hpp"
@@ -26,8 +27,15 @@ std::string mint_token(const std::string& with_secret, const std::string& sub, d
 
 namespace {
 
-void lower(std::string& name) {
+// One "Name: value" line of an answer's head into r.headers (the name lower-cased); other
+// lines (the status line) are left.
+void add_header_line(http_response& r, std::string_view line) {
+    const auto colon = line.find(':');
+    if (colon == std::string_view::npos) return;
+    std::string name(line.substr(0, colon));
     for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto value = line.find_first_not_of(' ', colon + 1);
+    r.headers[name] = value == std::string_view::npos ? std::string() : std::string(line.substr(value));
 }
 
 // The answer, or why there is none: curl's exit status and its one-line error (-S), so a
@@ -55,11 +63,7 @@ result<http_response, std::string> exchange(const std::string& base, const std::
     r.status = std::stoi(line.substr(line.find(' ') + 1, 3));
     while (std::getline(head, line)) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        const auto colon = line.find(':');
-        if (colon == std::string::npos) continue;
-        std::string name = line.substr(0, colon);
-        lower(name);
-        r.headers[name] = line.substr(line.find_first_not_of(' ', colon + 1));
+        add_header_line(r, line);
     }
     return r;
 }
@@ -93,11 +97,8 @@ std::size_t add_header(char* data, std::size_t size, std::size_t n, void* to) {
     auto& r = *static_cast<http_response*>(to);
     if (line.starts_with("HTTP/")) {
         r.headers.clear();  // a new answer's head (after a 100 Continue, say)
-    } else if (const auto colon = line.find(':'); colon != std::string::npos) {
-        std::string name = line.substr(0, colon);
-        lower(name);
-        const auto value = line.find_first_not_of(' ', colon + 1);
-        r.headers[name] = value == std::string::npos ? std::string() : line.substr(value);
+    } else {
+        add_header_line(r, line);
     }
     return size * n;
 }
@@ -134,8 +135,7 @@ http_response http_session::call(const std::string& method, const std::string& p
         curl_easy_setopt(curl, CURLOPT_POSTFIELDS, o.body.c_str());
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(o.body.size()));
     } else {
-        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
-        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+        curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);  // no body from an earlier request on this handle
     }
     const CURLcode done = curl_easy_perform(curl);
     curl_slist_free_all(headers);
